@@ -1,0 +1,11 @@
+# Every dependency comes from Debian 12 packages (see .ci/install-deps).
+find_package(Boost 1.81 EXACT REQUIRED COMPONENTS system url)
+find_package(OpenSSL 3 REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(ZLIB REQUIRED)
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(BROTLI REQUIRED IMPORTED_TARGET libbrotlidec libbrotlienc)
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)

@@ -1,0 +1,25 @@
+#pragma once
+#include <memory>
+
+#include "llm_proxy/addon.hpp"
+#include "llm_proxy/record/record_writer.hpp"
+
+namespace llm_proxy::addons {
+
+// Writes every finished (or failed) flow as <output>/<flow-id>.json through a record_writer,
+// so disk and JSON work stay off the event loop.
+class dir_logger : public addon {
+public:
+    explicit dir_logger(std::shared_ptr<record::record_writer> writer, std::size_t max_body_log);
+    std::string_view name() const override { return "dir_logger"; }
+    std::size_t body_capture_limit() const override { return max_body_log_; }
+    void on_response_end(flow& f) override;
+    void on_error(flow& f) override;
+    void close() override;
+
+private:
+    std::shared_ptr<record::record_writer> writer_;
+    std::size_t max_body_log_;
+};
+
+}  // namespace llm_proxy::addons

@@ -1,0 +1,45 @@
+#pragma once
+// Settings of the proxy engine (filled by the CLI).
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace llm_proxy {
+
+// curl's --connect-to: requests for host:port connect to connect_host:connect_port instead,
+// while TLS still verifies `host`. Empty host / zero port match anything (or keep the original).
+struct connect_to_rule {
+    std::string host;
+    std::uint16_t port = 0;
+    std::string connect_host;
+    std::uint16_t connect_port = 0;
+};
+
+// Parses "HOST:PORT:HOST2:PORT2" (IPv6 in brackets). Throws std::invalid_argument.
+connect_to_rule parse_connect_to(const std::string& text);
+
+struct proxy_config {
+    std::string listen_host = "127.0.0.1";
+    std::uint16_t listen_port = 8080;
+    std::filesystem::path ca_dir;  // default: ~/.mitmproxy
+    bool skip_upstream_tls_verify = false;
+    std::optional<std::filesystem::path> upstream_ca;
+    std::vector<connect_to_rule> connect_to;
+    unsigned threads = 0;  // 0: hardware concurrency
+
+    std::size_t max_header_bytes = 64 * 1024;
+    std::chrono::milliseconds client_header_timeout{30'000};  // whole request head
+    std::chrono::milliseconds client_idle_timeout{60'000};    // between keep-alive requests
+    std::chrono::milliseconds client_io_timeout{60'000};      // body reads / writes to client
+    std::chrono::milliseconds connect_timeout{10'000};        // DNS + TCP + TLS upstream
+    std::chrono::milliseconds upstream_timeout{600'000};      // waiting for upstream bytes
+    std::chrono::milliseconds upstream_idle_timeout{30'000};  // pooled idle upstream connection
+    std::chrono::milliseconds shutdown_grace{10'000};
+    std::size_t max_idle_upstream_per_host = 16;
+};
+
+}  // namespace llm_proxy

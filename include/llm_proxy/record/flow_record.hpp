@@ -1,0 +1,35 @@
+#pragma once
+// The traffic log record (schema "v2", see docs/log-format.md) built from a finished flow.
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "llm_proxy/flow.hpp"
+
+namespace llm_proxy::record {
+
+// Credential headers kept out of logs by default (matched case-insensitively).
+const std::vector<std::string>& default_filtered_headers();
+
+struct record_options {
+    bool log_connection_stats = true;
+    bool log_request_headers = true;
+    bool log_request_body = true;
+    bool log_response_headers = true;
+    bool log_response_body = true;
+    std::vector<std::string> filter_request_headers = default_filtered_headers();
+    std::vector<std::string> filter_response_headers = default_filtered_headers();
+    std::size_t max_body_log = 4 * 1024 * 1024;
+};
+
+// Header list -> {"Canonical-Name": ["v1", "v2"]}, dropping names in `filter`.
+nlohmann::json headers_to_json(const header_list& headers, const std::vector<std::string>& filter);
+
+// "content-type" -> "Content-Type" (Go's canonical MIME header key, as the original tool wrote).
+std::string canonical_header_name(std::string_view name);
+
+nlohmann::json make_record(const flow& f, const record_options& options,
+                           const std::string& proxy_id);
+
+}  // namespace llm_proxy::record

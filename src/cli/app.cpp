@@ -1,0 +1,138 @@
+#include "cli/app.hpp"
+
+#include <algorithm>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/options.hpp"
+
+namespace llm_proxy::cli {
+
+namespace {
+
+// The original tool's docs spell the flag "-ca_dir" (Go accepts one dash for long flags).
+std::vector<std::string> normalize_args(int argc, char** argv) {
+    std::vector<std::string> args;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "-ca_dir" || a.starts_with("-ca_dir=")) {
+            a = "-" + a;
+        }
+        args.push_back(std::move(a));
+    }
+    return args;
+}
+
+// The first word that is neither an option nor an option's value (args are reversed).
+std::string first_positional(const std::vector<std::string>& reversed) {
+    static const std::vector<std::string> with_value = {
+        "-l", "--listen", "-c", "--ca_dir", "--upstream-ca", "--connect-to", "--threads",
+        "--idle-timeout", "--upstream-timeout", "--connect-timeout", "--shutdown-grace"};
+    for (auto it = reversed.rbegin(); it != reversed.rend(); ++it) {
+        if (it->starts_with("-")) {
+            if (std::find(with_value.begin(), with_value.end(), *it) != with_value.end()) {
+                ++it;
+                if (it == reversed.rend()) {
+                    break;
+                }
+            }
+            continue;
+        }
+        return *it;
+    }
+    return {};
+}
+
+void add_global_options(CLI::App& app, global_options& g) {
+    app.add_option("-l,--listen", g.listen, "Address to listen on (host:port)")
+        ->capture_default_str();
+    app.add_option("-c,--ca_dir", g.ca_dir,
+                   "Directory of the CA used for TLS interception (default ~/.mitmproxy)");
+    app.add_flag("-K,--skip-upstream-tls-verify", g.skip_upstream_tls_verify,
+                 "Do not verify upstream TLS certificates (insecure)");
+    app.add_flag("--no-http-upgrader", g.no_http_upgrader,
+                 "Keep plain http:// requests on plain HTTP upstream instead of upgrading to https");
+    app.add_flag("-v,--verbose", g.verbose, "Print one line per request to stderr");
+    app.add_flag("-d,--debug", g.debug, "Print connection and TLS events to stderr");
+    app.add_option("--upstream-ca", g.upstream_ca,
+                   "PEM bundle trusted for upstream servers, in addition to the system store")
+        ->check(CLI::ExistingFile);
+    app.add_option("--connect-to", g.connect_to,
+                   "HOST:PORT:HOST2:PORT2 - connect to HOST2:PORT2 for HOST:PORT, still verifying "
+                   "the certificate for HOST (repeatable, as curl's --connect-to)")
+        ->allow_extra_args(false);
+    app.add_option("--threads", g.threads, "Worker threads (default: one per core)")
+        ->check(CLI::Range(0u, 256u));
+    app.add_option("--idle-timeout", g.idle_timeout_s,
+                   "Seconds an idle client connection is kept open")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    app.add_option("--upstream-timeout", g.upstream_timeout_s,
+                   "Seconds to wait for the upstream's next bytes before answering 504")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    app.add_option("--connect-timeout", g.connect_timeout_s,
+                   "Seconds for DNS + TCP + TLS to an upstream")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    app.add_option("--shutdown-grace", g.shutdown_grace_s,
+                   "Seconds in-flight requests get to finish on SIGINT/SIGTERM")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+    CLI::App app{
+        "llm_proxy: a man-in-the-middle forward proxy for LLM API traffic.\n"
+        "Point HTTP_PROXY/HTTPS_PROXY at it; every request is forwarded over verified TLS and\n"
+        "each request/response pair can be saved as JSON (dir_logger).",
+        "llm_proxy"};
+    app.set_version_flag("--version", version_text());
+    app.fallthrough();
+    app.require_subcommand(1);
+    cli_state state;
+    add_global_options(app, state.global);
+    add_simple_command(app, state);
+    add_dir_logger_command(app, state);
+    add_version_command(app, state);
+    app.footer("Run 'llm_proxy SUBCOMMAND --help' for the options of a subcommand.");
+
+    auto args = normalize_args(argc, argv);
+    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments reversed
+    const auto reversed_args = args;           // parse() consumes `args`
+    try {
+        app.parse(args);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_name() == "RequiredError" && app.get_subcommands().empty()) {
+            if (auto word = first_positional(reversed_args); !word.empty()) {
+                std::cerr << "llm_proxy: unknown subcommand '" << word << "'\n";
+            } else {
+                std::cerr << "llm_proxy: a subcommand is required\n";
+            }
+            std::cerr << "Known subcommands: simple, dir_logger, version. Run 'llm_proxy --help'.\n";
+            return 2;
+        }
+        if (e.get_name() == "ExtrasError" && app.get_subcommands().empty()) {
+            std::cerr << "llm_proxy: unknown subcommand or argument: " << e.what() << "\n"
+                      << "Known subcommands: simple, dir_logger, version. Run 'llm_proxy --help'.\n";
+            return 2;
+        }
+        std::cerr << "llm_proxy: " << e.what() << "\nRun 'llm_proxy --help' for usage.\n";
+        return 2;
+    }
+    if (!state.run) {
+        return 2;
+    }
+    return state.run();
+}
+
+}  // namespace llm_proxy::cli

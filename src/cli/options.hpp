@@ -1,0 +1,58 @@
+#pragma once
+// What the command line collects before a subcommand runs.
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llm_proxy/addon.hpp"
+#include "llm_proxy/proxy/config.hpp"
+
+namespace llm_proxy::cli {
+
+struct global_options {
+    std::string listen = "127.0.0.1:8080";
+    std::string ca_dir;  // empty: ~/.mitmproxy
+    bool skip_upstream_tls_verify = false;
+    bool no_http_upgrader = false;
+    bool verbose = false;
+    bool debug = false;
+    std::string upstream_ca;
+    std::vector<std::string> connect_to;
+    unsigned threads = 0;
+    double idle_timeout_s = 60;
+    double upstream_timeout_s = 600;
+    double connect_timeout_s = 10;
+    double shutdown_grace_s = 10;
+};
+
+// Each subcommand sets `run`; main calls it after parsing.
+struct cli_state {
+    global_options global;
+    std::function<int()> run;
+};
+
+// Adds addons of the subcommand after the built-in ones and serves until shutdown.
+// Returns the process exit code.
+using addon_factory = std::function<void(addon_chain&)>;
+int run_proxy(const global_options& options, const addon_factory& add_addons);
+
+void add_simple_command(CLI::App& app, cli_state& state);
+void add_dir_logger_command(CLI::App& app, cli_state& state);
+void add_version_command(CLI::App& app, cli_state& state);
+
+std::string version_text();
+
+// Parses "host:port", "[v6]:port", ":port" (all interfaces) or "port" into the config.
+// Throws std::invalid_argument with a message for the user.
+void parse_listen(const std::string& text, proxy_config& config);
+
+// "~/x" -> "$HOME/x".
+std::filesystem::path expand_home(const std::string& path);
+
+// Builds the engine configuration from the global flags. Throws std::invalid_argument.
+proxy_config make_proxy_config(const global_options& options);
+
+}  // namespace llm_proxy::cli

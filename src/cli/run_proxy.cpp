@@ -1,0 +1,155 @@
+#include <openssl/opensslv.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/version.hpp>
+#include <charconv>
+#include <cstdlib>
+#include <iostream>
+
+#include "cli/options.hpp"
+#include "llm_proxy/addons/scheme_upgrader.hpp"
+#include "llm_proxy/addons/terminal_logger.hpp"
+#include "llm_proxy/proxy/server.hpp"
+#include "llm_proxy/tls/certificate_authority.hpp"
+
+namespace llm_proxy::cli {
+
+namespace {
+
+std::chrono::milliseconds seconds(double s) {
+    return std::chrono::milliseconds(static_cast<long long>(s * 1000.0));
+}
+
+std::filesystem::path default_ca_dir() {
+    const char* home = std::getenv("HOME");
+    return std::filesystem::path(home && *home ? home : ".") / ".mitmproxy";
+}
+
+void setup_logging(const global_options& g) {
+    spdlog::drop("llm_proxy");
+    auto logger = spdlog::stderr_color_mt("llm_proxy");
+    spdlog::set_default_logger(logger);
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+    spdlog::set_level(g.debug ? spdlog::level::debug : spdlog::level::info);
+    spdlog::flush_on(spdlog::level::trace);
+}
+
+}  // namespace
+
+std::filesystem::path expand_home(const std::string& p) {
+    if (p == "~" || p.starts_with("~/")) {
+        const char* home = std::getenv("HOME");
+        return std::filesystem::path(home ? home : ".") / p.substr(p.size() > 1 ? 2 : 1);
+    }
+    return p;
+}
+
+std::string version_text() {
+    return std::string("llm_proxy ") + LLM_PROXY_VERSION + " (" + LLM_PROXY_BUILD_TYPE +
+           " build)\n" + OPENSSL_VERSION_TEXT + "\nBoost " + std::to_string(BOOST_VERSION / 100000) +
+           "." + std::to_string(BOOST_VERSION / 100 % 1000) + "." +
+           std::to_string(BOOST_VERSION % 100);
+}
+
+void parse_listen(const std::string& text, proxy_config& config) {
+    std::string host;
+    std::string port_text;
+    if (!text.empty() && text.front() == '[') {
+        auto close = text.find(']');
+        if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+            throw std::invalid_argument("--listen: expected [IPv6]:PORT, got '" + text + "'");
+        }
+        host = text.substr(1, close - 1);
+        port_text = text.substr(close + 2);
+    } else if (auto colon = text.rfind(':'); colon != std::string::npos) {
+        host = text.substr(0, colon);
+        port_text = text.substr(colon + 1);
+        if (host.empty()) {
+            host = "0.0.0.0";  // ":8080" means every interface, as in Go
+        }
+    } else {
+        host = "127.0.0.1";
+        port_text = text;
+    }
+    if (host == "localhost") {
+        host = "127.0.0.1";
+    }
+    unsigned port = 0;
+    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() ||
+        port > 65535) {
+        throw std::invalid_argument("--listen: bad port '" + port_text + "' in '" + text + "'");
+    }
+    boost::system::error_code aec;
+    boost::asio::ip::make_address(host, aec);
+    if (aec) {
+        throw std::invalid_argument("--listen: '" + host + "' is not an IP address");
+    }
+    config.listen_host = host;
+    config.listen_port = static_cast<std::uint16_t>(port);
+}
+
+proxy_config make_proxy_config(const global_options& g) {
+    proxy_config c;
+    parse_listen(g.listen, c);
+    c.ca_dir = g.ca_dir.empty() ? default_ca_dir() : expand_home(g.ca_dir);
+    c.skip_upstream_tls_verify = g.skip_upstream_tls_verify;
+    if (!g.upstream_ca.empty()) {
+        c.upstream_ca = expand_home(g.upstream_ca);
+    }
+    for (const auto& rule : g.connect_to) {
+        c.connect_to.push_back(parse_connect_to(rule));
+    }
+    c.threads = g.threads;
+    c.client_idle_timeout = seconds(g.idle_timeout_s);
+    c.upstream_timeout = seconds(g.upstream_timeout_s);
+    c.connect_timeout = seconds(g.connect_timeout_s);
+    c.shutdown_grace = seconds(g.shutdown_grace_s);
+    return c;
+}
+
+int run_proxy(const global_options& g, const addon_factory& add_addons) {
+    setup_logging(g);
+    proxy_config config;
+    try {
+        config = make_proxy_config(g);
+    } catch (const std::exception& e) {
+        std::cerr << "llm_proxy: " << e.what() << "\n";
+        return 2;
+    }
+    try {
+        auto ca = tls::certificate_authority::load_or_create(config.ca_dir);
+        switch (ca->origin()) {
+            case tls::ca_origin::created:
+                spdlog::info("created a new CA in {}; trust {} in your clients", config.ca_dir.string(),
+                             ca->cert_pem_path().string());
+                break;
+            default:
+                spdlog::info("loaded CA from {}", config.ca_dir.string());
+        }
+        if (config.skip_upstream_tls_verify) {
+            spdlog::warn(
+                "!!! --skip-upstream-tls-verify: upstream certificates are NOT verified; anyone "
+                "on the network path can read and change this traffic !!!");
+        }
+        auto chain = std::make_shared<addon_chain>();
+        if (!g.no_http_upgrader) {
+            chain->add(std::make_shared<addons::scheme_upgrader>());
+        }
+        add_addons(*chain);
+        if (g.verbose || g.debug) {
+            chain->add(std::make_shared<addons::terminal_logger>());
+        }
+        proxy::server server(config, chain, ca);
+        server.run();
+    } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        spdlog::shutdown();
+        return 2;
+    }
+    spdlog::shutdown();
+    return 0;
+}
+
+}  // namespace llm_proxy::cli

@@ -1,0 +1,248 @@
+#include "client_session.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <charconv>
+#include <spdlog/spdlog.h>
+
+#include "http_util.hpp"
+#include "llm_proxy/tls/contexts.hpp"
+
+namespace llm_proxy::proxy {
+
+using asio::ip::tcp;
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+std::string endpoint_text(const tcp::socket& s) {
+    beast::error_code ec;
+    auto ep = s.remote_endpoint(ec);
+    if (ec) {
+        return "unknown";
+    }
+    auto addr = ep.address();
+    return (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" +
+           std::to_string(ep.port());
+}
+
+// Parses "host:port" / "[v6]:port" of a CONNECT request.
+bool parse_authority(std::string_view s, std::string& host, std::uint16_t& port) {
+    std::string_view port_text;
+    if (!s.empty() && s.front() == '[') {
+        auto close = s.find(']');
+        if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+            return false;
+        }
+        host = std::string(s.substr(1, close - 1));
+        port_text = s.substr(close + 2);
+    } else {
+        auto colon = s.rfind(':');
+        if (colon == std::string_view::npos || colon == 0) {
+            return false;
+        }
+        host = std::string(s.substr(0, colon));
+        port_text = s.substr(colon + 1);
+    }
+    unsigned p = 0;
+    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), p);
+    if (ec != std::errc() || ptr != port_text.data() + port_text.size() || p == 0 || p > 65535) {
+        return false;
+    }
+    port = static_cast<std::uint16_t>(p);
+    return !host.empty() && host.find_first_of(" /@") == std::string::npos;
+}
+
+}  // namespace
+
+void worker::close_idle_sessions() {
+    for (auto* s : sessions) {
+        s->close_if_idle();
+    }
+}
+
+client_session::client_session(worker& w, tcp::socket socket)
+    : worker_(w),
+      shared_(w.shared),
+      client_(beast::tcp_stream(std::move(socket))),
+      buffer_(w.shared.config.max_header_bytes + 64 * 1024) {
+    client_address_ = endpoint_text(client_.tcp().socket());
+    worker_.sessions.insert(this);
+    ++worker_.session_count;
+}
+
+client_session::~client_session() {
+    worker_.sessions.erase(this);
+    --worker_.session_count;
+}
+
+void client_session::start(worker& w, tcp::socket socket) {
+    auto self = std::make_shared<client_session>(w, std::move(socket));
+    asio::co_spawn(w.ioc, [self]() { return self->run(); }, [](std::exception_ptr e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                spdlog::error("client session ended by an unexpected error: {}", ex.what());
+            }
+        }
+    });
+}
+
+void client_session::close_if_idle() {
+    if (idle_) {
+        beast::error_code ec;
+        client_.tcp().socket().cancel(ec);
+        client_.tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+    }
+}
+
+asio::awaitable<void> client_session::run() {
+    beast::error_code ec;
+    client_.tcp().socket().set_option(tcp::no_delay(true), ec);
+    spdlog::debug("{} connected", client_address_);
+    bool first = true;
+    while (!shared_.stopping.load(std::memory_order_relaxed)) {
+        request_parser parser;
+        parser.header_limit(static_cast<std::uint32_t>(shared_.config.max_header_bytes));
+        parser.body_limit(boost::none);
+        idle_ = true;
+        client_.tcp().expires_after(first ? std::min(shared_.config.client_header_timeout,
+                                                     shared_.config.client_idle_timeout)
+                                          : shared_.config.client_idle_timeout);
+        auto [rec, n] = co_await http::async_read_header(client_, buffer_, parser, use_tuple);
+        idle_ = false;
+        first = false;
+        if (rec) {
+            if (rec == http::error::header_limit) {
+                co_await send_error(431, "request_header_fields_too_large",
+                                    "request header block exceeds " +
+                                        std::to_string(shared_.config.max_header_bytes) + " bytes",
+                                    false);
+            } else if (rec.category() == http::make_error_code(http::error::bad_method).category() &&
+                       rec != http::error::end_of_stream && rec != http::error::partial_message) {
+                co_await send_error(400, "bad_request", "malformed request: " + rec.message(),
+                                    false);
+            } else if (rec == beast::error::timeout && buffer_.size() > 0) {
+                co_await send_error(408, "request_timeout", "request header not received in time",
+                                    false);
+            }
+            spdlog::debug("{} closing: {}", client_address_, rec.message());
+            break;
+        }
+        bool keep_going = false;
+        if (parser.get().method() == http::verb::connect) {
+            keep_going = co_await handle_connect(parser);
+        } else {
+            keep_going = co_await handle_request(parser);
+        }
+        if (!keep_going) {
+            break;
+        }
+    }
+    if (client_.is_tls()) {
+        // A best-effort close_notify; the peer may already be gone.
+        client_.tcp().expires_after(std::chrono::seconds(2));
+        co_await client_.tls().async_shutdown(use_tuple);
+    }
+    client_.close();
+    spdlog::debug("{} disconnected", client_address_);
+}
+
+asio::awaitable<bool> client_session::handle_connect(request_parser& parser) {
+    std::string host;
+    std::uint16_t port = 0;
+    if (tunnel_host_) {
+        co_return co_await send_error(400, "bad_request", "CONNECT inside a tunnel", false);
+    }
+    if (!parse_authority(parser.get().target(), host, port)) {
+        co_return co_await send_error(400, "bad_request",
+                                      "CONNECT needs host:port, got '" +
+                                          std::string(parser.get().target()) + "'",
+                                      false);
+    }
+    if (buffer_.size() > 0) {
+        // The client sent tunnel bytes before our 200; they belong to the tunnel, which must
+        // start from a clean stream.
+        co_return co_await send_error(400, "bad_request",
+                                      "data sent before the CONNECT response", false);
+    }
+    static constexpr std::string_view established = "HTTP/1.1 200 Connection established\r\n\r\n";
+    client_.tcp().expires_after(shared_.config.client_io_timeout);
+    auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(established), use_tuple);
+    if (wec) {
+        co_return false;
+    }
+    tunnel_host_ = host;
+    tunnel_port_ = port;
+    spdlog::debug("{} CONNECT {}:{}", client_address_, host, port);
+
+    // TLS starts with a handshake record (0x16); anything else is plain HTTP in the tunnel.
+    client_.tcp().expires_after(shared_.config.client_header_timeout);
+    auto [ec] = co_await client_.tcp().socket().async_wait(tcp::socket::wait_read, use_tuple);
+    if (ec) {
+        co_return false;
+    }
+    unsigned char first = 0;
+    beast::error_code pec;
+    std::size_t got =
+        client_.tcp().socket().receive(asio::buffer(&first, 1), tcp::socket::message_peek, pec);
+    if (pec || got == 0) {
+        co_return false;
+    }
+    if (first != 0x16) {
+        tunnel_scheme_ = "http";
+        co_return true;
+    }
+    tunnel_scheme_ = "https";
+    co_return co_await start_tunnel_tls();
+}
+
+asio::awaitable<bool> client_session::start_tunnel_tls() {
+    const std::string& host = *tunnel_host_;
+    auto leaf = shared_.ca->cached_leaf(host);
+    if (!leaf) {
+        // A named function object: GCC 12 destroys lambda temporaries with non-trivial
+        // captures twice when they appear inside a co_await expression.
+        auto mint = [ca = shared_.ca,
+                     host]() -> asio::awaitable<std::shared_ptr<const tls::leaf_certificate>> {
+            co_return ca->leaf_for(host);
+        };
+        leaf = co_await asio::co_spawn(shared_.mint_pool, std::move(mint), asio::use_awaitable);
+        spdlog::debug("minted a certificate for {}", host);
+    }
+    client_.start_tls(*shared_.server_tls);
+    tls::use_leaf(client_.tls().native_handle(), *leaf, shared_.ca->cert());
+    client_.tcp().expires_after(shared_.config.client_header_timeout);
+    auto [ec] = co_await client_.tls().async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (ec) {
+        spdlog::debug("{} TLS handshake for {} failed: {} (does the client trust the CA in {}?)",
+                      client_address_, host, ec.message(), shared_.ca->cert_pem_path().string());
+        co_return false;
+    }
+    spdlog::debug("{} TLS established for {}", client_address_, host);
+    co_return true;
+}
+
+asio::awaitable<bool> client_session::send_error(unsigned status, std::string_view code,
+                                                 std::string_view message, bool keep_alive) {
+    http::response<http::string_body> res{static_cast<http::status>(status), 11};
+    res.set(http::field::content_type, "application/json");
+    res.set("X-Llm_proxy-Error", code);
+    res.body() = error_json(code, message);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    client_.tcp().expires_after(shared_.config.client_io_timeout);
+    auto [ec, n] = co_await http::async_write(client_, res, use_tuple);
+    co_return !ec && keep_alive;
+}
+
+}  // namespace llm_proxy::proxy

@@ -1,0 +1,204 @@
+#include "llm_proxy/proxy/server.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "client_session.hpp"
+#include "llm_proxy/tls/contexts.hpp"
+#include "worker.hpp"
+
+namespace llm_proxy::proxy {
+
+using asio::ip::tcp;
+namespace {
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+}
+
+class server_impl {
+public:
+    server_impl(proxy_config config, std::shared_ptr<addon_chain> chain,
+                std::shared_ptr<tls::certificate_authority> ca)
+        : acceptor_(control_), signals_(control_, SIGINT, SIGTERM), grace_timer_(control_) {
+        shared_.config = std::move(config);
+        shared_.chain = std::move(chain);
+        shared_.ca = std::move(ca);
+        shared_.server_tls = tls::make_server_context(shared_.ca);
+        shared_.upstream_tls = tls::make_upstream_context(shared_.config.skip_upstream_tls_verify,
+                                                          shared_.config.upstream_ca);
+        shared_.capture_limit = shared_.chain->body_capture_limit();
+        shared_.needs_request_body = shared_.chain->needs_request_body();
+
+        unsigned n = shared_.config.threads;
+        if (n == 0) {
+            n = std::max(1u, std::thread::hardware_concurrency());
+        }
+        for (unsigned i = 0; i < n; ++i) {
+            workers_.push_back(std::make_unique<worker>(shared_));
+        }
+
+        beast::error_code ec;
+        auto address = asio::ip::make_address(shared_.config.listen_host, ec);
+        if (ec) {
+            throw std::runtime_error("bad listen address '" + shared_.config.listen_host +
+                                     "': " + ec.message());
+        }
+        tcp::endpoint ep(address, shared_.config.listen_port);
+        acceptor_.open(ep.protocol(), ec);
+        if (!ec) {
+            acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+            acceptor_.bind(ep, ec);
+        }
+        if (!ec) {
+            acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+        }
+        if (ec) {
+            throw std::runtime_error("cannot listen on " + endpoint_text(ep) + ": " + ec.message());
+        }
+    }
+
+    static std::string endpoint_text(const tcp::endpoint& ep) {
+        auto a = ep.address();
+        return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" +
+               std::to_string(ep.port());
+    }
+
+    tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+
+    void run() {
+        std::vector<std::thread> threads;
+        std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+        for (auto& w : workers_) {
+            guards.emplace_back(w->ioc.get_executor());
+        }
+        for (auto& w : workers_) {
+            threads.emplace_back([&ioc = w->ioc] { ioc.run(); });
+        }
+        signals_.async_wait([this](const beast::error_code& ec, int sig) {
+            if (!ec) {
+                spdlog::info("received signal {}, shutting down", sig);
+                begin_shutdown();
+            }
+        });
+        asio::co_spawn(control_, accept_loop(), asio::detached);
+        spdlog::info("llm_proxy listening on {}", endpoint_text(local_endpoint()));
+        control_.run();
+
+        // Everything in flight has finished or the grace period is over.
+        for (auto& g : guards) {
+            g.reset();
+        }
+        for (auto& w : workers_) {
+            asio::post(w->ioc, [&w = *w] { w.pool.close_all(); });
+        }
+        // Workers return once their last session is gone; whatever is still open after the
+        // grace period is cut off.
+        auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        for (auto& w : workers_) {
+            while (!w->ioc.stopped() && w->session_count.load() == 0 &&
+                   std::chrono::steady_clock::now() < give_up) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            }
+            w->ioc.stop();
+        }
+        for (auto& t : threads) {
+            t.join();
+        }
+        for (auto& w : workers_) {
+            w->pool.close_all();
+        }
+        shared_.mint_pool.join();
+        shared_.chain->close();
+        spdlog::info("llm_proxy stopped");
+    }
+
+    void stop() {
+        asio::post(control_, [this] { begin_shutdown(); });
+    }
+
+private:
+    asio::awaitable<void> accept_loop() {
+        std::size_t next = 0;
+        for (;;) {
+            auto& w = *workers_[next++ % workers_.size()];
+            auto [ec, socket] = co_await acceptor_.async_accept(w.ioc, use_tuple);
+            if (ec) {
+                if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
+                    break;
+                }
+                spdlog::warn("accept failed: {}", ec.message());
+                // Out of file descriptors and similar: back off instead of spinning.
+                asio::steady_timer t(control_, std::chrono::milliseconds(50));
+                co_await t.async_wait(use_tuple);
+                continue;
+            }
+            asio::post(w.ioc, [&w, s = std::move(socket)]() mutable {
+                client_session::start(w, std::move(s));
+            });
+        }
+    }
+
+    void begin_shutdown() {
+        if (shutting_down_) {
+            return;
+        }
+        shutting_down_ = true;
+        shared_.stopping = true;
+        beast::error_code ec;
+        acceptor_.close(ec);
+        signals_.cancel(ec);
+        for (auto& w : workers_) {
+            asio::post(w->ioc, [&w = *w] { w.close_idle_sessions(); });
+        }
+        deadline_ = std::chrono::steady_clock::now() + shared_.config.shutdown_grace;
+        asio::co_spawn(control_, drain_loop(), asio::detached);
+    }
+
+    // Waits until no session is left or the grace period is over.
+    asio::awaitable<void> drain_loop() {
+        for (;;) {
+            std::size_t open = 0;
+            for (auto& w : workers_) {
+                open += w->session_count.load();
+            }
+            if (open == 0) {
+                break;
+            }
+            if (std::chrono::steady_clock::now() >= deadline_) {
+                spdlog::warn("shutdown grace period over; closing {} connection(s)", open);
+                break;
+            }
+            grace_timer_.expires_after(std::chrono::milliseconds(20));
+            co_await grace_timer_.async_wait(use_tuple);
+            for (auto& w : workers_) {
+                asio::post(w->ioc, [&w = *w] { w.close_idle_sessions(); });
+            }
+        }
+        control_.stop();
+    }
+
+    shared_state shared_;
+    std::vector<std::unique_ptr<worker>> workers_;
+    asio::io_context control_{1};
+    tcp::acceptor acceptor_;
+    asio::signal_set signals_;
+    asio::steady_timer grace_timer_;
+    bool shutting_down_ = false;
+    std::chrono::steady_clock::time_point deadline_{};
+};
+
+server::server(proxy_config config, std::shared_ptr<addon_chain> chain,
+               std::shared_ptr<tls::certificate_authority> ca)
+    : impl_(std::make_unique<server_impl>(std::move(config), std::move(chain), std::move(ca))) {}
+server::~server() = default;
+boost::asio::ip::tcp::endpoint server::local_endpoint() const { return impl_->local_endpoint(); }
+void server::run() { impl_->run(); }
+void server::stop() { impl_->stop(); }
+
+}  // namespace llm_proxy::proxy

@@ -1,0 +1,214 @@
+#include "upstream.hpp"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "llm_proxy/flow.hpp"
+#include "llm_proxy/tls/contexts.hpp"
+
+namespace llm_proxy::proxy {
+
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// Where to open the TCP connection: --connect-to rules first (curl semantics), else the target.
+std::pair<std::string, std::uint16_t> connect_address(const proxy_config& config,
+                                                      const upstream_target& t) {
+    for (const auto& rule : config.connect_to) {
+        bool host_ok = rule.host.empty() || iequals(rule.host, t.host);
+        bool port_ok = rule.port == 0 || rule.port == t.port;
+        if (host_ok && port_ok) {
+            return {rule.connect_host.empty() ? t.host : rule.connect_host,
+                    rule.connect_port == 0 ? t.port : rule.connect_port};
+        }
+    }
+    return {t.host, t.port};
+}
+
+std::string tls_failure_detail(SSL* ssl, const beast::error_code& ec) {
+    long verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK) {
+        return X509_verify_cert_error_string(verify);
+    }
+    return ec.message();
+}
+
+}  // namespace
+
+upstream_pool::upstream_pool(asio::io_context& ioc, const proxy_config& config,
+                             asio::ssl::context& tls)
+    : ioc_(ioc), config_(config), tls_(tls), sweep_timer_(ioc) {}
+
+bool upstream_pool::usable(idle_entry& e) const {
+    if (std::chrono::steady_clock::now() - e.since > config_.upstream_idle_timeout) {
+        return false;
+    }
+    // A peer that closed an idle connection leaves it readable with EOF (or an alert): any
+    // readable byte on an idle connection means it is not safe to send a request on it.
+    char b;
+    auto& sock = e.connection->stream.tcp().socket();
+    ssize_t n = ::recv(sock.native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) {
+        return false;
+    }
+    if (n < 0) {
+        return errno == EAGAIN || errno == EWOULDBLOCK;
+    }
+    // TLS 1.3 session tickets arrive after the handshake and are harmless; the TLS layer
+    // consumes them on the next read. Any other early bytes on plain HTTP are a protocol error.
+    return e.connection->stream.is_tls();
+}
+
+asio::awaitable<acquire_result> upstream_pool::acquire(const upstream_target& target) {
+    auto key = target.key();
+    auto it = idle_.find(key);
+    if (it != idle_.end()) {
+        auto& list = it->second;
+        while (!list.empty()) {
+            idle_entry e = std::move(list.back());
+            list.pop_back();
+            if (usable(e)) {
+                e.connection->reused = true;
+                spdlog::debug("reusing upstream connection to {}", key);
+                co_return acquire_result{std::move(e.connection), {}};
+            }
+            e.connection->stream.close();
+        }
+    }
+    co_return co_await connect(target);
+}
+
+asio::awaitable<acquire_result> upstream_pool::connect(const upstream_target& target) {
+    auto [host, port] = connect_address(config_, target);
+    acquire_result out;
+    tcp::resolver resolver(ioc_);
+    asio::steady_timer timer(ioc_);
+    timer.expires_after(config_.connect_timeout);
+    auto raced = co_await (resolver.async_resolve(host, std::to_string(port), use_tuple) ||
+                           timer.async_wait(use_tuple));
+    if (raced.index() == 1) {
+        out.error = {504, "dns_timeout", "resolving " + host + " timed out"};
+        co_return out;
+    }
+    auto [rec, endpoints] = std::get<0>(raced);
+    if (rec) {
+        out.error = {502, "dns", "cannot resolve " + host + ": " + rec.message()};
+        co_return out;
+    }
+
+    beast::tcp_stream tcp_stream(ioc_);
+    tcp_stream.expires_after(config_.connect_timeout);
+    auto [cec, ep] = co_await tcp_stream.async_connect(endpoints, use_tuple);
+    if (cec) {
+        if (cec == beast::error::timeout) {
+            out.error = {504, "connect_timeout",
+                         "connecting to " + host + ":" + std::to_string(port) + " timed out"};
+        } else {
+            out.error = {502, "connect",
+                         "cannot connect to " + host + ":" + std::to_string(port) + ": " +
+                             cec.message()};
+        }
+        co_return out;
+    }
+    tcp_stream.socket().set_option(tcp::no_delay(true));
+    spdlog::debug("connected to upstream {} via {}:{}", target.key(), ep.address().to_string(),
+                  ep.port());
+
+    auto conn = std::make_unique<upstream_connection>(std::move(tcp_stream));
+    conn->key = target.key();
+    if (target.scheme == "https") {
+        conn->stream.start_tls(tls_);
+        SSL* ssl = conn->stream.tls().native_handle();
+        tls::prepare_upstream_ssl(ssl, target.host, !config_.skip_upstream_tls_verify);
+        auto [hec] = co_await conn->stream.tls().async_handshake(asio::ssl::stream_base::client,
+                                                                 use_tuple);
+        if (hec) {
+            if (hec == beast::error::timeout) {
+                out.error = {504, "tls_timeout", "TLS handshake with " + target.host + " timed out"};
+            } else if (SSL_get_verify_result(ssl) != X509_V_OK) {
+                out.error = {502, "tls_verification",
+                             "upstream certificate verification failed for " + target.host + ": " +
+                                 tls_failure_detail(ssl, hec)};
+            } else {
+                out.error = {502, "tls",
+                             "TLS handshake with " + target.host + " failed: " + hec.message()};
+            }
+            co_return out;
+        }
+        spdlog::debug("TLS to upstream {} established ({})", target.key(), SSL_get_version(ssl));
+    }
+    conn->stream.tcp().expires_never();
+    out.connection = std::move(conn);
+    co_return out;
+}
+
+void upstream_pool::release(std::unique_ptr<upstream_connection> c) {
+    auto& list = idle_[c->key];
+    if (list.size() >= config_.max_idle_upstream_per_host) {
+        c->stream.close();
+        return;
+    }
+    c->stream.tcp().expires_never();
+    list.push_back({std::move(c), std::chrono::steady_clock::now()});
+    if (!sweeping_) {
+        sweeping_ = true;
+        asio::co_spawn(ioc_, sweep_loop(), asio::detached);
+    }
+}
+
+asio::awaitable<void> upstream_pool::sweep_loop() {
+    // Closes idle connections whose time is up or whose peer went away, so none linger.
+    while (!idle_.empty()) {
+        sweep_timer_.expires_after(std::chrono::seconds(5));
+        auto [ec] = co_await sweep_timer_.async_wait(use_tuple);
+        if (ec) {
+            break;
+        }
+        for (auto it = idle_.begin(); it != idle_.end();) {
+            auto& list = it->second;
+            std::erase_if(list, [this](idle_entry& e) {
+                if (usable(e)) {
+                    return false;
+                }
+                e.connection->stream.close();
+                return true;
+            });
+            it = list.empty() ? idle_.erase(it) : std::next(it);
+        }
+    }
+    sweeping_ = false;
+}
+
+void upstream_pool::close_all() {
+    sweep_timer_.cancel();
+    for (auto& [key, list] : idle_) {
+        for (auto& e : list) {
+            e.connection->stream.close();
+        }
+    }
+    idle_.clear();
+}
+
+std::size_t upstream_pool::idle_count() const {
+    std::size_t n = 0;
+    for (const auto& [key, list] : idle_) {
+        n += list.size();
+    }
+    return n;
+}
+
+}  // namespace llm_proxy::proxy

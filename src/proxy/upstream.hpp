@@ -1,0 +1,77 @@
+#pragma once
+// Connections to upstream servers: DNS, TCP, TLS with verification, and a keep-alive pool.
+// One pool per worker thread; nothing here is shared between threads.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "flex_stream.hpp"
+#include "llm_proxy/proxy/config.hpp"
+
+namespace llm_proxy::proxy {
+
+struct upstream_target {
+    std::string scheme;  // "http" or "https"
+    std::string host;
+    std::uint16_t port = 0;
+    std::string key() const { return scheme + "://" + host + ":" + std::to_string(port); }
+};
+
+// Why an upstream could not be reached; `status` is what the client gets (502 or 504).
+struct upstream_error {
+    unsigned status = 502;
+    std::string kind;  // dns, connect, connect_timeout, tls, tls_verification, ...
+    std::string message;
+};
+
+struct upstream_connection {
+    explicit upstream_connection(beast::tcp_stream tcp) : stream(std::move(tcp)) {}
+    flex_stream stream;
+    beast::flat_buffer buffer{256 * 1024};
+    std::string key;
+    bool reused = false;
+};
+
+struct acquire_result {
+    std::unique_ptr<upstream_connection> connection;
+    upstream_error error;  // meaningful when connection is null
+};
+
+class upstream_pool {
+public:
+    upstream_pool(asio::io_context& ioc, const proxy_config& config, asio::ssl::context& tls);
+
+    // A live pooled connection to `target`, or a new one.
+    asio::awaitable<acquire_result> acquire(const upstream_target& target);
+    // Returns a connection whose last exchange finished cleanly and may be reused.
+    void release(std::unique_ptr<upstream_connection> c);
+    void close_all();
+    std::size_t idle_count() const;
+
+private:
+    struct idle_entry {
+        std::unique_ptr<upstream_connection> connection;
+        std::chrono::steady_clock::time_point since;
+    };
+    asio::awaitable<acquire_result> connect(const upstream_target& target);
+    asio::awaitable<void> sweep_loop();
+    bool usable(idle_entry& e) const;
+
+    asio::io_context& ioc_;
+    const proxy_config& config_;
+    asio::ssl::context& tls_;
+    std::unordered_map<std::string, std::vector<idle_entry>> idle_;
+    asio::steady_timer sweep_timer_;
+    bool sweeping_ = false;
+};
+
+}  // namespace llm_proxy::proxy

@@ -1,0 +1,48 @@
+#pragma once
+// State shared by all worker threads, and one worker: an io_context run by one thread, with its
+// own upstream pool and the client sessions it serves.
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <memory>
+#include <unordered_set>
+
+#include "llm_proxy/addon.hpp"
+#include "llm_proxy/proxy/config.hpp"
+#include "llm_proxy/tls/certificate_authority.hpp"
+#include "upstream.hpp"
+
+namespace llm_proxy::proxy {
+
+struct shared_state {
+    proxy_config config;
+    std::shared_ptr<addon_chain> chain;
+    std::shared_ptr<tls::certificate_authority> ca;
+    std::unique_ptr<asio::ssl::context> server_tls;
+    std::unique_ptr<asio::ssl::context> upstream_tls;
+    // Leaf minting (an RSA/EC signature) runs here, never on a worker's event loop.
+    asio::thread_pool mint_pool{1};
+    std::atomic<bool> stopping{false};
+    std::size_t capture_limit = 0;
+    bool needs_request_body = false;
+};
+
+class client_session;
+
+struct worker {
+    explicit worker(shared_state& s) : shared(s), ioc(1), pool(ioc, s.config, *s.upstream_tls) {}
+    shared_state& shared;
+    // Declared before the io_context: sessions still pending when it is destroyed unregister
+    // themselves from here.
+    std::unordered_set<client_session*> sessions;  // touched only on this worker's thread
+    std::atomic<std::size_t> session_count{0};
+    asio::io_context ioc;
+    upstream_pool pool;
+
+    // Closes connections that wait for a next request; in-flight flows go on.
+    void close_idle_sessions();
+};
+
+}  // namespace llm_proxy::proxy

@@ -1,0 +1,81 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "cli/app.hpp"
+#include "cli/options.hpp"
+
+using namespace llm_proxy;
+
+namespace {
+int run(std::vector<std::string> args) {
+    args.insert(args.begin(), "llm_proxy");
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    return cli::run_cli(static_cast<int>(argv.size()), argv.data());
+}
+}  // namespace
+
+TEST(Cli, ParseListen) {
+    proxy_config c;
+    cli::parse_listen("127.0.0.1:8080", c);
+    EXPECT_EQ(c.listen_host, "127.0.0.1");
+    EXPECT_EQ(c.listen_port, 8080);
+    cli::parse_listen("[::1]:0", c);
+    EXPECT_EQ(c.listen_host, "::1");
+    EXPECT_EQ(c.listen_port, 0);
+    cli::parse_listen(":9000", c);
+    EXPECT_EQ(c.listen_host, "0.0.0.0");
+    cli::parse_listen("localhost:1", c);
+    EXPECT_EQ(c.listen_host, "127.0.0.1");
+    EXPECT_THROW(cli::parse_listen("127.0.0.1:99999", c), std::invalid_argument);
+    EXPECT_THROW(cli::parse_listen("nohost.example:80", c), std::invalid_argument);
+    EXPECT_THROW(cli::parse_listen("127.0.0.1:", c), std::invalid_argument);
+}
+
+TEST(Cli, MakeProxyConfigFromFlags) {
+    cli::global_options g;
+    g.listen = "127.0.0.1:0";
+    g.ca_dir = "/tmp/ca";
+    g.connect_to = {"api.openai.com:443:127.0.0.1:9443"};
+    g.upstream_timeout_s = 1.5;
+    auto c = cli::make_proxy_config(g);
+    EXPECT_EQ(c.ca_dir, "/tmp/ca");
+    ASSERT_EQ(c.connect_to.size(), 1u);
+    EXPECT_EQ(c.connect_to[0].connect_port, 9443);
+    EXPECT_EQ(c.upstream_timeout.count(), 1500);
+}
+
+TEST(Cli, UnknownSubcommandExits2) {
+    EXPECT_EQ(run({"frobnicate"}), 2);
+}
+TEST(Cli, MissingSubcommandExits2) {
+    EXPECT_EQ(run({}), 2);
+}
+TEST(Cli, BadFlagValueExits2) {
+    EXPECT_EQ(run({"simple", "--threads", "many"}), 2);
+}
+TEST(Cli, UnknownFlagExits2) {
+    EXPECT_EQ(run({"dir_logger", "--no-such-flag"}), 2);
+}
+TEST(Cli, BadListenExits2) {
+    EXPECT_EQ(run({"simple", "--listen", "1.2.3.4:notaport"}), 2);
+}
+TEST(Cli, BadConnectToExits2) {
+    EXPECT_EQ(run({"simple", "--connect-to", "nonsense"}), 2);
+}
+TEST(Cli, MissingUpstreamCaExits2) {
+    EXPECT_EQ(run({"simple", "--upstream-ca", "/nonexistent/ca.pem"}), 2);
+}
+TEST(Cli, HelpAndVersionExit0) {
+    testing::internal::CaptureStdout();
+    EXPECT_EQ(run({"--help"}), 0);
+    EXPECT_EQ(run({"version"}), 0);
+    auto out = testing::internal::GetCapturedStdout();
+    EXPECT_NE(out.find("dir_logger"), std::string::npos);
+    EXPECT_NE(out.find("OpenSSL"), std::string::npos);
+    EXPECT_NE(out.find("Boost 1.81"), std::string::npos);
+}

@@ -1,0 +1,116 @@
+#include <gtest/gtest.h>
+
+#include <boost/beast/http/fields.hpp>
+
+#include "llm_proxy/addons/scheme_upgrader.hpp"
+#include "llm_proxy/flow.hpp"
+#include "llm_proxy/proxy/config.hpp"
+#include "proxy/http_util.hpp"
+
+using namespace llm_proxy;
+
+TEST(ConnectTo, ParsesCurlSyntax) {
+    auto r = parse_connect_to("api.openai.com:443:127.0.0.1:8443");
+    EXPECT_EQ(r.host, "api.openai.com");
+    EXPECT_EQ(r.port, 443);
+    EXPECT_EQ(r.connect_host, "127.0.0.1");
+    EXPECT_EQ(r.connect_port, 8443);
+}
+
+TEST(ConnectTo, EmptyFieldsMatchAnything) {
+    auto r = parse_connect_to("::127.0.0.1:");
+    EXPECT_EQ(r.host, "");
+    EXPECT_EQ(r.port, 0);
+    EXPECT_EQ(r.connect_host, "127.0.0.1");
+    EXPECT_EQ(r.connect_port, 0);
+}
+
+TEST(ConnectTo, Ipv6InBrackets) {
+    auto r = parse_connect_to("[::1]:443:[::1]:9000");
+    EXPECT_EQ(r.host, "::1");
+    EXPECT_EQ(r.connect_host, "::1");
+    EXPECT_EQ(r.connect_port, 9000);
+}
+
+TEST(ConnectTo, RejectsGarbage) {
+    EXPECT_THROW(parse_connect_to("api.openai.com"), std::invalid_argument);
+    EXPECT_THROW(parse_connect_to("a:99999:b:1"), std::invalid_argument);
+    EXPECT_THROW(parse_connect_to("a:443:b:x"), std::invalid_argument);
+    EXPECT_THROW(parse_connect_to("[::1:443:b:1"), std::invalid_argument);
+}
+
+TEST(HttpUtil, DropsHopByHopAndConnectionListedFields) {
+    boost::beast::http::fields f;
+    f.insert("Host", "api.openai.com");
+    f.insert("Connection", "keep-alive, X-Secret-Hop");
+    f.insert("X-Secret-Hop", "1");
+    f.insert("Proxy-Connection", "keep-alive");
+    f.insert("Proxy-Authorization", "Basic abc");
+    f.insert("Keep-Alive", "timeout=5");
+    f.insert("TE", "trailers");
+    f.insert("Transfer-Encoding", "chunked");
+    f.insert("Upgrade", "websocket");
+    f.insert("Authorization", "Bearer sk-test");
+    f.insert("Content-Type", "application/json");
+    auto h = proxy::end_to_end_headers(f);
+    ASSERT_EQ(h.size(), 3u);
+    EXPECT_EQ(h[0].first, "Host");
+    EXPECT_EQ(h[1].first, "Authorization");
+    EXPECT_EQ(h[2].first, "Content-Type");
+}
+
+TEST(HttpUtil, ErrorJsonIsOpenAiShaped) {
+    auto body = proxy::error_json("upstream_tls_verification", "bad \"cert\"");
+    EXPECT_NE(body.find("\"code\":\"upstream_tls_verification\""), std::string::npos);
+    EXPECT_NE(body.find("\"message\":\"bad \\\"cert\\\"\""), std::string::npos);
+}
+
+TEST(HttpUtil, BodylessResponses) {
+    EXPECT_TRUE(proxy::response_has_no_body("HEAD", 200));
+    EXPECT_TRUE(proxy::response_has_no_body("GET", 204));
+    EXPECT_TRUE(proxy::response_has_no_body("GET", 304));
+    EXPECT_FALSE(proxy::response_has_no_body("GET", 200));
+}
+
+TEST(Flow, CapturedBodyKeepsPrefixAndCountsAll) {
+    captured_body b;
+    b.append("hello ", 8);
+    b.append("world", 8);
+    EXPECT_EQ(b.data, "hello wo");
+    EXPECT_EQ(b.total, 11u);
+    EXPECT_TRUE(b.truncated);
+}
+
+TEST(Flow, UrlOmitsDefaultPortAndBracketsIpv6) {
+    request_head r{"GET", "https", "api.openai.com", 443, "/v1/models", 11, {}};
+    EXPECT_EQ(r.url(), "https://api.openai.com/v1/models");
+    r.port = 8443;
+    EXPECT_EQ(r.url(), "https://api.openai.com:8443/v1/models");
+    r.host = "::1";
+    EXPECT_EQ(r.authority(), "[::1]:8443");
+}
+
+TEST(SchemeUpgrader, UpgradesHttpAndMarksResponse) {
+    flow f;
+    f.request = {"GET", "http", "api.openai.com", 80, "/v1/models", 11, {}};
+    addons::scheme_upgrader up;
+    up.on_request_headers(f);
+    EXPECT_EQ(f.request.scheme, "https");
+    EXPECT_EQ(f.request.port, 443);
+    f.response = response_head{200, "OK", 11, {}};
+    up.on_response_headers(f);
+    ASSERT_EQ(f.response->headers.size(), 1u);
+    EXPECT_EQ(f.response->headers[0].first, "X-Llm_proxy-scheme-upgraded");
+    EXPECT_EQ(f.response->headers[0].second, "true");
+}
+
+TEST(SchemeUpgrader, LeavesHttpsAlone) {
+    flow f;
+    f.request = {"GET", "https", "api.openai.com", 443, "/", 11, {}};
+    addons::scheme_upgrader up;
+    up.on_request_headers(f);
+    f.response = response_head{200, "OK", 11, {}};
+    up.on_response_headers(f);
+    EXPECT_TRUE(f.response->headers.empty());
+    EXPECT_TRUE(f.tags.empty());
+}

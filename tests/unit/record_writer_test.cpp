@@ -1,0 +1,220 @@
+#include "llm_proxy/record/record_writer.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "llm_proxy/util/ids.hpp"
+#include "support/temp_dir.hpp"
+
+namespace llm_proxy::record {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+flow make_flow(int n) {
+    flow f;
+    f.id = make_uuid();
+    f.client_address = "127.0.0.1:" + std::to_string(40000 + n);
+    f.started_at = std::chrono::system_clock::now();
+    f.request.method = "POST";
+    f.request.scheme = "https";
+    f.request.host = "api.example.com";
+    f.request.port = 443;
+    f.request.target = "/v1/chat/completions?n=" + std::to_string(n);
+    f.request.headers = {{"Content-Type", "application/json"}};
+    f.request_body.append(R"({"n":)" + std::to_string(n) + "}", 1 << 20);
+    response_head r;
+    r.status = 200;
+    f.response = r;
+    f.response_body.append("ok " + std::to_string(n), 1 << 20);
+    return f;
+}
+
+struct dir_listing {
+    std::set<std::string> json_files;
+    std::vector<std::string> others;
+};
+
+dir_listing list(const fs::path& dir) {
+    dir_listing out;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        std::string name = e.path().filename().string();
+        if (e.path().extension() == ".json" && name.front() != '.') {
+            out.json_files.insert(name);
+        } else {
+            out.others.push_back(name);
+        }
+    }
+    return out;
+}
+
+TEST(record_writer, writes_flows_from_many_threads) {
+    test::temp_dir tmp("record_writer_test");
+    constexpr int threads = 4;
+    constexpr int per_thread = 50;
+    std::set<std::string> expected;
+    std::mutex expected_mutex;
+    {
+        record_writer writer(tmp.path(), record_options{}, "proxy-1");
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t) {
+            pool.emplace_back([&, t] {
+                for (int i = 0; i < per_thread; ++i) {
+                    flow f = make_flow(t * per_thread + i);
+                    {
+                        std::lock_guard lock(expected_mutex);
+                        expected.insert(f.id + ".json");
+                    }
+                    writer.submit(std::move(f));
+                }
+            });
+        }
+        for (auto& th : pool) {
+            th.join();
+        }
+        writer.close();
+        EXPECT_EQ(writer.written(), static_cast<std::uint64_t>(threads * per_thread));
+        EXPECT_EQ(writer.failed(), 0u);
+    }
+
+    dir_listing l = list(tmp.path());
+    EXPECT_TRUE(l.others.empty()) << "leftover: " << l.others.front();
+    EXPECT_EQ(l.json_files, expected);
+    std::set<std::string> bodies;
+    for (const auto& name : l.json_files) {
+        fs::path p = tmp.path() / name;
+        struct stat st {};
+        ASSERT_EQ(::stat(p.c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 0777, 0600u) << name;
+        std::string text = test::read_file(p);
+        ASSERT_TRUE(json::accept(text)) << name;
+        json rec = json::parse(text);
+        EXPECT_EQ(rec["schema"], "v2");
+        EXPECT_EQ(rec["connection_stats"]["proxy_id"], "proxy-1");
+        EXPECT_EQ(rec["response"]["status"], 200);
+        bodies.insert(rec["request"]["body"].get<std::string>());
+    }
+    EXPECT_EQ(bodies.size(), static_cast<std::size_t>(threads * per_thread));
+}
+
+TEST(record_writer, creates_missing_directory) {
+    test::temp_dir tmp("record_writer_test");
+    fs::path dir = tmp.path() / "a" / "b" / "logs";
+    record_writer writer(dir, record_options{}, "p");
+    EXPECT_TRUE(fs::is_directory(dir));
+    EXPECT_EQ(writer.directory(), dir);
+    flow f = make_flow(1);
+    std::string id = f.id;
+    writer.submit(std::move(f));
+    writer.close();
+    EXPECT_TRUE(fs::exists(dir / (id + ".json")));
+    // The writability probe leaves nothing behind.
+    EXPECT_TRUE(list(dir).others.empty());
+}
+
+TEST(record_writer, unwritable_directory_throws_a_clear_error) {
+    test::temp_dir tmp("record_writer_test");
+    fs::path file = tmp.write_file("plain_file", "x");
+    fs::path dir = file / "logs";
+    try {
+        record_writer writer(dir, record_options{}, "p");
+        FAIL() << "expected an exception";
+    } catch (const std::runtime_error& e) {
+        std::string what = e.what();
+        EXPECT_NE(what.find("cannot write to output directory"), std::string::npos) << what;
+        EXPECT_NE(what.find(dir.string()), std::string::npos) << what;
+    }
+
+    // The path itself is a regular file.
+    EXPECT_THROW(record_writer(file, record_options{}, "p"), std::runtime_error);
+}
+
+TEST(record_writer, close_drains_everything_submitted) {
+    test::temp_dir tmp("record_writer_test");
+    record_writer writer(tmp.path(), record_options{}, "p");
+    constexpr int n = 300;
+    for (int i = 0; i < n; ++i) {
+        writer.submit(make_flow(i));
+    }
+    writer.close();
+    EXPECT_EQ(writer.written(), static_cast<std::uint64_t>(n));
+    EXPECT_EQ(list(tmp.path()).json_files.size(), static_cast<std::size_t>(n));
+    writer.close();  // idempotent
+}
+
+TEST(record_writer, destructor_drains_too) {
+    test::temp_dir tmp("record_writer_test");
+    {
+        record_writer writer(tmp.path(), record_options{}, "p");
+        for (int i = 0; i < 20; ++i) {
+            writer.submit(make_flow(i));
+        }
+    }
+    EXPECT_EQ(list(tmp.path()).json_files.size(), 20u);
+}
+
+TEST(record_writer, submit_after_close_writes_synchronously) {
+    test::temp_dir tmp("record_writer_test");
+    record_writer writer(tmp.path(), record_options{}, "p");
+    writer.close();
+    flow f = make_flow(1);
+    std::string id = f.id;
+    writer.submit(std::move(f));
+    EXPECT_EQ(writer.written(), 1u);
+    EXPECT_TRUE(fs::exists(tmp.path() / (id + ".json")));
+}
+
+TEST(record_writer, unsafe_ids_do_not_escape_the_directory) {
+    test::temp_dir tmp("record_writer_test");
+    fs::create_directory(tmp.path() / "logs");
+    record_writer writer(tmp.path() / "logs", record_options{}, "p");
+    flow f = make_flow(1);
+    f.id = "../escaped";
+    writer.submit(std::move(f));
+    f = make_flow(2);
+    f.id = "";
+    writer.submit(std::move(f));
+    writer.close();
+    EXPECT_FALSE(fs::exists(tmp.path() / "escaped.json"));
+    EXPECT_EQ(list(tmp.path() / "logs").json_files.size(), 2u);
+}
+
+TEST(record_writer, failures_are_counted_and_leave_no_temporary) {
+    test::temp_dir tmp("record_writer_test");
+    record_writer writer(tmp.path(), record_options{}, "p");
+    flow f = make_flow(1);
+    // A directory where the record should go makes the final rename fail.
+    fs::create_directory(tmp.path() / (f.id + ".json"));
+    writer.submit(std::move(f));
+    writer.submit(make_flow(2));
+    writer.close();
+    EXPECT_EQ(writer.failed(), 1u);
+    EXPECT_EQ(writer.written(), 1u);
+    EXPECT_TRUE(list(tmp.path()).others.empty());
+}
+
+TEST(record_writer, records_are_pretty_printed_with_a_trailing_newline) {
+    test::temp_dir tmp("record_writer_test");
+    record_writer writer(tmp.path(), record_options{}, "p");
+    flow f = make_flow(1);
+    f.response->headers.emplace_back("X-Bad", std::string("\xff\xfe", 2));
+    std::string id = f.id;
+    writer.submit(std::move(f));
+    writer.close();
+    std::string text = test::read_file(tmp.path() / (id + ".json"));
+    ASSERT_FALSE(text.empty());
+    EXPECT_EQ(text.back(), '\n');
+    EXPECT_NE(text.find("\n  \"object_type\""), std::string::npos);
+    EXPECT_TRUE(json::accept(text));
+}
+
+}  // namespace
+}  // namespace llm_proxy::record
