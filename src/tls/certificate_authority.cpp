@@ -486,8 +486,8 @@ std::shared_ptr<certificate_authority> certificate_authority::load_or_create(
             throw_openssl("cannot generate the CA's RSA key");
         }
         ca->cert_ = make_ca_certificate(ca->key_.get());
-        // The key file goes last: until it exists, a restart simply creates a CA again.
-        write_public_files(dir, ca->cert_.get(), /*only_missing=*/false);
+        // The key + cert file goes first: a run interrupted after it leaves a CA whose missing
+        // public files the next start restores (a certificate without its key would be refused).
         const std::string cert_text = cert_to_pem(ca->cert_.get());
         secret_string key_pem{key_to_pem(ca->key_.get())};
         secret_string content;
@@ -495,6 +495,7 @@ std::shared_ptr<certificate_authority> certificate_authority::load_or_create(
         content.value.reserve(key_pem.value.size() + cert_text.size());
         content.value.append(key_pem.value).append(cert_text);
         write_file_atomically(combined, content.value, 0600);
+        write_public_files(dir, ca->cert_.get(), /*only_missing=*/false);
         ca->origin_ = ca_origin::created;
     }
 

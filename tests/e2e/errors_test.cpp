@@ -1,4 +1,5 @@
 // Failures answer with a clear status and a short JSON body; bad input never crashes the proxy.
+#include <boost/asio/ip/tcp.hpp>
 #include <thread>
 
 #include "e2e_fixture.hpp"

@@ -109,6 +109,7 @@ with httpx.Client(base_url="https://api.openai.com", proxies=proxy, verify=ca) a
                        headers={"X-Fake-Events": "4", "X-Fake-Interval-Ms": "150"}) as r:
         out["stream_status"] = r.status_code
         for line in r.iter_lines():
+            line = line.strip()
             if line.startswith("data: ") and line != "data: [DONE]":
                 times.append(time.time())
     out["events"] = len(times)

@@ -57,7 +57,15 @@ TEST_F(Streaming, SseEventsArriveAsTheyAreSent) {
 
 TEST_F(Streaming, LargeDownloadIsIntactAndMemoryStaysBounded) {
     start_dir_logger();
+#ifdef LLM_PROXY_SANITIZED
+    // Instrumented code is ~20x slower, and ASan's allocator quarantine makes RSS meaningless:
+    // the sanitizer build checks integrity on a smaller body; the release build checks memory.
+    constexpr std::uint64_t size = 32ull * 1024 * 1024;
+    constexpr bool check_rss = false;
+#else
     constexpr std::uint64_t size = 512ull * 1024 * 1024;
+    constexpr bool check_rss = true;
+#endif
     long rss_before = proxy_->rss_kib();
     for (const char* chunked : {"0", "1"}) {
         auto client = proxied_client(std::chrono::seconds(60));
@@ -83,7 +91,10 @@ TEST_F(Streaming, LargeDownloadIsIntactAndMemoryStaysBounded) {
         EXPECT_EQ(mismatches, 0u);
         // Half a GiB went through; the proxy grew by far less (the log keeps only a capped
         // prefix of the body).
-        EXPECT_LT(peak_rss - rss_before, 48 * 1024) << "chunked=" << chunked;
+        if (check_rss) {
+            EXPECT_GT(peak_rss, 0);
+            EXPECT_LT(peak_rss - rss_before, 48 * 1024) << "chunked=" << chunked;
+        }
     }
     auto records = wait_for_records(2);
     ASSERT_EQ(records.size(), 2u);
