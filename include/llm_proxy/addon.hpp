@@ -13,7 +13,7 @@
 namespace llm_proxy {
 
 class addon {
-public:
+  public:
     virtual ~addon() = default;
     virtual std::string_view name() const = 0;
 
@@ -45,7 +45,7 @@ public:
 
 // The ordered addons of one proxy instance, built once from the subcommand.
 class addon_chain {
-public:
+  public:
     void add(std::shared_ptr<addon> a);
     const std::vector<std::shared_ptr<addon>>& addons() const { return addons_; }
 
@@ -60,7 +60,7 @@ public:
     void on_error(flow& f);
     void close();
 
-private:
+  private:
     std::vector<std::shared_ptr<addon>> addons_;
 };
 

@@ -35,7 +35,7 @@ struct request_head {
     std::string scheme;  // "http" or "https" (after addons such as the scheme upgrader)
     std::string host;    // without brackets for IPv6 literals
     std::uint16_t port = 0;
-    std::string target;    // origin-form: path and query
+    std::string target;     // origin-form: path and query
     unsigned version = 11;  // 10 or 11
     header_list headers;
 

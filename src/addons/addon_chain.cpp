@@ -4,7 +4,9 @@
 
 namespace llm_proxy {
 
-void addon_chain::add(std::shared_ptr<addon> a) { addons_.push_back(std::move(a)); }
+void addon_chain::add(std::shared_ptr<addon> a) {
+    addons_.push_back(std::move(a));
+}
 
 std::size_t addon_chain::body_capture_limit() const {
     std::size_t n = 0;

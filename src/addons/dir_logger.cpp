@@ -5,10 +5,16 @@ namespace llm_proxy::addons {
 dir_logger::dir_logger(std::shared_ptr<record::record_writer> writer, std::size_t max_body_log)
     : writer_(std::move(writer)), max_body_log_(max_body_log) {}
 
-void dir_logger::on_response_end(flow& f) { writer_->submit(f); }
+void dir_logger::on_response_end(flow& f) {
+    writer_->submit(f);
+}
 
-void dir_logger::on_error(flow& f) { writer_->submit(f); }
+void dir_logger::on_error(flow& f) {
+    writer_->submit(f);
+}
 
-void dir_logger::close() { writer_->close(); }
+void dir_logger::close() {
+    writer_->close();
+}
 
 }  // namespace llm_proxy::addons

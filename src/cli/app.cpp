@@ -26,9 +26,17 @@ std::vector<std::string> normalize_args(int argc, char** argv) {
 
 // The first word that is neither an option nor an option's value (args are reversed).
 std::string first_positional(const std::vector<std::string>& reversed) {
-    static const std::vector<std::string> with_value = {
-        "-l", "--listen", "-c", "--ca_dir", "--upstream-ca", "--connect-to", "--threads",
-        "--idle-timeout", "--upstream-timeout", "--connect-timeout", "--shutdown-grace"};
+    static const std::vector<std::string> with_value = {"-l",
+                                                        "--listen",
+                                                        "-c",
+                                                        "--ca_dir",
+                                                        "--upstream-ca",
+                                                        "--connect-to",
+                                                        "--threads",
+                                                        "--idle-timeout",
+                                                        "--upstream-timeout",
+                                                        "--connect-timeout",
+                                                        "--shutdown-grace"};
     for (auto it = reversed.rbegin(); it != reversed.rend(); ++it) {
         if (it->starts_with("-")) {
             if (std::find(with_value.begin(), with_value.end(), *it) != with_value.end()) {
@@ -51,8 +59,9 @@ void add_global_options(CLI::App& app, global_options& g) {
                    "Directory of the CA used for TLS interception (default ~/.mitmproxy)");
     app.add_flag("-K,--skip-upstream-tls-verify", g.skip_upstream_tls_verify,
                  "Do not verify upstream TLS certificates (insecure)");
-    app.add_flag("--no-http-upgrader", g.no_http_upgrader,
-                 "Keep plain http:// requests on plain HTTP upstream instead of upgrading to https");
+    app.add_flag(
+        "--no-http-upgrader", g.no_http_upgrader,
+        "Keep plain http:// requests on plain HTTP upstream instead of upgrading to https");
     app.add_flag("-v,--verbose", g.verbose, "Print one line per request to stderr");
     app.add_flag("-d,--debug", g.debug, "Print connection and TLS events to stderr");
     app.add_option("--upstream-ca", g.upstream_ca,
@@ -102,7 +111,7 @@ int run_cli(int argc, char** argv) {
 
     auto args = normalize_args(argc, argv);
     std::reverse(args.begin(), args.end());  // CLI11 takes the arguments reversed
-    const auto reversed_args = args;           // parse() consumes `args`
+    const auto reversed_args = args;         // parse() consumes `args`
     try {
         app.parse(args);
     } catch (const CLI::CallForHelp& e) {
@@ -118,12 +127,14 @@ int run_cli(int argc, char** argv) {
             } else {
                 std::cerr << "llm_proxy: a subcommand is required\n";
             }
-            std::cerr << "Known subcommands: simple, dir_logger, version. Run 'llm_proxy --help'.\n";
+            std::cerr
+                << "Known subcommands: simple, dir_logger, version. Run 'llm_proxy --help'.\n";
             return 2;
         }
         if (e.get_name() == "ExtrasError" && app.get_subcommands().empty()) {
-            std::cerr << "llm_proxy: unknown subcommand or argument: " << e.what() << "\n"
-                      << "Known subcommands: simple, dir_logger, version. Run 'llm_proxy --help'.\n";
+            std::cerr
+                << "llm_proxy: unknown subcommand or argument: " << e.what() << "\n"
+                << "Known subcommands: simple, dir_logger, version. Run 'llm_proxy --help'.\n";
             return 2;
         }
         std::cerr << "llm_proxy: " << e.what() << "\nRun 'llm_proxy --help' for usage.\n";

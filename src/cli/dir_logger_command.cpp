@@ -69,8 +69,8 @@ void add_dir_logger_command(CLI::App& app, cli_state& state) {
                 ro.filter_request_headers = opts->filter_req_headers;
                 ro.filter_response_headers = opts->filter_resp_headers;
                 ro.max_body_log = opts->max_body_log;
-                auto writer = std::make_shared<record::record_writer>(
-                    expand_home(opts->output), ro, make_uuid());
+                auto writer = std::make_shared<record::record_writer>(expand_home(opts->output), ro,
+                                                                      make_uuid());
                 chain.add(std::make_shared<addons::dir_logger>(writer, opts->max_body_log));
             });
         };

@@ -1,6 +1,7 @@
 #include <openssl/opensslv.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <boost/version.hpp>
 #include <charconv>
@@ -26,6 +27,16 @@ std::filesystem::path default_ca_dir() {
     return std::filesystem::path(home && *home ? home : ".") / ".mitmproxy";
 }
 
+// Every intercepted connection holds two sockets; the default soft limit of 1024 descriptors
+// would cap a busy proxy at about 500 clients.
+void raise_fd_limit() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+    }
+}
+
 void setup_logging(const global_options& g) {
     spdlog::drop("llm_proxy");
     auto logger = spdlog::stderr_color_mt("llm_proxy");
@@ -47,9 +58,9 @@ std::filesystem::path expand_home(const std::string& p) {
 
 std::string version_text() {
     return std::string("llm_proxy ") + LLM_PROXY_VERSION + " (" + LLM_PROXY_BUILD_TYPE +
-           " build)\n" + OPENSSL_VERSION_TEXT + "\nBoost " + std::to_string(BOOST_VERSION / 100000) +
-           "." + std::to_string(BOOST_VERSION / 100 % 1000) + "." +
-           std::to_string(BOOST_VERSION % 100);
+           " build)\n" + OPENSSL_VERSION_TEXT + "\nBoost " +
+           std::to_string(BOOST_VERSION / 100000) + "." +
+           std::to_string(BOOST_VERSION / 100 % 1000) + "." + std::to_string(BOOST_VERSION % 100);
 }
 
 void parse_listen(const std::string& text, proxy_config& config) {
@@ -111,6 +122,7 @@ proxy_config make_proxy_config(const global_options& g) {
 
 int run_proxy(const global_options& g, const addon_factory& add_addons) {
     setup_logging(g);
+    raise_fd_limit();
     proxy_config config;
     try {
         config = make_proxy_config(g);
@@ -122,8 +134,8 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
         auto ca = tls::certificate_authority::load_or_create(config.ca_dir);
         switch (ca->origin()) {
             case tls::ca_origin::created:
-                spdlog::info("created a new CA in {}; trust {} in your clients", config.ca_dir.string(),
-                             ca->cert_pem_path().string());
+                spdlog::info("created a new CA in {}; trust {} in your clients",
+                             config.ca_dir.string(), ca->cert_pem_path().string());
                 break;
             default:
                 spdlog::info("loaded CA from {}", config.ca_dir.string());

@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,7 +13,6 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <charconv>
-#include <spdlog/spdlog.h>
 
 #include "http_util.hpp"
 #include "llm_proxy/tls/contexts.hpp"
@@ -86,15 +86,17 @@ client_session::~client_session() {
 
 void client_session::start(worker& w, tcp::socket socket) {
     auto self = std::make_shared<client_session>(w, std::move(socket));
-    asio::co_spawn(w.ioc, [self]() { return self->run(); }, [](std::exception_ptr e) {
-        if (e) {
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                spdlog::error("client session ended by an unexpected error: {}", ex.what());
+    asio::co_spawn(
+        w.ioc, [self]() { return self->run(); },
+        [](std::exception_ptr e) {
+            if (e) {
+                try {
+                    std::rethrow_exception(e);
+                } catch (const std::exception& ex) {
+                    spdlog::error("client session ended by an unexpected error: {}", ex.what());
+                }
             }
-        }
-    });
+        });
 }
 
 void client_session::close_if_idle() {
@@ -127,7 +129,8 @@ asio::awaitable<void> client_session::run() {
                                     "request header block exceeds " +
                                         std::to_string(shared_.config.max_header_bytes) + " bytes",
                                     false);
-            } else if (rec.category() == http::make_error_code(http::error::bad_method).category() &&
+            } else if (rec.category() ==
+                           http::make_error_code(http::error::bad_method).category() &&
                        rec != http::error::end_of_stream && rec != http::error::partial_message) {
                 co_await send_error(400, "bad_request", "malformed request: " + rec.message(),
                                     false);
@@ -148,8 +151,9 @@ asio::awaitable<void> client_session::run() {
             break;
         }
     }
-    if (client_.is_tls()) {
-        // A best-effort close_notify; the peer may already be gone.
+    if (client_.is_tls() && !shared_.stopping.load(std::memory_order_relaxed)) {
+        // A best-effort close_notify; the peer may already be gone. Skipped at shutdown so an
+        // idle client cannot hold the exit up.
         client_.tcp().expires_after(std::chrono::seconds(2));
         co_await client_.tls().async_shutdown(use_tuple);
     }
@@ -164,16 +168,15 @@ asio::awaitable<bool> client_session::handle_connect(request_parser& parser) {
         co_return co_await send_error(400, "bad_request", "CONNECT inside a tunnel", false);
     }
     if (!parse_authority(parser.get().target(), host, port)) {
-        co_return co_await send_error(400, "bad_request",
-                                      "CONNECT needs host:port, got '" +
-                                          std::string(parser.get().target()) + "'",
-                                      false);
+        co_return co_await send_error(
+            400, "bad_request",
+            "CONNECT needs host:port, got '" + std::string(parser.get().target()) + "'", false);
     }
     if (buffer_.size() > 0) {
         // The client sent tunnel bytes before our 200; they belong to the tunnel, which must
         // start from a clean stream.
-        co_return co_await send_error(400, "bad_request",
-                                      "data sent before the CONNECT response", false);
+        co_return co_await send_error(400, "bad_request", "data sent before the CONNECT response",
+                                      false);
     }
     static constexpr std::string_view established = "HTTP/1.1 200 Connection established\r\n\r\n";
     client_.tcp().expires_after(shared_.config.client_io_timeout);

@@ -21,7 +21,7 @@ namespace llm_proxy::proxy {
 namespace http = beast::http;
 
 class client_session : public std::enable_shared_from_this<client_session> {
-public:
+  public:
     client_session(worker& w, asio::ip::tcp::socket socket);
     ~client_session();
     static void start(worker& w, asio::ip::tcp::socket socket);
@@ -29,7 +29,7 @@ public:
     // Closes the connection if it is waiting for a next request (graceful shutdown).
     void close_if_idle();
 
-private:
+  private:
     using request_parser = http::request_parser<http::buffer_body>;
     using response_parser = http::response_parser<http::buffer_body>;
 

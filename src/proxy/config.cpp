@@ -24,7 +24,8 @@ std::string take_host(std::string_view& s, const std::string& whole) {
         s.remove_prefix(colon == std::string_view::npos ? s.size() : colon);
     }
     if (s.empty() || s.front() != ':') {
-        throw std::invalid_argument("expected HOST:PORT:HOST2:PORT2 in --connect-to '" + whole + "'");
+        throw std::invalid_argument("expected HOST:PORT:HOST2:PORT2 in --connect-to '" + whole +
+                                    "'");
     }
     s.remove_prefix(1);
     return host;
@@ -33,7 +34,8 @@ std::string take_host(std::string_view& s, const std::string& whole) {
 std::uint16_t take_port(std::string_view& s, const std::string& whole, bool last) {
     auto colon = last ? s.size() : s.find(':');
     if (colon == std::string_view::npos) {
-        throw std::invalid_argument("expected HOST:PORT:HOST2:PORT2 in --connect-to '" + whole + "'");
+        throw std::invalid_argument("expected HOST:PORT:HOST2:PORT2 in --connect-to '" + whole +
+                                    "'");
     }
     std::string_view p = s.substr(0, colon);
     unsigned value = 0;
@@ -72,7 +74,8 @@ connect_to_rule parse_connect_to(const std::string& text) {
         s.remove_prefix(colon);
     }
     if (s.empty() || s.front() != ':') {
-        throw std::invalid_argument("expected HOST:PORT:HOST2:PORT2 in --connect-to '" + text + "'");
+        throw std::invalid_argument("expected HOST:PORT:HOST2:PORT2 in --connect-to '" + text +
+                                    "'");
     }
     s.remove_prefix(1);
     r.connect_port = take_port(s, text, true);

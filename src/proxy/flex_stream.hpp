@@ -16,7 +16,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 
 class flex_stream {
-public:
+  public:
     using executor_type = beast::tcp_stream::executor_type;
     using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -65,7 +65,7 @@ public:
         tcp().close();
     }
 
-private:
+  private:
     std::optional<beast::tcp_stream> tcp_;
     std::optional<tls_stream> tls_;
 };

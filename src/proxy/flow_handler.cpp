@@ -1,11 +1,11 @@
 // One flow: request from the client -> addons -> upstream -> response streamed back.
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/url/parse.hpp>
-#include <spdlog/spdlog.h>
 
 #include "client_session.hpp"
 #include "http_util.hpp"
@@ -94,14 +94,12 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
     // Request smuggling defence (RFC 9112 section 6.3): never guess the framing.
     bool has_te = req.count(http::field::transfer_encoding) > 0;
     if (has_te && req.count(http::field::content_length) > 0) {
-        co_return co_await send_error(400, "bad_request",
-                                      "request has both Content-Length and Transfer-Encoding",
-                                      false);
+        co_return co_await send_error(
+            400, "bad_request", "request has both Content-Length and Transfer-Encoding", false);
     }
     if (has_te && !parser.chunked()) {
-        co_return co_await send_error(400, "bad_request",
-                                      "unsupported Transfer-Encoding (only chunked is accepted)",
-                                      false);
+        co_return co_await send_error(
+            400, "bad_request", "unsupported Transfer-Encoding (only chunked is accepted)", false);
     }
 
     std::string_view raw_target = req.target();
@@ -180,7 +178,8 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
             return up->reused && attempt == 0 &&
                    (body_in_memory || (!f.request_body.truncated && parser.is_done()));
         };
-        auto [hec, hn] = co_await [&]() -> asio::awaitable<std::tuple<beast::error_code, std::size_t>> {
+        auto [hec, hn] =
+            co_await [&]() -> asio::awaitable<std::tuple<beast::error_code, std::size_t>> {
             http::request_serializer<http::buffer_body> sr{up_req};
             up->stream.tcp().expires_after(shared_.config.upstream_timeout);
             auto [ec, n] = co_await http::async_write_header(up->stream, sr, use_tuple);
@@ -199,7 +198,8 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
                     body.data = body_buffer_.data();
                     body.size = body_buffer_.size();
                     client_.tcp().expires_after(shared_.config.client_io_timeout);
-                    auto [rec, rn] = co_await http::async_read_some(client_, buffer_, parser, use_tuple);
+                    auto [rec, rn] =
+                        co_await http::async_read_some(client_, buffer_, parser, use_tuple);
                     if (rec == http::error::need_buffer) {
                         rec = {};
                     }
@@ -247,7 +247,8 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
             }
             up->stream.tcp().expires_after(shared_.config.upstream_timeout);
             for (;;) {
-                auto [rec, rn] = co_await http::async_read_header(up->stream, up->buffer, *rp, use_tuple);
+                auto [rec, rn] =
+                    co_await http::async_read_header(up->stream, up->buffer, *rp, use_tuple);
                 hec = rec;
                 if (rec) {
                     break;
@@ -287,8 +288,7 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
             message = "upstream " + target.key() + " sent an invalid response: " + hec.message();
         }
         fail_flow(f, kind, message);
-        co_return co_await send_error(status, kind, message,
-                                      client_keep_alive && parser.is_done());
+        co_return co_await send_error(status, kind, message, client_keep_alive && parser.is_done());
     }
 
     // Response head: upstream -> flow -> addons -> client.
@@ -315,15 +315,16 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
     } else {
         close_after = true;  // an HTTP/1.0 client reads until the connection closes
     }
-    client_keep_alive = client_keep_alive && !close_after &&
-                        !shared_.stopping.load(std::memory_order_relaxed);
+    client_keep_alive =
+        client_keep_alive && !close_after && !shared_.stopping.load(std::memory_order_relaxed);
     cres.keep_alive(client_keep_alive);
 
     http::response_serializer<http::buffer_body> csr{cres};
     client_.tcp().expires_after(shared_.config.client_io_timeout);
     auto [wec, wn] = co_await http::async_write_header(client_, csr, use_tuple);
     if (wec) {
-        fail_flow(f, "client_disconnected", "client went away before the response: " + wec.message());
+        fail_flow(f, "client_disconnected",
+                  "client went away before the response: " + wec.message());
         up->stream.close();
         co_return false;
     }
@@ -344,9 +345,9 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
                 rec = {};
             }
             if (rec) {
-                fail_flow(f, rec == beast::error::timeout ? "upstream_timeout" : "upstream_reset",
-                          "upstream " + target.key() + " broke off the response body: " +
-                              rec.message());
+                fail_flow(
+                    f, rec == beast::error::timeout ? "upstream_timeout" : "upstream_reset",
+                    "upstream " + target.key() + " broke off the response body: " + rec.message());
                 up->stream.close();
                 co_return false;  // closing tells the client the body is incomplete
             }
@@ -417,10 +418,9 @@ asio::awaitable<bool> client_session::read_request_body(request_parser& parser, 
         f.request_body.append({body_buffer_.data(), got}, shared_.capture_limit);
         f.request_bytes += got;
         if (f.request_body.truncated) {
-            co_await send_error(413, "request_too_large",
-                                "request body exceeds " + std::to_string(shared_.capture_limit) +
-                                    " bytes",
-                                false);
+            co_await send_error(
+                413, "request_too_large",
+                "request body exceeds " + std::to_string(shared_.capture_limit) + " bytes", false);
             fail_flow(f, "request_too_large", "request body too large for this mode");
             co_return false;
         }

@@ -11,8 +11,8 @@ namespace http = boost::beast::http;
 namespace {
 
 constexpr std::array<std::string_view, 11> hop_by_hop = {
-    "Connection", "Keep-Alive",        "Proxy-Connection", "Proxy-Authorization", "TE",
-    "Trailer",    "Transfer-Encoding", "Upgrade",          "Content-Length",      "Expect",
+    "Connection",        "Keep-Alive",        "Proxy-Connection", "Proxy-Authorization", "TE",
+    "Trailer",           "Transfer-Encoding", "Upgrade",          "Content-Length",      "Expect",
     "Proxy-Authenticate"};
 
 // Field names listed in Connection headers (comma separated tokens).

@@ -1,5 +1,6 @@
 #include "llm_proxy/proxy/server.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -7,7 +8,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 #include <thread>
 
 #include "client_session.hpp"
@@ -22,7 +22,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 }
 
 class server_impl {
-public:
+  public:
     server_impl(proxy_config config, std::shared_ptr<addon_chain> chain,
                 std::shared_ptr<tls::certificate_authority> ca)
         : acceptor_(control_), signals_(control_, SIGINT, SIGTERM), grace_timer_(control_) {
@@ -122,7 +122,7 @@ public:
         asio::post(control_, [this] { begin_shutdown(); });
     }
 
-private:
+  private:
     asio::awaitable<void> accept_loop() {
         std::size_t next = 0;
         for (;;) {
@@ -197,8 +197,14 @@ server::server(proxy_config config, std::shared_ptr<addon_chain> chain,
                std::shared_ptr<tls::certificate_authority> ca)
     : impl_(std::make_unique<server_impl>(std::move(config), std::move(chain), std::move(ca))) {}
 server::~server() = default;
-boost::asio::ip::tcp::endpoint server::local_endpoint() const { return impl_->local_endpoint(); }
-void server::run() { impl_->run(); }
-void server::stop() { impl_->stop(); }
+boost::asio::ip::tcp::endpoint server::local_endpoint() const {
+    return impl_->local_endpoint();
+}
+void server::run() {
+    impl_->run();
+}
+void server::stop() {
+    impl_->stop();
+}
 
 }  // namespace llm_proxy::proxy

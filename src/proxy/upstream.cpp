@@ -5,6 +5,7 @@
 #include <openssl/x509.h>
 #include <sys/socket.h>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,7 +13,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include "llm_proxy/flow.hpp"
 #include "llm_proxy/tls/contexts.hpp"
@@ -118,9 +118,9 @@ asio::awaitable<acquire_result> upstream_pool::connect(const upstream_target& ta
             out.error = {504, "connect_timeout",
                          "connecting to " + host + ":" + std::to_string(port) + " timed out"};
         } else {
-            out.error = {502, "connect",
-                         "cannot connect to " + host + ":" + std::to_string(port) + ": " +
-                             cec.message()};
+            out.error = {
+                502, "connect",
+                "cannot connect to " + host + ":" + std::to_string(port) + ": " + cec.message()};
         }
         co_return out;
     }
@@ -134,11 +134,12 @@ asio::awaitable<acquire_result> upstream_pool::connect(const upstream_target& ta
         conn->stream.start_tls(tls_);
         SSL* ssl = conn->stream.tls().native_handle();
         tls::prepare_upstream_ssl(ssl, target.host, !config_.skip_upstream_tls_verify);
-        auto [hec] = co_await conn->stream.tls().async_handshake(asio::ssl::stream_base::client,
-                                                                 use_tuple);
+        auto [hec] =
+            co_await conn->stream.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
         if (hec) {
             if (hec == beast::error::timeout) {
-                out.error = {504, "tls_timeout", "TLS handshake with " + target.host + " timed out"};
+                out.error = {504, "tls_timeout",
+                             "TLS handshake with " + target.host + " timed out"};
             } else if (SSL_get_verify_result(ssl) != X509_V_OK) {
                 out.error = {502, "tls_verification",
                              "upstream certificate verification failed for " + target.host + ": " +

@@ -47,7 +47,7 @@ struct acquire_result {
 };
 
 class upstream_pool {
-public:
+  public:
     upstream_pool(asio::io_context& ioc, const proxy_config& config, asio::ssl::context& tls);
 
     // A live pooled connection to `target`, or a new one.
@@ -57,7 +57,7 @@ public:
     void close_all();
     std::size_t idle_count() const;
 
-private:
+  private:
     struct idle_entry {
         std::unique_ptr<upstream_connection> connection;
         std::chrono::steady_clock::time_point since;

@@ -5,12 +5,14 @@
 namespace llm_proxy {
 
 namespace {
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                              [](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::optional<std::string_view> find_header(const header_list& headers, std::string_view name) {
@@ -40,7 +42,9 @@ std::string request_head::authority() const {
     return out;
 }
 
-std::string request_head::url() const { return scheme + "://" + authority() + target; }
+std::string request_head::url() const {
+    return scheme + "://" + authority() + target;
+}
 
 double flow::duration_ms() const {
     return std::chrono::duration<double, std::milli>(duration).count();

@@ -6,16 +6,16 @@
 namespace llm_proxy::test {
 
 class DirLogger : public e2e_test {
-protected:
+  protected:
     void post_chat(const header_list& extra = {}) {
         auto client = proxied_client();
         header_list h = {{"Content-Type", "application/json"},
                          {"Authorization", "Bearer sk-secret"},
                          {"X-Custom", "visible"}};
         h.insert(h.end(), extra.begin(), extra.end());
-        auto r = client.post("https://api.openai.com/v1/chat/completions",
-                             R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]})",
-                             h);
+        auto r = client.post(
+            "https://api.openai.com/v1/chat/completions",
+            R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]})", h);
         ASSERT_EQ(r.status, 200u);
     }
 };
@@ -105,8 +105,8 @@ TEST_F(DirLogger, BinaryBodiesAreBase64AndLongOnesTruncated) {
 TEST_F(DirLogger, UnwritableOutputIsAClearStartupError) {
     auto file = work_.write_file("not-a-dir", "x");
     auto all = base_args();
-    all.insert(all.end(), {"dir_logger", "-o", (file / "logs").string(), "--listen",
-                           "127.0.0.1:0"});
+    all.insert(all.end(),
+               {"dir_logger", "-o", (file / "logs").string(), "--listen", "127.0.0.1:0"});
     all.insert(all.begin(), LLM_PROXY_BINARY);
     auto r = run_command(all, std::chrono::seconds(20));
     EXPECT_EQ(r.exit_code, 2);

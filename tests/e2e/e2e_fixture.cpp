@@ -73,8 +73,8 @@ curl_response parse_curl_include(const std::string& out) {
             }
         }
         pos = end + 4;
-        bool interim = r.status == 100 ||
-                       (r.status == 200 && head.find("Connection established") != std::string::npos);
+        bool interim = r.status == 100 || (r.status == 200 && head.find("Connection established") !=
+                                                                  std::string::npos);
         if (!interim) {
             r.body = out.substr(pos);
             return r;

@@ -21,7 +21,7 @@
 namespace llm_proxy::test {
 
 class e2e_test : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         pki_ = make_test_pki(work_ / "pki");
         upstream_ = std::make_unique<fake_upstream>(pki_);
@@ -30,7 +30,7 @@ protected:
     // Arguments that route api.openai.com:443 (and upstream.test:443) to the fake upstream.
     std::vector<std::string> base_args() const {
         auto port = std::to_string(upstream_->port());
-        return {"--ca_dir",     ca_dir_.string(),
+        return {"--ca_dir",      ca_dir_.string(),
                 "--upstream-ca", pki_.ca_cert.string(),
                 "--connect-to",  "api.openai.com:443:127.0.0.1:" + port,
                 "--connect-to",  "upstream.test:443:127.0.0.1:" + port,
@@ -66,8 +66,8 @@ protected:
         std::string out;
         std::string err;
     };
-    curl_result curl(std::vector<std::string> args, std::chrono::milliseconds timeout =
-                                                        std::chrono::seconds(30)) {
+    curl_result curl(std::vector<std::string> args,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
         std::vector<std::string> argv = {"curl", "-sS", "--max-time", "20", "-x", proxy_->url()};
         argv.insert(argv.end(), args.begin(), args.end());
         auto r = run_command(argv, timeout);
@@ -75,8 +75,8 @@ protected:
     }
 
     // The JSON records written so far (waits up to `timeout` for at least `n`).
-    std::vector<nlohmann::json> wait_for_records(std::size_t n, std::chrono::milliseconds timeout =
-                                                                    std::chrono::seconds(10));
+    std::vector<nlohmann::json> wait_for_records(
+        std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
     temp_dir work_{"llm_proxy_e2e"};
     std::filesystem::path ca_dir_ = work_ / "ca";

@@ -8,7 +8,7 @@
 namespace llm_proxy::test {
 
 class Errors : public e2e_test {
-protected:
+  protected:
     // GET through the proxy by absolute-form (plain HTTP to the proxy, upgraded upstream).
     response get_plain(const std::string& url) {
         auto client = proxied_client(std::chrono::seconds(20));
@@ -47,9 +47,9 @@ TEST_F(Errors, RefusedConnectionIs502Connect) {
 TEST_F(Errors, UntrustedUpstreamCertificateIs502WithTheReason) {
     // Without --upstream-ca the fake upstream's test CA is unknown: verification must fail.
     auto port = std::to_string(upstream_->port());
-    proxy_ = std::make_unique<proxy_process>(std::vector<std::string>{
-        "--ca_dir", ca_dir_.string(), "--connect-to", "api.openai.com:443:127.0.0.1:" + port,
-        "simple"});
+    proxy_ = std::make_unique<proxy_process>(
+        std::vector<std::string>{"--ca_dir", ca_dir_.string(), "--connect-to",
+                                 "api.openai.com:443:127.0.0.1:" + port, "simple"});
     auto r = get_plain("http://api.openai.com/v1/models");
     EXPECT_EQ(r.status, 502u);
     EXPECT_EQ(code_of(r), "tls_verification");
@@ -59,8 +59,8 @@ TEST_F(Errors, UntrustedUpstreamCertificateIs502WithTheReason) {
 
 TEST_F(Errors, WrongHostNameOnUpstreamCertificateIs502) {
     // The upstream's certificate does not cover wrong.test: host-name verification fails.
-    start_proxy({"--connect-to",
-                 "wrong.test:443:127.0.0.1:" + std::to_string(upstream_->port()), "simple"});
+    start_proxy({"--connect-to", "wrong.test:443:127.0.0.1:" + std::to_string(upstream_->port()),
+                 "simple"});
     auto r = get_plain("http://wrong.test/v1/models");
     EXPECT_EQ(r.status, 502u);
     EXPECT_EQ(code_of(r), "tls_verification");
@@ -69,9 +69,9 @@ TEST_F(Errors, WrongHostNameOnUpstreamCertificateIs502) {
 
 TEST_F(Errors, SkipVerifyFlagReachesAnUntrustedUpstreamAndWarns) {
     auto port = std::to_string(upstream_->port());
-    proxy_ = std::make_unique<proxy_process>(std::vector<std::string>{
-        "--ca_dir", ca_dir_.string(), "--connect-to", "api.openai.com:443:127.0.0.1:" + port,
-        "-K", "simple"});
+    proxy_ = std::make_unique<proxy_process>(
+        std::vector<std::string>{"--ca_dir", ca_dir_.string(), "--connect-to",
+                                 "api.openai.com:443:127.0.0.1:" + port, "-K", "simple"});
     auto r = get_plain("http://api.openai.com/v1/models");
     EXPECT_EQ(r.status, 200u);
     EXPECT_NE(proxy_->stderr_text().find("NOT verified"), std::string::npos);

@@ -15,9 +15,9 @@ TEST_F(Lifecycle, SigtermLetsInFlightRequestsFinishAndFlushesLogs) {
         return client.get("https://api.openai.com/slow?ms=1500");
     });
     // Wait until the request is in flight, then ask the proxy to stop.
-    ASSERT_TRUE(proxy_->wait_for_stderr_line(std::regex("CONNECT|connected"),
-                                             std::chrono::seconds(1)) ||
-                true);
+    ASSERT_TRUE(
+        proxy_->wait_for_stderr_line(std::regex("CONNECT|connected"), std::chrono::seconds(1)) ||
+        true);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     auto code = proxy_->stop(SIGTERM, std::chrono::seconds(15));
     auto r = pending.get();

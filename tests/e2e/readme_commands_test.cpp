@@ -73,9 +73,9 @@ TEST_F(ReadmeCommands, OpensslRecipeCaDirectoryWorks) {
     std::filesystem::create_directories(dir);
     auto key = (dir / "mitmproxy-ca-cert.key").string();
     auto pem = (dir / "mitmproxy-ca-cert.pem").string();
-    ASSERT_EQ(run_command({"openssl", "genrsa", "-out", key, "2048"}, std::chrono::seconds(30))
-                  .exit_code,
-              0);
+    ASSERT_EQ(
+        run_command({"openssl", "genrsa", "-out", key, "2048"}, std::chrono::seconds(30)).exit_code,
+        0);
     ASSERT_EQ(run_command({"openssl", "req", "-x509", "-new", "-nodes", "-key", key, "-sha256",
                            "-days", "3650", "-out", pem, "-subj", "/CN=recipe test CA"},
                           std::chrono::seconds(30))
@@ -132,6 +132,39 @@ print(json.dumps(out))
     ASSERT_EQ(records.size(), 2u);
     auto body = records[1]["response"]["body"].get<std::string>();
     EXPECT_NE(body.find("data: [DONE]"), std::string::npos);  // the SSE stream is logged whole
+}
+
+}  // namespace llm_proxy::test
+
+namespace llm_proxy::test {
+
+TEST_F(ReadmeCommands, NodeAcceptsTheInterceptionCertificates) {
+    start_proxy({"simple"});
+    // Node's TLS stack (strict host-name checks) through a CONNECT tunnel, trusting the CA.
+    std::string script = R"JS(
+const http = require('http'), tls = require('tls'), fs = require('fs');
+const [host, port, ca] = process.argv.slice(2);
+const req = http.request({host, port: Number(port), method: 'CONNECT', path: 'api.openai.com:443'});
+req.on('connect', (res, socket) => {
+  const t = tls.connect({socket, servername: 'api.openai.com', ca: fs.readFileSync(ca)}, () => {
+    t.write('GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\nConnection: close\r\n\r\n');
+  });
+  let data = '';
+  t.on('data', d => data += d);
+  t.on('end', () => console.log(JSON.stringify({status: data.split(' ')[1], authorized: t.authorized,
+                                                alpn: t.alpnProtocol || ''})));
+  t.on('error', e => { console.log(JSON.stringify({error: e.message})); process.exit(1); });
+});
+req.end();
+)JS";
+    auto path = work_.write_file("client.js", script);
+    auto r = run_command({"node", path.string(), proxy_->host(), std::to_string(proxy_->port()),
+                          proxy_ca_cert().string()},
+                         std::chrono::seconds(30));
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto out = nlohmann::json::parse(r.out);
+    EXPECT_EQ(out["status"], "200");
+    EXPECT_EQ(out["authorized"], true);
 }
 
 }  // namespace llm_proxy::test

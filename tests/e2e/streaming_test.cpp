@@ -42,8 +42,7 @@ TEST_F(Streaming, SseEventsArriveAsTheyAreSent) {
             EXPECT_LT(delay_ms, 100.0) << url << " event " << i;
             EXPECT_GT(delay_ms, -5.0) << url << " event " << i;
         }
-        auto spread_ms =
-            (received_us(result.events[5]) - received_us(result.events[0])) / 1000.0;
+        auto spread_ms = (received_us(result.events[5]) - received_us(result.events[0])) / 1000.0;
         EXPECT_GT(spread_ms, 600.0) << url;  // 5 intervals of 150 ms, not one burst
     }
     auto records = wait_for_records(2);
@@ -121,9 +120,9 @@ TEST_F(Streaming, ClientDisconnectCancelsTheUpstreamRequest) {
     start_proxy({"simple"});
     auto client = proxied_client();
     int chunks = 0;
-    bool completed = client.stream("GET", "https://api.openai.com/sse-forever?interval_ms=50", {},
-                                   {}, [](unsigned, const header_list&) {},
-                                   [&](std::string_view) { return ++chunks < 3; });
+    bool completed = client.stream(
+        "GET", "https://api.openai.com/sse-forever?interval_ms=50", {}, {},
+        [](unsigned, const header_list&) {}, [&](std::string_view) { return ++chunks < 3; });
     EXPECT_FALSE(completed);
     // The proxy notices at its next write and closes the upstream connection.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -138,10 +137,10 @@ TEST_F(Streaming, CurlStreamsWithNoBuffering) {
     start_dir_logger();
     // curl -N prints each event as it arrives; the proxy must not hold them back.
     auto start = std::chrono::steady_clock::now();
-    auto r = curl({"-N", "--cacert", proxy_ca_cert().string(), "-H",
-                   "Content-Type: application/json", "-H", "X-Fake-Events: 3", "-H",
-                   "X-Fake-Interval-Ms: 100", "-d", stream_request,
-                   "https://api.openai.com/v1/chat/completions"});
+    auto r =
+        curl({"-N", "--cacert", proxy_ca_cert().string(), "-H", "Content-Type: application/json",
+              "-H", "X-Fake-Events: 3", "-H", "X-Fake-Interval-Ms: 100", "-d", stream_request,
+              "https://api.openai.com/v1/chat/completions"});
     auto elapsed = std::chrono::steady_clock::now() - start;
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("tok2"), std::string::npos);

@@ -9,7 +9,7 @@ namespace llm_proxy::addons {
 // Writes every finished (or failed) flow as <output>/<flow-id>.json through a record_writer,
 // so disk and JSON work stay off the event loop.
 class dir_logger : public addon {
-public:
+  public:
     explicit dir_logger(std::shared_ptr<record::record_writer> writer, std::size_t max_body_log);
     std::string_view name() const override { return "dir_logger"; }
     std::size_t body_capture_limit() const override { return max_body_log_; }
@@ -17,7 +17,7 @@ public:
     void on_error(flow& f) override;
     void close() override;
 
-private:
+  private:
     std::shared_ptr<record::record_writer> writer_;
     std::size_t max_body_log_;
 };

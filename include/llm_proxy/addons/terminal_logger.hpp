@@ -5,7 +5,7 @@ namespace llm_proxy::addons {
 
 // --verbose: one line per flow on stderr (client, method, URL, status, bytes, duration).
 class terminal_logger : public addon {
-public:
+  public:
     std::string_view name() const override { return "terminal_logger"; }
     void on_response_end(flow& f) override;
     void on_error(flow& f) override;

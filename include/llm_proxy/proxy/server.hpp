@@ -13,7 +13,7 @@ namespace llm_proxy::proxy {
 class server_impl;
 
 class server {
-public:
+  public:
     // Binds the listening socket; throws std::runtime_error (address in use, bad address...).
     server(proxy_config config, std::shared_ptr<addon_chain> chain,
            std::shared_ptr<tls::certificate_authority> ca);
@@ -29,7 +29,7 @@ public:
     // Thread-safe request to shut down gracefully.
     void stop();
 
-private:
+  private:
     std::unique_ptr<server_impl> impl_;
 };
 

@@ -42,7 +42,7 @@ struct leaf_certificate {
 };
 
 class certificate_authority {
-public:
+  public:
     // Loads the CA from `dir`, creating the directory and a new CA when none exists.
     // Throws std::runtime_error with a message naming the file and the problem.
     static std::shared_ptr<certificate_authority> load_or_create(const std::filesystem::path& dir);
@@ -63,7 +63,7 @@ public:
     std::size_t cache_size() const;
     void set_cache_capacity(std::size_t n);
 
-private:
+  private:
     certificate_authority() = default;
     std::shared_ptr<const leaf_certificate> mint(std::string_view host) const;
 

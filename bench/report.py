@@ -1,0 +1,200 @@
+#!/usr/bin/python3
+"""Turns bench/run.sh's raw TSV files into the markdown report and the gnuplot data file.
+
+Medians over repeats; ratios are computed per repeat (targets of the same repeat ran back to
+back) and then the median of the ratios is shown.
+"""
+
+import argparse
+import csv
+import statistics
+from collections import defaultdict
+
+NAMES = {
+    "direct": "direct (no proxy)",
+    "tinyproxy": "tinyproxy (CONNECT tunnel, no MITM)",
+    "llm_simple": "llm_proxy simple",
+    "llm_dirlog": "llm_proxy dir_logger",
+    "mitmdump": "mitmdump",
+    "mitmdump_stream": "mitmdump --set stream_large_bodies=1",
+}
+ORDER = ["direct", "tinyproxy", "llm_simple", "llm_dirlog", "mitmdump", "mitmdump_stream"]
+
+
+def num(s):
+    try:
+        return float(s)
+    except (TypeError, ValueError):
+        return None
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(v, digits=1, suffix=""):
+    if v is None:
+        return "–"
+    return f"{v:,.{digits}f}{suffix}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def read_tsv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", required=True)
+    ap.add_argument("--sse")
+    ap.add_argument("--versions", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--plot-data", required=True)
+    a = ap.parse_args()
+
+    info = {}
+    with open(a.versions) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                info[k] = v
+
+    rows = [r for r in read_tsv(a.runs) if r["scenario"] != "warm"]
+    # by[(scenario, conc)][target][rep] = row
+    by = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        by[(r["scenario"], int(r["conc"]))][r["target"]][int(r["rep"])] = r
+    keys = sorted(by, key=lambda k: (k[0], k[1]))
+    targets = [t for t in ORDER if any(t in by[k] for k in keys)]
+
+    def metric(key, target, field):
+        return [num(r[field]) for r in by[key].get(target, {}).values()]
+
+    def per_rep_ratio(key, t1, t2, field):
+        out = []
+        reps1, reps2 = by[key].get(t1, {}), by[key].get(t2, {})
+        for rep in reps1:
+            if rep in reps2:
+                out.append(ratio(num(reps1[rep][field]), num(reps2[rep][field])))
+        return med(out)
+
+    L = []
+    L.append("## Results")
+    L.append("")
+    L.append(f"Run {info.get('date_utc', '?')} on {info.get('nproc', '?')} × {info.get('cpu', '?')} "
+             f"(kernel {info.get('kernel', '?')}); wall time of bench/run.sh: {info.get('wall_s', '?')} s.  ")
+    L.append(f"llm_proxy: `{info.get('llm_proxy', '?')}` (git {info.get('llm_proxy_git', '?')}); "
+             f"mitmdump {info.get('mitmdump', '?')}; tinyproxy {info.get('tinyproxy', '?')}; "
+             f"hey {info.get('hey', '?')}; {info.get('openssl', '?')}.  ")
+    L.append(f"Settings: `{info.get('settings', '')}`; every proxy with one worker thread where it has the option "
+             f"(llm_proxy `--threads 1`; mitmdump is one Python process; tinyproxy a thread per connection).")
+    L.append("")
+    L.append("Medians of the repeats. CPU µs/req = proxy process utime+stime delta ÷ 200-responses "
+             "(10 ms tick resolution). Peak RSS = VmHWM after resetting it before the run.")
+    L.append("")
+    L.append("| scenario | conc | target | req/s | p50 ms | p99 ms | proxy CPU µs/req | proxy peak RSS MiB | 200s / sent |")
+    L.append("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    scen_name = {"A": "A keep-alive", "B": "B new conn/req"}
+    for key in keys:
+        for t in targets:
+            if t not in by[key]:
+                continue
+            reps = by[key][t]
+            ok = sum(int(r["ok"] or 0) for r in reps.values())
+            sent = sum(int(r["n"] or 0) for r in reps.values())
+            hwm = med(metric(key, t, "hwm_kb"))
+            L.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                scen_name.get(key[0], key[0]), key[1], NAMES.get(t, t),
+                fmt(med(metric(key, t, "rps")), 0), fmt(med(metric(key, t, "p50_ms")), 2),
+                fmt(med(metric(key, t, "p99_ms")), 2), fmt(med(metric(key, t, "cpu_us_per_req")), 0),
+                fmt(hwm / 1024 if hwm else None, 1), f"{ok}/{sent}"))
+    L.append("")
+
+    if "llm_simple" in targets:
+        L.append("### Ratios (per repeat, then median)")
+        L.append("")
+        L.append("| scenario | conc | CPU/req mitmdump ÷ llm_proxy | req/s llm_proxy ÷ mitmdump | "
+                 "req/s llm_proxy ÷ direct | req/s mitmdump ÷ direct | p50 added vs direct: llm_proxy / mitmdump (ms) |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        for key in keys:
+            d50 = med(metric(key, "direct", "p50_ms"))
+            l50 = med(metric(key, "llm_simple", "p50_ms"))
+            m50 = med(metric(key, "mitmdump", "p50_ms"))
+            add = "{} / {}".format(fmt(None if d50 is None or l50 is None else l50 - d50, 2),
+                                   fmt(None if d50 is None or m50 is None else m50 - d50, 2))
+            L.append("| {} | {} | {} | {} | {} | {} | {} |".format(
+                scen_name.get(key[0], key[0]), key[1],
+                fmt(per_rep_ratio(key, "mitmdump", "llm_simple", "cpu_us_per_req"), 1, "×"),
+                fmt(per_rep_ratio(key, "llm_simple", "mitmdump", "rps"), 1, "×"),
+                fmt(per_rep_ratio(key, "llm_simple", "direct", "rps"), 2),
+                fmt(per_rep_ratio(key, "mitmdump", "direct", "rps"), 2), add))
+        L.append("")
+
+    if "llm_simple" in targets and "llm_dirlog" in targets:
+        L.append("### G: dir_logger on vs off (llm_proxy dir_logger ÷ simple, per repeat, then median)")
+        L.append("")
+        L.append("| scenario | conc | CPU/req | req/s | p50 |")
+        L.append("|---|---:|---:|---:|---:|")
+        for key in keys:
+            L.append("| {} | {} | {} | {} | {} |".format(
+                scen_name.get(key[0], key[0]), key[1],
+                fmt(per_rep_ratio(key, "llm_dirlog", "llm_simple", "cpu_us_per_req"), 2, "×"),
+                fmt(per_rep_ratio(key, "llm_dirlog", "llm_simple", "rps"), 2, "×"),
+                fmt(per_rep_ratio(key, "llm_dirlog", "llm_simple", "p50_ms"), 2, "×")))
+        L.append("")
+
+    if a.sse:
+        sse = read_tsv(a.sse)
+        if sse:
+            st = defaultdict(list)
+            for r in sse:
+                st[r["target"]].append(r)
+            L.append("### C: SSE latency ({})".format(info.get("sse", "")))
+            L.append("")
+            L.append("One keep-alive client connection, streams one after another; first stream excluded. "
+                     "Event latency = receive time − upstream `sent_at_us`. Medians of the repeats.")
+            L.append("")
+            L.append("| target | time to first event ms | event latency p50 ms | event latency p99 ms | "
+                     "whole stream ms | added p50 vs direct ms | relays events as they arrive? |")
+            L.append("|---|---:|---:|---:|---:|---:|---|")
+            d = med([num(r["event_lat_ms_p50"]) for r in st.get("direct", [])])
+            for t in ORDER:
+                if t not in st:
+                    continue
+                p50 = med([num(r["event_lat_ms_p50"]) for r in st[t]])
+                ttfe = med([num(r["ttfe_ms"]) for r in st[t]])
+                whole = med([num(r["stream_ms"]) for r in st[t]])
+                buffered = ttfe is not None and whole is not None and whole - ttfe < 0.2 * whole
+                L.append("| {} | {} | {} | {} | {} | {} | {} |".format(
+                    NAMES.get(t, t), fmt(ttfe, 2), fmt(p50, 3),
+                    fmt(med([num(r["event_lat_ms_p99"]) for r in st[t]]), 3),
+                    fmt(med([num(r["stream_ms"]) for r in st[t]]), 1),
+                    fmt(None if d is None or p50 is None else p50 - d, 3),
+                    "**no: whole response buffered**" if buffered else "yes"))
+            L.append("")
+
+    text = "\n".join(L) + "\n"
+    with open(a.out, "w") as f:
+        f.write(text)
+
+    # gnuplot data: CPU µs/request in scenario A, one row per proxy, one column per concurrency
+    conc = sorted(k[1] for k in keys if k[0] == "A")
+    with open(a.plot_data, "w") as f:
+        f.write("target " + " ".join(f'"c={c}"' for c in conc) + "\n")
+        for t in targets:
+            if t == "direct":
+                continue
+            vals = [med(metric(("A", c), t, "cpu_us_per_req")) for c in conc]
+            label = NAMES.get(t, t).split(" (")[0]
+            f.write(f'"{label}" ' + " ".join("NaN" if v is None else f"{v:.1f}" for v in vals) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,368 @@
+#!/usr/bin/env bash
+# bench/run.sh — reproducible loopback benchmark: llm_proxy vs mitmdump (mitmproxy 8.x) vs tinyproxy.
+#
+# One command, from the repository root or anywhere:   bench/run.sh
+#
+# What it does (see docs/benchmarks.md for the method and the numbers of a real run):
+#   1. apt-get installs what is missing (hey mitmproxy tinyproxy jq gnuplot-nox time python3-httpx)
+#   2. builds llm_proxy + fake_upstream, Release, in build-bench/
+#   3. makes a throwaway test CA and a server certificate (SAN localhost, api.openai.com,
+#      127.0.0.1) with the openssl CLI in a temp dir
+#   4. starts the fake upstream and every proxy under test on free loopback ports
+#   5. runs the scenarios BENCH_REPEATS times, interleaving the proxies, and writes the medians
+#      as markdown to stdout and bench/results/latest.md, plus docs/benchmarks.png (gnuplot)
+#
+# Naming scheme (one for every target): the client always asks for
+#   https://localhost:<fake-upstream-port>/v1/chat/completions
+# directly or through a proxy (hey -x http://127.0.0.1:<proxy-port>). "localhost" resolves to
+# 127.0.0.1 everywhere (/etc/hosts) and the upstream certificate carries DNS:localhost, so the
+# proxies verify the upstream against the test CA without --connect-to or /etc/hosts edits.
+#
+# Environment (defaults keep the whole run under ~10 minutes on 2 cores):
+#   BENCH_N=2000            requests per keep-alive run (scenario A, G)
+#   BENCH_N_NEWCONN=500     requests per new-connection-per-request run (scenario B)
+#   BENCH_SCALE=1           multiplies BENCH_N and BENCH_N_NEWCONN (e.g. 5 for a longer run)
+#   BENCH_REPEATS=3         repeats per run; the report shows medians
+#   BENCH_CONC="1 10 50"    concurrency levels for scenario A
+#   BENCH_B_CONC=10         concurrency for scenario B
+#   BENCH_TARGETS="direct tinyproxy llm_simple llm_dirlog mitmdump"
+#   BENCH_SSE=1             scenario C (SSE latency with /usr/bin/python3 + httpx); 0 skips it
+#   BENCH_SSE_STREAMS=10 BENCH_SSE_EVENTS=20 BENCH_SSE_INTERVAL_MS=10
+#   BENCH_RUN_TIMEOUT=120   seconds; hard cap on each load-generator run
+#   BENCH_SKIP_INSTALL=1    do not call apt-get
+#   BENCH_SKIP_BUILD=1      reuse build-bench/ as it is
+#   BENCH_BUILD_DIR=DIR     build directory (default build-bench)
+#   BENCH_KEEP_TMP=1        keep the temp dir (certificates, logs, raw hey output)
+#
+# Everything runs under `nice -n 19` (the script re-executes itself that way) and on 127.0.0.1.
+set -euo pipefail
+
+if [[ "${BENCH_NICED:-0}" != 1 ]]; then
+    export BENCH_NICED=1
+    exec nice -n 19 "$0" "$@"
+fi
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+SCALE="${BENCH_SCALE:-1}"
+N=$(( ${BENCH_N:-2000} * SCALE ))
+N_NEWCONN=$(( ${BENCH_N_NEWCONN:-500} * SCALE ))
+REPEATS="${BENCH_REPEATS:-3}"
+CONC="${BENCH_CONC:-1 10 50}"
+B_CONC="${BENCH_B_CONC:-10}"
+TARGETS="${BENCH_TARGETS:-direct tinyproxy llm_simple llm_dirlog mitmdump}"
+RUN_TIMEOUT="${BENCH_RUN_TIMEOUT:-120}"
+SSE="${BENCH_SSE:-1}"
+SSE_STREAMS="${BENCH_SSE_STREAMS:-10}"
+SSE_EVENTS="${BENCH_SSE_EVENTS:-20}"
+SSE_INTERVAL_MS="${BENCH_SSE_INTERVAL_MS:-10}"
+PY=/usr/bin/python3
+BUILD="${BENCH_BUILD_DIR:-build-bench}"
+BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}]}'
+CLK_TCK="$(getconf CLK_TCK)"
+
+log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# ---------------------------------------------------------------- 1. dependencies
+install_deps() {
+    local missing=()
+    command -v hey >/dev/null || missing+=(hey)
+    command -v mitmdump >/dev/null || missing+=(mitmproxy)
+    command -v tinyproxy >/dev/null || missing+=(tinyproxy)
+    command -v jq >/dev/null || missing+=(jq)
+    command -v gnuplot >/dev/null || missing+=(gnuplot-nox)
+    [[ -x /usr/bin/time ]] || missing+=(time)
+    command -v openssl >/dev/null || missing+=(openssl)
+    command -v cmake >/dev/null || missing+=(cmake)
+    command -v ninja >/dev/null || missing+=(ninja-build)
+    [[ -x "$PY" ]] && "$PY" -c 'import httpx' 2>/dev/null || missing+=(python3 python3-httpx)
+    if ((${#missing[@]})); then
+        [[ "${BENCH_SKIP_INSTALL:-0}" == 1 ]] && die "missing: ${missing[*]} (BENCH_SKIP_INSTALL=1)"
+        local sudo=()
+        [[ "$(id -u)" != 0 ]] && sudo=(sudo)
+        log "apt-get install ${missing[*]}"
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2 ||
+            { "${sudo[@]}" apt-get update -q >&2 &&
+              "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >&2; }
+    fi
+}
+
+# ---------------------------------------------------------------- 2. build
+build() {
+    if [[ "${BENCH_SKIP_BUILD:-0}" == 1 && -x "$BUILD/llm_proxy" && -x "$BUILD/tests/fake_upstream" ]]; then
+        log "reusing $BUILD/"
+        return
+    fi
+    log "building Release in $BUILD/"
+    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLM_PROXY_BUILD_TESTS=ON >&2
+    cmake --build "$BUILD" --target llm_proxy fake_upstream >&2
+}
+
+# ---------------------------------------------------------------- helpers
+free_port() {
+    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {  # wait_port PORT PID NAME
+    local i
+    for ((i = 0; i < 200; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (see $TMP/$3.log)"
+        sleep 0.05
+    done
+    die "$3 did not listen on 127.0.0.1:$1 within 10 s"
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime+stime, all threads (live+dead)
+hwm_kb() { awk '/^VmHWM:/{print $2}' "/proc/$1/status"; }
+rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
+
+declare -A PORT PID
+PIDS_TO_STOP=()
+
+cleanup() {
+    local p
+    for p in "${PIDS_TO_STOP[@]}"; do
+        kill -TERM "$p" 2>/dev/null || true
+    done
+    local i
+    for ((i = 0; i < 50; i++)); do
+        local alive=0
+        for p in "${PIDS_TO_STOP[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        ((alive)) || break
+        sleep 0.1
+    done
+    for p in "${PIDS_TO_STOP[@]}"; do
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then
+        log "temp dir kept: $TMP"
+    else
+        rm -rf "$TMP"
+    fi
+}
+
+# ---------------------------------------------------------------- 3. certificates
+make_certs() {
+    local d="$TMP/pki"
+    mkdir -p "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 \
+        -keyout "$d/testca.key" -out "$d/testca.pem" -subj "/CN=llm_proxy bench throwaway CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -sha256 -keyout "$d/server.key" -out "$d/server.csr" \
+        -subj "/CN=localhost" 2>/dev/null
+    cat >"$d/server.ext" <<'EOF'
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,DNS:api.openai.com,IP:127.0.0.1
+EOF
+    openssl x509 -req -in "$d/server.csr" -CA "$d/testca.pem" -CAkey "$d/testca.key" \
+        -CAcreateserial -days 2 -sha256 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
+}
+
+# ---------------------------------------------------------------- 4. processes
+start_upstream() {
+    "$BUILD/tests/fake_upstream" --cert "$TMP/pki/server.pem" --key "$TMP/pki/server.key" \
+        --port 0 --threads 1 >"$TMP/upstream.out" 2>"$TMP/upstream.log" &
+    PID[upstream]=$!
+    PIDS_TO_STOP+=("$!")
+    local i
+    UPORT=""
+    for ((i = 0; i < 200; i++)); do
+        UPORT="$(awk '/^PORT /{print $2; exit}' "$TMP/upstream.out" 2>/dev/null || true)"
+        [[ -n "$UPORT" ]] && break
+        sleep 0.05
+    done
+    [[ -n "$UPORT" ]] || die "fake_upstream did not print PORT"
+    log "fake_upstream pid ${PID[upstream]} on 127.0.0.1:$UPORT"
+}
+
+start_target() {  # start_target NAME
+    local name="$1" port
+    [[ "$name" == direct ]] && return 0
+    port="$(free_port)"
+    case "$name" in
+    llm_simple | llm_dirlog)
+        local sub=(simple)
+        [[ "$name" == llm_dirlog ]] && sub=(dir_logger -o "$TMP/dirlog_out")
+        mkdir -p "$TMP/ca_llm"
+        "$BUILD/llm_proxy" "${sub[@]}" --listen "127.0.0.1:$port" --ca_dir "$TMP/ca_llm" \
+            --upstream-ca "$TMP/pki/testca.pem" \
+            --connect-to "api.openai.com:443:127.0.0.1:$UPORT" --threads 1 \
+            >"$TMP/$name.log" 2>&1 &
+        ;;
+    mitmdump | mitmdump_stream)
+        # mitmdump_stream (scenario C only): --set stream_large_bodies=1 makes mitmproxy relay
+        # bodies as they arrive instead of buffering the whole response (its default).
+        local extra=()
+        [[ "$name" == mitmdump_stream ]] && extra=(--set stream_large_bodies=1)
+        mkdir -p "$TMP/ca_mitm"
+        mitmdump --listen-host 127.0.0.1 --listen-port "$port" --set "confdir=$TMP/ca_mitm" \
+            --set "ssl_verify_upstream_trusted_ca=$TMP/pki/testca.pem" "${extra[@]}" -q \
+            >"$TMP/$name.log" 2>&1 &
+        ;;
+    tinyproxy)
+        cat >"$TMP/tinyproxy.conf" <<EOF
+Port $port
+Listen 127.0.0.1
+Timeout 600
+MaxClients 256
+Allow 127.0.0.1
+LogLevel Critical
+DisableViaHeader Yes
+EOF
+        # No ConnectPort line: CONNECT is allowed to every port (the upstream's is ephemeral).
+        tinyproxy -d -c "$TMP/tinyproxy.conf" >"$TMP/$name.log" 2>&1 &
+        ;;
+    *) die "unknown target $name" ;;
+    esac
+    PID[$name]=$!
+    PORT[$name]=$port
+    PIDS_TO_STOP+=("$!")
+    wait_port "$port" "$!" "$name"
+    log "$name pid ${PID[$name]} on 127.0.0.1:$port"
+}
+
+# ---------------------------------------------------------------- 5. one load run
+# run_hey REP SCENARIO CONC TARGET N [extra hey flags...] -> one TSV line in $RAW
+run_hey() {
+    local rep="$1" scen="$2" c="$3" target="$4" n="$5"
+    shift 5
+    local proxy_args=() pid="" t0=0 t1=0 hwm="" out
+    if [[ "$target" != direct ]]; then
+        proxy_args=(-x "http://127.0.0.1:${PORT[$target]}")
+        pid="${PID[$target]}"
+        kill -0 "$pid" 2>/dev/null || die "$target (pid $pid) is not running any more"
+        echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true  # reset VmHWM to the current RSS
+        t0="$(cpu_ticks "$pid")"
+    fi
+    out="$TMP/raw/${scen}_c${c}_${target}_r${rep}.txt"
+    SSL_CERT_FILE="$TRUST" timeout "$RUN_TIMEOUT" hey -n "$n" -c "$c" -t 30 "$@" "${proxy_args[@]}" \
+        -m POST -T application/json -d "$BODY" \
+        "https://localhost:$UPORT/v1/chat/completions" >"$out" 2>&1 || true
+    local cpu_us="" rss=""
+    if [[ -n "$pid" ]]; then
+        t1="$(cpu_ticks "$pid")"
+        hwm="$(hwm_kb "$pid")"
+        rss="$(rss_kb "$pid")"
+    fi
+    local rps p50 p99 ok
+    rps="$(awk '/Requests\/sec:/{print $2}' "$out")"
+    p50="$(awk '$1=="50%" && $2=="in"{printf "%.3f", $3*1000}' "$out")"
+    p99="$(awk '$1=="99%" && $2=="in"{printf "%.3f", $3*1000}' "$out")"
+    ok="$(awk '$1=="[200]"{print $2}' "$out")"
+    ok="${ok:-0}"
+    if [[ -n "$pid" ]]; then
+        cpu_us="$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" -v n="$ok" \
+            'BEGIN{ if (n>0) printf "%.1f", (b-a)*1e6/hz/n; else print "" }')"
+    fi
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$scen" "$c" "$target" "$n" \
+        "$ok" "${rps:-}" "${p50:-}" "${p99:-}" "$cpu_us" "${hwm:-}" "${rss:-}" >>"$RAW"
+    log "$(printf 'r%s %-2s c=%-3s %-11s ok=%-5s req/s=%-9s p50=%-7sms p99=%-7sms cpu/req=%-6sus hwm=%sKB' \
+        "$rep" "$scen" "$c" "$target" "$ok" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${cpu_us:--}" "${hwm:--}")"
+    if [[ "$ok" != "$n" ]]; then
+        log "  WARNING: $((n - ok)) of $n requests did not return 200 (see $out):"
+        sed -n '/Error distribution/,$p;/Status code distribution/,/^$/p' "$out" | head -8 >&2
+    fi
+    [[ "$target" == llm_dirlog ]] && rm -rf "$TMP/dirlog_out"/* 2>/dev/null
+    return 0
+}
+
+# ---------------------------------------------------------------- main
+main() {
+    local started
+    started="$(date +%s)"
+    install_deps
+    build
+    TMP="$(mktemp -d /tmp/llm_proxy_bench.XXXXXX)"
+    trap cleanup EXIT
+    mkdir -p "$TMP/raw" bench/results
+    RAW="$TMP/runs.tsv"
+    printf 'rep\tscenario\tconc\ttarget\tn\tok\trps\tp50_ms\tp99_ms\tcpu_us_per_req\thwm_kb\trss_kb\n' >"$RAW"
+
+    make_certs
+    start_upstream
+    local t
+    for t in $TARGETS; do start_target "$t"; done
+    SSE_TARGETS="$TARGETS"
+    if [[ "$SSE" == 1 && " $TARGETS " == *" mitmdump "* ]]; then
+        start_target mitmdump_stream
+        SSE_TARGETS="$TARGETS mitmdump_stream"
+    fi
+
+    # Trust bundle for clients: system roots + test CA + both proxies' CAs (created at start-up).
+    TRUST="$TMP/trust.pem"
+    cat /etc/ssl/certs/ca-certificates.crt "$TMP/pki/testca.pem" >"$TRUST" 2>/dev/null ||
+        cat "$TMP/pki/testca.pem" >"$TRUST"
+    for f in "$TMP/ca_llm/mitmproxy-ca-cert.pem" "$TMP/ca_mitm/mitmproxy-ca-cert.pem"; do
+        [[ -f "$f" ]] && cat "$f" >>"$TRUST"
+    done
+
+    # Sanity + warm-up: 200 requests per target (leaf certificates, Python imports, caches).
+    log "warm-up (200 requests per target)"
+    for t in $TARGETS; do run_hey 0 warm 10 "$t" 200; done
+
+    local rep c rot targets_arr
+    read -r -a targets_arr <<<"$TARGETS"
+    for ((rep = 1; rep <= REPEATS; rep++)); do
+        # rotate the order every repeat so that no target always runs first/last
+        rot=("${targets_arr[@]:$(( (rep - 1) % ${#targets_arr[@]} ))}" "${targets_arr[@]:0:$(( (rep - 1) % ${#targets_arr[@]} ))}")
+        for c in $CONC; do
+            for t in "${rot[@]}"; do run_hey "$rep" A "$c" "$t" "$N"; done
+        done
+        for t in "${rot[@]}"; do run_hey "$rep" B "$B_CONC" "$t" "$N_NEWCONN" -disable-keepalive; done
+    done
+
+    SSE_RAW=""
+    if [[ "$SSE" == 1 ]]; then
+        SSE_RAW="$TMP/sse.tsv"
+        printf 'rep\ttarget\tttfe_ms\tevent_lat_ms_p50\tevent_lat_ms_p99\tstream_ms\tevents\n' >"$SSE_RAW"
+        log "scenario C: SSE latency ($SSE_STREAMS streams x $SSE_EVENTS events, ${SSE_INTERVAL_MS} ms apart)"
+        for ((rep = 1; rep <= REPEATS; rep++)); do
+            for t in $SSE_TARGETS; do
+                local px=""
+                [[ "$t" != direct ]] && px="http://127.0.0.1:${PORT[$t]}"
+                timeout "$RUN_TIMEOUT" "$PY" bench/sse_latency.py --url "https://localhost:$UPORT/v1/chat/completions" \
+                    --proxy "$px" --cafile "$TRUST" --streams "$SSE_STREAMS" --events "$SSE_EVENTS" \
+                    --interval-ms "$SSE_INTERVAL_MS" --label "$rep	$t" >>"$SSE_RAW" 2>"$TMP/sse_${t}_r$rep.err" ||
+                    log "SSE run for $t failed: $(tail -1 "$TMP/sse_${t}_r$rep.err")"
+            done
+        done
+    fi
+
+    # ------------------------------------------------------------ report
+    local versions
+    versions="$TMP/versions.txt"
+    {
+        echo "date_utc=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        echo "nproc=$(nproc)"
+        echo "cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
+        echo "kernel=$(uname -r)"
+        echo "llm_proxy=$("$BUILD/llm_proxy" --version 2>&1 | head -1)"
+        echo "llm_proxy_git=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src include 2>/dev/null || echo ' (+uncommitted changes)')"
+        echo "mitmdump=$(mitmdump --version 2>/dev/null | awk '/^Mitmproxy:/{print $2}')"
+        echo "tinyproxy=$(tinyproxy -v 2>&1 | awk '{print $2}')"
+        echo "hey=$(dpkg-query -W -f='${Version}' hey 2>/dev/null || echo '?')"
+        echo "openssl=$(openssl version)"
+        echo "settings=BENCH_N=$N BENCH_N_NEWCONN=$N_NEWCONN BENCH_REPEATS=$REPEATS BENCH_CONC=\"$CONC\" BENCH_B_CONC=$B_CONC"
+        echo "sse=streams:$SSE_STREAMS events:$SSE_EVENTS interval_ms:$SSE_INTERVAL_MS"
+        echo "wall_s=$(( $(date +%s) - started ))"
+    } >"$versions"
+    cp "$RAW" bench/results/latest_runs.tsv
+    [[ -n "$SSE_RAW" ]] && cp "$SSE_RAW" bench/results/latest_sse.tsv
+    "$PY" bench/report.py --runs "$RAW" ${SSE_RAW:+--sse "$SSE_RAW"} --versions "$versions" \
+        --out bench/results/latest.md --plot-data "$TMP/cpu_a.dat"
+    if [[ -s "$TMP/cpu_a.dat" ]]; then
+        gnuplot -e "datafile='$TMP/cpu_a.dat'; outfile='$ROOT/docs/benchmarks.png'" bench/cpu_chart.gp ||
+            log "gnuplot failed"
+    fi
+    cat bench/results/latest.md
+    log "done in $(( $(date +%s) - started )) s; bench/results/latest.md, docs/benchmarks.png"
+}
+
+main "$@"
