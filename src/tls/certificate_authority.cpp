@@ -1,5 +1,7 @@
 #include "llm_proxy/tls/certificate_authority.hpp"
 
+#include "openssl_error.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/bio.h>
@@ -54,30 +56,6 @@ using bn_ptr = std::unique_ptr<BIGNUM, bn_deleter>;
 using ext_ptr = std::unique_ptr<X509_EXTENSION, ext_deleter>;
 using general_names_ptr = std::unique_ptr<GENERAL_NAMES, general_names_deleter>;
 using pkcs12_ptr = std::unique_ptr<PKCS12, pkcs12_deleter>;
-
-// Drains the OpenSSL error queue into one line, so the next failure does not report stale
-// errors and the message says what OpenSSL actually objected to.
-std::string openssl_errors() {
-    std::string out;
-    while (unsigned long e = ERR_get_error()) {
-        if (!out.empty()) {
-            out += "; ";
-        }
-        const char* reason = ERR_reason_error_string(e);
-        if (reason != nullptr) {
-            out += reason;
-        } else {
-            char buf[256];
-            ERR_error_string_n(e, buf, sizeof buf);
-            out += buf;
-        }
-    }
-    return out.empty() ? "unknown OpenSSL error" : out;
-}
-
-[[noreturn]] void throw_openssl(std::string_view what) {
-    throw std::runtime_error(std::string(what) + ": " + openssl_errors());
-}
 
 std::string display(const fs::path& p) {
     return p.string();
@@ -268,7 +246,9 @@ void add_name_entry(X509_NAME* name, const char* field, std::string_view value) 
     }
 }
 
-x509_ptr make_ca_certificate(EVP_PKEY* key) {
+// A v3 certificate with a random serial, valid from a little in the past (clock skew) for
+// `validity_days`.
+x509_ptr new_v3_certificate(int validity_days) {
     x509_ptr cert(X509_new());
     if (!cert) {
         throw_openssl("X509_new");
@@ -279,9 +259,15 @@ x509_ptr make_ca_certificate(EVP_PKEY* key) {
     }
     set_random_serial(c);
     if (X509_gmtime_adj(X509_getm_notBefore(c), -backdate_seconds) == nullptr ||
-        X509_time_adj_ex(X509_getm_notAfter(c), ca_validity_days, 0, nullptr) == nullptr) {
-        throw_openssl("cannot set the CA validity");
+        X509_time_adj_ex(X509_getm_notAfter(c), validity_days, 0, nullptr) == nullptr) {
+        throw_openssl("cannot set the certificate validity");
     }
+    return cert;
+}
+
+x509_ptr make_ca_certificate(EVP_PKEY* key) {
+    x509_ptr cert = new_v3_certificate(ca_validity_days);
+    X509* c = cert.get();
     X509_NAME* name = X509_get_subject_name(c);
     add_name_entry(name, "CN", "llm_proxy CA");
     add_name_entry(name, "O", "llm_proxy");
@@ -575,19 +561,8 @@ std::shared_ptr<const leaf_certificate> certificate_authority::mint(
     if (host.find('\0') != std::string::npos) {
         throw std::runtime_error("cannot mint a certificate for a host name containing NUL");
     }
-    x509_ptr cert(X509_new());
-    if (!cert) {
-        throw_openssl("X509_new");
-    }
+    x509_ptr cert = new_v3_certificate(leaf_validity_days);
     X509* c = cert.get();
-    if (X509_set_version(c, X509_VERSION_3) != 1) {
-        throw_openssl("X509_set_version");
-    }
-    set_random_serial(c);
-    if (X509_gmtime_adj(X509_getm_notBefore(c), -backdate_seconds) == nullptr ||
-        X509_time_adj_ex(X509_getm_notAfter(c), leaf_validity_days, 0, nullptr) == nullptr) {
-        throw_openssl("cannot set the leaf validity");
-    }
     // A leaf outliving its CA would only confuse the error a client reports.
     if (ASN1_TIME_compare(X509_get0_notAfter(c), X509_get0_notAfter(cert_.get())) > 0 &&
         X509_set1_notAfter(c, X509_get0_notAfter(cert_.get())) != 1) {

@@ -1,5 +1,7 @@
 #include "llm_proxy/tls/contexts.hpp"
 
+#include "openssl_error.hpp"
+
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -18,18 +20,6 @@ namespace ssl = boost::asio::ssl;
 
 // ALPN wire format: one length byte, then the protocol name.
 constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-
-std::string openssl_errors() {
-    std::string out;
-    while (unsigned long e = ERR_get_error()) {
-        if (!out.empty()) {
-            out += "; ";
-        }
-        const char* reason = ERR_reason_error_string(e);
-        out += reason != nullptr ? reason : "unknown OpenSSL error";
-    }
-    return out.empty() ? "unknown OpenSSL error" : out;
-}
 
 // The SSL_CTX owns a heap copy of the authority's shared_ptr, freed with the context, so the
 // SNI callback's raw pointer stays valid for as long as any connection can call it.
