@@ -26,6 +26,16 @@ std::string lower(std::string s) {
     return s;
 }
 
+// Beast reads max(512, free capacity) bytes at a time into a dynamic buffer, and a buffer
+// sized for a header never grows past that: bodies would then move in 512-byte reads (and,
+// through TLS, 512-byte records to the client). Give body reads room for whole TLS records.
+void reserve_read_space(beast::flat_buffer& buffer) {
+    constexpr std::size_t room = 64 * 1024;
+    if (buffer.capacity() - buffer.size() < room) {
+        buffer.reserve(std::min(buffer.size() + room, buffer.max_size()));
+    }
+}
+
 bool is_connection_loss(const beast::error_code& ec) {
     return ec == http::error::end_of_stream || ec == asio::error::eof ||
            ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
@@ -194,6 +204,7 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
                     expect_continue = false;
                 }
                 auto& body = req.body();
+                reserve_read_space(buffer_);
                 while (!parser.is_done()) {
                     body.data = body_buffer_.data();
                     body.size = body_buffer_.size();
@@ -333,6 +344,7 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
         // Relay the body piece by piece as it arrives: an SSE event goes out the moment it
         // comes in, and memory stays at one buffer whatever the body size.
         auto& body = ures.body();
+        reserve_read_space(up->buffer);
         for (;;) {
             if (rp->is_done()) {
                 break;
@@ -402,6 +414,7 @@ asio::awaitable<bool> client_session::read_request_body(request_parser& parser, 
         }
     }
     auto& body = req.body();
+    reserve_read_space(buffer_);
     while (!parser.is_done()) {
         body.data = body_buffer_.data();
         body.size = body_buffer_.size();
