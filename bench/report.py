@@ -39,6 +39,13 @@ def fmt(v, digits=1, suffix=""):
     return f"{v:,.{digits}f}{suffix}"
 
 
+def spread(values, digits=0):
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return ""
+    return f" ({min(values):,.{digits}f}–{max(values):,.{digits}f})"
+
+
 def ratio(a, b):
     if a is None or b is None or b == 0:
         return None
@@ -54,6 +61,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", required=True)
     ap.add_argument("--sse")
+    ap.add_argument("--download")
     ap.add_argument("--versions", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--plot-data", required=True)
@@ -96,8 +104,10 @@ def main():
     L.append(f"Settings: `{info.get('settings', '')}`; every proxy with one worker thread where it has the option "
              f"(llm_proxy `--threads 1`; mitmdump is one Python process; tinyproxy a thread per connection).")
     L.append("")
-    L.append("Medians of the repeats. CPU µs/req = proxy process utime+stime delta ÷ 200-responses "
-             "(10 ms tick resolution). Peak RSS = VmHWM after resetting it before the run.")
+    L.append("Medians of the repeats, (min–max) over the repeats in brackets. CPU µs/req = the proxy "
+             "process's utime+stime delta during the run ÷ number of 200 responses (10 ms tick "
+             "resolution: one tick ÷ requests per run, 5 µs at 2,000). Peak RSS = VmHWM, reset (clear_refs) "
+             "before the run. hey, the fake upstream (1 thread) and the proxy share the same cores.")
     L.append("")
     L.append("| scenario | conc | target | req/s | p50 ms | p99 ms | proxy CPU µs/req | proxy peak RSS MiB | 200s / sent |")
     L.append("|---|---:|---|---:|---:|---:|---:|---:|---:|")
@@ -112,8 +122,10 @@ def main():
             hwm = med(metric(key, t, "hwm_kb"))
             L.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
                 scen_name.get(key[0], key[0]), key[1], NAMES.get(t, t),
-                fmt(med(metric(key, t, "rps")), 0), fmt(med(metric(key, t, "p50_ms")), 2),
-                fmt(med(metric(key, t, "p99_ms")), 2), fmt(med(metric(key, t, "cpu_us_per_req")), 0),
+                fmt(med(metric(key, t, "rps")), 0) + spread(metric(key, t, "rps")),
+                fmt(med(metric(key, t, "p50_ms")), 2),
+                fmt(med(metric(key, t, "p99_ms")), 2),
+                fmt(med(metric(key, t, "cpu_us_per_req")), 0) + spread(metric(key, t, "cpu_us_per_req")),
                 fmt(hwm / 1024 if hwm else None, 1), f"{ok}/{sent}"))
     L.append("")
 
@@ -178,6 +190,35 @@ def main():
                     fmt(med([num(r["stream_ms"]) for r in st[t]]), 1),
                     fmt(None if d is None or p50 is None else p50 - d, 3),
                     "**no: whole response buffered**" if buffered else "yes"))
+            L.append("")
+
+    if a.download:
+        dl = read_tsv(a.download)
+        if dl:
+            st = defaultdict(list)
+            for r in dl:
+                st[r["target"]].append(r)
+            size = num(dl[0]["bytes"]) or 0
+            L.append("### E: one large download ({:,.0f} MiB, `GET /download`, curl, one connection)".format(size / 1048576))
+            L.append("")
+            L.append("Medians of the repeats (min–max). RSS growth = peak RSS during the download − RSS before it.")
+            L.append("")
+            L.append("| target | complete / runs | MiB/s | proxy CPU ms per GiB | proxy peak RSS MiB | RSS growth MiB |")
+            L.append("|---|---:|---:|---:|---:|---:|")
+            for t in ORDER:
+                if t not in st:
+                    continue
+                rs = st[t]
+                done = sum(1 for r in rs if r["http"] == "200" and num(r["size"]) == num(r["bytes"]))
+                mib = [num(r["mib_s"]) for r in rs]
+                gib = [num(r["bytes"]) / 1073741824 for r in rs]
+                cpu = [None if num(r["cpu_us"]) is None else num(r["cpu_us"]) / 1000 / g for r, g in zip(rs, gib)]
+                hwm = [None if num(r["hwm_kb"]) is None else num(r["hwm_kb"]) / 1024 for r in rs]
+                grow = [None if num(r["hwm_kb"]) is None or num(r["rss_before_kb"]) is None
+                        else (num(r["hwm_kb"]) - num(r["rss_before_kb"])) / 1024 for r in rs]
+                L.append("| {} | {}/{} | {} | {} | {} | {} |".format(
+                    NAMES.get(t, t), done, len(rs), fmt(med(mib), 0) + spread(mib),
+                    fmt(med(cpu), 0) + spread(cpu), fmt(med(hwm), 1), fmt(med(grow), 1) + spread(grow, 1)))
             L.append("")
 
     text = "\n".join(L) + "\n"

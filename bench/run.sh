@@ -4,7 +4,7 @@
 # One command, from the repository root or anywhere:   bench/run.sh
 #
 # What it does (see docs/benchmarks.md for the method and the numbers of a real run):
-#   1. apt-get installs what is missing (hey mitmproxy tinyproxy jq gnuplot-nox time python3-httpx)
+#   1. apt-get installs what is missing (hey mitmproxy tinyproxy jq gnuplot-nox time python3-httpx curl)
 #   2. builds llm_proxy + fake_upstream, Release, in build-bench/
 #   3. makes a throwaway test CA and a server certificate (SAN localhost, api.openai.com,
 #      127.0.0.1) with the openssl CLI in a temp dir
@@ -28,6 +28,15 @@
 #   BENCH_TARGETS="direct tinyproxy llm_simple llm_dirlog mitmdump"
 #   BENCH_SSE=1             scenario C (SSE latency with /usr/bin/python3 + httpx); 0 skips it
 #   BENCH_SSE_STREAMS=10 BENCH_SSE_EVENTS=20 BENCH_SSE_INTERVAL_MS=10
+#   BENCH_E=1               scenario E (one large download per target and repeat, curl); 0 skips it
+#   BENCH_E_BYTES=67108864  size of that download (64 MiB; mitmdump 8 buffers it and needs
+#                           ~50 s for 100 MiB here, so the planned 1 GiB is opt-in:
+#                           BENCH_E_BYTES=1073741824 BENCH_E_TARGETS="direct tinyproxy llm_simple llm_dirlog")
+#   BENCH_E_REPEATS=1       repeats of scenario E
+#   BENCH_E_TARGETS=...     targets of scenario E (default: BENCH_TARGETS)
+#   BENCH_AB=1              scenarios A, B, G (hey); 0 skips them (and the chart)
+#   BENCH_RESULTS_NAME=latest  results go to bench/results/<name>.md (+ <name>_*.tsv)
+#   BENCH_CHART=docs/benchmarks.png  where the chart goes
 #   BENCH_RUN_TIMEOUT=120   seconds; hard cap on each load-generator run
 #   BENCH_SKIP_INSTALL=1    do not call apt-get
 #   BENCH_SKIP_BUILD=1      reuse build-bench/ as it is
@@ -57,6 +66,13 @@ SSE="${BENCH_SSE:-1}"
 SSE_STREAMS="${BENCH_SSE_STREAMS:-10}"
 SSE_EVENTS="${BENCH_SSE_EVENTS:-20}"
 SSE_INTERVAL_MS="${BENCH_SSE_INTERVAL_MS:-10}"
+AB="${BENCH_AB:-1}"
+RESULTS_NAME="${BENCH_RESULTS_NAME:-latest}"
+CHART="${BENCH_CHART:-$ROOT/docs/benchmarks.png}"
+E="${BENCH_E:-1}"
+E_BYTES="${BENCH_E_BYTES:-67108864}"
+E_REPEATS="${BENCH_E_REPEATS:-1}"
+E_TARGETS="${BENCH_E_TARGETS:-$TARGETS}"
 PY=/usr/bin/python3
 BUILD="${BENCH_BUILD_DIR:-build-bench}"
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}]}'
@@ -76,6 +92,7 @@ install_deps() {
     [[ -x /usr/bin/time ]] || missing+=(time)
     command -v openssl >/dev/null || missing+=(openssl)
     command -v cmake >/dev/null || missing+=(cmake)
+    command -v curl >/dev/null || missing+=(curl)
     command -v ninja >/dev/null || missing+=(ninja-build)
     [[ -x "$PY" ]] && "$PY" -c 'import httpx' 2>/dev/null || missing+=(python3 python3-httpx)
     if ((${#missing[@]})); then
@@ -273,6 +290,36 @@ run_hey() {
     return 0
 }
 
+# run_download REP TARGET BYTES -> one TSV line in $E_RAW (scenario E)
+run_download() {
+    local rep="$1" target="$2" bytes="$3" pid="" t0=0 t1=0 rss0="" hwm="" px=()
+    if [[ "$target" != direct ]]; then
+        px=(-x "http://127.0.0.1:${PORT[$target]}")
+        pid="${PID[$target]}"
+        echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true
+        rss0="$(rss_kb "$pid")"
+        t0="$(cpu_ticks "$pid")"
+    fi
+    local w
+    w="$(timeout "$RUN_TIMEOUT" curl -s -o /dev/null --cacert "$TRUST" "${px[@]}" \
+        -w '%{http_code} %{size_download} %{time_total}' \
+        "https://localhost:$UPORT/download?bytes=$bytes" 2>/dev/null || true)"
+    local code size secs cpu_us="" mbps=""
+    read -r code size secs <<<"${w:-000 0 0}"
+    if [[ -n "$pid" ]]; then
+        t1="$(cpu_ticks "$pid")"
+        hwm="$(hwm_kb "$pid")"
+        cpu_us="$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" 'BEGIN{printf "%.0f", (b-a)*1e6/hz}')"
+    fi
+    mbps="$(awk -v s="$size" -v t="$secs" 'BEGIN{ if (t>0) printf "%.1f", s/1048576/t }')"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$target" "$bytes" "$code" "$size" \
+        "$secs" "$mbps" "$cpu_us" "${hwm:-}" "${rss0:-}" >>"$E_RAW"
+    log "$(printf 'r%s E  %-11s http=%s bytes=%s MiB/s=%-8s cpu=%sus hwm=%sKB (rss before %sKB)' \
+        "$rep" "$target" "$code" "$size" "${mbps:-?}" "${cpu_us:--}" "${hwm:--}" "${rss0:--}")"
+    [[ "$target" == llm_dirlog ]] && rm -rf "$TMP/dirlog_out"/* 2>/dev/null
+    return 0
+}
+
 # ---------------------------------------------------------------- main
 main() {
     local started
@@ -309,7 +356,7 @@ main() {
 
     local rep c rot targets_arr
     read -r -a targets_arr <<<"$TARGETS"
-    for ((rep = 1; rep <= REPEATS; rep++)); do
+    for ((rep = 1; rep <= REPEATS && AB == 1; rep++)); do
         # rotate the order every repeat so that no target always runs first/last
         rot=("${targets_arr[@]:$(( (rep - 1) % ${#targets_arr[@]} ))}" "${targets_arr[@]:0:$(( (rep - 1) % ${#targets_arr[@]} ))}")
         for c in $CONC; do
@@ -335,6 +382,16 @@ main() {
         done
     fi
 
+    E_RAW=""
+    if [[ "$E" == 1 ]]; then
+        E_RAW="$TMP/download.tsv"
+        printf 'rep\ttarget\tbytes\thttp\tsize\tsecs\tmib_s\tcpu_us\thwm_kb\trss_before_kb\n' >"$E_RAW"
+        log "scenario E: GET /download?bytes=$E_BYTES with curl"
+        for ((rep = 1; rep <= E_REPEATS; rep++)); do
+            for t in $E_TARGETS; do run_download "$rep" "$t" "$E_BYTES"; done
+        done
+    fi
+
     # ------------------------------------------------------------ report
     local versions
     versions="$TMP/versions.txt"
@@ -353,16 +410,18 @@ main() {
         echo "sse=streams:$SSE_STREAMS events:$SSE_EVENTS interval_ms:$SSE_INTERVAL_MS"
         echo "wall_s=$(( $(date +%s) - started ))"
     } >"$versions"
-    cp "$RAW" bench/results/latest_runs.tsv
-    [[ -n "$SSE_RAW" ]] && cp "$SSE_RAW" bench/results/latest_sse.tsv
-    "$PY" bench/report.py --runs "$RAW" ${SSE_RAW:+--sse "$SSE_RAW"} --versions "$versions" \
-        --out bench/results/latest.md --plot-data "$TMP/cpu_a.dat"
-    if [[ -s "$TMP/cpu_a.dat" ]]; then
-        gnuplot -e "datafile='$TMP/cpu_a.dat'; outfile='$ROOT/docs/benchmarks.png'" bench/cpu_chart.gp ||
+    local R="bench/results/$RESULTS_NAME"
+    cp "$RAW" "${R}_runs.tsv"
+    [[ -n "$SSE_RAW" ]] && cp "$SSE_RAW" "${R}_sse.tsv"
+    [[ -n "$E_RAW" ]] && cp "$E_RAW" "${R}_download.tsv"
+    "$PY" bench/report.py --runs "$RAW" ${SSE_RAW:+--sse "$SSE_RAW"} ${E_RAW:+--download "$E_RAW"} --versions "$versions" \
+        --out "$R.md" --plot-data "$TMP/cpu_a.dat"
+    if [[ "$AB" == 1 && -s "$TMP/cpu_a.dat" ]]; then
+        gnuplot -e "datafile='$TMP/cpu_a.dat'; outfile='$CHART'" bench/cpu_chart.gp ||
             log "gnuplot failed"
     fi
-    cat bench/results/latest.md
-    log "done in $(( $(date +%s) - started )) s; bench/results/latest.md, docs/benchmarks.png"
+    cat "$R.md"
+    log "done in $(( $(date +%s) - started )) s; $R.md$([[ "$AB" == 1 ]] && echo ", $CHART")"
 }
 
 main "$@"
