@@ -14,10 +14,7 @@ TEST_F(Lifecycle, SigtermLetsInFlightRequestsFinishAndFlushesLogs) {
         auto client = proxied_client();
         return client.get("https://api.openai.com/slow?ms=1500");
     });
-    // Wait until the request is in flight, then ask the proxy to stop.
-    ASSERT_TRUE(
-        proxy_->wait_for_stderr_line(std::regex("CONNECT|connected"), std::chrono::seconds(1)) ||
-        true);
+    // Let the request get in flight (the upstream holds it for 1.5 s), then ask the proxy to stop.
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     auto code = proxy_->stop(SIGTERM, std::chrono::seconds(15));
     auto r = pending.get();
