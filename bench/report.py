@@ -187,7 +187,7 @@ def main():
                 L.append("| {} | {} | {} | {} | {} | {} | {} |".format(
                     NAMES.get(t, t), fmt(ttfe, 2), fmt(p50, 3),
                     fmt(med([num(r["event_lat_ms_p99"]) for r in st[t]]), 3),
-                    fmt(med([num(r["stream_ms"]) for r in st[t]]), 1),
+                    fmt(whole, 1),
                     fmt(None if d is None or p50 is None else p50 - d, 3),
                     "**no: whole response buffered**" if buffered else "yes"))
             L.append("")
