@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,6 +68,12 @@ struct flow {
     // Set by an addon in on_request to answer without contacting the upstream.
     bool answered_locally = false;
     std::string local_response_body;
+    // When not empty, the local body goes out in pieces ending at these offsets (chunked to
+    // HTTP/1.1 clients, e.g. one SSE event per chunk) instead of with a Content-Length.
+    std::vector<std::size_t> local_response_pieces;
+
+    // Per-flow state of addons, released with the flow; keyed by addon name.
+    std::map<std::string, std::shared_ptr<void>, std::less<>> addon_state;
 
     std::string error_kind;  // empty when the flow succeeded: "dns", "connect", "tls", ...
     std::string error;       // human readable detail

@@ -106,6 +106,7 @@ int run_cli(int argc, char** argv) {
     add_global_options(app, state.global);
     add_simple_command(app, state);
     add_dir_logger_command(app, state);
+    add_cache_command(app, state);
     add_version_command(app, state);
     app.footer("Run 'llm_proxy SUBCOMMAND --help' for the options of a subcommand.");
 
@@ -128,13 +129,13 @@ int run_cli(int argc, char** argv) {
                 std::cerr << "llm_proxy: a subcommand is required\n";
             }
             std::cerr
-                << "Known subcommands: simple, dir_logger, version. Run 'llm_proxy --help'.\n";
+                << "Known subcommands: simple, dir_logger, cache, version. Run 'llm_proxy --help'.\n";
             return 2;
         }
         if (e.get_name() == "ExtrasError" && app.get_subcommands().empty()) {
             std::cerr
                 << "llm_proxy: unknown subcommand or argument: " << e.what() << "\n"
-                << "Known subcommands: simple, dir_logger, version. Run 'llm_proxy --help'.\n";
+                << "Known subcommands: simple, dir_logger, cache, version. Run 'llm_proxy --help'.\n";
             return 2;
         }
         std::cerr << "llm_proxy: " << e.what() << "\nRun 'llm_proxy --help' for usage.\n";

@@ -39,7 +39,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
 
     // Runs one flow. Returns true when the client connection may serve another request.
     asio::awaitable<bool> handle_request(request_parser& parser);
-    asio::awaitable<bool> read_request_body(request_parser& parser, flow& f);
+    // Reads the request body into f.request_body, at most a little past the capture limit.
+    // overflow: the body is longer; f.request_body.data holds every byte read so far.
+    enum class body_read { failed, complete, overflow };
+    asio::awaitable<body_read> read_request_body(request_parser& parser, flow& f);
     asio::awaitable<bool> answer_locally(flow& f, bool keep_alive);
     asio::awaitable<bool> send_error(unsigned status, std::string_view code,
                                      std::string_view message, bool keep_alive);

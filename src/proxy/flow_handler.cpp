@@ -146,11 +146,21 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
 
     const std::size_t capture = std::max(shared_.capture_limit, replay_limit);
     bool body_in_memory = !has_body;
+    // Bytes of the body already read from the client but not yet sent upstream.
+    std::string body_prefix;
     if (has_body && shared_.needs_request_body) {
-        if (!co_await read_request_body(parser, f)) {
+        auto got = co_await read_request_body(parser, f);
+        if (got == body_read::failed) {
             co_return false;
         }
-        body_in_memory = true;
+        expect_continue = false;  // answered while reading
+        if (got == body_read::complete) {
+            body_in_memory = true;
+        } else {
+            // Longer than addons look at: they see it truncated, and it streams on.
+            body_prefix = std::move(f.request_body.data);
+            f.request_body.data = body_prefix.substr(0, capture);
+        }
     }
     co_await shared_.chain->on_request(f);
     if (f.answered_locally) {
@@ -197,6 +207,13 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
                 co_return std::tuple{ec, n};
             }
             if (has_body && !body_in_memory) {
+                if (!body_prefix.empty()) {
+                    up_req.body() = {body_prefix.data(), body_prefix.size(), true};
+                    auto [wec, wn] = co_await http::async_write(up->stream, sr, use_tuple);
+                    if (wec && wec != http::error::need_buffer) {
+                        co_return std::tuple{wec, wn};
+                    }
+                }
                 if (expect_continue) {
                     static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
                     client_.tcp().expires_after(shared_.config.client_io_timeout);
@@ -402,7 +419,8 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
     co_return client_keep_alive;
 }
 
-asio::awaitable<bool> client_session::read_request_body(request_parser& parser, flow& f) {
+asio::awaitable<client_session::body_read> client_session::read_request_body(
+    request_parser& parser, flow& f) {
     auto& req = parser.get();
     if (auto e = req.find(http::field::expect);
         e != req.end() && iequals(e->value(), "100-continue") && req.version() == 11) {
@@ -410,7 +428,7 @@ asio::awaitable<bool> client_session::read_request_body(request_parser& parser, 
         client_.tcp().expires_after(shared_.config.client_io_timeout);
         auto [ec, n] = co_await asio::async_write(client_, asio::buffer(cont), use_tuple);
         if (ec) {
-            co_return false;
+            co_return body_read::failed;
         }
     }
     auto& body = req.body();
@@ -425,20 +443,19 @@ asio::awaitable<bool> client_session::read_request_body(request_parser& parser, 
         }
         if (ec) {
             fail_flow(f, "client_aborted", "client broke off the request body: " + ec.message());
-            co_return false;
+            co_return body_read::failed;
         }
         std::size_t got = body_buffer_.size() - body.size;
-        f.request_body.append({body_buffer_.data(), got}, shared_.capture_limit);
+        // Every byte read is kept (the caller sends them upstream when the body overflows).
+        f.request_body.data.append(body_buffer_.data(), got);
+        f.request_body.total += got;
         f.request_bytes += got;
-        if (f.request_body.truncated) {
-            co_await send_error(
-                413, "request_too_large",
-                "request body exceeds " + std::to_string(shared_.capture_limit) + " bytes", false);
-            fail_flow(f, "request_too_large", "request body too large for this mode");
-            co_return false;
+        if (f.request_body.data.size() > shared_.capture_limit) {
+            f.request_body.truncated = true;
+            co_return body_read::overflow;
         }
     }
-    co_return true;
+    co_return body_read::complete;
 }
 
 asio::awaitable<bool> client_session::answer_locally(flow& f, bool keep_alive) {
@@ -446,32 +463,59 @@ asio::awaitable<bool> client_session::answer_locally(flow& f, bool keep_alive) {
         f.response = response_head{500, "Internal Server Error", 11, {}};
     }
     shared_.chain->on_response_headers(f);
-    http::response<http::string_body> res;
+    const std::string& body = f.local_response_body;
+    http::response<http::buffer_body> res;
     res.result(f.response->status);
     res.version(f.request.version);
     res.reason(f.response->reason);
     append_headers(res.base(), f.response->headers);
     bool no_body = response_has_no_body(f.request.method, f.response->status);
-    res.content_length(f.local_response_body.size());
-    res.keep_alive(keep_alive && !shared_.stopping.load(std::memory_order_relaxed));
-    if (!no_body) {
-        res.body() = f.local_response_body;
+    bool pieces = !no_body && !f.local_response_pieces.empty() && f.request.version == 11;
+    if (pieces) {
+        res.chunked(true);
+    } else if (!no_body || res.find(http::field::content_length) == res.end()) {
+        // A HEAD answer may carry the Content-Length of the body it leaves out.
+        res.content_length(body.size());
     }
-    http::response_serializer<http::string_body> sr{res};
+    res.keep_alive(keep_alive && !shared_.stopping.load(std::memory_order_relaxed));
+    http::response_serializer<http::buffer_body> sr{res};
     client_.tcp().expires_after(shared_.config.client_io_timeout);
-    beast::error_code ec;
-    if (no_body) {
-        std::tie(ec, std::ignore) = co_await http::async_write_header(client_, sr, use_tuple);
-    } else {
-        std::tie(ec, std::ignore) = co_await http::async_write(client_, sr, use_tuple);
+    auto [ec, n] = co_await http::async_write_header(client_, sr, use_tuple);
+    // Sends body[from, to) as one piece (one chunk when chunked).
+    auto send = [&](std::size_t from, std::size_t to) -> asio::awaitable<beast::error_code> {
+        res.body() = {const_cast<char*>(body.data()) + from, to - from, true};
+        client_.tcp().expires_after(shared_.config.client_io_timeout);
+        auto [wec, wn] = co_await http::async_write(client_, sr, use_tuple);
+        co_return wec == http::error::need_buffer ? beast::error_code{} : wec;
+    };
+    if (!ec && !no_body) {
+        std::size_t at = 0;
+        if (pieces) {
+            for (std::size_t end : f.local_response_pieces) {
+                end = std::min(end, body.size());
+                if (end > at && !ec) {
+                    ec = co_await send(at, end);
+                    at = end;
+                }
+            }
+        }
+        if (at < body.size() && !ec) {
+            ec = co_await send(at, body.size());
+        }
+        if (!ec) {
+            res.body() = {nullptr, 0, false};
+            std::tie(ec, std::ignore) = co_await http::async_write(client_, sr, use_tuple);
+        }
     }
     if (ec) {
         fail_flow(f, "client_disconnected", "client went away before the response");
         co_return false;
     }
-    f.response_body.append(f.local_response_body, shared_.capture_limit);
-    f.response_bytes = f.local_response_body.size();
-    shared_.chain->on_response_body(f, f.local_response_body);
+    if (!no_body) {
+        f.response_body.append(body, shared_.capture_limit);
+        f.response_bytes = body.size();
+        shared_.chain->on_response_body(f, body);
+    }
     f.duration = std::chrono::steady_clock::now() - f.started;
     shared_.chain->on_response_end(f);
     co_return res.keep_alive();

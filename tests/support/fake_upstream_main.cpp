@@ -6,11 +6,13 @@
 // serves HTTP/1.x (TLS with --cert/--key, plain otherwise) until SIGTERM/SIGINT. Endpoints:
 //   POST /v1/chat/completions   canned completion, or SSE when the JSON body has "stream": true
 //                               (X-Fake-Events: N, X-Fake-Interval-Ms: M; X-Fake-Gzip: 1 plus
-//                               Accept-Encoding: gzip gzips the non-stream body)
+//                               Accept-Encoding: gzip gzips the non-stream body;
+//                               X-Fake-Delay-Ms: M answers the non-stream body M ms late;
+//                               X-Fake-Set-Cookie: V adds Set-Cookie: V)
 //   GET  /v1/models             three models
 //   ANY  /echo...               what was received: method, target, version, headers, body
 //   GET  /download?bytes=N[&chunked=1]   N bytes of the pattern in fake_upstream/pattern.hpp
-//   GET  /status/<code>         that status, body {"status": code}
+//   GET  /status/<code>[?delay_ms=N]   that status, body {"status": code}
 //   GET  /gzip                  a gzip-encoded JSON body, always
 //   GET  /slow?ms=N             waits N ms before answering
 //   GET  /close-delimited       body framed by closing the connection
@@ -454,6 +456,12 @@ asio::awaitable<bool> handle_chat(Stream& s, request_ctx& ctx) {
     }
 
     if (!stream) {
+        // X-Fake-Delay-Ms: answer late (to overlap concurrent requests).
+        if (const auto delay = header_number<int>(req, "X-Fake-Delay-Ms", 0, 0, 600000); delay > 0) {
+            asio::steady_timer timer(co_await asio::this_coro::executor);
+            timer.expires_after(std::chrono::milliseconds(delay));
+            co_await timer.async_wait(tok);
+        }
         std::string text = completion_body(model_json, req.body().size());
         const bool gzip = req["X-Fake-Gzip"] == "1" &&
                           icontains(to_sv(req[http::field::accept_encoding]), "gzip");
@@ -463,6 +471,10 @@ asio::awaitable<bool> handle_chat(Stream& s, request_ctx& ctx) {
         auto res = make_response(ctx, http::status::ok, "application/json", std::move(text));
         if (gzip) {
             res.set(http::field::content_encoding, "gzip");
+        }
+        // X-Fake-Set-Cookie: V answers with Set-Cookie: V (a secret a cache must not keep).
+        if (auto cookie = req["X-Fake-Set-Cookie"]; !cookie.empty()) {
+            res.set(http::field::set_cookie, cookie);
         }
         co_return co_await send(s, ctx, res);
     }
@@ -590,6 +602,11 @@ asio::awaitable<bool> handle_status(Stream& s, request_ctx& ctx) {
     if (!code || *code < 200 || *code > 599) {
         auto res = error_response(ctx, http::status::bad_request, "status must be 200..599");
         co_return co_await send(s, ctx, res);
+    }
+    if (const auto ms = query_number<std::uint64_t>(ctx.query, "delay_ms", 0, 0, 600000); ms > 0) {
+        asio::steady_timer timer(co_await asio::this_coro::executor);
+        timer.expires_after(std::chrono::milliseconds(ms));
+        co_await timer.async_wait(tok);
     }
     response_t res{http::status::ok, ctx.version};
     res.result(*code);

@@ -1,0 +1,53 @@
+#pragma once
+// The response cache: answers a repeated identical request from a store instead of the
+// upstream. See docs/cache.md for the rules.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llm_proxy/addon.hpp"
+#include "llm_proxy/cache/inflight.hpp"
+#include "llm_proxy/cache/store.hpp"
+
+namespace llm_proxy::addons {
+
+struct response_cache_options {
+    // Request headers whose values become part of the key (hashed).
+    std::vector<std::string> key_headers;
+    // Response headers never written to the store (secrets such as Set-Cookie).
+    std::vector<std::string> filter_response_headers;
+    // Largest request body (decoded for the key) and response body considered; longer
+    // ones pass through uncached.
+    std::size_t max_body = 64 * 1024 * 1024;
+    // How long identical requests wait for a leader's answer before going upstream themselves.
+    std::chrono::milliseconds max_coalesce_wait{std::chrono::minutes(15)};
+};
+
+class response_cache : public addon {
+  public:
+    static constexpr std::string_view header_name = "X-Llm_proxy-Cache";
+
+    response_cache(std::shared_ptr<cache::store> store, response_cache_options options);
+    std::string_view name() const override { return "cache"; }
+    std::size_t body_capture_limit() const override { return options_.max_body; }
+    bool needs_request_body() const override { return true; }
+    boost::asio::awaitable<void> on_request(flow& f) override;
+    void on_response_headers(flow& f) override;
+    void on_response_end(flow& f) override;
+    void on_error(flow& f) override;
+    void close() override;
+
+  private:
+    struct flow_state;
+    flow_state* state_of(flow& f);
+    void skip(flow& f, std::string reason);
+    void answer_from(flow& f, const cache::entry& e, bool coalesced);
+
+    std::shared_ptr<cache::store> store_;
+    response_cache_options options_;
+    std::shared_ptr<cache::inflight_table> inflight_;
+};
+
+}  // namespace llm_proxy::addons

@@ -1,0 +1,279 @@
+#include "llm_proxy/addons/response_cache.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "llm_proxy/cache/await_store.hpp"
+#include "llm_proxy/cache/entry.hpp"
+#include "llm_proxy/cache/http_rules.hpp"
+#include "llm_proxy/record/body_decoder.hpp"
+
+namespace llm_proxy::addons {
+
+namespace {
+
+std::string trimmed_lower(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        if (c != ' ' && c != '\t') {
+            out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+        }
+    }
+    return out;
+}
+
+// "gzip, br" -> {"gzip", "br"} (identity left out), in the order they were applied.
+std::vector<std::string> codings_of(std::string_view content_encoding) {
+    std::vector<std::string> out;
+    std::string all = trimmed_lower(content_encoding);
+    std::string_view rest = all;
+    while (!rest.empty()) {
+        auto comma = rest.find(',');
+        auto c = rest.substr(0, comma);
+        if (!c.empty() && c != "identity") {
+            out.emplace_back(c);
+        }
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        rest.remove_prefix(comma + 1);
+    }
+    return out;
+}
+
+bool is_event_stream(const header_list& headers) {
+    auto ct = find_header(headers, "Content-Type");
+    return ct && trimmed_lower(*ct).starts_with("text/event-stream");
+}
+
+}  // namespace
+
+struct response_cache::flow_state {
+    std::string key;
+    bool may_store = false;  // the request allows storing the answer
+    std::unique_ptr<cache::lead> leader;
+};
+
+response_cache::response_cache(std::shared_ptr<cache::store> store,
+                               response_cache_options options)
+    : store_(std::move(store)),
+      options_(std::move(options)),
+      inflight_(std::make_shared<cache::inflight_table>(options_.max_coalesce_wait)) {}
+
+response_cache::flow_state* response_cache::state_of(flow& f) {
+    auto it = f.addon_state.find(name());
+    return it == f.addon_state.end() ? nullptr : static_cast<flow_state*>(it->second.get());
+}
+
+void response_cache::skip(flow& f, std::string reason) {
+    spdlog::debug("flow {}: cache skip: {}", f.id, reason);
+    f.tags["cache"] = "SKIP";
+    f.tags["cache_skip"] = std::move(reason);
+}
+
+boost::asio::awaitable<void> response_cache::on_request(flow& f) {
+    if (!cache::cacheable_method(f.request.method)) {
+        skip(f, "method " + f.request.method + " is not cached");
+        co_return;
+    }
+    auto directives = cache::parse_request_directives(f.request.headers);
+    if (directives.no_store) {
+        skip(f, "request says no-store");
+        co_return;
+    }
+    if (f.request_body.truncated) {
+        skip(f, "request body over --cache-max-body");
+        co_return;
+    }
+    std::string_view body = f.request_body.data;
+    record::decoded_body decoded;
+    if (auto ce = find_header(f.request.headers, "Content-Encoding"); ce && !body.empty()) {
+        decoded = record::decode_body(*ce, body, options_.max_body);
+        if (!decoded.ok || decoded.truncated) {
+            skip(f, "request body cannot be decoded");
+            co_return;
+        }
+        body = decoded.data;
+    }
+    std::vector<std::pair<std::string, std::optional<std::string>>> key_headers;
+    for (const auto& name : options_.key_headers) {
+        auto v = find_header(f.request.headers, name);
+        key_headers.emplace_back(name, v ? std::optional<std::string>(*v) : std::nullopt);
+    }
+    auto state = std::make_shared<flow_state>();
+    state->key = cache::make_key(f.request.method, f.request.url(), body, key_headers);
+    f.addon_state[std::string(name())] = state;
+
+    if (directives.no_cache) {
+        state->may_store = true;  // a fresh answer, stored for the next request
+        co_return;
+    }
+    auto joined = co_await inflight_->join(state->key);
+    if (!joined.leader) {
+        if (joined.answer) {
+            answer_from(f, *joined.answer, true);
+            co_return;
+        }
+        // The flow we waited for got nothing storable: go upstream on our own.
+        state->may_store = true;
+        co_return;
+    }
+    state->leader = std::move(joined.leader);
+    auto found = co_await cache::get(*store_, state->key);
+    if (found.state == cache::get_result::status::unavailable) {
+        state->leader->publish(nullptr);
+        skip(f, "store unavailable: " + found.error);
+        co_return;
+    }
+    if (found.state == cache::get_result::status::hit) {
+        if (auto e = cache::deserialize(found.value)) {
+            auto shared = std::make_shared<const cache::entry>(std::move(*e));
+            state->leader->publish(shared);
+            answer_from(f, *shared, false);
+            co_return;
+        }
+        spdlog::warn("cache entry {} is unreadable; asking the upstream again", state->key);
+    }
+    state->may_store = true;
+}
+
+void response_cache::answer_from(flow& f, const cache::entry& e, bool coalesced) {
+    response_head head{e.status, e.reason, 11, e.headers};
+    std::string body = e.body;
+    bool head_request = f.request.method == "HEAD";
+    bool encoded = false;
+    if (auto codings = codings_of(e.content_encoding); !codings.empty()) {
+        auto accept = find_header(f.request.headers, "Accept-Encoding");
+        const std::string_view* ae = accept ? &*accept : nullptr;
+        bool all = std::all_of(codings.begin(), codings.end(),
+                               [&](const auto& c) { return cache::accepts_encoding(ae, c); });
+        if (all) {
+            if (!head_request) {
+                for (const auto& c : codings) {
+                    body = record::encode_body(c, body);
+                }
+            }
+            head.headers.emplace_back("Content-Encoding", e.content_encoding);
+            encoded = true;
+        }
+    }
+    if (head_request && e.head_content_length && !encoded) {
+        head.headers.emplace_back("Content-Length", std::to_string(*e.head_content_length));
+    }
+    head.headers.emplace_back(std::string(header_name), "HIT");
+    f.response = std::move(head);
+    f.local_response_body = std::move(body);
+    f.local_response_pieces.clear();
+    if (e.streamed) {
+        if (!encoded && is_event_stream(e.headers)) {
+            f.local_response_pieces = cache::sse_event_ends(f.local_response_body);
+        }
+        f.local_response_pieces.push_back(f.local_response_body.size());
+    }
+    f.answered_locally = true;
+    f.tags["cache"] = "HIT";
+    if (coalesced) {
+        f.tags["cache_coalesced"] = "true";
+    }
+}
+
+void response_cache::on_response_headers(flow& f) {
+    if (!f.response || f.answered_locally) {
+        return;
+    }
+    if (auto* st = state_of(f); st && st->may_store) {
+        unsigned status = f.response->status;
+        std::uint64_t length = 0;
+        auto cl = find_header(f.response->headers, "Content-Length");
+        if (cl) {
+            std::from_chars(cl->data(), cl->data() + cl->size(), length);
+        }
+        if (status < 200 || status > 299) {
+            st->may_store = false;
+            skip(f, "status " + std::to_string(status));
+        } else if (cache::response_forbids_storing(f.response->headers)) {
+            st->may_store = false;
+            skip(f, "response says no-store");
+        } else if (f.request.method != "HEAD" && length > options_.max_body) {
+            st->may_store = false;
+            skip(f, "response body over --cache-max-body");
+        } else {
+            f.tags["cache"] = "MISS";
+        }
+    }
+    if (auto tag = f.tags.find("cache"); tag != f.tags.end()) {
+        f.response->headers.emplace_back(std::string(header_name), tag->second);
+    }
+}
+
+void response_cache::on_response_end(flow& f) {
+    auto* st = state_of(f);
+    if (!st || f.answered_locally) {
+        return;
+    }
+    if (!st->may_store || !f.response) {
+        if (st->leader) {
+            st->leader->publish(nullptr);
+        }
+        return;
+    }
+    auto& captured = f.response_body;
+    if (captured.truncated || captured.total > options_.max_body) {
+        skip(f, "response body over --cache-max-body");
+        st->leader.reset();
+        return;
+    }
+    cache::entry e;
+    e.status = f.response->status;
+    e.reason = f.response->reason;
+    auto ce = find_header(f.response->headers, "Content-Encoding");
+    e.content_encoding = ce ? std::string(*ce) : std::string();
+    if (!captured.data.empty()) {
+        auto decoded = record::decode_body(e.content_encoding, captured.data, options_.max_body);
+        if (!decoded.ok || decoded.truncated) {
+            skip(f, "response body cannot be decoded");
+            st->leader.reset();
+            return;
+        }
+        e.body = std::move(decoded.data);
+    }
+    auto cl = find_header(f.response->headers, "Content-Length");
+    e.streamed = !cl;
+    if (cl && f.request.method == "HEAD") {
+        std::uint64_t n = 0;
+        std::from_chars(cl->data(), cl->data() + cl->size(), n);
+        e.head_content_length = n;
+    }
+    for (const auto& [hname, value] : f.response->headers) {
+        bool dropped = iequals(hname, "Content-Length") || iequals(hname, "Transfer-Encoding") ||
+                       iequals(hname, "Content-Encoding") ||
+                       (hname.size() >= 11 && iequals(std::string_view(hname).substr(0, 11), "X-Llm_proxy"));
+        for (const auto& filtered : options_.filter_response_headers) {
+            dropped = dropped || iequals(hname, filtered);
+        }
+        if (!dropped) {
+            e.headers.emplace_back(hname, value);
+        }
+    }
+    e.created_ms = cache::unix_ms_now();
+    store_->put(st->key, cache::serialize(e), e.created_ms);
+    spdlog::debug("flow {}: cached {} ({} body bytes)", f.id, st->key, e.body.size());
+    if (st->leader) {
+        st->leader->publish(std::make_shared<const cache::entry>(std::move(e)));
+    }
+}
+
+void response_cache::on_error(flow& f) {
+    if (auto* st = state_of(f); st && st->leader) {
+        st->leader->publish(nullptr);
+    }
+}
+
+void response_cache::close() {
+    inflight_->close();
+    store_->close();
+}
+
+}  // namespace llm_proxy::addons

@@ -1,0 +1,59 @@
+#include "cli/dir_logger_options.hpp"
+
+#include "cli/options.hpp"
+#include "llm_proxy/addons/dir_logger.hpp"
+#include "llm_proxy/record/record_writer.hpp"
+#include "llm_proxy/util/ids.hpp"
+
+namespace llm_proxy::cli {
+
+std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) {
+        out += (out.empty() ? "" : ",") + s;
+    }
+    return out;
+}
+
+void add_dir_logger_options(CLI::App* cmd, dir_logger_options& o, const std::string& output_help) {
+    cmd->add_option("-o,--output", o.output, output_help)->capture_default_str();
+    cmd->add_flag("--no-log-connection-stats", o.no_log_connection_stats,
+                  "Don't log connection stats");
+    cmd->add_flag("--no-log-req-headers", o.no_log_req_headers, "Don't log request headers");
+    cmd->add_flag("--no-log-req-body", o.no_log_req_body, "Don't log request body");
+    cmd->add_flag("--no-log-resp-headers", o.no_log_resp_headers, "Don't log response headers");
+    cmd->add_flag("--no-log-resp-body", o.no_log_resp_body, "Don't log response body");
+    cmd->add_option("--filter-req-headers", o.filter_req_headers,
+                    "Comma list of request headers left out of the log (still proxied); replaces "
+                    "the default list: " +
+                        join(record::default_filtered_headers()))
+        ->delimiter(',');
+    cmd->add_option("--filter-resp-headers", o.filter_resp_headers,
+                    "Comma list of response headers left out of the log (still proxied); replaces "
+                    "the default list")
+        ->delimiter(',');
+    cmd->add_option("--max-body-log", o.max_body_log,
+                    "Largest body kept per request and per response in a record (bytes; K/M/G "
+                    "suffixes); longer ones are cut and marked body_truncated")
+        ->transform(CLI::AsSizeValue(false))
+        ->capture_default_str();
+}
+
+std::shared_ptr<addon> make_dir_logger(dir_logger_options& o) {
+    record::record_options ro;
+    ro.log_connection_stats = !o.no_log_connection_stats;
+    ro.log_request_headers = !o.no_log_req_headers;
+    ro.log_request_body = !o.no_log_req_body;
+    ro.log_response_headers = !o.no_log_resp_headers;
+    ro.log_response_body = !o.no_log_resp_body;
+    std::erase(o.filter_req_headers, std::string());
+    std::erase(o.filter_resp_headers, std::string());
+    ro.filter_request_headers = o.filter_req_headers;
+    ro.filter_response_headers = o.filter_resp_headers;
+    ro.max_body_log = o.max_body_log;
+    auto writer =
+        std::make_shared<record::record_writer>(expand_home(o.output), ro, make_uuid());
+    return std::make_shared<addons::dir_logger>(writer, o.max_body_log);
+}
+
+}  // namespace llm_proxy::cli

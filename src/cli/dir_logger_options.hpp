@@ -1,0 +1,34 @@
+#pragma once
+// The dir_logger flags, shared by `dir_logger` and `cache --output`.
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llm_proxy/addon.hpp"
+#include "llm_proxy/record/flow_record.hpp"
+
+namespace llm_proxy::cli {
+
+struct dir_logger_options {
+    std::string output;
+    bool no_log_connection_stats = false;
+    bool no_log_req_headers = false;
+    bool no_log_req_body = false;
+    bool no_log_resp_headers = false;
+    bool no_log_resp_body = false;
+    std::vector<std::string> filter_req_headers = record::default_filtered_headers();
+    std::vector<std::string> filter_resp_headers = record::default_filtered_headers();
+    std::size_t max_body_log = 4 * 1024 * 1024;
+};
+
+// Adds the flags to `cmd`. `output_help` describes -o/--output for this command.
+void add_dir_logger_options(CLI::App* cmd, dir_logger_options& o, const std::string& output_help);
+
+// The dir_logger addon writing to o.output.
+std::shared_ptr<addon> make_dir_logger(dir_logger_options& o);
+
+std::string join(const std::vector<std::string>& v);
+
+}  // namespace llm_proxy::cli
