@@ -50,7 +50,10 @@ struct response_head {
     unsigned status = 0;
     std::string reason;
     unsigned version = 11;
-    header_list headers;
+    header_list headers;  // end-to-end headers: no framing (Content-Length, Transfer-Encoding)
+    // The Content-Length the upstream announced; nullopt when it sent the body chunked or
+    // close-delimited (a stream).
+    std::optional<std::uint64_t> content_length{};
 };
 
 struct flow {

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 
 #include "llm_proxy/cache/await_store.hpp"
 #include "llm_proxy/cache/entry.hpp"
@@ -56,8 +55,7 @@ struct response_cache::flow_state {
     std::unique_ptr<cache::lead> leader;
 };
 
-response_cache::response_cache(std::shared_ptr<cache::store> store,
-                               response_cache_options options)
+response_cache::response_cache(std::shared_ptr<cache::store> store, response_cache_options options)
     : store_(std::move(store)),
       options_(std::move(options)),
       inflight_(std::make_shared<cache::inflight_table>(options_.max_coalesce_wait)) {}
@@ -185,11 +183,7 @@ void response_cache::on_response_headers(flow& f) {
     }
     if (auto* st = state_of(f); st && st->may_store) {
         unsigned status = f.response->status;
-        std::uint64_t length = 0;
-        auto cl = find_header(f.response->headers, "Content-Length");
-        if (cl) {
-            std::from_chars(cl->data(), cl->data() + cl->size(), length);
-        }
+        std::uint64_t length = f.response->content_length.value_or(0);
         if (status < 200 || status > 299) {
             st->may_store = false;
             skip(f, "status " + std::to_string(status));
@@ -239,17 +233,15 @@ void response_cache::on_response_end(flow& f) {
         }
         e.body = std::move(decoded.data);
     }
-    auto cl = find_header(f.response->headers, "Content-Length");
-    e.streamed = !cl;
-    if (cl && f.request.method == "HEAD") {
-        std::uint64_t n = 0;
-        std::from_chars(cl->data(), cl->data() + cl->size(), n);
-        e.head_content_length = n;
+    e.streamed = !f.response->content_length;
+    if (f.request.method == "HEAD") {
+        e.head_content_length = f.response->content_length;
     }
     for (const auto& [hname, value] : f.response->headers) {
-        bool dropped = iequals(hname, "Content-Length") || iequals(hname, "Transfer-Encoding") ||
-                       iequals(hname, "Content-Encoding") ||
-                       (hname.size() >= 11 && iequals(std::string_view(hname).substr(0, 11), "X-Llm_proxy"));
+        bool dropped =
+            iequals(hname, "Content-Length") || iequals(hname, "Transfer-Encoding") ||
+            iequals(hname, "Content-Encoding") ||
+            (hname.size() >= 11 && iequals(std::string_view(hname).substr(0, 11), "X-Llm_proxy"));
         for (const auto& filtered : options_.filter_response_headers) {
             dropped = dropped || iequals(hname, filtered);
         }

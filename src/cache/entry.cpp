@@ -135,8 +135,8 @@ std::optional<entry> deserialize(std::string_view data) {
     std::uint64_t streamed = 0;
     std::uint64_t head_length = 0;
     std::uint64_t created = 0;
-    if (!r.str(e.content_encoding) || !r.u64(streamed) || !r.u64(head_length) ||
-        !r.u64(created) || !r.str(e.body) || !r.done()) {
+    if (!r.str(e.content_encoding) || !r.u64(streamed) || !r.u64(head_length) || !r.u64(created) ||
+        !r.str(e.body) || !r.done()) {
         return std::nullopt;
     }
     e.streamed = streamed != 0;
@@ -147,9 +147,9 @@ std::optional<entry> deserialize(std::string_view data) {
     return e;
 }
 
-std::string make_key(std::string_view method, std::string_view url, std::string_view body,
-                     const std::vector<std::pair<std::string, std::optional<std::string>>>&
-                         key_headers) {
+std::string make_key(
+    std::string_view method, std::string_view url, std::string_view body,
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& key_headers) {
     hasher h;
     h.field("llm_proxy cache key v1");
     h.field(method);

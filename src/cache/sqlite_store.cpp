@@ -75,8 +75,8 @@ std::string errno_text(int err) {
 // mkdir -p; the directories it creates get mode 0700.
 void make_dirs(const fs::path& dir) {
     auto fail = [&](int err) {
-        throw std::runtime_error("cache dir " + dir.string() + ": cannot create: " +
-                                 errno_text(err));
+        throw std::runtime_error("cache dir " + dir.string() +
+                                 ": cannot create: " + errno_text(err));
     };
     if (dir.empty()) {
         throw std::runtime_error("cache dir: empty path");
@@ -110,8 +110,8 @@ void make_dirs(const fs::path& dir) {
 void create_db_file(const fs::path& file) {
     int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
-        throw std::runtime_error("cache db " + file.string() + ": cannot open: " +
-                                 errno_text(errno));
+        throw std::runtime_error("cache db " + file.string() +
+                                 ": cannot open: " + errno_text(errno));
     }
     ::close(fd);
 }
@@ -203,8 +203,7 @@ class sqlite_store final : public store {
         }
         if (queued_put_bytes_ > 0 && queued_put_bytes_ + value.size() > max_queued_put_bytes) {
             if (!dropping_) {
-                spdlog::warn("cache {}: write queue full, dropping new entries",
-                             db_path_.string());
+                spdlog::warn("cache {}: write queue full, dropping new entries", db_path_.string());
                 dropping_ = true;
             }
             return;
@@ -288,15 +287,14 @@ class sqlite_store final : public store {
         if (rc != SQLITE_OK) {
             open_failed(raw ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
         }
-        sqlite3_extended_result_codes(db_.get(), 1);
         sqlite3_busy_timeout(db_.get(), busy_timeout_ms);
 
         // The first statement that reads the file: "file is not a database" shows up here.
         std::string mode = query_text("PRAGMA journal_mode = WAL");
         if (mode != "wal") {
             // Still crash-safe with a rollback journal, only slower with several processes.
-            spdlog::warn("cache {}: WAL mode unavailable, using journal_mode={}",
-                         db_path_.string(), mode);
+            spdlog::warn("cache {}: WAL mode unavailable, using journal_mode={}", db_path_.string(),
+                         mode);
         }
         exec_or_throw("PRAGMA synchronous = NORMAL");
         query_text(("PRAGMA journal_size_limit = " + std::to_string(journal_size_limit)).c_str());
@@ -465,8 +463,7 @@ class sqlite_store final : public store {
             sqlite3_bind_int64(s.get(), 3, j.created_ms);
             sqlite3_bind_int64(s.get(), 4, next_stamp());
             // data() of an empty string is not null, so this binds an empty blob, not NULL.
-            check(sqlite3_bind_blob64(s.get(), 5, j.value.data(), j.value.size(),
-                                      SQLITE_STATIC),
+            check(sqlite3_bind_blob64(s.get(), 5, j.value.data(), j.value.size(), SQLITE_STATIC),
                   SQLITE_OK, "put");
             check(sqlite3_step(s.get()), SQLITE_DONE, "put");
         }
@@ -498,6 +495,8 @@ class sqlite_store final : public store {
             j.done(std::move(j.result));
         } catch (const std::exception& e) {
             spdlog::warn("cache {}: get callback threw: {}", db_path_.string(), e.what());
+        } catch (...) {
+            spdlog::warn("cache {}: get callback threw", db_path_.string());
         }
     }
     void complete(put_job&) {}

@@ -128,14 +128,14 @@ int run_cli(int argc, char** argv) {
             } else {
                 std::cerr << "llm_proxy: a subcommand is required\n";
             }
-            std::cerr
-                << "Known subcommands: simple, dir_logger, cache, version. Run 'llm_proxy --help'.\n";
+            std::cerr << "Known subcommands: simple, dir_logger, cache, version. Run 'llm_proxy "
+                         "--help'.\n";
             return 2;
         }
         if (e.get_name() == "ExtrasError" && app.get_subcommands().empty()) {
-            std::cerr
-                << "llm_proxy: unknown subcommand or argument: " << e.what() << "\n"
-                << "Known subcommands: simple, dir_logger, cache, version. Run 'llm_proxy --help'.\n";
+            std::cerr << "llm_proxy: unknown subcommand or argument: " << e.what() << "\n"
+                      << "Known subcommands: simple, dir_logger, cache, version. Run 'llm_proxy "
+                         "--help'.\n";
             return 2;
         }
         std::cerr << "llm_proxy: " << e.what() << "\nRun 'llm_proxy --help' for usage.\n";

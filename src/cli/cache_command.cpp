@@ -72,8 +72,8 @@ void add_cache_command(CLI::App& app, cli_state& state) {
                     "How long an entry is served: seconds, or with a unit (90s, 30m, 12h, 7d); "
                     "0 = forever")
         ->transform(CLI::AsNumberWithUnit(
-            std::map<std::string, double>{{"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600},
-                                          {"d", 86400}},
+            std::map<std::string, double>{
+                {"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}},
             CLI::AsNumberWithUnit::CASE_INSENSITIVE))
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();

@@ -51,8 +51,7 @@ std::shared_ptr<addon> make_dir_logger(dir_logger_options& o) {
     ro.filter_request_headers = o.filter_req_headers;
     ro.filter_response_headers = o.filter_resp_headers;
     ro.max_body_log = o.max_body_log;
-    auto writer =
-        std::make_shared<record::record_writer>(expand_home(o.output), ro, make_uuid());
+    auto writer = std::make_shared<record::record_writer>(expand_home(o.output), ro, make_uuid());
     return std::make_shared<addons::dir_logger>(writer, o.max_body_log);
 }
 

@@ -1,11 +1,13 @@
 // One flow: request from the client -> addons -> upstream -> response streamed back.
 #include <spdlog/spdlog.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/url/parse.hpp>
+#include <charconv>
 
 #include "client_session.hpp"
 #include "http_util.hpp"
@@ -324,6 +326,13 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
     unsigned status = ures.result_int();
     f.response = response_head{status, std::string(ures.reason()), ures.version(),
                                end_to_end_headers(ures.base())};
+    if (auto cl = ures.find(http::field::content_length); cl != ures.end()) {
+        std::uint64_t n = 0;
+        auto v = cl->value();
+        if (std::from_chars(v.data(), v.data() + v.size(), n).ec == std::errc()) {
+            f.response->content_length = n;
+        }
+    }
     shared_.chain->on_response_headers(f);
     bool no_body = response_has_no_body(f.request.method, status);
     http::response<http::buffer_body> cres;
@@ -419,8 +428,8 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
     co_return client_keep_alive;
 }
 
-asio::awaitable<client_session::body_read> client_session::read_request_body(
-    request_parser& parser, flow& f) {
+asio::awaitable<client_session::body_read> client_session::read_request_body(request_parser& parser,
+                                                                             flow& f) {
     auto& req = parser.get();
     if (auto e = req.find(http::field::expect);
         e != req.end() && iequals(e->value(), "100-continue") && req.version() == 11) {

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "e2e_fixture.hpp"
+#include "llm_proxy/flow.hpp"
 #include "llm_proxy/record/body_decoder.hpp"
 #include "support/redis_server.hpp"
 
@@ -17,9 +18,14 @@ const std::string chat_body =
 const std::string stream_body =
     R"({"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]})";
 
-std::string read_file(const std::filesystem::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), {}};
+// The database file plus its write-ahead log, as bytes.
+std::string read_db(const std::filesystem::path& dir) {
+    std::string out;
+    for (const char* name : {"cache.sqlite3", "cache.sqlite3-wal"}) {
+        std::ifstream in(dir / name, std::ios::binary);
+        out.append(std::istreambuf_iterator<char>(in), {});
+    }
+    return out;
 }
 }  // namespace
 
@@ -38,7 +44,9 @@ class Cache : public e2e_test {
         h.insert(h.end(), extra.begin(), extra.end());
         return client.post(chat_url, body, h);
     }
-    std::uint64_t upstream_requests() { return upstream_->stats()["requests"].get<std::uint64_t>(); }
+    std::uint64_t upstream_requests() {
+        return upstream_->stats()["requests"].get<std::uint64_t>();
+    }
     static std::string cache_header(const response& r) {
         return r.header("X-Llm_proxy-Cache").value_or("(none)");
     }
@@ -60,7 +68,8 @@ TEST_F(Cache, MissThenHitWithoutTouchingTheUpstream) {
     EXPECT_EQ(second.body, first.body);
     EXPECT_EQ(second.reason, first.reason);
     auto without_verdict = [](header_list h) {
-        std::erase_if(h, [](const auto& kv) { return iequals(kv.first, "X-Llm_proxy-Cache"); });
+        std::erase_if(
+            h, [](const auto& kv) { return llm_proxy::iequals(kv.first, "X-Llm_proxy-Cache"); });
         return h;
     };
     EXPECT_EQ(without_verdict(second.headers), without_verdict(first.headers));
@@ -130,7 +139,7 @@ TEST_F(Cache, LeastRecentlyUsedEntryIsEvicted) {
     };
     EXPECT_EQ(cache_header(chat({}, body("a"))), "MISS");
     EXPECT_EQ(cache_header(chat({}, body("b"))), "MISS");
-    EXPECT_EQ(cache_header(chat({}, body("a"))), "HIT");  // a is now more recent than b
+    EXPECT_EQ(cache_header(chat({}, body("a"))), "HIT");   // a is now more recent than b
     EXPECT_EQ(cache_header(chat({}, body("c"))), "MISS");  // evicts b
     EXPECT_EQ(cache_header(chat({}, body("a"))), "HIT");
     EXPECT_EQ(cache_header(chat({}, body("c"))), "HIT");
@@ -216,7 +225,7 @@ TEST_F(Cache, BodiesAreStoredDecodedAndEncodedPerRequest) {
     EXPECT_EQ(decoded.data, plain.data);
     EXPECT_EQ(upstream_requests(), 1u);
     // Stored decoded: the JSON text is in the database file in clear.
-    auto db = read_file(cache_dir() / "cache.sqlite3") + read_file(cache_dir() / "cache.sqlite3-wal");
+    auto db = read_db(cache_dir());
     EXPECT_NE(db.find(id_of(identity)), std::string::npos);
 }
 
@@ -235,7 +244,7 @@ TEST_F(Cache, SecretsStayOutOfTheStore) {
     EXPECT_NE(id_of(bob), id_of(first));
     EXPECT_EQ(upstream_requests(), 2u);
     ASSERT_EQ(proxy_->stop(), 0);
-    auto db = read_file(cache_dir() / "cache.sqlite3") + read_file(cache_dir() / "cache.sqlite3-wal");
+    auto db = read_db(cache_dir());
     ASSERT_NE(db.find(id_of(first)), std::string::npos);
     EXPECT_EQ(db.find("cookie-secret-4711"), std::string::npos);
     EXPECT_EQ(db.find("sk-alice-secret"), std::string::npos);
@@ -244,9 +253,8 @@ TEST_F(Cache, SecretsStayOutOfTheStore) {
 
 TEST_F(Cache, SseIsReplayedAsEvents) {
     start_cache();
-    header_list h = {{"Content-Type", "application/json"},
-                     {"X-Fake-Events", "6"},
-                     {"X-Fake-Interval-Ms", "30"}};
+    header_list h = {
+        {"Content-Type", "application/json"}, {"X-Fake-Events", "6"}, {"X-Fake-Interval-Ms", "30"}};
     auto client = proxied_client();
     auto first = read_sse_stream(client, chat_url, h, stream_body);
     ASSERT_EQ(first.status, 200u);
@@ -273,14 +281,15 @@ with httpx.Client(proxies=proxy, verify=ca) as client:
         verdict = r.headers.get("x-llm_proxy-cache")
         ctype = r.headers.get("content-type")
         for line in r.iter_lines():
+            line = line.rstrip("\r\n")  # older httpx keeps the line end
             if line.startswith("data: ") and line != "data: [DONE]":
                 chunks.append(json.loads(line[6:])["choices"][0]["delta"]["content"])
 print(json.dumps({"verdict": verdict, "ctype": ctype, "chunks": chunks}))
 )PY";
     auto path = work_.write_file("sdk_like.py", script);
-    auto r = run_command({python3, path.string(), proxy_->url(), proxy_ca_cert().string(),
-                          chat_url, stream_body},
-                         std::chrono::seconds(30));
+    auto r = run_command(
+        {python3, path.string(), proxy_->url(), proxy_ca_cert().string(), chat_url, stream_body},
+        std::chrono::seconds(30));
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     auto out = nlohmann::json::parse(r.out);
     EXPECT_EQ(out["verdict"], "HIT");
@@ -412,8 +421,8 @@ TEST_F(CacheOnRedis, ARedisThatDiesDegradesToPassThrough) {
         EXPECT_EQ(cache_header(r), "SKIP");
     }
     EXPECT_EQ(upstream_requests(), 4u);
-    EXPECT_TRUE(proxy_->wait_for_stderr_line(std::regex("redis .*unreachable"),
-                                             std::chrono::seconds(5)));
+    EXPECT_TRUE(
+        proxy_->wait_for_stderr_line(std::regex("redis .*unreachable"), std::chrono::seconds(5)));
     // Back again: the cache works again (an empty one, as this Redis keeps nothing on disk).
     redis_.restart();
     std::string verdict;

@@ -457,7 +457,8 @@ asio::awaitable<bool> handle_chat(Stream& s, request_ctx& ctx) {
 
     if (!stream) {
         // X-Fake-Delay-Ms: answer late (to overlap concurrent requests).
-        if (const auto delay = header_number<int>(req, "X-Fake-Delay-Ms", 0, 0, 600000); delay > 0) {
+        if (const auto delay = header_number<int>(req, "X-Fake-Delay-Ms", 0, 0, 600000);
+            delay > 0) {
             asio::steady_timer timer(co_await asio::this_coro::executor);
             timer.expires_after(std::chrono::milliseconds(delay));
             co_await timer.async_wait(tok);

@@ -10,8 +10,8 @@ TEST(CacheEntry, RoundTripsEveryField) {
     entry e;
     e.status = 201;
     e.reason = "Created";
-    e.headers = {{"Content-Type", "text/event-stream"}, {"X-Empty", ""}, {"X-Dup", "1"},
-                 {"X-Dup", "2"}};
+    e.headers = {
+        {"Content-Type", "text/event-stream"}, {"X-Empty", ""}, {"X-Dup", "1"}, {"X-Dup", "2"}};
     e.content_encoding = "gzip";
     e.body = std::string("data: a\n\n\0binary\xff", 17);
     e.streamed = true;
@@ -42,9 +42,9 @@ TEST(CacheEntry, RejectsMalformedData) {
     e.body = "hello";
     auto bytes = serialize(e);
     EXPECT_FALSE(deserialize(""));
-    EXPECT_FALSE(deserialize("XXXX" + bytes.substr(4)));        // other format
+    EXPECT_FALSE(deserialize("XXXX" + bytes.substr(4)));           // other format
     EXPECT_FALSE(deserialize(bytes.substr(0, bytes.size() - 1)));  // cut short
-    EXPECT_FALSE(deserialize(bytes + "x"));                       // trailing bytes
+    EXPECT_FALSE(deserialize(bytes + "x"));                        // trailing bytes
     auto huge = bytes;
     huge[huge.size() - 5 - 1] = '\x7f';  // body length's top byte: an absurd length
     EXPECT_FALSE(deserialize(huge));
@@ -78,8 +78,8 @@ TEST(CacheRules, RequestDirectives) {
     EXPECT_TRUE(d.no_store);
     EXPECT_TRUE(parse_request_directives({{"Pragma", "no-cache"}}).no_cache);
     // Cache-Control wins over Pragma.
-    EXPECT_FALSE(
-        parse_request_directives({{"Pragma", "no-cache"}, {"Cache-Control", "max-age=5"}}).no_cache);
+    EXPECT_FALSE(parse_request_directives({{"Pragma", "no-cache"}, {"Cache-Control", "max-age=5"}})
+                     .no_cache);
     EXPECT_FALSE(parse_request_directives({{"Cache-Control", "no-cachex"}}).no_cache);
     EXPECT_TRUE(response_forbids_storing({{"Cache-Control", "private, no-store"}}));
     EXPECT_FALSE(response_forbids_storing({{"Cache-Control", "no-cache"}}));

@@ -1,8 +1,8 @@
 #pragma once
 // store::async_get as an awaitable that resumes on the calling coroutine's executor.
 
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <memory>

@@ -37,8 +37,8 @@ std::optional<entry> deserialize(std::string_view data);
 // The cache key: SHA-256 (64 hex digits) over the method, the full URL, the request body
 // decoded from its Content-Encoding and the named request headers (name lower-cased; a
 // missing header differs from an empty one). Header values only enter the hash.
-std::string make_key(std::string_view method, std::string_view url, std::string_view body,
-                     const std::vector<std::pair<std::string, std::optional<std::string>>>&
-                         key_headers);
+std::string make_key(
+    std::string_view method, std::string_view url, std::string_view body,
+    const std::vector<std::pair<std::string, std::optional<std::string>>>& key_headers);
 
 }  // namespace llm_proxy::cache

@@ -35,8 +35,8 @@ class lead {
 };
 
 struct join_result {
-    std::unique_ptr<lead> leader;           // set: this flow leads
-    std::shared_ptr<const entry> answer;    // waited: the leader's entry (may be nullptr)
+    std::unique_ptr<lead> leader;         // set: this flow leads
+    std::shared_ptr<const entry> answer;  // waited: the leader's entry (may be nullptr)
 };
 
 class inflight_table : public std::enable_shared_from_this<inflight_table> {

@@ -19,6 +19,10 @@
 // timeout, or the connection drops, pending gets complete with `unavailable`, one warning is
 // logged, and the store reconnects in the background with backoff. Meanwhile gets answer
 // `unavailable` at once and puts are dropped; an info line is logged when Redis is back.
+//
+// stats() waits for Redis (at most command_timeout plus a margin) and returns zeros when it is
+// unavailable. clear() waits for Redis and throws std::runtime_error when it is unavailable or
+// a command fails.
 
 #include <chrono>
 #include <cstdint>
@@ -72,10 +76,5 @@ std::unique_ptr<store> connect_redis_store(const std::string& url, store_limits 
                                            redis_store_options options);
 std::unique_ptr<store> connect_redis_store(const std::string& url, store_limits limits,
                                            std::string key_prefix = "llm_proxy:cache:");
-
-// What the redis store's stats() and clear() may additionally throw or do:
-// - stats() waits at most command_timeout (+ a margin) and returns zeros when Redis is
-//   unavailable.
-// - clear() throws std::runtime_error when Redis is unavailable or a command fails.
 
 }  // namespace llm_proxy::cache

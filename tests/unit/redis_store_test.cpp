@@ -1,0 +1,769 @@
+// The Redis cache store against a real redis-server (tests/support/redis_server): URL parsing,
+// the data model and limits, sharing between stores, and behaviour when Redis goes away.
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "llm_proxy/cache/redis_store.hpp"
+#include "support/raw_socket.hpp"
+#include "support/redis_server.hpp"
+
+namespace llm_proxy::cache {
+namespace {
+
+using namespace std::chrono_literals;
+using test::redis_server;
+using status = get_result::status;
+
+// async_get with a bounded wait: a store that never answers fails the test instead of hanging.
+get_result get(store& s, const std::string& key, std::chrono::milliseconds timeout = 3s) {
+    auto promise = std::make_shared<std::promise<get_result>>();
+    auto future = promise->get_future();
+    s.async_get(key, [promise](get_result r) { promise->set_value(std::move(r)); });
+    if (future.wait_for(timeout) != std::future_status::ready) {
+        ADD_FAILURE() << "no answer for '" << key << "' within " << timeout.count() << " ms";
+        get_result r;
+        r.state = status::unavailable;
+        r.error = "test: no answer";
+        return r;
+    }
+    return future.get();
+}
+
+bool is_hit(store& s, const std::string& key, const std::string& value) {
+    get_result r = get(s, key);
+    return r.state == status::hit && r.value == value;
+}
+
+bool is_miss(store& s, const std::string& key) {
+    return get(s, key).state == status::miss;
+}
+
+// A put followed by a get on the same store: when the get has answered, the put is done.
+void put_sync(store& s, const std::string& key, const std::string& value) {
+    s.put(key, value, unix_ms_now());
+    get(s, "sync-marker");
+}
+
+// One command in RESP over a raw socket; returns the raw reply (small replies only).
+std::string raw_command(const redis_server& server, const std::vector<std::string>& args) {
+    std::string request = "*" + std::to_string(args.size()) + "\r\n";
+    for (const auto& arg : args) {
+        request += "$" + std::to_string(arg.size()) + "\r\n" + arg + "\r\n";
+    }
+    test::unique_fd fd(test::connect_raw("127.0.0.1", server.port(), 2s));
+    EXPECT_TRUE(test::send_all(fd.get(), request));
+    return test::recv_some(fd.get(), 2s);
+}
+
+// Captures what the stores log (through spdlog's default logger) while it exists.
+class log_capture {
+  public:
+    log_capture()
+        : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(200)),
+          previous_(spdlog::default_logger()) {
+        auto logger = std::make_shared<spdlog::logger>("capture", sink_);
+        logger->set_level(spdlog::level::info);
+        logger->set_pattern("%l %v");
+        spdlog::set_default_logger(logger);
+    }
+    ~log_capture() { spdlog::set_default_logger(previous_); }
+    log_capture(const log_capture&) = delete;
+    log_capture& operator=(const log_capture&) = delete;
+
+    int count(const std::string& level, const std::string& text) {
+        int n = 0;
+        for (const auto& line : sink_->last_formatted()) {
+            if (line.rfind(level + " ", 0) == 0 && line.find(text) != std::string::npos) {
+                ++n;
+            }
+        }
+        return n;
+    }
+    std::string all() {
+        std::string out;
+        for (const auto& line : sink_->last_formatted()) {
+            out += line;
+        }
+        return out;
+    }
+
+  private:
+    std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+    std::shared_ptr<spdlog::logger> previous_;
+};
+
+// Options that make failures show quickly.
+redis_store_options fast_options(std::string prefix) {
+    redis_store_options o;
+    o.key_prefix = std::move(prefix);
+    o.connect_timeout = 300ms;
+    o.command_timeout = 400ms;
+    o.reconnect_min = 50ms;
+    o.reconnect_max = 200ms;
+    return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// URLs
+
+TEST(RedisUrl, ParsesTcpForms) {
+    auto u = parse_redis_url("redis://cache.internal");
+    EXPECT_EQ(u.host, "cache.internal");
+    EXPECT_EQ(u.port, 6379);
+    EXPECT_EQ(u.db, 0);
+    EXPECT_FALSE(u.has_password);
+    EXPECT_FALSE(u.is_unix());
+    EXPECT_EQ(u.display(), "redis://cache.internal:6379/0");
+
+    u = parse_redis_url("REDIS://127.0.0.1:6380/3");
+    EXPECT_EQ(u.host, "127.0.0.1");
+    EXPECT_EQ(u.port, 6380);
+    EXPECT_EQ(u.db, 3);
+
+    u = parse_redis_url("redis://[::1]:7000/");
+    EXPECT_EQ(u.host, "::1");
+    EXPECT_EQ(u.port, 7000);
+    EXPECT_EQ(u.db, 0);
+    EXPECT_EQ(u.display(), "redis://[::1]:7000/0");
+
+    u = parse_redis_url("redis://:s%40cret@h");
+    EXPECT_TRUE(u.has_password);
+    EXPECT_EQ(u.user, "");
+    EXPECT_EQ(u.password, "s@cret");
+    EXPECT_EQ(u.display(), "redis://h:6379/0");
+
+    u = parse_redis_url("redis://alice:pw:with:colons@h:1/15");
+    EXPECT_EQ(u.user, "alice");
+    EXPECT_EQ(u.password, "pw:with:colons");
+    EXPECT_EQ(u.db, 15);
+    EXPECT_EQ(u.display(), "redis://alice@h:1/15");
+}
+
+TEST(RedisUrl, ParsesUnixForms) {
+    auto u = parse_redis_url("unix:///run/redis/redis.sock");
+    EXPECT_TRUE(u.is_unix());
+    EXPECT_EQ(u.socket_path, "/run/redis/redis.sock");
+    EXPECT_EQ(u.db, 0);
+    EXPECT_EQ(u.display(), "unix:///run/redis/redis.sock");
+
+    u = parse_redis_url("unix:///tmp/my%20dir/r.sock?db=2&password=pw");
+    EXPECT_EQ(u.socket_path, "/tmp/my dir/r.sock");
+    EXPECT_EQ(u.db, 2);
+    EXPECT_EQ(u.password, "pw");
+    EXPECT_EQ(u.display(), "unix:///tmp/my dir/r.sock?db=2");
+}
+
+TEST(RedisUrl, RejectsBadUrlsWithoutLeakingThePassword) {
+    for (const char* bad : {"",
+                            "127.0.0.1:6379",
+                            "http://h",
+                            "rediss://h",
+                            "redis://",
+                            "redis://:6379",
+                            "redis://h:",
+                            "redis://h:0",
+                            "redis://h:65536",
+                            "redis://h:x",
+                            "redis://h/x",
+                            "redis://h/-1",
+                            "redis://h/0/1",
+                            "redis://h/0?db=1",
+                            "redis://::1:6379",
+                            "redis://[::1",
+                            "redis://[::1]x",
+                            "redis://user@h",
+                            "redis://user:@h",
+                            "redis://:%zz@h",
+                            "unix://",
+                            "unix://relative.sock",
+                            "unix:///s?db=x",
+                            "unix:///s?verbose=1",
+                            "unix:///s?db"}) {
+        EXPECT_THROW(parse_redis_url(bad), std::invalid_argument) << bad;
+    }
+    try {
+        parse_redis_url("redis://bob:hunter2@h:99999");
+        FAIL() << "no exception";
+    } catch (const std::invalid_argument& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("redis://bob:***@h:99999"), std::string::npos) << what;
+        EXPECT_NE(what.find("port"), std::string::npos) << what;
+        EXPECT_EQ(what.find("hunter2"), std::string::npos) << what;
+    }
+    EXPECT_THROW(connect_redis_store("redis://h:99999", {}), std::invalid_argument);
+    EXPECT_THROW(connect_redis_store("memcached://h", {}), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connecting
+
+TEST(RedisStoreConnect, RefusedConnectionThrowsQuicklyNamingTheUrl) {
+    // A bound socket that does not listen: connections to it are refused.
+    test::unique_fd fd(::socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    const std::string url = "redis://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/0";
+
+    const auto start = std::chrono::steady_clock::now();
+    try {
+        connect_redis_store(url, {});
+        FAIL() << "connected to nothing";
+    } catch (const std::runtime_error& e) {
+        EXPECT_EQ(std::string(e.what()), "redis " + url + ": cannot connect: Connection refused");
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+
+    try {
+        connect_redis_store("unix:///nonexistent/redis.sock", {});
+        FAIL() << "connected to nothing";
+    } catch (const std::runtime_error& e) {
+        EXPECT_EQ(
+            std::string(e.what()),
+            "redis unix:///nonexistent/redis.sock: cannot connect: No such file or directory");
+    }
+}
+
+TEST(RedisStoreConnect, SilentServerTimesOut) {
+    // Listens (the kernel completes connections) but never answers.
+    test::unique_fd fd(::socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::listen(fd.get(), 8), 0);
+    socklen_t len = sizeof addr;
+    ASSERT_EQ(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    const std::string url = "redis://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/0";
+
+    const auto start = std::chrono::steady_clock::now();
+    try {
+        connect_redis_store(url, {}, fast_options("t:"));
+        FAIL() << "connected to a silent server";
+    } catch (const std::runtime_error& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  "redis " + url + ": cannot connect: timed out after 300 ms");
+    }
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    EXPECT_GE(elapsed, 250ms);
+    EXPECT_LT(elapsed, 1500ms);
+}
+
+TEST(RedisStoreConnect, AuthenticatesWithPasswordAndUser) {
+    redis_server server({"--requirepass", "s3cret"});
+    const std::string hostport = "127.0.0.1:" + std::to_string(server.port());
+    try {
+        connect_redis_store("redis://" + hostport, {});
+        FAIL() << "connected without a password";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("NOAUTH"), std::string::npos) << e.what();
+    }
+    try {
+        connect_redis_store("redis://:wrong@" + hostport, {});
+        FAIL() << "connected with a wrong password";
+    } catch (const std::runtime_error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("redis redis://" + hostport + "/0: cannot connect: AUTH: WRONGPASS"),
+                  std::string::npos)
+            << what;
+        EXPECT_EQ(what.find("wrong@"), std::string::npos) << what;
+    }
+    auto a = connect_redis_store("redis://:s3cret@" + hostport + "/1", {});
+    put_sync(*a, "k", "v");
+    auto b = connect_redis_store("redis://default:s3cret@" + hostport + "/1", {});
+    EXPECT_TRUE(is_hit(*b, "k", "v"));
+}
+
+bool ipv6_loopback_available() {
+    test::unique_fd fd(::socket(AF_INET6, SOCK_STREAM, 0));
+    sockaddr_in6 addr{};
+    addr.sin6_family = AF_INET6;
+    addr.sin6_addr = in6addr_loopback;
+    return fd && ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+}
+
+TEST(RedisStoreConnect, ResolvesHostNamesAndSpeaksIpv6) {
+    // "-::1": listen there too if the host has IPv6 loopback.
+    redis_server server({"--bind", "127.0.0.1", "-::1"});
+    const std::string port = std::to_string(server.port());
+    auto by_name = connect_redis_store("redis://localhost:" + port + "/2", {}, "t:");
+    put_sync(*by_name, "k", "v");
+    if (!ipv6_loopback_available()) {
+        GTEST_SKIP() << "no IPv6 loopback";
+    }
+    auto v6 = connect_redis_store("redis://[::1]:" + port + "/2", {}, "t:");
+    EXPECT_TRUE(is_hit(*v6, "k", "v"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The data model, on one server shared by the tests (each test uses its own key prefix)
+
+class RedisStore : public ::testing::Test {
+  protected:
+    static void SetUpTestSuite() { server_ = new redis_server(); }
+    static void TearDownTestSuite() {
+        delete server_;
+        server_ = nullptr;
+    }
+
+    static std::string prefix() {
+        const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+        return std::string("test:") + info->name() + ":";
+    }
+    static std::unique_ptr<store> open(store_limits limits = {}, int db = 0) {
+        return connect_redis_store(server_->url(db), limits, prefix());
+    }
+
+    static redis_server* server_;
+};
+
+redis_server* RedisStore::server_ = nullptr;
+
+TEST_F(RedisStore, RoundTripsBinaryValues) {
+    auto s = open();
+    EXPECT_EQ(s->engine(), "redis");
+    const std::string binary("a\0b\r\n\0\xff\x80z", 9);
+    std::string big(256 * 1024, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) {
+        big[i] = static_cast<char>(i * 7919 % 251);
+    }
+    s->put("bin", binary, unix_ms_now());
+    s->put("big", big, unix_ms_now());
+    s->put("empty", "", unix_ms_now());
+    EXPECT_TRUE(is_hit(*s, "bin", binary));
+    EXPECT_TRUE(is_hit(*s, "big", big));
+    EXPECT_TRUE(is_hit(*s, "empty", ""));
+    // The value is stored as is under <prefix>e:<key>.
+    EXPECT_EQ(raw_command(*server_, {"STRLEN", prefix() + "e:bin"}), ":9\r\n");
+}
+
+TEST_F(RedisStore, MissesUnknownKeys) {
+    auto s = open();
+    get_result r = get(*s, "never-stored");
+    EXPECT_EQ(r.state, status::miss);
+    EXPECT_TRUE(r.value.empty());
+    EXPECT_TRUE(r.error.empty());
+}
+
+TEST_F(RedisStore, ReplacesValues) {
+    auto s = open();
+    s->put("k", "first value", unix_ms_now());
+    s->put("k", "second", unix_ms_now());
+    EXPECT_TRUE(is_hit(*s, "k", "second"));
+    const store_stats st = s->stats();
+    EXPECT_EQ(st.entries, 1u);
+    EXPECT_EQ(st.bytes, 6u);
+}
+
+TEST_F(RedisStore, GetAfterPutOnTheSameStoreSeesIt) {
+    auto s = open();
+    for (int i = 0; i < 100; ++i) {
+        const std::string key = "k" + std::to_string(i);
+        s->put(key, "v" + std::to_string(i), unix_ms_now());
+        ASSERT_TRUE(is_hit(*s, key, "v" + std::to_string(i))) << key;
+    }
+}
+
+TEST_F(RedisStore, EntriesExpireAfterTheTtl) {
+    store_limits limits;
+    limits.ttl = 200ms;
+    auto s = open(limits);
+    put_sync(*s, "k", "v");
+    EXPECT_TRUE(is_hit(*s, "k", "v"));
+    EXPECT_EQ(s->stats().entries, 1u);
+    std::this_thread::sleep_for(300ms);
+    EXPECT_TRUE(is_miss(*s, "k"));
+    // The miss dropped it from the index.
+    EXPECT_EQ(s->stats().entries, 0u);
+    EXPECT_EQ(s->stats().bytes, 0u);
+
+    // Created longer ago than the TTL: not stored at all. Created 100 ms ago: 100 ms left.
+    s->put("old", "v", unix_ms_now() - 1000);
+    EXPECT_TRUE(is_miss(*s, "old"));
+    s->put("older", "v", unix_ms_now() - 100);
+    EXPECT_TRUE(is_hit(*s, "older", "v"));
+    std::this_thread::sleep_for(150ms);
+    EXPECT_TRUE(is_miss(*s, "older"));
+}
+
+TEST_F(RedisStore, PutDropsIndexMembersOlderThanTheTtl) {
+    store_limits limits;
+    limits.ttl = 100ms;
+    auto s = open(limits);
+    put_sync(*s, "a", "1");
+    put_sync(*s, "b", "2");
+    std::this_thread::sleep_for(200ms);
+    put_sync(*s, "c", "3");  // a and b are certainly expired: swept from the index
+    const store_stats st = s->stats();
+    EXPECT_EQ(st.entries, 1u);
+    EXPECT_EQ(st.bytes, 1u);
+}
+
+TEST_F(RedisStore, EvictsLeastRecentlyUsedByMaxEntries) {
+    store_limits limits;
+    limits.max_entries = 3;
+    auto s = open(limits);
+    s->put("a", "1", unix_ms_now());
+    s->put("b", "2", unix_ms_now());
+    s->put("c", "3", unix_ms_now());
+    EXPECT_TRUE(is_hit(*s, "a", "1"));  // a is now more recent than b and c
+    s->put("d", "4", unix_ms_now());
+    EXPECT_TRUE(is_miss(*s, "b"));
+    EXPECT_TRUE(is_hit(*s, "a", "1"));
+    EXPECT_TRUE(is_hit(*s, "c", "3"));
+    EXPECT_TRUE(is_hit(*s, "d", "4"));
+    EXPECT_EQ(s->stats().entries, 3u);
+    // The evicted value is gone from Redis too.
+    EXPECT_EQ(raw_command(*server_, {"EXISTS", prefix() + "e:b"}), ":0\r\n");
+}
+
+TEST_F(RedisStore, EvictsByMaxBytesAndSkipsOversizedValues) {
+    store_limits limits;
+    limits.max_bytes = 10;
+    auto s = open(limits);
+    s->put("a", "aaaa", unix_ms_now());
+    s->put("b", "bbbb", unix_ms_now());
+    s->put("c", "cccc", unix_ms_now());  // 12 bytes > 10: a goes
+    EXPECT_TRUE(is_miss(*s, "a"));
+    EXPECT_TRUE(is_hit(*s, "b", "bbbb"));
+    EXPECT_TRUE(is_hit(*s, "c", "cccc"));
+    s->put("huge", std::string(11, 'x'), unix_ms_now());  // larger than max_bytes: not stored
+    EXPECT_TRUE(is_miss(*s, "huge"));
+    EXPECT_TRUE(is_hit(*s, "b", "bbbb"));
+    s->put("ten", std::string(10, 't'), unix_ms_now());  // fits alone: evicts everything else
+    EXPECT_TRUE(is_hit(*s, "ten", std::string(10, 't')));
+    EXPECT_TRUE(is_miss(*s, "b"));
+    const store_stats st = s->stats();
+    EXPECT_EQ(st.entries, 1u);
+    EXPECT_EQ(st.bytes, 10u);
+}
+
+TEST_F(RedisStore, StoresOnOneRedisShareEntriesAndLimits) {
+    store_limits limits;
+    limits.max_entries = 3;
+    auto one = open(limits);
+    auto two = open(limits);
+    put_sync(*one, "a", "1");
+    put_sync(*one, "b", "2");
+    EXPECT_TRUE(is_hit(*two, "a", "1"));  // refreshes a
+    put_sync(*two, "c", "3");
+    put_sync(*two, "d", "4");  // the shared limit: b, the least recently used, goes
+    EXPECT_TRUE(is_miss(*one, "b"));
+    EXPECT_TRUE(is_hit(*one, "a", "1"));
+    EXPECT_TRUE(is_hit(*one, "d", "4"));
+    EXPECT_EQ(one->stats().entries, 3u);
+    EXPECT_EQ(two->stats().entries, 3u);
+}
+
+TEST_F(RedisStore, DatabaseNumberIsolates) {
+    auto db0 = open({}, 0);
+    auto db5 = open({}, 5);
+    put_sync(*db0, "k", "zero");
+    EXPECT_TRUE(is_miss(*db5, "k"));
+    put_sync(*db5, "k", "five");
+    EXPECT_TRUE(is_hit(*db0, "k", "zero"));
+    EXPECT_TRUE(is_hit(*db5, "k", "five"));
+}
+
+TEST_F(RedisStore, WorksOverAUnixSocket) {
+    auto tcp = open({}, 3);
+    auto local = connect_redis_store(server_->unix_url(3), {}, prefix());
+    put_sync(*tcp, "k", "v");
+    EXPECT_TRUE(is_hit(*local, "k", "v"));
+}
+
+TEST_F(RedisStore, ClearRemovesEverythingUnderThePrefix) {
+    auto s = open();
+    // Same Redis, a prefix that is not under this test's one: untouched.
+    auto sibling = connect_redis_store(server_->url(), {},
+                                       prefix().substr(0, prefix().size() - 1) + "-sibling:");
+    for (int i = 0; i < 1200; ++i) {  // more than one batch of the clear script
+        s->put("k" + std::to_string(i), "v", unix_ms_now());
+    }
+    put_sync(*s, "last", "v");
+    put_sync(*sibling, "k1", "kept");
+    // An entry that is not in the index.
+    EXPECT_EQ(raw_command(*server_, {"SET", prefix() + "e:orphan", "x"}), "+OK\r\n");
+    EXPECT_EQ(s->stats().entries, 1201u);
+
+    s->clear();
+    EXPECT_EQ(s->stats().entries, 0u);
+    EXPECT_EQ(s->stats().bytes, 0u);
+    EXPECT_TRUE(is_miss(*s, "k1"));
+    EXPECT_TRUE(is_miss(*s, "last"));
+    EXPECT_EQ(raw_command(*server_, {"EXISTS", prefix() + "e:orphan", prefix() + "e:k1",
+                                     prefix() + "lru", prefix() + "sizes", prefix() + "bytes"}),
+              ":0\r\n");
+    EXPECT_TRUE(is_hit(*sibling, "k1", "kept"));
+    EXPECT_EQ(sibling->stats().entries, 1u);
+
+    // Usable afterwards.
+    put_sync(*s, "again", "v");
+    EXPECT_TRUE(is_hit(*s, "again", "v"));
+    EXPECT_EQ(s->stats().entries, 1u);
+}
+
+TEST_F(RedisStore, StatsCountEntriesAndBytes) {
+    auto s = open();
+    EXPECT_EQ(s->stats().entries, 0u);
+    EXPECT_EQ(s->stats().bytes, 0u);
+    s->put("a", "12345", unix_ms_now());
+    s->put("b", "123", unix_ms_now());
+    put_sync(*s, "c", "");
+    const store_stats st = s->stats();
+    EXPECT_EQ(st.entries, 3u);
+    EXPECT_EQ(st.bytes, 8u);
+}
+
+TEST_F(RedisStore, FallsBackToEvalAfterScriptFlush) {
+    auto s = open();
+    put_sync(*s, "k", "v");
+    EXPECT_EQ(raw_command(*server_, {"SCRIPT", "FLUSH"}), "+OK\r\n");
+    EXPECT_TRUE(is_hit(*s, "k", "v"));
+    EXPECT_EQ(raw_command(*server_, {"SCRIPT", "FLUSH"}), "+OK\r\n");
+    put_sync(*s, "k2", "v2");
+    EXPECT_TRUE(is_hit(*s, "k2", "v2"));
+}
+
+TEST(RedisOutage, OutOfMemoryServerStillServesGetsAndDropsPuts) {
+    redis_server server;
+    log_capture logs;
+    auto s = connect_redis_store(server.url(), {}, "t:");
+    put_sync(*s, "k", "v");
+    ASSERT_EQ(raw_command(server, {"CONFIG", "SET", "maxmemory", "1"}), "+OK\r\n");
+    put_sync(*s, "new", "v");  // refused: OOM
+    put_sync(*s, "new2", "v");
+    EXPECT_TRUE(is_hit(*s, "k", "v"));
+    EXPECT_TRUE(is_miss(*s, "new"));
+    ASSERT_EQ(raw_command(server, {"CONFIG", "SET", "maxmemory", "0"}), "+OK\r\n");
+    put_sync(*s, "new", "v");
+    EXPECT_TRUE(is_hit(*s, "new", "v"));
+    s.reset();
+    EXPECT_EQ(logs.count("warning", "cannot store an entry: OOM"), 1) << logs.all();
+}
+
+TEST_F(RedisStore, ConcurrentGetsFromManyThreadsAllComplete) {
+    auto s = open();
+    for (int i = 0; i < 10; ++i) {
+        s->put("k" + std::to_string(i), "v" + std::to_string(i), unix_ms_now());
+    }
+    get(*s, "sync");
+    constexpr int kThreads = 8;
+    constexpr int kPerThread = 250;
+    std::atomic<int> hits{0}, misses{0}, wrong{0}, done{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < kPerThread; ++i) {
+                const int n = (t * kPerThread + i) % 20;  // k0..k9 exist, k10..k19 do not
+                const std::string key = "k" + std::to_string(n);
+                s->async_get(key, [&, n](get_result r) {
+                    if (r.state == status::hit && r.value == "v" + std::to_string(n) && n < 10) {
+                        ++hits;
+                    } else if (r.state == status::miss && n >= 10) {
+                        ++misses;
+                    } else {
+                        ++wrong;
+                    }
+                    ++done;
+                });
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (done < kThreads * kPerThread && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_EQ(done, kThreads * kPerThread);
+    EXPECT_EQ(hits, kThreads * kPerThread / 2);
+    EXPECT_EQ(misses, kThreads * kPerThread / 2);
+    EXPECT_EQ(wrong, 0);
+}
+
+TEST_F(RedisStore, CloseFinishesQueuedPutsAndThenAnswersUnavailable) {
+    auto s = open();
+    for (int i = 0; i < 50; ++i) {
+        s->put("k" + std::to_string(i), "v", unix_ms_now());
+    }
+    s->close();
+    EXPECT_EQ(get(*s, "k0").state, status::unavailable);
+    s->put("late", "v", unix_ms_now());  // ignored
+    auto reader = open();
+    EXPECT_TRUE(is_hit(*reader, "k49", "v"));
+    EXPECT_EQ(reader->stats().entries, 50u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// When Redis goes away
+
+TEST(RedisOutage, StoppedServerMakesGetsUnavailableThenTheStoreRecovers) {
+    redis_server server;
+    log_capture logs;
+    {
+        auto s = connect_redis_store(server.url(), {}, fast_options("t:"));
+        put_sync(*s, "k", "v");
+        ASSERT_TRUE(is_hit(*s, "k", "v"));
+
+        server.stop();
+        // Every get completes, as unavailable, within the bound, while Redis is down.
+        const auto start = std::chrono::steady_clock::now();
+        std::vector<std::future<get_result>> pending;
+        for (int i = 0; i < 20; ++i) {
+            auto promise = std::make_shared<std::promise<get_result>>();
+            pending.push_back(promise->get_future());
+            s->async_get("k", [promise](get_result r) { promise->set_value(std::move(r)); });
+            s->put("p" + std::to_string(i), "v", unix_ms_now());  // dropped, never throws
+        }
+        for (auto& f : pending) {
+            ASSERT_EQ(f.wait_until(start + 1500ms), std::future_status::ready);
+            const get_result r = f.get();
+            EXPECT_EQ(r.state, status::unavailable);
+            EXPECT_NE(r.error.find("redis " + server.url()), std::string::npos) << r.error;
+        }
+        EXPECT_EQ(get(*s, "k").state, status::unavailable);
+        EXPECT_EQ(s->stats().entries, 0u);
+        EXPECT_THROW(s->clear(), std::runtime_error);
+        std::this_thread::sleep_for(300ms);  // a few failed reconnects: still one warning
+
+        server.restart();  // empty again: no persistence
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        bool recovered = false;
+        while (!recovered && std::chrono::steady_clock::now() < deadline) {
+            s->put("back", "yes", unix_ms_now());
+            recovered = get(*s, "back").state == status::hit;
+            if (!recovered) {
+                std::this_thread::sleep_for(20ms);
+            }
+        }
+        EXPECT_TRUE(recovered);
+        EXPECT_TRUE(is_miss(*s, "k"));
+        EXPECT_EQ(s->stats().entries, 1u);
+    }
+    EXPECT_EQ(logs.count("warning", "redis " + server.url() + " unreachable: "), 1) << logs.all();
+    EXPECT_EQ(logs.count("warning", "cache is pass-through until it is back"), 1) << logs.all();
+    EXPECT_EQ(logs.count("info", "redis " + server.url() + " is reachable again"), 1) << logs.all();
+}
+
+TEST(RedisOutage, HungServerTimesOutThenTheStoreRecovers) {
+    redis_server server;
+    log_capture logs;
+    auto s = connect_redis_store(server.url(), {}, fast_options("t:"));
+    put_sync(*s, "k", "v");
+
+    server.pause();
+    const auto start = std::chrono::steady_clock::now();
+    get_result r = get(*s, "k", 3s);
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    EXPECT_EQ(r.state, status::unavailable);
+    EXPECT_NE(r.error.find("no reply within 400 ms"), std::string::npos) << r.error;
+    EXPECT_GE(elapsed, 350ms);
+    EXPECT_LT(elapsed, 1500ms);
+    // Down now: answered at once.
+    const auto again = std::chrono::steady_clock::now();
+    EXPECT_EQ(get(*s, "k").state, status::unavailable);
+    EXPECT_LT(std::chrono::steady_clock::now() - again, 300ms);
+
+    server.resume();
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    bool recovered = false;
+    while (!recovered && std::chrono::steady_clock::now() < deadline) {
+        recovered = is_hit(*s, "k", "v");  // the data survived: the server only paused
+        if (!recovered) {
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+    EXPECT_TRUE(recovered);
+    s.reset();
+    EXPECT_EQ(logs.count("warning", "no reply within 400 ms"), 1) << logs.all();
+    EXPECT_EQ(logs.count("info", "is reachable again"), 1) << logs.all();
+}
+
+TEST(RedisOutage, CloseWithPendingGetsOnAHungServerCompletesThem) {
+    redis_server server;
+    auto s = connect_redis_store(server.url(), {}, fast_options("t:"));
+    put_sync(*s, "k", "v");
+    server.pause();
+    std::atomic<int> unavailable{0};
+    for (int i = 0; i < 10; ++i) {
+        s->async_get("k", [&](get_result r) {
+            if (r.state == status::unavailable) {
+                ++unavailable;
+            }
+        });
+    }
+    const auto start = std::chrono::steady_clock::now();
+    s->close();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
+    EXPECT_EQ(unavailable, 10);
+    s.reset();
+    server.resume();
+}
+
+TEST(RedisOutage, ServerKilledUnderLoadLosesNoGets) {
+    redis_server server;
+    log_capture logs;
+    auto s = connect_redis_store(server.url(), {}, fast_options("t:"));
+    std::atomic<bool> stop{false};
+    std::atomic<int> issued{0}, answered{0};
+    // Writes keep going out while the server dies (EPIPE must not raise SIGPIPE).
+    std::thread load([&] {
+        const std::string value(4096, 'v');
+        while (!stop) {
+            s->put("k" + std::to_string(issued % 50), value, unix_ms_now());
+            ++issued;
+            s->async_get("k" + std::to_string(issued % 50), [&](get_result) { ++answered; });
+            if (issued % 64 == 0) {
+                std::this_thread::sleep_for(1ms);
+            }
+        }
+    });
+    std::this_thread::sleep_for(100ms);
+    server.stop(0ms);  // SIGKILL
+    std::this_thread::sleep_for(200ms);
+    stop = true;
+    load.join();
+    const auto deadline = std::chrono::steady_clock::now() + 3s;
+    while (answered < issued && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_EQ(answered, issued);
+    EXPECT_GT(issued, 100);
+}
+
+TEST(RedisOutage, StoreCanBeDestroyedWhileRedisIsDown) {
+    redis_server server;
+    log_capture logs;
+    auto s = connect_redis_store(server.url(), {}, fast_options("t:"));
+    server.stop();
+    std::atomic<int> answered{0};
+    for (int i = 0; i < 5; ++i) {
+        s->async_get("k", [&](get_result) { ++answered; });
+        s->put("k", "v", unix_ms_now());
+    }
+    std::this_thread::sleep_for(100ms);  // reconnecting in the background
+    s.reset();
+    EXPECT_EQ(answered, 5);
+}
+
+}  // namespace
+}  // namespace llm_proxy::cache
