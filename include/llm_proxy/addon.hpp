@@ -21,10 +21,12 @@ class addon {
     // (flow::request_body / flow::response_body). 0: none.
     virtual std::size_t body_capture_limit() const { return 0; }
 
-    // True when the addon needs the complete request body before on_request (e.g. a cache
-    // key). The engine then reads the body (bounded by body_capture_limit) before calling
-    // on_request; otherwise on_request runs as soon as the head is known and the body streams.
-    virtual bool needs_request_body() const { return false; }
+    // True when the addon needs the complete request body of this flow before on_request
+    // (e.g. a cache key); asked after on_request_headers. The engine then reads the body
+    // before calling on_request, up to body_capture_limit: a longer body is handed over
+    // truncated (flow.request_body.truncated) and streams on to the upstream. Otherwise
+    // on_request runs as soon as the head is known and the body streams.
+    virtual bool needs_request_body(const flow&) const { return false; }
 
     // The request head is known. May rewrite it (scheme, host, headers).
     virtual void on_request_headers(flow&) {}
@@ -50,7 +52,7 @@ class addon_chain {
     const std::vector<std::shared_ptr<addon>>& addons() const { return addons_; }
 
     std::size_t body_capture_limit() const;
-    bool needs_request_body() const;
+    bool needs_request_body(const flow& f) const;
 
     void on_request_headers(flow& f);
     boost::asio::awaitable<void> on_request(flow& f);

@@ -16,9 +16,9 @@ std::size_t addon_chain::body_capture_limit() const {
     return n;
 }
 
-bool addon_chain::needs_request_body() const {
+bool addon_chain::needs_request_body(const flow& f) const {
     return std::any_of(addons_.begin(), addons_.end(),
-                       [](const auto& a) { return a->needs_request_body(); });
+                       [&f](const auto& a) { return a->needs_request_body(f); });
 }
 
 void addon_chain::on_request_headers(flow& f) {

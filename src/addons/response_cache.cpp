@@ -71,6 +71,12 @@ void response_cache::skip(flow& f, std::string reason) {
     f.tags["cache_skip"] = std::move(reason);
 }
 
+bool response_cache::needs_request_body(const flow& f) const {
+    // The body is part of the key; requests the cache passes by stream straight through.
+    return cache::cacheable_method(f.request.method) &&
+           !cache::parse_request_directives(f.request.headers).no_store;
+}
+
 boost::asio::awaitable<void> response_cache::on_request(flow& f) {
     if (!cache::cacheable_method(f.request.method)) {
         skip(f, "method " + f.request.method + " is not cached");

@@ -35,6 +35,13 @@ constexpr const char* footer_text =
     "flight at the same time cause one upstream request. Headers in --filter-resp-headers\n"
     "(Set-Cookie, ...) are never stored. See docs/cache.md.";
 
+// CLI11's NonNegativeNumber would print its whole double range in the message.
+const CLI::Validator non_negative(
+    [](std::string& value) -> std::string {
+        return !value.empty() && value.front() == '-' ? "must not be negative" : "";
+    },
+    "");
+
 std::shared_ptr<cache::store> open_store(const cache_options& o) {
     cache::store_limits limits;
     limits.ttl = std::chrono::milliseconds(static_cast<long long>(o.ttl_s * 1000.0));
@@ -71,14 +78,15 @@ void add_cache_command(CLI::App& app, cli_state& state) {
     cmd->add_option("--cache-ttl", opts->ttl_s,
                     "How long an entry is served: seconds, or with a unit (90s, 30m, 12h, 7d); "
                     "0 = forever")
+        ->check(non_negative)
         ->transform(CLI::AsNumberWithUnit(
             std::map<std::string, double>{
                 {"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}},
             CLI::AsNumberWithUnit::CASE_INSENSITIVE))
-        ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_option("--cache-max-entries", opts->max_entries,
                     "Most entries kept; the least recently used go first (0 = no limit)")
+        ->check(non_negative)
         ->capture_default_str();
     cmd->add_option("--cache-max-bytes", opts->max_bytes,
                     "Most bytes kept (K/M/G suffixes); the least recently used go first "

@@ -75,6 +75,7 @@ client_session::client_session(worker& w, tcp::socket socket)
       client_(beast::tcp_stream(std::move(socket))),
       buffer_(w.shared.config.max_header_bytes + 64 * 1024) {
     client_address_ = endpoint_text(client_.tcp().socket());
+    buffer_.reserve(4 * 1024);  // a typical request head and body in one read
     worker_.sessions.insert(this);
     ++worker_.session_count;
 }
@@ -116,6 +117,7 @@ asio::awaitable<void> client_session::run() {
         request_parser parser;
         parser.header_limit(static_cast<std::uint32_t>(shared_.config.max_header_bytes));
         parser.body_limit(boost::none);
+        shrink_idle_buffer(buffer_);
         idle_ = true;
         client_.tcp().expires_after(first ? std::min(shared_.config.client_header_timeout,
                                                      shared_.config.client_idle_timeout)

@@ -30,9 +30,14 @@ std::string lower(std::string s) {
 
 // Beast reads max(512, free capacity) bytes at a time into a dynamic buffer, and a buffer
 // sized for a header never grows past that: bodies would then move in 512-byte reads (and,
-// through TLS, 512-byte records to the client). Give body reads room for whole TLS records.
-void reserve_read_space(beast::flat_buffer& buffer) {
+// through TLS, 512-byte records to the client). Give reads of a large or open-ended body room
+// for whole TLS records; small bodies fit the buffer as it is. (Idle connections give the room
+// back: see shrink_idle_buffer.)
+void reserve_read_space(beast::flat_buffer& buffer, boost::optional<std::uint64_t> body_length) {
     constexpr std::size_t room = 64 * 1024;
+    if (body_length && *body_length <= 16 * 1024) {
+        return;
+    }
     if (buffer.capacity() - buffer.size() < room) {
         buffer.reserve(std::min(buffer.size() + room, buffer.max_size()));
     }
@@ -150,7 +155,7 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
     bool body_in_memory = !has_body;
     // Bytes of the body already read from the client but not yet sent upstream.
     std::string body_prefix;
-    if (has_body && shared_.needs_request_body) {
+    if (has_body && shared_.chain->needs_request_body(f)) {
         auto got = co_await read_request_body(parser, f);
         if (got == body_read::failed) {
             co_return false;
@@ -202,66 +207,70 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
         };
         auto [hec, hn] =
             co_await [&]() -> asio::awaitable<std::tuple<beast::error_code, std::size_t>> {
+            // The head goes out together with the first body piece (one TLS record, one
+            // syscall) whenever that piece is at hand; it is never held back for a body the
+            // client has not sent yet.
             http::request_serializer<http::buffer_body> sr{up_req};
             up->stream.tcp().expires_after(shared_.config.upstream_timeout);
-            auto [ec, n] = co_await http::async_write_header(up->stream, sr, use_tuple);
-            if (ec) {
-                co_return std::tuple{ec, n};
-            }
-            if (has_body && !body_in_memory) {
-                if (!body_prefix.empty()) {
-                    up_req.body() = {body_prefix.data(), body_prefix.size(), true};
-                    auto [wec, wn] = co_await http::async_write(up->stream, sr, use_tuple);
-                    if (wec && wec != http::error::need_buffer) {
-                        co_return std::tuple{wec, wn};
-                    }
-                }
-                if (expect_continue) {
-                    static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-                    client_.tcp().expires_after(shared_.config.client_io_timeout);
-                    co_await asio::async_write(client_, asio::buffer(cont), use_tuple);
-                    expect_continue = false;
-                }
-                auto& body = req.body();
-                reserve_read_space(buffer_);
-                while (!parser.is_done()) {
-                    body.data = body_buffer_.data();
-                    body.size = body_buffer_.size();
-                    client_.tcp().expires_after(shared_.config.client_io_timeout);
-                    auto [rec, rn] =
-                        co_await http::async_read_some(client_, buffer_, parser, use_tuple);
-                    if (rec == http::error::need_buffer) {
-                        rec = {};
-                    }
-                    if (rec) {
-                        // The client broke off its own request: nothing to answer.
-                        co_return std::tuple{beast::error_code(asio::error::operation_aborted), 0};
-                    }
-                    std::size_t got = body_buffer_.size() - body.size;
-                    if (got == 0) {
-                        continue;
-                    }
-                    f.request_body.append({body_buffer_.data(), got}, capture);
-                    f.request_bytes += got;
-                    up_req.body() = {body_buffer_.data(), got, true};
-                    up->stream.tcp().expires_after(shared_.config.upstream_timeout);
-                    auto [wec, wn] = co_await http::async_write(up->stream, sr, use_tuple);
-                    if (wec && wec != http::error::need_buffer) {
-                        co_return std::tuple{wec, wn};
-                    }
-                }
-                if (f.request_body.total == f.request_body.data.size()) {
-                    body_in_memory = true;  // small enough to replay on a retry
-                }
-            } else if (has_body) {
-                up_req.body() = {f.request_body.data.data(), f.request_body.data.size(), true};
+            // Writes the head if still pending, then data[0, n); more: body bytes follow.
+            auto send =
+                [&](const char* data, std::size_t n,
+                    bool more) -> asio::awaitable<std::tuple<beast::error_code, std::size_t>> {
+                up_req.body() = {const_cast<char*>(data), n, more};
+                up->stream.tcp().expires_after(shared_.config.upstream_timeout);
                 auto [wec, wn] = co_await http::async_write(up->stream, sr, use_tuple);
-                if (wec && wec != http::error::need_buffer) {
+                co_return std::tuple{wec == http::error::need_buffer ? beast::error_code{} : wec,
+                                     wn};
+            };
+            if (!has_body || body_in_memory) {
+                co_return co_await send(f.request_body.data.data(),
+                                        has_body ? f.request_body.data.size() : 0, false);
+            }
+            if (!body_prefix.empty() || buffer_.size() == 0 || expect_continue) {
+                auto [ec, n] = co_await send(body_prefix.data(), body_prefix.size(), true);
+                if (ec) {
+                    co_return std::tuple{ec, n};
+                }
+            }
+            if (expect_continue) {
+                static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+                client_.tcp().expires_after(shared_.config.client_io_timeout);
+                co_await asio::async_write(client_, asio::buffer(cont), use_tuple);
+                expect_continue = false;
+            }
+            auto& body = req.body();
+            reserve_read_space(buffer_, parser.content_length());
+            while (!parser.is_done()) {
+                body.data = body_buffer_.data();
+                body.size = body_buffer_.size();
+                client_.tcp().expires_after(shared_.config.client_io_timeout);
+                auto [rec, rn] =
+                    co_await http::async_read_some(client_, buffer_, parser, use_tuple);
+                if (rec == http::error::need_buffer) {
+                    rec = {};
+                }
+                if (rec) {
+                    // The client broke off its own request: nothing to answer.
+                    co_return std::tuple{beast::error_code(asio::error::operation_aborted), 0};
+                }
+                std::size_t got = body_buffer_.size() - body.size;
+                if (got == 0) {
+                    continue;
+                }
+                f.request_body.append({body_buffer_.data(), got}, capture);
+                f.request_bytes += got;
+                auto [wec, wn] = co_await send(body_buffer_.data(), got, !parser.is_done());
+                if (wec) {
                     co_return std::tuple{wec, wn};
                 }
             }
-            up_req.body() = {nullptr, 0, false};
-            co_return co_await http::async_write(up->stream, sr, use_tuple);
+            if (f.request_body.total == f.request_body.data.size()) {
+                body_in_memory = true;  // small enough to replay on a retry
+            }
+            if (sr.is_done()) {
+                co_return std::tuple{beast::error_code{}, 0};
+            }
+            co_return co_await send(nullptr, 0, false);
         }();
         if (hec == asio::error::operation_aborted) {
             fail_flow(f, "client_aborted", "client closed the connection while sending the body");
@@ -357,20 +366,24 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
     cres.keep_alive(client_keep_alive);
 
     http::response_serializer<http::buffer_body> csr{cres};
-    client_.tcp().expires_after(shared_.config.client_io_timeout);
-    auto [wec, wn] = co_await http::async_write_header(client_, csr, use_tuple);
-    if (wec) {
-        fail_flow(f, "client_disconnected",
-                  "client went away before the response: " + wec.message());
-        up->stream.close();
-        co_return false;
+    // The head goes out at once unless body bytes are already here to go with it (one TLS
+    // record, one syscall): a stream's head is never held back waiting for its first event.
+    if (no_body || (up->buffer.size() == 0 && !rp->is_done())) {
+        client_.tcp().expires_after(shared_.config.client_io_timeout);
+        auto [wec, wn] = co_await http::async_write_header(client_, csr, use_tuple);
+        if (wec) {
+            fail_flow(f, "client_disconnected",
+                      "client went away before the response: " + wec.message());
+            up->stream.close();
+            co_return false;
+        }
     }
 
     if (!no_body) {
         // Relay the body piece by piece as it arrives: an SSE event goes out the moment it
         // comes in, and memory stays at one buffer whatever the body size.
         auto& body = ures.body();
-        reserve_read_space(up->buffer);
+        reserve_read_space(up->buffer, rp->content_length());
         for (;;) {
             if (rp->is_done()) {
                 break;
@@ -397,7 +410,8 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
             f.response_body.append(chunk, shared_.capture_limit);
             f.response_bytes += got;
             shared_.chain->on_response_body(f, chunk);
-            cres.body() = {body_buffer_.data(), got, true};
+            // The last piece goes with the end of the message (the last chunk) in one write.
+            cres.body() = {body_buffer_.data(), got, !rp->is_done()};
             client_.tcp().expires_after(shared_.config.client_io_timeout);
             auto [cec, cn] = co_await http::async_write(client_, csr, use_tuple);
             if (cec && cec != http::error::need_buffer) {
@@ -408,13 +422,15 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
                 co_return false;
             }
         }
-        cres.body() = {nullptr, 0, false};
-        client_.tcp().expires_after(shared_.config.client_io_timeout);
-        auto [cec, cn] = co_await http::async_write(client_, csr, use_tuple);
-        if (cec) {
-            fail_flow(f, "client_disconnected", "client went away at the end of the response");
-            up->stream.close();
-            co_return false;
+        if (!csr.is_done()) {
+            cres.body() = {nullptr, 0, false};
+            client_.tcp().expires_after(shared_.config.client_io_timeout);
+            auto [cec, cn] = co_await http::async_write(client_, csr, use_tuple);
+            if (cec) {
+                fail_flow(f, "client_disconnected", "client went away at the end of the response");
+                up->stream.close();
+                co_return false;
+            }
         }
     }
 
@@ -441,7 +457,7 @@ asio::awaitable<client_session::body_read> client_session::read_request_body(req
         }
     }
     auto& body = req.body();
-    reserve_read_space(buffer_);
+    reserve_read_space(buffer_, parser.content_length());
     while (!parser.is_done()) {
         body.data = body_buffer_.data();
         body.size = body_buffer_.size();

@@ -1,6 +1,8 @@
 #include "http_util.hpp"
 
+#include <algorithm>
 #include <array>
+#include <boost/asio/buffer.hpp>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -83,6 +85,16 @@ std::string error_json(std::string_view code, std::string_view message) {
 
 bool response_has_no_body(std::string_view method, unsigned status) {
     return method == "HEAD" || (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+void shrink_idle_buffer(boost::beast::flat_buffer& buffer) {
+    constexpr std::size_t keep = 4 * 1024;
+    if (buffer.capacity() > 4 * keep && buffer.size() <= keep) {
+        boost::beast::flat_buffer smaller(buffer.max_size());
+        smaller.reserve(std::max(keep, buffer.size()));
+        smaller.commit(boost::asio::buffer_copy(smaller.prepare(buffer.size()), buffer.data()));
+        buffer = std::move(smaller);
+    }
 }
 
 }  // namespace llm_proxy::proxy

@@ -1,6 +1,7 @@
 #pragma once
 // HTTP helpers of the engine: hop-by-hop header handling (RFC 9110 section 7.6.1), error bodies.
 
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <string>
 #include <string_view>
@@ -25,5 +26,9 @@ std::string error_json(std::string_view code, std::string_view message);
 
 // True for methods/statuses whose responses never carry a body.
 bool response_has_no_body(std::string_view method, unsigned status);
+
+// An idle connection's read buffer drops the room it took for a large body (it keeps a few
+// KiB for the next head), so a thousand idle connections cost little memory.
+void shrink_idle_buffer(boost::beast::flat_buffer& buffer);
 
 }  // namespace llm_proxy::proxy

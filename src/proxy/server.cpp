@@ -33,7 +33,6 @@ class server_impl {
         shared_.upstream_tls = tls::make_upstream_context(shared_.config.skip_upstream_tls_verify,
                                                           shared_.config.upstream_ca);
         shared_.capture_limit = shared_.chain->body_capture_limit();
-        shared_.needs_request_body = shared_.chain->needs_request_body();
 
         unsigned n = shared_.config.threads;
         if (n == 0) {

@@ -1,5 +1,7 @@
 #include "upstream.hpp"
 
+#include "http_util.hpp"
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -54,8 +56,14 @@ upstream_pool::upstream_pool(asio::io_context& ioc, const proxy_config& config,
     : ioc_(ioc), config_(config), tls_(tls), sweep_timer_(ioc) {}
 
 bool upstream_pool::usable(idle_entry& e) const {
-    if (std::chrono::steady_clock::now() - e.since > config_.upstream_idle_timeout) {
+    auto idle = std::chrono::steady_clock::now() - e.since;
+    if (idle > config_.upstream_idle_timeout) {
         return false;
+    }
+    // Back-to-back reuse skips the probe below (a syscall per request under load); a server
+    // that closes within this window without saying so is caught by the retry in the flow.
+    if (idle < std::chrono::milliseconds(100)) {
+        return true;
     }
     // A peer that closed an idle connection leaves it readable with EOF (or an alert): any
     // readable byte on an idle connection means it is not safe to send a request on it.
@@ -164,6 +172,7 @@ void upstream_pool::release(std::unique_ptr<upstream_connection> c) {
         return;
     }
     c->stream.tcp().expires_never();
+    shrink_idle_buffer(c->buffer);
     list.push_back({std::move(c), std::chrono::steady_clock::now()});
     if (!sweeping_) {
         sweeping_ = true;

@@ -34,7 +34,11 @@ struct upstream_error {
 };
 
 struct upstream_connection {
-    explicit upstream_connection(beast::tcp_stream tcp) : stream(std::move(tcp)) {}
+    // Room for a whole small response from the start: Beast reads at most the free capacity
+    // (at least 512 bytes), and a response read in pieces is relayed in pieces.
+    explicit upstream_connection(beast::tcp_stream tcp) : stream(std::move(tcp)) {
+        buffer.reserve(4 * 1024);
+    }
     flex_stream stream;
     beast::flat_buffer buffer{256 * 1024};
     std::string key;

@@ -26,7 +26,6 @@ struct shared_state {
     asio::thread_pool mint_pool{1};
     std::atomic<bool> stopping{false};
     std::size_t capture_limit = 0;
-    bool needs_request_body = false;
 };
 
 class client_session;

@@ -12,15 +12,19 @@ namespace llm_proxy {
 
 namespace {
 
+// Flow ids need to be unique, not secret: a per-thread generator seeded once from OpenSSL
+// (or the OS) is enough and costs nanoseconds, where RAND_bytes per id costs a syscall.
 void random_bytes(std::array<unsigned char, 16>& out) {
-    if (RAND_bytes(out.data(), static_cast<int>(out.size())) == 1) {
-        return;
-    }
-    // RAND_bytes only fails when OpenSSL cannot seed itself; ids need to be unique, not secret,
-    // so a per-thread PRNG seeded from the OS is good enough then.
     thread_local std::mt19937_64 engine = [] {
-        std::random_device rd;
-        std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
+        std::array<std::uint32_t, 8> seed{};
+        if (RAND_bytes(reinterpret_cast<unsigned char*>(seed.data()),
+                       static_cast<int>(sizeof seed)) != 1) {
+            std::random_device rd;
+            for (auto& s : seed) {
+                s = rd();
+            }
+        }
+        std::seed_seq seq(seed.begin(), seed.end());
         return std::mt19937_64(seq);
     }();
     for (std::size_t i = 0; i < out.size(); i += 8) {

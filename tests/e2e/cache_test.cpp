@@ -446,6 +446,11 @@ TEST_F(Cache, UnreachableRedisIsAStartupError) {
     auto r = run_command(argv, std::chrono::seconds(20));
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.err.find("redis://127.0.0.1:1/0"), std::string::npos) << r.err;
+    // A malformed URL says so.
+    argv.back() = "http://127.0.0.1:6379";
+    r = run_command(argv, std::chrono::seconds(20));
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("http://127.0.0.1:6379"), std::string::npos) << r.err;
 }
 
 }  // namespace llm_proxy::test

@@ -79,3 +79,22 @@ TEST(Cli, HelpAndVersionExit0) {
     EXPECT_NE(out.find("OpenSSL"), std::string::npos);
     EXPECT_NE(out.find("Boost 1.81"), std::string::npos);
 }
+
+TEST(Cli, CacheFlagsAreChecked) {
+    EXPECT_EQ(run({"cache", "--cache-engine", "mongodb"}), 2);
+    EXPECT_EQ(run({"cache", "--cache-ttl", "5 fortnights"}), 2);
+    EXPECT_EQ(run({"cache", "--cache-ttl", "-5"}), 2);
+    EXPECT_EQ(run({"cache", "--cache-max-bytes", "lots"}), 2);
+    EXPECT_EQ(run({"cache", "--cache-max-entries", "-1"}), 2);
+}
+
+TEST(Cli, CacheHelpExplainsTheCache) {
+    testing::internal::CaptureStdout();
+    EXPECT_EQ(run({"cache", "--help"}), 0);
+    auto out = testing::internal::GetCapturedStdout();
+    for (const char* text :
+         {"X-Llm_proxy-Cache", "MISS", "HIT", "SKIP", "--cache-engine", "--cache-ttl",
+          "--cache-key-headers", "NOT part of the key", "--output", "docs/cache.md"}) {
+        EXPECT_NE(out.find(text), std::string::npos) << text;
+    }
+}

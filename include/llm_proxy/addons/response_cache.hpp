@@ -32,7 +32,7 @@ class response_cache : public addon {
     response_cache(std::shared_ptr<cache::store> store, response_cache_options options);
     std::string_view name() const override { return "cache"; }
     std::size_t body_capture_limit() const override { return options_.max_body; }
-    bool needs_request_body() const override { return true; }
+    bool needs_request_body(const flow& f) const override;
     boost::asio::awaitable<void> on_request(flow& f) override;
     void on_response_headers(flow& f) override;
     void on_response_end(flow& f) override;
