@@ -7,6 +7,7 @@ back) and then the median of the ratios is shown.
 
 import argparse
 import csv
+import json
 import statistics
 from collections import defaultdict
 
@@ -62,6 +63,7 @@ def main():
     ap.add_argument("--runs", required=True)
     ap.add_argument("--sse")
     ap.add_argument("--download")
+    ap.add_argument("--tunnels")
     ap.add_argument("--versions", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--plot-data", required=True)
@@ -219,6 +221,64 @@ def main():
                 L.append("| {} | {}/{} | {} | {} | {} | {} |".format(
                     NAMES.get(t, t), done, len(rs), fmt(med(mib), 0) + spread(mib),
                     fmt(med(cpu), 0) + spread(cpu), fmt(med(hwm), 1), fmt(med(grow), 1) + spread(grow, 1)))
+            L.append("")
+
+    if a.tunnels:
+        recs = []
+        with open(a.tunnels) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    recs.append(json.loads(line))
+        idle = defaultdict(list)
+        hosts = defaultdict(list)
+        for r in recs:
+            (idle if r.get("mode") == "idle" else hosts)[r["target"]].append(r)
+        if idle:
+            L.append("### D: idle intercepted connections (bench/tunnels.py idle)")
+            L.append("")
+            L.append("Each connection: CONNECT, TLS handshake with the proxy's leaf, one keep-alive "
+                     "`GET /v1/models`, then held open. RSS per connection = (RSS with all of them "
+                     "open after 1 s − RSS before) ÷ connections. Medians of the repeats (min–max).")
+            L.append("")
+            L.append("| target | connections | RSS per connection KiB | RSS before → after MiB | still answering |")
+            L.append("|---|---:|---:|---:|---:|")
+            for t in ORDER:
+                if t not in idle:
+                    continue
+                rs = idle[t]
+                per = [r["kib_per_connection"] for r in rs]
+                L.append("| {} | {} | {} | {} → {} | {} |".format(
+                    NAMES.get(t, t), med([r["opened"] for r in rs]), fmt(med(per), 1) + spread(per, 1),
+                    fmt(med([r["rss_before_kib"] / 1024 for r in rs]), 1),
+                    fmt(med([r["rss_after_kib"] / 1024 for r in rs]), 1),
+                    "{}/{}".format(sum(r["checked_alive"] for r in rs),
+                                   sum(min(20, r["opened"]) for r in rs))))
+            L.append("")
+        if hosts:
+            L.append("### F: first connection to new host names (bench/tunnels.py hosts)")
+            L.append("")
+            L.append("Time from TCP connect to the end of the first response on a new connection "
+                     "(CONNECT + TLS + `GET /v1/models`), for a host name never seen (a leaf certificate "
+                     "is minted) and, alternately, for a host whose leaf is cached. A probe connection "
+                     "sends keep-alive requests back to back meanwhile: its latency shows whether "
+                     "minting holds up the event loop. Medians of the repeats.")
+            L.append("")
+            L.append("| target | new hosts | new host p50 / p99 ms | cached host p50 / p99 ms | "
+                     "added by minting p50 ms | probe idle p50 / max ms | probe during p50 / p99 / max ms |")
+            L.append("|---|---:|---:|---:|---:|---:|---:|")
+            for t in ORDER:
+                if t not in hosts:
+                    continue
+                rs = hosts[t]
+                m = lambda k: med([r[k] for r in rs if r.get(k) is not None])
+                L.append("| {} | {} | {} / {} | {} / {} | {} | {} / {} | {} / {} / {} |".format(
+                    NAMES.get(t, t), med([r["hosts"] for r in rs]),
+                    fmt(m("new_host_p50_ms"), 2), fmt(m("new_host_p99_ms"), 2),
+                    fmt(m("cached_host_p50_ms"), 2), fmt(m("cached_host_p99_ms"), 2),
+                    fmt(m("added_p50_ms"), 2), fmt(m("probe_idle_p50_ms"), 2),
+                    fmt(m("probe_idle_max_ms"), 2), fmt(m("probe_during_p50_ms"), 2),
+                    fmt(m("probe_during_p99_ms"), 2), fmt(m("probe_during_max_ms"), 2)))
             L.append("")
 
     text = "\n".join(L) + "\n"

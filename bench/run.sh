@@ -28,6 +28,9 @@
 #   BENCH_TARGETS="direct tinyproxy llm_simple llm_dirlog mitmdump"
 #   BENCH_SSE=1             scenario C (SSE latency with /usr/bin/python3 + httpx); 0 skips it
 #   BENCH_SSE_STREAMS=10 BENCH_SSE_EVENTS=20 BENCH_SSE_INTERVAL_MS=10
+#   BENCH_TUNNELS=1         scenarios D (idle intercepted connections: RSS per connection) and F
+#                           (first connection to new host names: leaf minting); 0 skips them
+#   BENCH_D_IDLE=1000 BENCH_F_HOSTS=1000   their sizes (bench/tunnels.py)
 #   BENCH_E=1               scenario E (one large download per target and repeat, curl); 0 skips it
 #   BENCH_E_BYTES=67108864  size of that download (64 MiB; mitmdump 8 buffers it and needs
 #                           ~50 s for 100 MiB here, so the planned 1 GiB is opt-in:
@@ -70,6 +73,9 @@ AB="${BENCH_AB:-1}"
 RESULTS_NAME="${BENCH_RESULTS_NAME:-latest}"
 CHART="${BENCH_CHART:-$ROOT/docs/benchmarks.png}"
 E="${BENCH_E:-1}"
+TUNNELS="${BENCH_TUNNELS:-1}"
+D_IDLE="${BENCH_D_IDLE:-1000}"
+F_HOSTS="${BENCH_F_HOSTS:-1000}"
 E_BYTES="${BENCH_E_BYTES:-67108864}"
 E_REPEATS="${BENCH_E_REPEATS:-1}"
 E_TARGETS="${BENCH_E_TARGETS:-$TARGETS}"
@@ -176,7 +182,7 @@ make_certs() {
 basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=DNS:localhost,DNS:api.openai.com,IP:127.0.0.1
+subjectAltName=DNS:localhost,DNS:api.openai.com,DNS:*.bench.test,IP:127.0.0.1
 EOF
     openssl x509 -req -in "$d/server.csr" -CA "$d/testca.pem" -CAkey "$d/testca.key" \
         -CAcreateserial -days 2 -sha256 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
@@ -210,7 +216,8 @@ start_target() {  # start_target NAME
         mkdir -p "$TMP/ca_llm"
         "$BUILD/llm_proxy" "${sub[@]}" --listen "127.0.0.1:$port" --ca_dir "$TMP/ca_llm" \
             --upstream-ca "$TMP/pki/testca.pem" \
-            --connect-to "api.openai.com:443:127.0.0.1:$UPORT" --threads 1 \
+            --connect-to "api.openai.com:443:127.0.0.1:$UPORT" \
+            --connect-to "::127.0.0.1:$UPORT" --threads 1 \
             >"$TMP/$name.log" 2>&1 &
         ;;
     mitmdump | mitmdump_stream)
@@ -382,6 +389,34 @@ main() {
         done
     fi
 
+    TUN_RAW=""
+    if [[ "$TUNNELS" == 1 ]]; then
+        TUN_RAW="$TMP/tunnels.jsonl"
+        : >"$TUN_RAW"
+        log "scenario D: $D_IDLE idle intercepted connections; scenario F: $F_HOSTS new host names"
+        for ((rep = 1; rep <= REPEATS; rep++)); do
+            for t in $TARGETS; do
+                [[ "$t" == direct ]] && continue
+                timeout "$RUN_TIMEOUT" "$PY" bench/tunnels.py idle --proxy-port "${PORT[$t]}" \
+                    --pid "${PID[$t]}" --ca "$TRUST" --port "$UPORT" -n "$D_IDLE" \
+                    --time-limit $((RUN_TIMEOUT - 20)) 2>"$TMP/tun_${t}_r$rep.err" |
+                    sed "s/^{/{\"rep\": $rep, \"target\": \"$t\", /" >>"$TUN_RAW" ||
+                    log "idle run for $t failed: $(tail -1 "$TMP/tun_${t}_r$rep.err")"
+            done
+            # New host names need the proxy to reach h<i>.bench.test: only llm_proxy has
+            # --connect-to; mitmdump would need DNS for them.
+            for t in $TARGETS; do
+                [[ "$t" == llm_simple ]] || continue
+                timeout "$RUN_TIMEOUT" "$PY" bench/tunnels.py hosts --proxy-port "${PORT[$t]}" \
+                    --pid "${PID[$t]}" --ca "$TRUST" --port "$UPORT" -n "$F_HOSTS" \
+                    --run-id "r$rep" --time-limit $((RUN_TIMEOUT - 20)) \
+                    2>"$TMP/hosts_${t}_r$rep.err" |
+                    sed "s/^{/{\"rep\": $rep, \"target\": \"$t\", /" >>"$TUN_RAW" ||
+                    log "hosts run for $t failed: $(tail -1 "$TMP/hosts_${t}_r$rep.err")"
+            done
+        done
+    fi
+
     E_RAW=""
     if [[ "$E" == 1 ]]; then
         E_RAW="$TMP/download.tsv"
@@ -414,7 +449,9 @@ main() {
     cp "$RAW" "${R}_runs.tsv"
     [[ -n "$SSE_RAW" ]] && cp "$SSE_RAW" "${R}_sse.tsv"
     [[ -n "$E_RAW" ]] && cp "$E_RAW" "${R}_download.tsv"
-    "$PY" bench/report.py --runs "$RAW" ${SSE_RAW:+--sse "$SSE_RAW"} ${E_RAW:+--download "$E_RAW"} --versions "$versions" \
+    [[ -n "$TUN_RAW" ]] && cp "$TUN_RAW" "${R}_tunnels.jsonl"
+    "$PY" bench/report.py --runs "$RAW" ${SSE_RAW:+--sse "$SSE_RAW"} ${E_RAW:+--download "$E_RAW"} \
+        ${TUN_RAW:+--tunnels "$TUN_RAW"} --versions "$versions" \
         --out "$R.md" --plot-data "$TMP/cpu_a.dat"
     if [[ "$AB" == 1 && -s "$TMP/cpu_a.dat" ]]; then
         gnuplot -e "datafile='$TMP/cpu_a.dat'; outfile='$CHART'" bench/cpu_chart.gp ||

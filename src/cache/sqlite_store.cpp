@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -15,6 +16,7 @@
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -351,8 +353,20 @@ class sqlite_store final : public store {
             std::vector<job> batch;
             {
                 std::unique_lock lock(mutex_);
-                cv_.wait(lock, [this] { return closing_ || !queue_.empty(); });
+                auto ready = [this] { return closing_ || !queue_.empty(); };
+                if (pending_touches_.empty()) {
+                    cv_.wait(lock, ready);
+                } else if (!cv_.wait_for(lock, touch_flush_interval, ready)) {
+                    lock.unlock();
+                    process(batch);  // an empty batch: flushes the touches
+                    continue;
+                }
                 if (queue_.empty()) {
+                    lock.unlock();
+                    if (!pending_touches_.empty()) {
+                        last_flush_ = {};  // closing: make them due
+                        process(batch);
+                    }
                     return;  // closing, and everything queued is done
                 }
                 while (!queue_.empty() && batch.size() < max_batch) {
@@ -372,10 +386,21 @@ class sqlite_store final : public store {
 
     // Runs a batch of jobs in one transaction, then delivers the results.
     void process(std::vector<job>& batch) {
+        bool writes = touches_due() || std::any_of(batch.begin(), batch.end(), [](const job& j) {
+                          return !std::holds_alternative<get_job>(j);
+                      });
         std::string begin_error;
-        if (sqlite3_exec(db_.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+        if (sqlite3_exec(db_.get(), writes ? "BEGIN IMMEDIATE" : "BEGIN", nullptr, nullptr,
+                         nullptr) != SQLITE_OK) {
             begin_error = std::string("begin transaction: ") + sqlite3_errmsg(db_.get());
             spdlog::warn("cache {}: {}", db_path_.string(), begin_error);
+        } else if (writes) {
+            try {
+                flush_touches();
+            } catch (const std::exception& e) {
+                pending_touches_.clear();  // only the LRU order suffers
+                spdlog::warn("cache {}: {}", db_path_.string(), e.what());
+            }
         }
         bool rolled_back = false;
         for (auto& j : batch) {
@@ -440,14 +465,12 @@ class sqlite_store final : public store {
             check(sqlite3_step(r.get()), SQLITE_DONE, "remove expired entry");
             return;
         }
-        stmt_use t(touch_);
-        sqlite3_bind_int64(t.get(), 1, rowid);
-        sqlite3_bind_int64(t.get(), 2, next_stamp());
-        check(sqlite3_step(t.get()), SQLITE_DONE, "update last_used");
+        pending_touches_[rowid] = next_stamp();
         j.result = get_result{get_result::status::hit, std::move(value), {}};
     }
 
     void handle(put_job& j) {
+        flush_touches();  // hits earlier in this batch count for the eviction below
         if (limits_.max_bytes != 0 && j.value.size() > limits_.max_bytes) {
             // Too big to keep. Drop what the key held before, so that a get never returns a
             // value older than the last put.
@@ -471,6 +494,7 @@ class sqlite_store final : public store {
     }
 
     void handle(clear_job&) {
+        pending_touches_.clear();
         stmt_use s(clear_);
         check(sqlite3_step(s.get()), SQLITE_DONE, "clear");
     }
@@ -555,7 +579,27 @@ class sqlite_store final : public store {
         stmt_use s(newest_);
         check(sqlite3_step(s.get()), SQLITE_ROW, "read last_used");
         std::int64_t newest = sqlite3_column_int64(s.get(), 0);  // 0 when the table is empty
-        return std::max(unix_ms_now(), newest + 1);
+        last_stamp_ = std::max({unix_ms_now(), newest + 1, last_stamp_ + 1});
+        return last_stamp_;
+    }
+
+    // Hits record their new last_used here; the rows are updated before anything reads the
+    // LRU order (a put's eviction), at least once a second, and at close. Hits then cost a
+    // read transaction only: no WAL write, no lock shared with other processes.
+    void flush_touches() {
+        for (auto [rowid, stamp] : pending_touches_) {
+            stmt_use t(touch_);
+            sqlite3_bind_int64(t.get(), 1, rowid);
+            sqlite3_bind_int64(t.get(), 2, stamp);
+            check(sqlite3_step(t.get()), SQLITE_DONE, "update last_used");
+        }
+        pending_touches_.clear();
+        last_flush_ = std::chrono::steady_clock::now();
+    }
+
+    bool touches_due() const {
+        return !pending_touches_.empty() &&
+               std::chrono::steady_clock::now() - last_flush_ >= touch_flush_interval;
     }
 
     void bind_text(const stmt_use& s, int index, const std::string& text) {
@@ -577,6 +621,11 @@ class sqlite_store final : public store {
     // and after it ends). Declared after db_ so they are finalized before it closes.
     db_ptr db_;
     stmt_ptr get_, touch_, remove_, upsert_, totals_, newest_, oldest_, remove_rowid_, clear_;
+    // Store thread only: hits not yet written (rowid -> last_used), see flush_touches().
+    std::unordered_map<std::int64_t, std::int64_t> pending_touches_;
+    std::int64_t last_stamp_ = 0;
+    std::chrono::steady_clock::time_point last_flush_{};
+    static constexpr std::chrono::seconds touch_flush_interval{1};
 
     std::mutex mutex_;
     std::condition_variable cv_;

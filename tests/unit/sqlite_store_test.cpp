@@ -73,7 +73,8 @@ class raw_db {
     raw_db& operator=(const raw_db&) = delete;
 
     // The first column of the first row, as text.
-    std::string query(const char* sql) {
+    std::string query(const std::string& text) {
+        const char* sql = text.c_str();
         sqlite3_stmt* s = nullptr;
         std::string out;
         if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) != SQLITE_OK) {
@@ -296,6 +297,47 @@ TEST_F(sqlite_store, entries_persist_across_close_and_reopen) {
     auto st = s->stats();
     EXPECT_EQ(st.entries, 2u);
     EXPECT_EQ(st.bytes, 11u + 26u);
+}
+
+TEST_F(sqlite_store, hits_are_read_only_until_their_lru_order_is_written) {
+    {
+        auto s = open();
+        s->put(key_of(1), "one", unix_ms_now());
+        s->put(key_of(2), "two", unix_ms_now());
+        s->stats();  // both committed
+        raw_db db(db_file());
+        auto before = db.query("SELECT last_used FROM entries WHERE key = '" + key_of(1) + "'");
+        auto data_version = db.query("PRAGMA data_version");
+        EXPECT_EQ(get(*s, key_of(1)).state, status::hit);
+        // The hit wrote nothing yet...
+        EXPECT_EQ(db.query("PRAGMA data_version"), data_version);
+        EXPECT_EQ(db.query("SELECT last_used FROM entries WHERE key = '" + key_of(1) + "'"),
+                  before);
+        s->close();  // ...and its new place in the LRU order is written at close.
+        EXPECT_GT(
+            std::stoll(db.query("SELECT last_used FROM entries WHERE key = '" + key_of(1) + "'")),
+            std::stoll(db.query("SELECT last_used FROM entries WHERE key = '" + key_of(2) + "'")));
+    }
+    // Another store's eviction sees it: 2 is the least recently used.
+    auto s = open({.max_entries = 2});
+    s->put(key_of(3), "three", unix_ms_now());
+    EXPECT_EQ(get(*s, key_of(2)).state, status::miss);
+    EXPECT_EQ(get(*s, key_of(1)).state, status::hit);
+}
+
+TEST_F(sqlite_store, a_hit_and_a_put_in_one_batch_keep_their_order) {
+    auto s = open({.max_entries = 2});
+    s->put(key_of(1), "one", unix_ms_now());
+    s->put(key_of(2), "two", unix_ms_now());
+    s->stats();
+    // Queued back to back, these likely run in one transaction: the hit on 1 must still count
+    // when the put of 3 evicts.
+    auto hit = start_get(*s, key_of(1));
+    s->put(key_of(3), "three", unix_ms_now());
+    EXPECT_EQ(wait(hit).state, status::hit);
+    EXPECT_EQ(get(*s, key_of(2)).state, status::miss);
+    EXPECT_EQ(get(*s, key_of(1)).state, status::hit);
+    EXPECT_EQ(get(*s, key_of(3)).state, status::hit);
 }
 
 TEST_F(sqlite_store, two_stores_on_one_directory_share_entries_and_limits) {
