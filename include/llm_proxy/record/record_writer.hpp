@@ -44,6 +44,7 @@ class record_writer {
     mutable std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<flow> queue_;
+    bool writer_idle_ = false;  // the writer thread waits on cv_ (guarded by mutex_)
     bool closing_ = false;
     std::uint64_t written_ = 0;
     std::uint64_t failed_ = 0;
