@@ -361,6 +361,9 @@ main() {
     log "warm-up (200 requests per target)"
     for t in $TARGETS; do run_hey 0 warm 10 "$t" 200; done
 
+    TUN_RAW=""
+    [[ "$TUNNELS" == 1 ]] && TUN_RAW="$TMP/tunnels.jsonl" && : >"$TUN_RAW"
+
     local rep c rot targets_arr
     read -r -a targets_arr <<<"$TARGETS"
     for ((rep = 1; rep <= REPEATS && AB == 1; rep++)); do
@@ -389,20 +392,9 @@ main() {
         done
     fi
 
-    TUN_RAW=""
     if [[ "$TUNNELS" == 1 ]]; then
-        TUN_RAW="$TMP/tunnels.jsonl"
-        : >"$TUN_RAW"
-        log "scenario D: $D_IDLE idle intercepted connections; scenario F: $F_HOSTS new host names"
+        log "scenario F: first connections to $F_HOSTS new host names"
         for ((rep = 1; rep <= REPEATS; rep++)); do
-            for t in $TARGETS; do
-                [[ "$t" == direct ]] && continue
-                timeout "$RUN_TIMEOUT" "$PY" bench/tunnels.py idle --proxy-port "${PORT[$t]}" \
-                    --pid "${PID[$t]}" --ca "$TRUST" --port "$UPORT" -n "$D_IDLE" \
-                    --time-limit $((RUN_TIMEOUT - 20)) 2>"$TMP/tun_${t}_r$rep.err" |
-                    sed "s/^{/{\"rep\": $rep, \"target\": \"$t\", /" >>"$TUN_RAW" ||
-                    log "idle run for $t failed: $(tail -1 "$TMP/tun_${t}_r$rep.err")"
-            done
             # New host names need the proxy to reach h<i>.bench.test: only llm_proxy has
             # --connect-to; mitmdump would need DNS for them.
             for t in $TARGETS; do
@@ -424,6 +416,23 @@ main() {
         log "scenario E: GET /download?bytes=$E_BYTES with curl"
         for ((rep = 1; rep <= E_REPEATS; rep++)); do
             for t in $E_TARGETS; do run_download "$rep" "$t" "$E_BYTES"; done
+        done
+    fi
+
+    if [[ "$TUNNELS" == 1 ]]; then
+        # Scenario D on freshly started proxies: a process that served the earlier load keeps
+        # that heap and would hand it to the new connections, understating their cost.
+        log "scenario D: $D_IDLE idle intercepted connections per target (fresh processes)"
+        for t in $TARGETS; do
+            [[ "$t" == direct || "$t" == tinyproxy ]] && continue  # tinyproxy: MaxClients 256
+            kill "${PID[$t]}" 2>/dev/null || true
+            wait "${PID[$t]}" 2>/dev/null || true
+            start_target "$t"
+            timeout "$RUN_TIMEOUT" "$PY" bench/tunnels.py idle --proxy-port "${PORT[$t]}" \
+                --pid "${PID[$t]}" --ca "$TRUST" --port "$UPORT" -n "$D_IDLE" \
+                --time-limit $((RUN_TIMEOUT - 20)) 2>"$TMP/tun_${t}.err" |
+                sed "s/^{/{\"rep\": 1, \"target\": \"$t\", /" >>"$TUN_RAW" ||
+                log "idle run for $t failed: $(tail -1 "$TMP/tun_${t}.err")"
         done
     fi
 
