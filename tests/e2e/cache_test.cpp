@@ -299,6 +299,52 @@ print(json.dumps({"verdict": verdict, "ctype": ctype, "chunks": chunks}))
     EXPECT_EQ(upstream_requests(), 1u);
 }
 
+// Where .ci/install-deps puts the OpenAI JavaScript SDK.
+static std::filesystem::path test_node_dir() {
+    if (const char* d = std::getenv("LLM_PROXY_TEST_NODE_DIR"); d && *d) {
+        return d;
+    }
+    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
+        return std::filesystem::path(x) / "llm_proxy" / "test-node";
+    }
+    const char* home = std::getenv("HOME");
+    return std::filesystem::path(home ? home : "/") / ".cache" / "llm_proxy" / "test-node";
+}
+
+TEST_F(Cache, OpenAiJavaScriptSdkStreamsAHitWithForAwait) {
+    auto modules = test_node_dir() / "node_modules";
+    ASSERT_TRUE(std::filesystem::exists(modules / "openai"))
+        << modules << " has no openai package: run .ci/install-deps";
+    start_cache({"--cache-engine", "memory"});
+    std::string script = R"JS(
+const { OpenAI } = require('openai');
+const { HttpsProxyAgent } = require('https-proxy-agent');
+const client = new OpenAI({ apiKey: 'sk-test', baseURL: 'https://api.openai.com/v1',
+                            httpAgent: new HttpsProxyAgent(process.argv[2]), maxRetries: 0 });
+(async () => {
+  const { data: stream, response } = await client.chat.completions.create({
+    model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi' }],
+  }).withResponse();
+  const chunks = [];
+  for await (const chunk of stream) chunks.push(chunk.choices[0]?.delta?.content ?? '');
+  console.log(JSON.stringify({ verdict: response.headers.get('x-llm_proxy-cache'), chunks }));
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+)JS";
+    auto path = work_.write_file("sdk_stream.js", script);
+    spawn_options env;
+    env.env = {{"NODE_PATH", modules.string()}, {"NODE_EXTRA_CA_CERTS", proxy_ca_cert().string()}};
+    for (const char* expected : {"MISS", "HIT"}) {
+        auto r =
+            run_command({"node", path.string(), proxy_->url()}, std::chrono::seconds(30), "", env);
+        ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+        auto out = nlohmann::json::parse(r.out);
+        EXPECT_EQ(out["verdict"], expected);
+        EXPECT_EQ(out["chunks"],
+                  nlohmann::json::parse(R"(["tok0 ","tok1 ","tok2 ","tok3 ","tok4 "])"));
+    }
+    EXPECT_EQ(upstream_requests(), 1u);
+}
+
 TEST_F(Cache, ConcurrentIdenticalMissesMakeOneUpstreamRequest) {
     start_cache({"--cache-engine", "memory"});
     constexpr int n = 8;
