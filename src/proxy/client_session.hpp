@@ -60,7 +60,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
     std::uint16_t tunnel_port_ = 0;
     std::string tunnel_scheme_;
 
-    std::array<char, 16 * 1024> body_buffer_{};
+    // Left uninitialised on purpose: zero-filling would make all 16 KiB resident for every
+    // connection, idle ones included; only the bytes a body read writes are ever read.
+    std::array<char, 16 * 1024> body_buffer_;
 };
 
 }  // namespace llm_proxy::proxy
