@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <functional>
 
 #include "llm_proxy/cache/await_store.hpp"
 #include "llm_proxy/cache/entry.hpp"
@@ -45,6 +47,27 @@ std::vector<std::string> codings_of(std::string_view content_encoding) {
 bool is_event_stream(const header_list& headers) {
     auto ct = find_header(headers, "Content-Type");
     return ct && trimmed_lower(*ct).starts_with("text/event-stream");
+}
+
+// Bodies this large are hashed, decoded and encoded on the cache's work thread rather than
+// on the event loop (SHA-256 or gzip of 64 MiB takes a noticeable fraction of a second).
+constexpr std::size_t off_loop_bytes = 64 * 1024;
+
+// Runs fn on `pool` and resumes the calling coroutine on its own executor with the result.
+template <class R>
+boost::asio::awaitable<R> run_on(boost::asio::thread_pool& pool, std::function<R()> fn) {
+    namespace asio = boost::asio;
+    return asio::async_initiate<decltype(asio::use_awaitable), void(R)>(
+        [&pool, fn = std::move(fn)](auto handler) mutable {
+            auto h = std::make_shared<decltype(handler)>(std::move(handler));
+            asio::post(pool, [h, fn = std::move(fn)]() mutable {
+                R result = fn();
+                auto ex = asio::get_associated_executor(*h);
+                asio::post(ex,
+                           [h, r = std::move(result)]() mutable { std::move (*h)(std::move(r)); });
+            });
+        },
+        asio::use_awaitable);
 }
 
 }  // namespace
@@ -91,23 +114,39 @@ boost::asio::awaitable<void> response_cache::on_request(flow& f) {
         skip(f, "request body over --cache-max-body");
         co_return;
     }
-    std::string_view body = f.request_body.data;
-    record::decoded_body decoded;
-    if (auto ce = find_header(f.request.headers, "Content-Encoding"); ce && !body.empty()) {
-        decoded = record::decode_body(*ce, body, options_.max_body);
-        if (!decoded.ok || decoded.truncated) {
-            skip(f, "request body cannot be decoded");
-            co_return;
-        }
-        body = decoded.data;
-    }
     std::vector<std::pair<std::string, std::optional<std::string>>> key_headers;
     for (const auto& name : options_.key_headers) {
         auto v = find_header(f.request.headers, name);
         key_headers.emplace_back(name, v ? std::optional<std::string>(*v) : std::nullopt);
     }
+    auto ce = find_header(f.request.headers, "Content-Encoding");
+    // nullopt: the body cannot be decoded.
+    std::function<std::optional<std::string>()> compute_key =
+        [&f, &key_headers, encoding = std::string(ce.value_or("")),
+         max_body = options_.max_body]() -> std::optional<std::string> {
+        std::string_view body = f.request_body.data;
+        record::decoded_body decoded;
+        if (!encoding.empty() && !body.empty()) {
+            decoded = record::decode_body(encoding, body, max_body);
+            if (!decoded.ok || decoded.truncated) {
+                return std::nullopt;
+            }
+            body = decoded.data;
+        }
+        return cache::make_key(f.request.method, f.request.url(), body, key_headers);
+    };
+    std::optional<std::string> key;
+    if (f.request_body.data.size() < off_loop_bytes) {
+        key = compute_key();
+    } else {
+        key = co_await run_on(work_, std::move(compute_key));
+    }
+    if (!key) {
+        skip(f, "request body cannot be decoded");
+        co_return;
+    }
     auto state = std::make_shared<flow_state>();
-    state->key = cache::make_key(f.request.method, f.request.url(), body, key_headers);
+    state->key = std::move(*key);
     f.addon_state[std::string(name())] = state;
 
     if (directives.no_cache) {
@@ -117,7 +156,7 @@ boost::asio::awaitable<void> response_cache::on_request(flow& f) {
     auto joined = co_await inflight_->join(state->key);
     if (!joined.leader) {
         if (joined.answer) {
-            answer_from(f, *joined.answer, true);
+            co_await answer_from(f, joined.answer, true);
             co_return;
         }
         // The flow we waited for got nothing storable: go upstream on our own.
@@ -135,7 +174,7 @@ boost::asio::awaitable<void> response_cache::on_request(flow& f) {
         if (auto e = cache::deserialize(found.value)) {
             auto shared = std::make_shared<const cache::entry>(std::move(*e));
             state->leader->publish(shared);
-            answer_from(f, *shared, false);
+            co_await answer_from(f, shared, false);
             co_return;
         }
         spdlog::warn("cache entry {} is unreadable; asking the upstream again", state->key);
@@ -143,25 +182,39 @@ boost::asio::awaitable<void> response_cache::on_request(flow& f) {
     state->may_store = true;
 }
 
-void response_cache::answer_from(flow& f, const cache::entry& e, bool coalesced) {
+boost::asio::awaitable<void> response_cache::answer_from(flow& f,
+                                                         std::shared_ptr<const cache::entry> entry,
+                                                         bool coalesced) {
+    const cache::entry& e = *entry;
     response_head head{e.status, e.reason, 11, e.headers};
-    std::string body = e.body;
     bool head_request = f.request.method == "HEAD";
     bool encoded = false;
-    if (auto codings = codings_of(e.content_encoding); !codings.empty()) {
+    auto codings = codings_of(e.content_encoding);
+    if (!codings.empty()) {
         auto accept = find_header(f.request.headers, "Accept-Encoding");
         const std::string_view* ae = accept ? &*accept : nullptr;
-        bool all = std::all_of(codings.begin(), codings.end(),
-                               [&](const auto& c) { return cache::accepts_encoding(ae, c); });
-        if (all) {
-            if (!head_request) {
-                for (const auto& c : codings) {
-                    body = record::encode_body(c, body);
-                }
+        encoded = std::all_of(codings.begin(), codings.end(),
+                              [&](const auto& c) { return cache::accepts_encoding(ae, c); });
+    }
+    std::string body;
+    if (encoded && !head_request) {
+        std::function<std::string()> encode = [entry, codings] {
+            std::string out = entry->body;
+            for (const auto& c : codings) {
+                out = record::encode_body(c, out);
             }
-            head.headers.emplace_back("Content-Encoding", e.content_encoding);
-            encoded = true;
+            return out;
+        };
+        if (e.body.size() < off_loop_bytes) {
+            body = encode();
+        } else {
+            body = co_await run_on(work_, std::move(encode));
         }
+    } else {
+        body = e.body;
+    }
+    if (encoded) {
+        head.headers.emplace_back("Content-Encoding", e.content_encoding);
     }
     if (head_request && e.head_content_length && !encoded) {
         head.headers.emplace_back("Content-Length", std::to_string(*e.head_content_length));
@@ -230,15 +283,6 @@ void response_cache::on_response_end(flow& f) {
     e.reason = f.response->reason;
     auto ce = find_header(f.response->headers, "Content-Encoding");
     e.content_encoding = ce ? std::string(*ce) : std::string();
-    if (!captured.data.empty()) {
-        auto decoded = record::decode_body(e.content_encoding, captured.data, options_.max_body);
-        if (!decoded.ok || decoded.truncated) {
-            skip(f, "response body cannot be decoded");
-            st->leader.reset();
-            return;
-        }
-        e.body = std::move(decoded.data);
-    }
     e.streamed = !f.response->content_length;
     if (f.request.method == "HEAD") {
         e.head_content_length = f.response->content_length;
@@ -256,11 +300,36 @@ void response_cache::on_response_end(flow& f) {
         }
     }
     e.created_ms = cache::unix_ms_now();
-    store_->put(st->key, cache::serialize(e), e.created_ms);
-    spdlog::debug("flow {}: cached {} ({} body bytes)", f.id, st->key, e.body.size());
-    if (st->leader) {
-        st->leader->publish(std::make_shared<const cache::entry>(std::move(e)));
+    if (captured.data.size() < off_loop_bytes) {
+        if (!store_entry(std::move(e), captured.data, st->key, std::move(st->leader))) {
+            skip(f, "response body cannot be decoded");
+        }
+        return;
     }
+    // A large body is decoded and stored off the event loop; the record is written meanwhile.
+    boost::asio::post(work_, [this, e = std::move(e), raw = captured.data, key = st->key,
+                              leader = std::move(st->leader)]() mutable {
+        if (!store_entry(std::move(e), raw, key, std::move(leader))) {
+            spdlog::warn("cache: response for {} not stored: its body cannot be decoded", key);
+        }
+    });
+}
+
+bool response_cache::store_entry(cache::entry e, std::string_view raw, const std::string& key,
+                                 std::unique_ptr<cache::lead> leader) {
+    if (!raw.empty()) {
+        auto decoded = record::decode_body(e.content_encoding, raw, options_.max_body);
+        if (!decoded.ok || decoded.truncated) {
+            return false;  // destroying the lead releases the waiters
+        }
+        e.body = std::move(decoded.data);
+    }
+    store_->put(key, cache::serialize(e), e.created_ms);
+    spdlog::debug("cached {} ({} body bytes)", key, e.body.size());
+    if (leader) {
+        leader->publish(std::make_shared<const cache::entry>(std::move(e)));
+    }
+    return true;
 }
 
 void response_cache::on_error(flow& f) {
@@ -270,6 +339,7 @@ void response_cache::on_error(flow& f) {
 }
 
 void response_cache::close() {
+    work_.join();  // stores still queued there reach the store before it closes
     inflight_->close();
     store_->close();
 }

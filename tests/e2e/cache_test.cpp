@@ -403,6 +403,26 @@ TEST_F(Cache, LargeRequestBodiesPassThroughUncached) {
     EXPECT_EQ(upstream_requests(), 2u);
 }
 
+TEST_F(Cache, LargeBodiesAreHashedAndStoredOffTheEventLoop) {
+    start_cache();
+    auto client = proxied_client();
+    std::string big(300 * 1024, 'x');
+    for (std::size_t i = 0; i < big.size(); i += 13) {
+        big[i] = static_cast<char>('a' + i % 26);
+    }
+    auto first = client.post("https://api.openai.com/echo", big);
+    ASSERT_EQ(first.status, 200u);
+    EXPECT_EQ(cache_header(first), "MISS");
+    // Asked at once, while the large answer may still be being stored: it waits for it.
+    auto second = client.post("https://api.openai.com/echo", big);
+    EXPECT_EQ(cache_header(second), "HIT");
+    EXPECT_EQ(second.body, first.body);
+    EXPECT_EQ(nlohmann::json::parse(second.body)["body"], big);
+    big.back() = '!';
+    EXPECT_EQ(cache_header(client.post("https://api.openai.com/echo", big)), "MISS");
+    EXPECT_EQ(upstream_requests(), 2u);
+}
+
 TEST_F(Cache, OutputAlsoWritesRecordsThatSayHitOrMiss) {
     start_cache({"--output", log_dir().string()});
     ASSERT_EQ(cache_header(chat()), "MISS");

@@ -2,12 +2,14 @@
 // The response cache: answers a repeated identical request from a store instead of the
 // upstream. See docs/cache.md for the rules.
 
+#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "llm_proxy/addon.hpp"
+#include "llm_proxy/cache/entry.hpp"
 #include "llm_proxy/cache/inflight.hpp"
 #include "llm_proxy/cache/store.hpp"
 
@@ -43,11 +45,18 @@ class response_cache : public addon {
     struct flow_state;
     flow_state* state_of(flow& f);
     void skip(flow& f, std::string reason);
-    void answer_from(flow& f, const cache::entry& e, bool coalesced);
+    boost::asio::awaitable<void> answer_from(flow& f, std::shared_ptr<const cache::entry> e,
+                                             bool coalesced);
+    // Decodes `raw` into e.body, stores e under `key` and hands it to the waiters; false (and
+    // nothing stored) when the body cannot be decoded.
+    bool store_entry(cache::entry e, std::string_view raw, const std::string& key,
+                     std::unique_ptr<cache::lead> leader);
 
     std::shared_ptr<cache::store> store_;
     response_cache_options options_;
     std::shared_ptr<cache::inflight_table> inflight_;
+    // Hashing, decoding and encoding of large bodies, off the event loops.
+    boost::asio::thread_pool work_{1};
 };
 
 }  // namespace llm_proxy::addons
