@@ -62,6 +62,10 @@ TMP=""
 log() { printf '[cache-bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
+# Shared helpers: build, free_port, wait_port, cpu_ticks, hwm_kb, rss_kb, make_certs,
+# start_upstream.
+source "$ROOT/bench/lib.sh"
+
 # ---------------------------------------------------------------- 1. dependencies
 install_deps() {
     local missing=()
@@ -83,36 +87,7 @@ install_deps() {
     fi
 }
 
-# ---------------------------------------------------------------- 2. build
-build() {
-    if [[ "${BENCH_SKIP_BUILD:-0}" == 1 && -x "$BUILD/llm_proxy" && -x "$BUILD/tests/fake_upstream" ]]; then
-        log "reusing $BUILD/"
-        return
-    fi
-    log "building Release in $BUILD/"
-    local launcher=()
-    command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
-    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLM_PROXY_BUILD_TESTS=ON "${launcher[@]}" >&2
-    cmake --build "$BUILD" --target llm_proxy fake_upstream >&2
-}
-
 # ---------------------------------------------------------------- helpers
-free_port() {
-    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() {  # wait_port PORT PID NAME
-    local i
-    for ((i = 0; i < 200; i++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        kill -0 "$2" 2>/dev/null || die "$3 exited during start-up (see $TMP/$3.log)"
-        sleep 0.05
-    done
-    die "$3 did not listen on 127.0.0.1:$1 within 10 s"
-}
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime+stime, all threads (live+dead)
-hwm_kb() { awk '/^VmHWM:/{print $2}' "/proc/$1/status"; }
 
 # Waits (at most 5 s) until the process stops using CPU, so that work a run queued (the sqlite
 # writer thread's batches, Redis commands still in flight) is counted in that run.
@@ -153,42 +128,7 @@ cleanup() {
     fi
 }
 
-# ---------------------------------------------------------------- 3. certificates
-make_certs() {
-    local d="$TMP/pki"
-    mkdir -p "$d"
-    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 \
-        -keyout "$d/testca.key" -out "$d/testca.pem" -subj "/CN=llm_proxy bench throwaway CA" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
-        2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -sha256 -keyout "$d/server.key" -out "$d/server.csr" \
-        -subj "/CN=localhost" 2>/dev/null
-    cat >"$d/server.ext" <<'EOF'
-basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature,keyEncipherment
-extendedKeyUsage=serverAuth
-subjectAltName=DNS:localhost,DNS:api.openai.com,IP:127.0.0.1
-EOF
-    openssl x509 -req -in "$d/server.csr" -CA "$d/testca.pem" -CAkey "$d/testca.key" \
-        -CAcreateserial -days 2 -sha256 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
-}
-
 # ---------------------------------------------------------------- 4. processes
-start_upstream() {
-    "$BUILD/tests/fake_upstream" --cert "$TMP/pki/server.pem" --key "$TMP/pki/server.key" \
-        --port 0 --threads 1 >"$TMP/upstream.out" 2>"$TMP/upstream.log" &
-    PID[upstream]=$!
-    PIDS_TO_STOP+=("$!")
-    local i
-    UPORT=""
-    for ((i = 0; i < 200; i++)); do
-        UPORT="$(awk '/^PORT /{print $2; exit}' "$TMP/upstream.out" 2>/dev/null || true)"
-        [[ -n "$UPORT" ]] && break
-        sleep 0.05
-    done
-    [[ -n "$UPORT" ]] || die "fake_upstream did not print PORT"
-    log "fake_upstream pid ${PID[upstream]} on 127.0.0.1:$UPORT"
-}
 
 start_redis() {
     local port
