@@ -118,6 +118,7 @@ asio::awaitable<void> client_session::run() {
         parser.header_limit(static_cast<std::uint32_t>(shared_.config.max_header_bytes));
         parser.body_limit(boost::none);
         shrink_idle_buffer(buffer_);
+        client_.shrink_idle();
         idle_ = true;
         client_.tcp().expires_after(first ? std::min(shared_.config.client_header_timeout,
                                                      shared_.config.client_idle_timeout)

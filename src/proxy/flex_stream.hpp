@@ -6,9 +6,10 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 #include <optional>
 #include <utility>
+
+#include "tls_stream.hpp"
 
 namespace llm_proxy::proxy {
 
@@ -18,7 +19,6 @@ namespace beast = boost::beast;
 class flex_stream {
   public:
     using executor_type = beast::tcp_stream::executor_type;
-    using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
     explicit flex_stream(beast::tcp_stream tcp) : tcp_(std::move(tcp)) {}
 
@@ -57,6 +57,13 @@ class flex_stream {
                 }
             },
             token, buffers);
+    }
+
+    // Gives back buffer memory an idle connection does not need (see tls_stream).
+    void shrink_idle() {
+        if (tls_) {
+            tls_->shrink_idle();
+        }
     }
 
     void close() {

@@ -173,6 +173,7 @@ void upstream_pool::release(std::unique_ptr<upstream_connection> c) {
     }
     c->stream.tcp().expires_never();
     shrink_idle_buffer(c->buffer);
+    c->stream.shrink_idle();
     list.push_back({std::move(c), std::chrono::steady_clock::now()});
     if (!sweeping_) {
         sweeping_ = true;
