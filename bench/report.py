@@ -16,10 +16,12 @@ NAMES = {
     "tinyproxy": "tinyproxy (CONNECT tunnel, no MITM)",
     "llm_simple": "llm_proxy simple",
     "llm_dirlog": "llm_proxy dir_logger",
+    "llm_dirlog_tmpfs": "llm_proxy dir_logger, records on tmpfs",
     "mitmdump": "mitmdump",
     "mitmdump_stream": "mitmdump --set stream_large_bodies=1",
 }
-ORDER = ["direct", "tinyproxy", "llm_simple", "llm_dirlog", "mitmdump", "mitmdump_stream"]
+ORDER = ["direct", "tinyproxy", "llm_simple", "llm_dirlog", "llm_dirlog_tmpfs", "mitmdump",
+         "mitmdump_stream"]
 
 
 def num(s):
@@ -151,17 +153,34 @@ def main():
                 fmt(per_rep_ratio(key, "mitmdump", "direct", "rps"), 2), add))
         L.append("")
 
-    if "llm_simple" in targets and "llm_dirlog" in targets:
-        L.append("### G: dir_logger on vs off (llm_proxy dir_logger ÷ simple, per repeat, then median)")
+    dirlogs = [t for t in ("llm_dirlog", "llm_dirlog_tmpfs") if t in targets]
+    if "llm_simple" in targets and dirlogs:
+        L.append("### G: dir_logger on vs off (dir_logger ÷ simple, per repeat, then median)")
         L.append("")
-        L.append("| scenario | conc | CPU/req | req/s | p50 |")
-        L.append("|---|---:|---:|---:|---:|")
+        L.append("Records written = files `*.json` that appeared in the output directory during the "
+                 "run (the CPU figure is taken once all of them are there, at most 10 s later); "
+                 "each 200 response must give one.")
+        L.append("")
+        for t in dirlogs:
+            if info.get("records_fs_" + t):
+                L.append(f"{NAMES[t]}: records on {info['records_fs_' + t]}.  ")
+        L.append("")
+        L.append("| scenario | conc | dir_logger | CPU/req | req/s | p50 | records written / 200s |")
+        L.append("|---|---:|---|---:|---:|---:|---:|")
         for key in keys:
-            L.append("| {} | {} | {} | {} | {} |".format(
-                scen_name.get(key[0], key[0]), key[1],
-                fmt(per_rep_ratio(key, "llm_dirlog", "llm_simple", "cpu_us_per_req"), 2, "×"),
-                fmt(per_rep_ratio(key, "llm_dirlog", "llm_simple", "rps"), 2, "×"),
-                fmt(per_rep_ratio(key, "llm_dirlog", "llm_simple", "p50_ms"), 2, "×")))
+            for t in dirlogs:
+                reps = by[key].get(t, {})
+                if not reps:
+                    continue
+                written = [int(r["records"]) for r in reps.values() if r.get("records")]
+                ok = sum(int(r["ok"] or 0) for r in reps.values())
+                L.append("| {} | {} | {} | {} | {} | {} | {} |".format(
+                    scen_name.get(key[0], key[0]), key[1],
+                    "records on tmpfs" if t == "llm_dirlog_tmpfs" else "records on disk",
+                    fmt(per_rep_ratio(key, t, "llm_simple", "cpu_us_per_req"), 2, "×"),
+                    fmt(per_rep_ratio(key, t, "llm_simple", "rps"), 2, "×"),
+                    fmt(per_rep_ratio(key, t, "llm_simple", "p50_ms"), 2, "×"),
+                    f"{sum(written)}/{ok}" if written else "–"))
         L.append("")
 
     if a.sse:

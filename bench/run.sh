@@ -25,7 +25,12 @@
 #   BENCH_REPEATS=3         repeats per run; the report shows medians
 #   BENCH_CONC="1 10 50"    concurrency levels for scenario A
 #   BENCH_B_CONC=10         concurrency for scenario B
-#   BENCH_TARGETS="direct tinyproxy llm_simple llm_dirlog mitmdump"
+#   BENCH_TARGETS="direct tinyproxy llm_simple llm_dirlog llm_dirlog_tmpfs mitmdump"
+#                           llm_dirlog writes its records under the temp dir in /tmp (the disk),
+#                           llm_dirlog_tmpfs the same into /dev/shm (tmpfs): the difference is
+#                           what the file system costs per record
+#   BENCH_RECORDS_DIR=DIR   where llm_dirlog writes its records (default: the temp dir in /tmp),
+#                           e.g. a mount of the file system you will log to
 #   BENCH_SSE=1             scenario C (SSE latency with /usr/bin/python3 + httpx); 0 skips it
 #   BENCH_SSE_STREAMS=10 BENCH_SSE_EVENTS=20 BENCH_SSE_INTERVAL_MS=10
 #   BENCH_TUNNELS=1         scenarios D (idle intercepted connections: RSS per connection) and F
@@ -63,7 +68,7 @@ N_NEWCONN=$(( ${BENCH_N_NEWCONN:-500} * SCALE ))
 REPEATS="${BENCH_REPEATS:-3}"
 CONC="${BENCH_CONC:-1 10 50}"
 B_CONC="${BENCH_B_CONC:-10}"
-TARGETS="${BENCH_TARGETS:-direct tinyproxy llm_simple llm_dirlog mitmdump}"
+TARGETS="${BENCH_TARGETS:-direct tinyproxy llm_simple llm_dirlog llm_dirlog_tmpfs mitmdump}"
 RUN_TIMEOUT="${BENCH_RUN_TIMEOUT:-120}"
 SSE="${BENCH_SSE:-1}"
 SSE_STREAMS="${BENCH_SSE_STREAMS:-10}"
@@ -78,7 +83,7 @@ D_IDLE="${BENCH_D_IDLE:-1000}"
 F_HOSTS="${BENCH_F_HOSTS:-1000}"
 E_BYTES="${BENCH_E_BYTES:-67108864}"
 E_REPEATS="${BENCH_E_REPEATS:-1}"
-E_TARGETS="${BENCH_E_TARGETS:-$TARGETS}"
+E_TARGETS="${BENCH_E_TARGETS:-${TARGETS/llm_dirlog_tmpfs/}}"  # the tmpfs variant only matters for G
 PY=/usr/bin/python3
 BUILD="${BENCH_BUILD_DIR:-build-bench}"
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}]}'
@@ -118,7 +123,7 @@ install_deps() {
 
 # ---------------------------------------------------------------- helpers
 
-declare -A PORT PID
+declare -A PORT PID RECDIR
 PIDS_TO_STOP=()
 
 cleanup() {
@@ -138,9 +143,9 @@ cleanup() {
     done
     wait 2>/dev/null || true
     if [[ "${BENCH_KEEP_TMP:-0}" == 1 ]]; then
-        log "temp dir kept: $TMP"
+        log "temp dir kept: $TMP ${SHM_TMP:-} ${REC_TMP:-}"
     else
-        rm -rf "$TMP"
+        rm -rf "$TMP" ${SHM_TMP:+"$SHM_TMP"} ${REC_TMP:+"$REC_TMP"}
     fi
 }
 
@@ -151,9 +156,21 @@ start_target() {  # start_target NAME
     [[ "$name" == direct ]] && return 0
     port="$(free_port)"
     case "$name" in
-    llm_simple | llm_dirlog)
+    llm_simple | llm_dirlog | llm_dirlog_tmpfs)
         local sub=(simple)
-        [[ "$name" == llm_dirlog ]] && sub=(dir_logger -o "$TMP/dirlog_out")
+        # Records stay until the end of the run: deleting thousands of files between runs would
+        # slow the next run's file creation (ext4 without a journal, as here, skips inodes
+        # deleted in the last minutes when it allocates new ones).
+        if [[ "$name" == llm_dirlog ]]; then
+            if [[ -n "${BENCH_RECORDS_DIR:-}" && -z "${REC_TMP:-}" ]]; then
+                REC_TMP="$(mktemp -d "$BENCH_RECORDS_DIR/llm_proxy_bench.XXXXXX")"
+            fi
+            RECDIR[$name]="${REC_TMP:-$TMP}/dirlog_out"
+        elif [[ "$name" == llm_dirlog_tmpfs ]]; then
+            [[ -n "${SHM_TMP:-}" ]] || SHM_TMP="$(mktemp -d /dev/shm/llm_proxy_bench.XXXXXX)"
+            RECDIR[$name]="$SHM_TMP/dirlog_out"
+        fi
+        [[ -n "${RECDIR[$name]:-}" ]] && sub=(dir_logger -o "${RECDIR[$name]}")
         mkdir -p "$TMP/ca_llm"
         "$BUILD/llm_proxy" "${sub[@]}" --listen "127.0.0.1:$port" --ca_dir "$TMP/ca_llm" \
             --upstream-ca "$TMP/pki/testca.pem" \
@@ -194,6 +211,32 @@ EOF
 }
 
 # ---------------------------------------------------------------- 5. one load run
+describe_fs() {  # describe_fs DIR -> "ext4 on /dev/vda (no journal), mounted at /"
+    local src fstype target journal=""
+    read -r src fstype target < <(findmnt -n -o SOURCE,FSTYPE,TARGET -T "$1")
+    if [[ "$fstype" == ext4 ]]; then
+        if compgen -G "/proc/fs/jbd2/$(basename "$src")-*" >/dev/null; then
+            journal=" (with journal)"
+        else
+            journal=" (no journal)"
+        fi
+    fi
+    echo "$fstype on $src$journal, mounted at $target"
+}
+
+count_records() {  # count_records TARGET -> number of finished records in its directory
+    find "${RECDIR[$1]}" -maxdepth 1 -name '*.json' 2>/dev/null | wc -l
+}
+
+wait_records() {  # wait_records TARGET COUNT: until COUNT records exist, at most 10 s
+    local i
+    for ((i = 0; i < 200; i++)); do
+        (($(count_records "$1") >= $2)) && return 0
+        sleep 0.05
+    done
+    return 0
+}
+
 # run_hey REP SCENARIO CONC TARGET N [extra hey flags...] -> one TSV line in $RAW
 run_hey() {
     local rep="$1" scen="$2" c="$3" target="$4" n="$5"
@@ -206,35 +249,47 @@ run_hey() {
         echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true  # reset VmHWM to the current RSS
         t0="$(cpu_ticks "$pid")"
     fi
+    local rec0=""
+    [[ -n "${RECDIR[$target]:-}" ]] && rec0="$(count_records "$target")"
     out="$TMP/raw/${scen}_c${c}_${target}_r${rep}.txt"
     SSL_CERT_FILE="$TRUST" timeout "$RUN_TIMEOUT" hey -n "$n" -c "$c" -t 30 "$@" "${proxy_args[@]}" \
         -m POST -T application/json -d "$BODY" \
         "https://localhost:$UPORT/v1/chat/completions" >"$out" 2>&1 || true
+    local ok
+    ok="$(awk '$1=="[200]"{print $2}' "$out")"
+    ok="${ok:-0}"
+    local records=""
+    if [[ -n "$rec0" ]]; then
+        # The CPU figure includes writing every record of the run: wait (bounded) until the
+        # writer has put them all on disk.
+        wait_records "$target" $((rec0 + ok))
+        records=$(($(count_records "$target") - rec0))
+    fi
     local cpu_us="" rss=""
     if [[ -n "$pid" ]]; then
         t1="$(cpu_ticks "$pid")"
         hwm="$(hwm_kb "$pid")"
         rss="$(rss_kb "$pid")"
     fi
-    local rps p50 p99 ok
+    local rps p50 p99
     rps="$(awk '/Requests\/sec:/{print $2}' "$out")"
     p50="$(awk '$1=="50%" && $2=="in"{printf "%.3f", $3*1000}' "$out")"
     p99="$(awk '$1=="99%" && $2=="in"{printf "%.3f", $3*1000}' "$out")"
-    ok="$(awk '$1=="[200]"{print $2}' "$out")"
-    ok="${ok:-0}"
     if [[ -n "$pid" ]]; then
         cpu_us="$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" -v n="$ok" \
             'BEGIN{ if (n>0) printf "%.1f", (b-a)*1e6/hz/n; else print "" }')"
     fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$scen" "$c" "$target" "$n" \
-        "$ok" "${rps:-}" "${p50:-}" "${p99:-}" "$cpu_us" "${hwm:-}" "${rss:-}" >>"$RAW"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$scen" "$c" "$target" "$n" \
+        "$ok" "${rps:-}" "${p50:-}" "${p99:-}" "$cpu_us" "${hwm:-}" "${rss:-}" "$records" >>"$RAW"
     log "$(printf 'r%s %-2s c=%-3s %-11s ok=%-5s req/s=%-9s p50=%-7sms p99=%-7sms cpu/req=%-6sus hwm=%sKB' \
         "$rep" "$scen" "$c" "$target" "$ok" "${rps:-?}" "${p50:-?}" "${p99:-?}" "${cpu_us:--}" "${hwm:--}")"
     if [[ "$ok" != "$n" ]]; then
         log "  WARNING: $((n - ok)) of $n requests did not return 200 (see $out):"
         sed -n '/Error distribution/,$p;/Status code distribution/,/^$/p' "$out" | head -8 >&2
     fi
-    [[ "$target" == llm_dirlog ]] && rm -rf "$TMP/dirlog_out"/* 2>/dev/null
+    if [[ -n "$records" && "$records" != "$ok" ]]; then
+        log "  WARNING: $records records written for $ok responses"
+    fi
     return 0
 }
 
@@ -264,7 +319,6 @@ run_download() {
         "$secs" "$mbps" "$cpu_us" "${hwm:-}" "${rss0:-}" >>"$E_RAW"
     log "$(printf 'r%s E  %-11s http=%s bytes=%s MiB/s=%-8s cpu=%sus hwm=%sKB (rss before %sKB)' \
         "$rep" "$target" "$code" "$size" "${mbps:-?}" "${cpu_us:--}" "${hwm:--}" "${rss0:--}")"
-    [[ "$target" == llm_dirlog ]] && rm -rf "$TMP/dirlog_out"/* 2>/dev/null
     return 0
 }
 
@@ -278,16 +332,16 @@ main() {
     trap cleanup EXIT
     mkdir -p "$TMP/raw" bench/results
     RAW="$TMP/runs.tsv"
-    printf 'rep\tscenario\tconc\ttarget\tn\tok\trps\tp50_ms\tp99_ms\tcpu_us_per_req\thwm_kb\trss_kb\n' >"$RAW"
+    printf 'rep\tscenario\tconc\ttarget\tn\tok\trps\tp50_ms\tp99_ms\tcpu_us_per_req\thwm_kb\trss_kb\trecords\n' >"$RAW"
 
     make_certs
     start_upstream
     local t
     for t in $TARGETS; do start_target "$t"; done
-    SSE_TARGETS="$TARGETS"
+    SSE_TARGETS="${TARGETS/llm_dirlog_tmpfs/}"
     if [[ "$SSE" == 1 && " $TARGETS " == *" mitmdump "* ]]; then
         start_target mitmdump_stream
-        SSE_TARGETS="$TARGETS mitmdump_stream"
+        SSE_TARGETS="$SSE_TARGETS mitmdump_stream"
     fi
 
     # Trust bundle for clients: system roots + test CA + both proxies' CAs (created at start-up).
@@ -366,6 +420,7 @@ main() {
         log "scenario D: $D_IDLE idle intercepted connections per target (fresh processes)"
         for t in $TARGETS; do
             [[ "$t" == direct || "$t" == tinyproxy ]] && continue  # tinyproxy: MaxClients 256
+            [[ "$t" == llm_dirlog_tmpfs ]] && continue  # same memory as llm_dirlog
             kill "${PID[$t]}" 2>/dev/null || true
             wait "${PID[$t]}" 2>/dev/null || true
             start_target "$t"
@@ -393,6 +448,10 @@ main() {
         echo "openssl=$(openssl version)"
         echo "settings=BENCH_N=$N BENCH_N_NEWCONN=$N_NEWCONN BENCH_REPEATS=$REPEATS BENCH_CONC=\"$CONC\" BENCH_B_CONC=$B_CONC"
         echo "sse=streams:$SSE_STREAMS events:$SSE_EVENTS interval_ms:$SSE_INTERVAL_MS"
+        local t
+        for t in llm_dirlog llm_dirlog_tmpfs; do
+            [[ -n "${RECDIR[$t]:-}" ]] && echo "records_fs_$t=$(describe_fs "${RECDIR[$t]}")"
+        done
         echo "wall_s=$(( $(date +%s) - started ))"
     } >"$versions"
     local R="bench/results/$RESULTS_NAME"
