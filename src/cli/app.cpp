@@ -36,7 +36,8 @@ std::string first_positional(const std::vector<std::string>& reversed) {
                                                         "--idle-timeout",
                                                         "--upstream-timeout",
                                                         "--connect-timeout",
-                                                        "--shutdown-grace"};
+                                                        "--shutdown-grace",
+                                                        "--max-idle-upstream"};
     for (auto it = reversed.rbegin(); it != reversed.rend(); ++it) {
         if (it->starts_with("-")) {
             if (std::find(with_value.begin(), with_value.end(), *it) != with_value.end()) {
@@ -89,6 +90,11 @@ void add_global_options(CLI::App& app, global_options& g) {
                    "Seconds in-flight requests get to finish on SIGINT/SIGTERM")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
+    app.add_option("--max-idle-upstream", g.max_idle_upstream,
+                   "Idle upstream keep-alive connections kept per worker thread, over all hosts "
+                   "(at most 16 per host)")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{0}, std::size_t{100000}));
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ struct global_options {
     double upstream_timeout_s = 600;
     double connect_timeout_s = 10;
     double shutdown_grace_s = 10;
+    std::size_t max_idle_upstream = 64;
 };
 
 // Each subcommand sets `run`; main calls it after parsing.

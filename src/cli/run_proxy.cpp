@@ -117,6 +117,7 @@ proxy_config make_proxy_config(const global_options& g) {
     c.upstream_timeout = seconds(g.upstream_timeout_s);
     c.connect_timeout = seconds(g.connect_timeout_s);
     c.shutdown_grace = seconds(g.shutdown_grace_s);
+    c.max_idle_upstream = g.max_idle_upstream;
     return c;
 }
 

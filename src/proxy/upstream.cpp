@@ -89,6 +89,7 @@ asio::awaitable<acquire_result> upstream_pool::acquire(const upstream_target& ta
         while (!list.empty()) {
             idle_entry e = std::move(list.back());
             list.pop_back();
+            --idle_total_;
             if (usable(e)) {
                 e.connection->reused = true;
                 spdlog::debug("reusing upstream connection to {}", key);
@@ -166,15 +167,24 @@ asio::awaitable<acquire_result> upstream_pool::connect(const upstream_target& ta
 }
 
 void upstream_pool::release(std::unique_ptr<upstream_connection> c) {
-    auto& list = idle_[c->key];
-    if (list.size() >= config_.max_idle_upstream_per_host) {
+    if (config_.max_idle_upstream == 0) {
         c->stream.close();
         return;
     }
+    if (auto it = idle_.find(c->key);
+        it != idle_.end() && it->second.size() >= config_.max_idle_upstream_per_host) {
+        c->stream.close();
+        return;
+    }
+    if (idle_total_ >= config_.max_idle_upstream) {
+        close_oldest_idle();  // may erase map entries: take the list reference afterwards
+    }
+    auto& list = idle_[c->key];
     c->stream.tcp().expires_never();
     shrink_idle_buffer(c->buffer);
     c->stream.shrink_idle();
     list.push_back({std::move(c), std::chrono::steady_clock::now()});
+    ++idle_total_;
     if (!sweeping_) {
         sweeping_ = true;
         asio::co_spawn(ioc_, sweep_loop(), asio::detached);
@@ -191,7 +201,7 @@ asio::awaitable<void> upstream_pool::sweep_loop() {
         }
         for (auto it = idle_.begin(); it != idle_.end();) {
             auto& list = it->second;
-            std::erase_if(list, [this](idle_entry& e) {
+            idle_total_ -= std::erase_if(list, [this](idle_entry& e) {
                 if (usable(e)) {
                     return false;
                 }
@@ -212,14 +222,30 @@ void upstream_pool::close_all() {
         }
     }
     idle_.clear();
+    idle_total_ = 0;
 }
 
-std::size_t upstream_pool::idle_count() const {
-    std::size_t n = 0;
-    for (const auto& [key, list] : idle_) {
-        n += list.size();
+void upstream_pool::close_oldest_idle() {
+    // Lists are in release order, so each one's front is its host's longest idle connection.
+    auto oldest = idle_.end();
+    for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+        if (!it->second.empty() &&
+            (oldest == idle_.end() || it->second.front().since < oldest->second.front().since)) {
+            oldest = it;
+        }
     }
-    return n;
+    if (oldest == idle_.end()) {
+        return;
+    }
+    auto& list = oldest->second;
+    list.front().connection->stream.close();
+    list.erase(list.begin());
+    --idle_total_;
+    if (list.empty()) {
+        idle_.erase(oldest);
+    }
 }
+
+std::size_t upstream_pool::idle_count() const { return idle_total_; }
 
 }  // namespace llm_proxy::proxy

@@ -69,11 +69,14 @@ class upstream_pool {
     asio::awaitable<acquire_result> connect(const upstream_target& target);
     asio::awaitable<void> sweep_loop();
     bool usable(idle_entry& e) const;
+    // Closes the connection idle the longest, over all hosts.
+    void close_oldest_idle();
 
     asio::io_context& ioc_;
     const proxy_config& config_;
     asio::ssl::context& tls_;
     std::unordered_map<std::string, std::vector<idle_entry>> idle_;
+    std::size_t idle_total_ = 0;
     asio::steady_timer sweep_timer_;
     bool sweeping_ = false;
 };

@@ -124,6 +124,31 @@ TEST_F(HttpSemantics, UpstreamConnectionsAreReused) {
     EXPECT_LE(stats["connections"].get<int>(), 3);
 }
 
+TEST_F(HttpSemantics, IdleUpstreamConnectionsAreCappedOverAllHosts) {
+    // Every port of api.openai.com reaches the fake upstream, so each port is its own pool key.
+    start_proxy({"--connect-to", "api.openai.com::127.0.0.1:" + std::to_string(upstream_->port()),
+                 "--max-idle-upstream", "2", "simple"});
+    upstream_->reset_stats();
+    for (int port = 1001; port <= 1010; ++port) {
+        auto client = proxied_client();
+        EXPECT_EQ(client.get("https://api.openai.com:" + std::to_string(port) + "/v1/models").status,
+                  200u);
+    }
+    // Two workers (--threads 2) keep at most 2 idle connections each; the others are closed
+    // (oldest first) as new ones are released. The stats query below is one more connection.
+    int open = -1;
+    for (int i = 0; i < 50; ++i) {
+        open = upstream_->stats()["open_connections"].get<int>();
+        if (open <= 5) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_LE(open, 5);
+    EXPECT_GE(open, 3);  // the cap keeps connections; it does not close them all
+    EXPECT_EQ(upstream_->stats()["by_path"]["/v1/models"], 10);
+}
+
 TEST_F(HttpSemantics, NoHttpUpgraderKeepsPlainHttp) {
     fake_upstream plain(fake_upstream::plain);
     start_proxy({"--no-http-upgrader", "--connect-to",

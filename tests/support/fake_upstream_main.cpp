@@ -80,6 +80,7 @@ constexpr auto kSseForeverLimit = 60s;
 struct counters {
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::uint64_t> connections{0};
+    std::atomic<std::int64_t> open_connections{0};  // accepted and not yet finished
     std::atomic<std::uint64_t> sse_client_gone{0};
     std::mutex mu;
     std::map<std::string, std::uint64_t, std::less<>> by_path;
@@ -99,6 +100,7 @@ struct counters {
         json j;
         j["requests"] = requests.load();
         j["connections"] = connections.load();
+        j["open_connections"] = open_connections.load();
         j["sse_client_gone"] = sse_client_gone.load();
         json paths = json::object();
         {
@@ -854,10 +856,13 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, asio::io_context& ioc
             continue;
         }
         g_counters.connections.fetch_add(1, std::memory_order_relaxed);
+        g_counters.open_connections.fetch_add(1, std::memory_order_relaxed);
         beast::error_code ignored;
         socket.set_option(tcp::no_delay(true), ignored);
         auto ex = socket.get_executor();
-        asio::co_spawn(ex, run_connection(std::move(socket), tls), [](std::exception_ptr) {});
+        asio::co_spawn(ex, run_connection(std::move(socket), tls), [](std::exception_ptr) {
+            g_counters.open_connections.fetch_sub(1, std::memory_order_relaxed);
+        });
     }
 }
 

@@ -40,6 +40,10 @@ struct proxy_config {
     std::chrono::milliseconds upstream_idle_timeout{30'000};  // pooled idle upstream connection
     std::chrono::milliseconds shutdown_grace{10'000};
     std::size_t max_idle_upstream_per_host = 16;
+    // Idle upstream connections per worker over all hosts; past it the longest idle closes.
+    // Each holds a socket and its TLS state, so a proxy that saw thousands of host names
+    // does not keep thousands of connections open.
+    std::size_t max_idle_upstream = 64;
 };
 
 }  // namespace llm_proxy
