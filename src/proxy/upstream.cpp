@@ -246,6 +246,8 @@ void upstream_pool::close_oldest_idle() {
     }
 }
 
-std::size_t upstream_pool::idle_count() const { return idle_total_; }
+std::size_t upstream_pool::idle_count() const {
+    return idle_total_;
+}
 
 }  // namespace llm_proxy::proxy

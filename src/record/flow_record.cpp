@@ -6,6 +6,7 @@
 
 #include "llm_proxy/record/body_decoder.hpp"
 #include "llm_proxy/util/ids.hpp"
+#include "record_fields.hpp"
 
 namespace llm_proxy::record {
 
@@ -75,9 +76,11 @@ std::size_t valid_utf8_prefix(std::string_view s, bool& tail_incomplete) {
     return i;
 }
 
+}  // namespace
+
 // nlohmann::json throws on invalid UTF-8 when dumping; header values and URLs come straight
 // off the wire, so replace each bad byte with U+FFFD.
-std::string sanitize_utf8(std::string_view s) {
+std::string detail::sanitize_utf8(std::string_view s) {
     bool incomplete = false;
     std::size_t valid = valid_utf8_prefix(s, incomplete);
     if (valid == s.size()) {
@@ -97,6 +100,8 @@ std::string sanitize_utf8(std::string_view s) {
     }
     return out;
 }
+
+namespace {
 
 std::string base64_encode(std::string_view in) {
     static constexpr char alphabet[] =
@@ -133,7 +138,9 @@ bool is_token_char(unsigned char c) {
     return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
-bool is_filtered(std::string_view name, const std::vector<std::string>& filter) {
+}  // namespace
+
+bool detail::is_filtered(std::string_view name, const std::vector<std::string>& filter) {
     for (const auto& f : filter) {
         if (iequals(name, f)) {
             return true;
@@ -142,6 +149,8 @@ bool is_filtered(std::string_view name, const std::vector<std::string>& filter) 
     return false;
 }
 
+namespace {
+
 // Fills obj["body"] (and the body_* annotations) from a captured, still content-encoded body.
 void add_body(json& obj, const captured_body& body, const header_list& headers, bool log,
               std::size_t max_body_log) {
@@ -149,46 +158,61 @@ void add_body(json& obj, const captured_body& body, const header_list& headers, 
         obj["body"] = "";
         return;
     }
-    std::string_view encoding = find_header(headers, "Content-Encoding").value_or("");
-    decoded_body decoded = decode_body(encoding, body.data, max_body_log);
-    bool truncated = body.truncated || decoded.truncated;
-    std::string_view bytes = decoded.data;
-    if (!decoded.ok) {
-        // decode_body hands back the raw input, which the capture limit does not necessarily
-        // bound by max_body_log.
-        if (bytes.size() > max_body_log) {
-            bytes = bytes.substr(0, max_body_log);
-            truncated = true;
-        }
-        obj["body_decode_error"] = sanitize_utf8(decoded.error);
+    detail::body_text b = detail::prepare_body(body, headers, max_body_log);
+    if (b.decode_error) {
+        obj["body_decode_error"] = std::move(*b.decode_error);
     }
-
-    bool tail_incomplete = false;
-    std::size_t valid = valid_utf8_prefix(bytes, tail_incomplete);
-    if (valid != bytes.size() && truncated && tail_incomplete) {
-        // Cutting a text body may split its last character; drop the fragment rather than
-        // turning the whole body into base64.
-        bytes = bytes.substr(0, valid);
-    }
-    if (valid == bytes.size()) {
-        obj["body"] = std::string(bytes);
-    } else {
-        obj["body"] = base64_encode(bytes);
+    obj["body"] = std::move(b.value);
+    if (b.base64) {
         obj["body_encoding"] = "base64";
     }
-    if (truncated) {
+    if (b.truncated) {
         obj["body_truncated"] = true;
-        obj["body_size"] = body.total;
+        obj["body_size"] = b.total;
     }
 }
 
 void set_if_not_empty(json& obj, const char* key, std::string_view value) {
     if (!value.empty()) {
-        obj[key] = sanitize_utf8(value);
+        obj[key] = detail::sanitize_utf8(value);
     }
 }
 
 }  // namespace
+
+detail::body_text detail::prepare_body(const captured_body& body, const header_list& headers,
+                                       std::size_t max_body_log) {
+    body_text out;
+    std::string_view encoding = find_header(headers, "Content-Encoding").value_or("");
+    decoded_body decoded = decode_body(encoding, body.data, max_body_log);
+    out.truncated = body.truncated || decoded.truncated;
+    out.total = body.total;
+    std::string bytes = std::move(decoded.data);
+    if (!decoded.ok) {
+        // decode_body hands back the raw input, which the capture limit does not necessarily
+        // bound by max_body_log.
+        if (bytes.size() > max_body_log) {
+            bytes.resize(max_body_log);
+            out.truncated = true;
+        }
+        out.decode_error = sanitize_utf8(decoded.error);
+    }
+
+    bool tail_incomplete = false;
+    std::size_t valid = valid_utf8_prefix(bytes, tail_incomplete);
+    if (valid != bytes.size() && out.truncated && tail_incomplete) {
+        // Cutting a text body may split its last character; drop the fragment rather than
+        // turning the whole body into base64.
+        bytes.resize(valid);
+    }
+    if (valid == bytes.size()) {
+        out.value = std::move(bytes);
+    } else {
+        out.value = base64_encode(bytes);
+        out.base64 = true;
+    }
+    return out;
+}
 
 const std::vector<std::string>& default_filtered_headers() {
     static const std::vector<std::string> headers = {
@@ -242,14 +266,14 @@ std::string canonical_header_name(std::string_view name) {
 json headers_to_json(const header_list& headers, const std::vector<std::string>& filter) {
     json out = json::object();
     for (const auto& [name, value] : headers) {
-        if (is_filtered(name, filter)) {
+        if (detail::is_filtered(name, filter)) {
             continue;
         }
-        json& values = out[sanitize_utf8(canonical_header_name(name))];
+        json& values = out[detail::sanitize_utf8(canonical_header_name(name))];
         if (values.is_null()) {
             values = json::array();
         }
-        values.push_back(sanitize_utf8(value));
+        values.push_back(detail::sanitize_utf8(value));
     }
     return out;
 }
@@ -298,14 +322,14 @@ json make_record(const flow& f, const record_options& options, const std::string
 
     // Also set when the response started but then broke off (e.g. upstream reset mid-body).
     if (!f.response || !f.error_kind.empty()) {
-        record["error"] = {{"kind", sanitize_utf8(f.error_kind)},
-                           {"message", sanitize_utf8(f.error)}};
+        record["error"] = {{"kind", detail::sanitize_utf8(f.error_kind)},
+                           {"message", detail::sanitize_utf8(f.error)}};
     }
 
     if (!f.tags.empty()) {
         json tags = json::object();
         for (const auto& [k, v] : f.tags) {
-            tags[sanitize_utf8(k)] = sanitize_utf8(v);
+            tags[detail::sanitize_utf8(k)] = detail::sanitize_utf8(v);
         }
         record["tags"] = std::move(tags);
     }

@@ -158,9 +158,7 @@ void record_writer::run() {
 void record_writer::write_one(const flow& f) {
     std::string error;
     try {
-        std::string text = make_record(f, options_, proxy_id_)
-                               .dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
-        text.push_back('\n');
+        std::string text = render_record(f, options_, proxy_id_);
         std::string stem = file_stem(f.id);
         // Hidden temporary in the same directory: rename() is atomic only within a file
         // system, and readers globbing *.json never see a half-written record. (O_TMPFILE +

@@ -131,8 +131,9 @@ TEST_F(HttpSemantics, IdleUpstreamConnectionsAreCappedOverAllHosts) {
     upstream_->reset_stats();
     for (int port = 1001; port <= 1010; ++port) {
         auto client = proxied_client();
-        EXPECT_EQ(client.get("https://api.openai.com:" + std::to_string(port) + "/v1/models").status,
-                  200u);
+        EXPECT_EQ(
+            client.get("https://api.openai.com:" + std::to_string(port) + "/v1/models").status,
+            200u);
     }
     // Two workers (--threads 2) keep at most 2 idle connections each; the others are closed
     // (oldest first) as new ones are released. The stats query below is one more connection.

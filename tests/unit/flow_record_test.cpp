@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "llm_proxy/record/body_decoder.hpp"
 #include "llm_proxy/util/ids.hpp"
@@ -394,6 +397,140 @@ bool is_uuid_v4(const std::string& id) {
         }
     }
     return id[14] == '4' && std::string_view("89ab").find(id[19]) != std::string_view::npos;
+}
+
+// render_record must write exactly what dumping make_record's tree writes.
+std::string dumped(const flow& f, const record_options& o, const std::string& proxy_id) {
+    return make_record(f, o, proxy_id).dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+TEST(render_record, same_bytes_as_the_json_tree_for_edge_cases) {
+    std::vector<std::pair<std::string, flow>> cases;
+    cases.emplace_back("sample", sample_flow());
+    {
+        flow f = sample_flow();
+        f.response.reset();
+        f.error_kind = "connect";
+        f.error = "cannot connect to api.openai.com:443: Connection refused";
+        cases.emplace_back("no response", f);
+    }
+    {
+        flow f;
+        f.id = "x";
+        f.error_kind = "bad_request";
+        f.error = "malformed \"request\"\tline\n";
+        cases.emplace_back("nothing parsed", f);
+    }
+    {
+        flow f = sample_flow();
+        f.error_kind = "upstream_reset";
+        f.error = "reset mid-body";
+        f.response_body = capture(std::string("\x00\x01\xff\xfe binary", 11));
+        cases.emplace_back("broken off, binary body", f);
+    }
+    {
+        flow f = sample_flow();
+        f.response->headers.push_back({"Content-Encoding", "gzip"});
+        f.response_body = capture("not gzip at all");
+        cases.emplace_back("undecodable body", f);
+    }
+    {
+        flow f = sample_flow();
+        f.response->headers.push_back({"Content-Encoding", "gzip"});
+        f.response_body = capture(encode_body("gzip", response_json + response_json));
+        cases.emplace_back("gzip body", f);
+    }
+    {
+        flow f = sample_flow();
+        f.request_body = capture("caf\xc3\xa9 \xe2\x82\xac tail", 8);  // cut inside the euro sign
+        cases.emplace_back("truncated multibyte", f);
+    }
+    {
+        flow f = sample_flow();
+        f.request.version = 10;
+        f.request.headers = {{"x-weird name", "v"},
+                             {"X-CTRL", std::string("a\x01\x1f\x7f\"\\/\b\f\r\n\tz", 14)},
+                             {"x-bad-utf8", "\xc3\x28\xed\xa0\x80\xf4\x90\x80\x80"},
+                             {"X-Multi", "1"},
+                             {"x-multi", "2"}};
+        f.request_body = capture("{\"k\":\"\\u0000\"}\x02");
+        f.tags = {{"cache", "HIT"}, {"a\xff", "b\xfe"}, {"z", ""}};
+        cases.emplace_back("escapes and tags", f);
+    }
+    {
+        flow f = sample_flow();
+        f.request.headers.clear();
+        f.response->headers = {{"Authorization", "x"}};  // filtered away: empty object
+        cases.emplace_back("empty headers", f);
+    }
+    for (const auto& [name, f] : cases) {
+        for (int variant = 0; variant < 4; ++variant) {
+            record_options o;
+            std::string proxy_id = "proxy-1";
+            if (variant == 1) {
+                o.log_connection_stats = false;
+                o.log_request_headers = false;
+                o.log_response_body = false;
+                proxy_id.clear();
+            } else if (variant == 2) {
+                o.log_request_body = false;
+                o.log_response_headers = false;
+                o.max_body_log = 7;
+            } else if (variant == 3) {
+                o.filter_request_headers.clear();
+                o.filter_response_headers = {"content-type"};
+                o.max_body_log = 1;
+            }
+            EXPECT_EQ(render_record(f, o, proxy_id), dumped(f, o, proxy_id))
+                << name << ", options variant " << variant;
+        }
+    }
+}
+
+TEST(render_record, same_bytes_as_the_json_tree_for_random_fields) {
+    std::mt19937 rng(20261127);
+    auto random_bytes = [&](std::size_t max_len) {
+        std::string s(rng() % (max_len + 1), '\0');
+        for (char& c : s) {
+            // Mostly printable ASCII, with control bytes, quotes and high bytes mixed in.
+            unsigned r = rng() % 100;
+            c = static_cast<char>(r < 70   ? 0x20 + rng() % 95
+                                  : r < 80 ? rng() % 0x20
+                                  : r < 85 ? '"'
+                                  : r < 88 ? '\\'
+                                           : 0x80 + rng() % 0x80);
+        }
+        return s;
+    };
+    for (int i = 0; i < 300; ++i) {
+        flow f = sample_flow();
+        f.client_address = random_bytes(20);
+        f.request.method = random_bytes(8);
+        f.request.target = "/" + random_bytes(30);
+        f.request.headers.clear();
+        for (unsigned h = rng() % 6; h > 0; --h) {
+            f.request.headers.push_back({random_bytes(12), random_bytes(40)});
+        }
+        f.request_body = capture(random_bytes(200), rng() % 250);
+        if (rng() % 4 == 0) {
+            f.response.reset();
+        } else {
+            f.response->status = rng() % 600;
+            f.response->headers = {{random_bytes(10), random_bytes(30)}};
+        }
+        f.response_body = capture(random_bytes(300));
+        f.error_kind = rng() % 3 == 0 ? random_bytes(10) : "";
+        f.error = random_bytes(40);
+        f.duration = std::chrono::microseconds(rng() % 100000000);
+        f.tags.clear();
+        for (unsigned t = rng() % 3; t > 0; --t) {
+            f.tags[random_bytes(6)] = random_bytes(10);
+        }
+        record_options o;
+        o.max_body_log = rng() % 2 ? 4 * 1024 * 1024 : rng() % 100;
+        std::string proxy_id = random_bytes(10);
+        ASSERT_EQ(render_record(f, o, proxy_id), dumped(f, o, proxy_id)) << "iteration " << i;
+    }
 }
 
 TEST(ids, uuid_v4_format_and_uniqueness) {

@@ -32,4 +32,9 @@ std::string canonical_header_name(std::string_view name);
 nlohmann::json make_record(const flow& f, const record_options& options,
                            const std::string& proxy_id);
 
+// The same record as JSON text, byte for byte make_record(...).dump(2) followed by a newline,
+// written directly without building a JSON tree: what the record writer saves.
+std::string render_record(const flow& f, const record_options& options,
+                          const std::string& proxy_id);
+
 }  // namespace llm_proxy::record
