@@ -40,7 +40,7 @@
 #   BENCH_E_BYTES=67108864  size of that download (64 MiB; mitmdump 8 buffers it and needs
 #                           ~50 s for 100 MiB here, so the planned 1 GiB is opt-in:
 #                           BENCH_E_BYTES=1073741824 BENCH_E_TARGETS="direct tinyproxy llm_simple llm_dirlog")
-#   BENCH_E_REPEATS=1       repeats of scenario E
+#   BENCH_E_REPEATS=3       repeats of scenario E
 #   BENCH_E_TARGETS=...     targets of scenario E (default: BENCH_TARGETS)
 #   BENCH_AB=1              scenarios A, B, G (hey); 0 skips them (and the chart)
 #   BENCH_RESULTS_NAME=latest  results go to bench/results/<name>.md (+ <name>_*.tsv)
@@ -82,7 +82,7 @@ TUNNELS="${BENCH_TUNNELS:-1}"
 D_IDLE="${BENCH_D_IDLE:-1000}"
 F_HOSTS="${BENCH_F_HOSTS:-1000}"
 E_BYTES="${BENCH_E_BYTES:-67108864}"
-E_REPEATS="${BENCH_E_REPEATS:-1}"
+E_REPEATS="${BENCH_E_REPEATS:-3}"
 E_TARGETS="${BENCH_E_TARGETS:-${TARGETS/llm_dirlog_tmpfs/}}"  # the tmpfs variant only matters for G
 PY=/usr/bin/python3
 BUILD="${BENCH_BUILD_DIR:-build-bench}"
