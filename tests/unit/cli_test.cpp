@@ -42,7 +42,9 @@ TEST(Cli, MakeProxyConfigFromFlags) {
     g.ca_dir = "/tmp/ca";
     g.connect_to = {"api.openai.com:443:127.0.0.1:9443"};
     g.upstream_timeout_s = 1.5;
+    g.max_idle_upstream = 7;
     auto c = cli::make_proxy_config(g);
+    EXPECT_EQ(c.max_idle_upstream, 7u);
     EXPECT_EQ(c.ca_dir, "/tmp/ca");
     ASSERT_EQ(c.connect_to.size(), 1u);
     EXPECT_EQ(c.connect_to[0].connect_port, 9443);
@@ -57,6 +59,8 @@ TEST(Cli, MissingSubcommandExits2) {
 }
 TEST(Cli, BadFlagValueExits2) {
     EXPECT_EQ(run({"simple", "--threads", "many"}), 2);
+    EXPECT_EQ(run({"simple", "--max-idle-upstream", "-1"}), 2);
+    EXPECT_EQ(run({"--max-idle-upstream", "lots", "simple"}), 2);
 }
 TEST(Cli, UnknownFlagExits2) {
     EXPECT_EQ(run({"dir_logger", "--no-such-flag"}), 2);
