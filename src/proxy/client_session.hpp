@@ -2,7 +2,6 @@
 // One client connection: the HTTP/1.1 keep-alive loop, CONNECT tunnels (TLS interception or
 // plain HTTP inside) and, per request, one flow relayed to the upstream.
 
-#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -12,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "body_relay.hpp"
 #include "flex_stream.hpp"
 #include "upstream.hpp"
 #include "worker.hpp"
@@ -38,11 +38,21 @@ class client_session : public std::enable_shared_from_this<client_session> {
     asio::awaitable<bool> start_tunnel_tls();
 
     // Runs one flow. Returns true when the client connection may serve another request.
+    // The stages are in flow_handler.cpp, in the order they run.
+    struct flow_context;
     asio::awaitable<bool> handle_request(request_parser& parser);
-    // Reads the request body into f.request_body, at most a little past the capture limit.
-    // overflow: the body is longer; f.request_body.data holds every byte read so far.
-    enum class body_read { failed, complete, overflow };
-    asio::awaitable<body_read> read_request_body(request_parser& parser, flow& f);
+    std::string admit(flow_context& ctx);
+    asio::awaitable<bool> read_body_for_addons(flow_context& ctx);
+    asio::awaitable<bool> fail_request_body(flow_context& ctx, bool bad_framing,
+                                            const beast::error_code& ec);
+    asio::awaitable<std::optional<bool>> exchange_with_upstream(flow_context& ctx);
+    asio::awaitable<relay_result> send_request(flow_context& ctx);
+    asio::awaitable<beast::error_code> read_response_head(flow_context& ctx);
+    asio::awaitable<bool> fail_upstream(flow_context& ctx, const upstream_target& target,
+                                        const beast::error_code& ec);
+    asio::awaitable<bool> relay_response(flow_context& ctx);
+    asio::awaitable<bool> finish_response(flow_context& ctx, const relay_result& result,
+                                          const framing_decoder& decoder, bool switching);
     asio::awaitable<bool> answer_locally(flow& f, bool keep_alive);
     asio::awaitable<bool> send_error(unsigned status, std::string_view code,
                                      std::string_view message, bool keep_alive);
@@ -59,10 +69,6 @@ class client_session : public std::enable_shared_from_this<client_session> {
     std::optional<std::string> tunnel_host_;
     std::uint16_t tunnel_port_ = 0;
     std::string tunnel_scheme_;
-
-    // Left uninitialised on purpose: zero-filling would make all 16 KiB resident for every
-    // connection, idle ones included; only the bytes a body read writes are ever read.
-    std::array<char, 16 * 1024> body_buffer_;
 };
 
 }  // namespace llm_proxy::proxy

@@ -1,14 +1,16 @@
-// One flow: request from the client -> addons -> upstream -> response streamed back.
+// One flow, in stages: admission -> addons see the head -> request body for addons ->
+// local answer or upstream exchange (acquire, send, retry) -> response head -> response body
+// relay -> end. Bodies move through body_relay in both directions.
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/url/parse.hpp>
 #include <charconv>
 
+#include "body_relay.hpp"
 #include "client_session.hpp"
 #include "http_util.hpp"
 #include "llm_proxy/util/ids.hpp"
@@ -20,27 +22,13 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // Request bodies up to this size are kept so a request can be retried once on a fresh
 // connection when a pooled keep-alive connection turns out to be dead.
 constexpr std::size_t replay_limit = 256 * 1024;
+constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
 
 std::string lower(std::string s) {
     for (auto& c : s) {
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
     return s;
-}
-
-// Beast reads max(512, free capacity) bytes at a time into a dynamic buffer, and a buffer
-// sized for a header never grows past that: bodies would then move in 512-byte reads (and,
-// through TLS, 512-byte records to the client). Give reads of a large or open-ended body room
-// for whole TLS records; small bodies fit the buffer as it is. (Idle connections give the room
-// back: see shrink_idle_buffer.)
-void reserve_read_space(beast::flat_buffer& buffer, boost::optional<std::uint64_t> body_length) {
-    constexpr std::size_t room = 64 * 1024;
-    if (body_length && *body_length <= 16 * 1024) {
-        return;
-    }
-    if (buffer.capacity() - buffer.size() < room) {
-        buffer.reserve(std::min(buffer.size() + room, buffer.max_size()));
-    }
 }
 
 bool is_connection_loss(const beast::error_code& ec) {
@@ -89,6 +77,21 @@ std::string parse_absolute_target(std::string_view target, request_head& head) {
 
 }  // namespace
 
+// What the stages of one flow share.
+struct client_session::flow_context {
+    explicit flow_context(request_parser& p) : parser(p) {}
+    request_parser& parser;
+    flow f;
+    framing_decoder request_body;  // the client's request body framing
+    bool client_sent_length = false;
+    bool client_keep_alive = false;
+    bool expect_continue = false;
+    bool body_in_memory = false;  // f.request_body.data is the whole body
+    std::string unsent_prefix;    // body bytes read for addons but not yet sent upstream
+    std::unique_ptr<upstream_connection> up;
+    std::optional<response_parser> response;
+};
+
 void client_session::fail_flow(flow& f, std::string kind, std::string message) {
     f.error_kind = std::move(kind);
     f.error = std::move(message);
@@ -98,389 +101,356 @@ void client_session::fail_flow(flow& f, std::string kind, std::string message) {
 }
 
 asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
-    auto& req = parser.get();
-    flow f;
+    flow_context ctx(parser);
+    auto& f = ctx.f;
     f.id = make_uuid();
     f.client_address = client_address_;
     f.started_at = std::chrono::system_clock::now();
     f.started = std::chrono::steady_clock::now();
-    f.request.method = std::string(req.method_string());
-    f.request.version = req.version() == 10 ? 10 : 11;
-    bool client_keep_alive = parser.keep_alive();
-
-    // Request smuggling defence (RFC 9112 section 6.3): never guess the framing.
-    bool has_te = req.count(http::field::transfer_encoding) > 0;
-    if (has_te && req.count(http::field::content_length) > 0) {
-        co_return co_await send_error(
-            400, "bad_request", "request has both Content-Length and Transfer-Encoding", false);
+    if (auto problem = admit(ctx); !problem.empty()) {
+        co_return co_await send_error(400, "bad_request", problem, false);
     }
-    if (has_te && !parser.chunked()) {
-        co_return co_await send_error(
-            400, "bad_request", "unsupported Transfer-Encoding (only chunked is accepted)", false);
-    }
-
-    std::string_view raw_target = req.target();
-    if (tunnel_host_ && raw_target.starts_with("/")) {
-        f.request.scheme = tunnel_scheme_;
-        f.request.host = *tunnel_host_;
-        f.request.port = tunnel_port_;
-        f.request.target = std::string(raw_target);
-    } else {
-        auto problem = parse_absolute_target(raw_target, f.request);
-        if (!problem.empty()) {
-            co_return co_await send_error(400, "bad_request", problem, false);
-        }
-        if (tunnel_host_) {
-            // Absolute-form inside a tunnel still goes where the tunnel points.
-            f.request.scheme = tunnel_scheme_;
-            f.request.host = *tunnel_host_;
-            f.request.port = tunnel_port_;
-        }
-    }
-    f.request.headers = end_to_end_headers(req.base());
-    bool expect_continue = false;
-    if (auto e = req.find(http::field::expect); e != req.end()) {
-        expect_continue = iequals(e->value(), "100-continue") && req.version() == 11;
-    }
-    bool has_body = parser.chunked() || parser.content_length().value_or(0) > 0;
-
     shared_.chain->on_request_headers(f);
     if (!tunnel_host_ || !find_header(f.request.headers, "Host")) {
         // RFC 9112 section 3.2.2: with absolute-form the target's authority is the Host.
         erase_header(f.request.headers, "Host");
         f.request.headers.insert(f.request.headers.begin(), {"Host", f.request.authority()});
     }
-
-    const std::size_t capture = std::max(shared_.capture_limit, replay_limit);
-    bool body_in_memory = !has_body;
-    // Bytes of the body already read from the client but not yet sent upstream.
-    std::string body_prefix;
-    if (has_body && shared_.chain->needs_request_body(f)) {
-        auto got = co_await read_request_body(parser, f);
-        if (got == body_read::failed) {
+    ctx.body_in_memory = ctx.request_body.done();
+    if (!ctx.body_in_memory && shared_.chain->needs_request_body(f)) {
+        if (!co_await read_body_for_addons(ctx)) {
             co_return false;
-        }
-        expect_continue = false;  // answered while reading
-        if (got == body_read::complete) {
-            body_in_memory = true;
-        } else {
-            // Longer than addons look at: they see it truncated, and it streams on.
-            body_prefix = std::move(f.request_body.data);
-            f.request_body.data = body_prefix.substr(0, capture);
         }
     }
     co_await shared_.chain->on_request(f);
     if (f.answered_locally) {
-        co_return co_await answer_locally(f, client_keep_alive && body_in_memory);
+        co_return co_await answer_locally(f, ctx.client_keep_alive && ctx.request_body.done());
     }
+    if (auto failed = co_await exchange_with_upstream(ctx)) {
+        co_return *failed;
+    }
+    co_return co_await relay_response(ctx);
+}
 
+// Admission: the request head must say unambiguously where the message ends and where it
+// goes (RFC 9112 sections 3.2 and 6.3: never guess the framing). Returns a problem or "".
+std::string client_session::admit(flow_context& ctx) {
+    auto& req = ctx.parser.get();
+    auto& f = ctx.f;
+    f.request.method = std::string(req.method_string());
+    f.request.version = req.version() == 10 ? 10 : 11;
+    ctx.client_keep_alive = ctx.parser.keep_alive();
+    bool has_te = req.count(http::field::transfer_encoding) > 0;
+    ctx.client_sent_length = req.count(http::field::content_length) > 0;
+    if (has_te && ctx.client_sent_length) {
+        return "request has both Content-Length and Transfer-Encoding";
+    }
+    if (has_te && req.version() == 10) {
+        return "Transfer-Encoding in an HTTP/1.0 request";
+    }
+    if (has_te && !ctx.parser.chunked()) {
+        return "unsupported Transfer-Encoding (only chunked is accepted)";
+    }
+    if (ctx.parser.chunked()) {
+        ctx.request_body = framing_decoder::for_chunked();
+    } else if (auto n = ctx.parser.content_length(); n && *n > 0) {
+        ctx.request_body = framing_decoder::for_length(*n);
+    }
+    std::string_view raw_target = req.target();
+    if (!tunnel_host_ || !raw_target.starts_with("/")) {
+        if (auto problem = parse_absolute_target(raw_target, f.request); !problem.empty()) {
+            return problem;
+        }
+    } else {
+        f.request.target = std::string(raw_target);
+    }
+    if (tunnel_host_) {
+        // Absolute-form inside a tunnel still goes where the tunnel points.
+        f.request.scheme = tunnel_scheme_;
+        f.request.host = *tunnel_host_;
+        f.request.port = tunnel_port_;
+    }
+    f.request.headers = end_to_end_headers(req.base());
+    if (auto e = req.find(http::field::expect); e != req.end()) {
+        ctx.expect_continue = iequals(e->value(), "100-continue") && req.version() == 11;
+    }
+    return {};
+}
+
+// The addons asked for the request body before on_request: it is read into the flow up to the
+// capture limit. A longer body is handed to them truncated; what was read streams on later.
+asio::awaitable<bool> client_session::read_body_for_addons(flow_context& ctx) {
+    auto& f = ctx.f;
+    body_source source(client_, buffer_, ctx.request_body, shared_.config.client_io_timeout);
+    if (std::exchange(ctx.expect_continue, false)) {
+        source.send_before_first_read(continue_line);
+    }
+    std::vector<std::string_view> pieces;
+    auto& data = f.request_body.data;
+    while (!source.done()) {
+        auto st = co_await source.next(pieces);
+        if (st != body_source::status::ok) {
+            co_return co_await fail_request_body(ctx, st == body_source::status::bad_framing,
+                                                 source.error());
+        }
+        for (auto p : pieces) {
+            data.append(p);
+            f.request_body.total += p.size();
+            f.request_bytes += p.size();
+        }
+        if (data.size() > shared_.capture_limit) {
+            ctx.unsent_prefix = std::move(data);
+            data = ctx.unsent_prefix.substr(0, std::max(shared_.capture_limit, replay_limit));
+            f.request_body.truncated = true;
+            co_return true;
+        }
+    }
+    ctx.body_in_memory = true;
+    co_return true;
+}
+
+// The client's request body failed: bad framing gets a 400, a cut-off body nothing (the client
+// is gone or broke its own request). Either way the connection is not used again.
+asio::awaitable<bool> client_session::fail_request_body(flow_context& ctx, bool bad_framing,
+                                                        const beast::error_code& ec) {
+    if (ctx.up) {
+        ctx.up->stream.close();  // a partial request must never complete upstream
+    }
+    if (bad_framing) {
+        std::string message =
+            "malformed request body: " + std::string(to_string(ctx.request_body.error()));
+        fail_flow(ctx.f, "bad_request", message);
+        co_return co_await send_error(400, "bad_request", message, false);
+    }
+    fail_flow(ctx.f, "client_aborted", "client broke off the request body: " + ec.message());
+    co_return false;
+}
+
+// Acquires an upstream connection, sends the request and reads the response head; a request
+// that found a pooled connection dead is retried once on a new one when it can be replayed.
+// Returns nothing when the response head is there; after a failure, whether the client
+// connection may serve another request.
+asio::awaitable<std::optional<bool>> client_session::exchange_with_upstream(flow_context& ctx) {
+    auto& f = ctx.f;
     upstream_target target{f.request.scheme, f.request.host, f.request.port};
-    http::request<http::buffer_body> up_req;
-    up_req.method_string(f.request.method);
-    up_req.target(f.request.target);
-    up_req.version(11);
-    append_headers(up_req.base(), f.request.headers);
-    if (has_body && body_in_memory) {
-        up_req.content_length(f.request_body.data.size());
-    } else if (parser.chunked()) {
-        up_req.chunked(true);
-    } else if (parser.content_length()) {
-        up_req.content_length(*parser.content_length());
-    }
-
-    std::unique_ptr<upstream_connection> up;
-    std::optional<response_parser> rp;
     for (int attempt = 0;; ++attempt) {
         auto acquired = co_await worker_.pool.acquire(target);
         if (!acquired.connection) {
             auto& e = acquired.error;
             fail_flow(f, e.kind, e.message);
             co_return co_await send_error(e.status, e.kind, e.message,
-                                          client_keep_alive && body_in_memory);
+                                          ctx.client_keep_alive && ctx.request_body.done());
         }
-        up = std::move(acquired.connection);
-        // A reused connection may have been closed by the server in the meantime; such a
-        // request is retried once on a new connection when its body can be replayed.
-        auto retryable = [&] {
-            return up->reused && attempt == 0 &&
-                   (body_in_memory || (!f.request_body.truncated && parser.is_done()));
-        };
-        auto [hec, hn] =
-            co_await [&]() -> asio::awaitable<std::tuple<beast::error_code, std::size_t>> {
-            // The head goes out together with the first body piece (one TLS record, one
-            // syscall) whenever that piece is at hand; it is never held back for a body the
-            // client has not sent yet.
-            http::request_serializer<http::buffer_body> sr{up_req};
-            up->stream.tcp().expires_after(shared_.config.upstream_timeout);
-            // Writes the head if still pending, then data[0, n); more: body bytes follow.
-            auto send =
-                [&](const char* data, std::size_t n,
-                    bool more) -> asio::awaitable<std::tuple<beast::error_code, std::size_t>> {
-                up_req.body() = {const_cast<char*>(data), n, more};
-                up->stream.tcp().expires_after(shared_.config.upstream_timeout);
-                auto [wec, wn] = co_await http::async_write(up->stream, sr, use_tuple);
-                co_return std::tuple{wec == http::error::need_buffer ? beast::error_code{} : wec,
-                                     wn};
-            };
-            if (!has_body || body_in_memory) {
-                co_return co_await send(f.request_body.data.data(),
-                                        has_body ? f.request_body.data.size() : 0, false);
-            }
-            if (!body_prefix.empty() || buffer_.size() == 0 || expect_continue) {
-                auto [ec, n] = co_await send(body_prefix.data(), body_prefix.size(), true);
-                if (ec) {
-                    co_return std::tuple{ec, n};
-                }
-            }
-            if (expect_continue) {
-                static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-                client_.tcp().expires_after(shared_.config.client_io_timeout);
-                co_await asio::async_write(client_, asio::buffer(cont), use_tuple);
-                expect_continue = false;
-            }
-            auto& body = req.body();
-            reserve_read_space(buffer_, parser.content_length());
-            while (!parser.is_done()) {
-                body.data = body_buffer_.data();
-                body.size = body_buffer_.size();
-                client_.tcp().expires_after(shared_.config.client_io_timeout);
-                auto [rec, rn] =
-                    co_await http::async_read_some(client_, buffer_, parser, use_tuple);
-                if (rec == http::error::need_buffer) {
-                    rec = {};
-                }
-                if (rec) {
-                    // The client broke off its own request: nothing to answer.
-                    co_return std::tuple{beast::error_code(asio::error::operation_aborted), 0};
-                }
-                std::size_t got = body_buffer_.size() - body.size;
-                if (got == 0) {
-                    continue;
-                }
-                f.request_body.append({body_buffer_.data(), got}, capture);
-                f.request_bytes += got;
-                auto [wec, wn] = co_await send(body_buffer_.data(), got, !parser.is_done());
-                if (wec) {
-                    co_return std::tuple{wec, wn};
-                }
-            }
-            if (f.request_body.total == f.request_body.data.size()) {
-                body_in_memory = true;  // small enough to replay on a retry
-            }
-            if (sr.is_done()) {
-                co_return std::tuple{beast::error_code{}, 0};
-            }
-            co_return co_await send(nullptr, 0, false);
-        }();
-        if (hec == asio::error::operation_aborted) {
-            fail_flow(f, "client_aborted", "client closed the connection while sending the body");
-            up->stream.close();
-            co_return false;
+        ctx.up = std::move(acquired.connection);
+        bool retryable = ctx.up->reused && attempt == 0;
+        auto sent = co_await send_request(ctx);
+        if (sent.status == relay_status::bad_framing || sent.status == relay_status::cut_off) {
+            co_return co_await fail_request_body(ctx, sent.status == relay_status::bad_framing,
+                                                 sent.error);
         }
-        if (!hec) {
-            rp.emplace();
-            rp->header_limit(static_cast<std::uint32_t>(shared_.config.max_header_bytes));
-            rp->body_limit(boost::none);
-            if (req.method() == http::verb::head) {
-                rp->skip(true);
-            }
-            up->stream.tcp().expires_after(shared_.config.upstream_timeout);
-            for (;;) {
-                auto [rec, rn] =
-                    co_await http::async_read_header(up->stream, up->buffer, *rp, use_tuple);
-                hec = rec;
-                if (rec) {
-                    break;
-                }
-                unsigned st = rp->get().result_int();
-                if (st < 100 || st >= 200 || st == 101) {
-                    break;
-                }
-                // Interim responses (103 Early Hints...) are not relayed.
-                rp.emplace();
-                rp->header_limit(static_cast<std::uint32_t>(shared_.config.max_header_bytes));
-                rp->body_limit(boost::none);
-                if (req.method() == http::verb::head) {
-                    rp->skip(true);
-                }
-            }
+        beast::error_code ec = sent.error;
+        if (!ec) {
+            ec = co_await read_response_head(ctx);
         }
-        if (!hec) {
-            break;
+        if (!ec) {
+            co_return std::nullopt;
         }
-        up->stream.close();
-        if (is_connection_loss(hec) && retryable()) {
+        ctx.up->stream.close();
+        if (is_connection_loss(ec) && retryable && ctx.body_in_memory) {
             spdlog::debug("{} pooled connection to {} was closed by the server; retrying",
                           client_address_, target.key());
             continue;
         }
-        std::string kind = "upstream_reset";
-        unsigned status = 502;
-        std::string message = "upstream " + target.key() + ": " + hec.message();
-        if (hec == beast::error::timeout) {
-            kind = "upstream_timeout";
-            status = 504;
-            message = "upstream " + target.key() + " did not answer in time";
-        } else if (!is_connection_loss(hec) &&
-                   hec.category() == http::make_error_code(http::error::bad_method).category()) {
-            kind = "bad_upstream_response";
-            message = "upstream " + target.key() + " sent an invalid response: " + hec.message();
-        }
-        fail_flow(f, kind, message);
-        co_return co_await send_error(status, kind, message, client_keep_alive && parser.is_done());
+        co_return co_await fail_upstream(ctx, target, ec);
     }
+}
 
-    // Response head: upstream -> flow -> addons -> client.
-    auto& ures = rp->get();
-    unsigned status = ures.result_int();
-    f.response = response_head{status, std::string(ures.reason()), ures.version(),
+// Sends the request head and body: from memory when the body is known whole, else relayed
+// from the client as it arrives.
+asio::awaitable<relay_result> client_session::send_request(flow_context& ctx) {
+    auto& f = ctx.f;
+    head_framing framing;
+    bool has_trailers = !ctx.request_body.trailers().empty();
+    if (ctx.body_in_memory && !has_trailers) {
+        if (!f.request_body.data.empty() || ctx.client_sent_length) {
+            framing = {framing::length, f.request_body.data.size()};
+        }
+    } else if (ctx.request_body.kind() == framing::length) {
+        framing = {framing::length, *ctx.parser.content_length()};
+    } else {
+        framing = {framing::chunked, 0};
+    }
+    auto encoder = framing.kind == framing::length    ? framing_encoder::for_length(framing.length)
+                   : framing.kind == framing::chunked ? framing_encoder::for_chunked()
+                                                      : framing_encoder();
+    body_sink sink{
+        ctx.up->stream, encoder, shared_.config.upstream_timeout,
+        request_head_text(f.request.method, f.request.target, f.request.headers, framing)};
+    if (ctx.body_in_memory) {
+        co_return co_await send_body(sink, f.request_body.data, ctx.request_body.trailers());
+    }
+    body_source source(client_, buffer_, ctx.request_body, shared_.config.client_io_timeout);
+    if (std::exchange(ctx.expect_continue, false)) {
+        source.send_before_first_read(continue_line);
+    }
+    const std::size_t capture = std::max(shared_.capture_limit, replay_limit);
+    auto observe = [&f, capture](std::string_view piece) {
+        f.request_body.append(piece, capture);
+        f.request_bytes += piece.size();
+    };
+    auto result = co_await relay_body(source, sink, observe, ctx.unsent_prefix);
+    if (result.status == relay_status::done) {
+        ctx.unsent_prefix.clear();
+        // Small enough to replay on a retry.
+        ctx.body_in_memory = f.request_body.total == f.request_body.data.size();
+    }
+    co_return result;
+}
+
+// Reads the final response head; interim responses (103 Early Hints...) are not relayed.
+asio::awaitable<beast::error_code> client_session::read_response_head(flow_context& ctx) {
+    auto& up = *ctx.up;
+    for (;;) {
+        auto& rp = ctx.response.emplace();
+        rp.header_limit(static_cast<std::uint32_t>(shared_.config.max_header_bytes));
+        rp.body_limit(boost::none);
+        if (ctx.f.request.method == "HEAD") {
+            rp.skip(true);
+        }
+        up.stream.tcp().expires_after(shared_.config.upstream_timeout);
+        auto [ec, n] = co_await http::async_read_header(up.stream, up.buffer, rp, use_tuple);
+        if (ec) {
+            co_return ec;
+        }
+        unsigned st = rp.get().result_int();
+        if (st < 100 || st >= 200 || st == 101) {
+            co_return beast::error_code{};
+        }
+    }
+}
+
+asio::awaitable<bool> client_session::fail_upstream(flow_context& ctx,
+                                                    const upstream_target& target,
+                                                    const beast::error_code& ec) {
+    std::string kind = "upstream_reset";
+    unsigned status = 502;
+    std::string message = "upstream " + target.key() + ": " + ec.message();
+    if (ec == beast::error::timeout) {
+        kind = "upstream_timeout";
+        status = 504;
+        message = "upstream " + target.key() + " did not answer in time";
+    } else if (!is_connection_loss(ec) &&
+               ec.category() == http::make_error_code(http::error::bad_method).category()) {
+        kind = "bad_upstream_response";
+        message = "upstream " + target.key() + " sent an invalid response: " + ec.message();
+    }
+    fail_flow(ctx.f, kind, message);
+    co_return co_await send_error(status, kind, message,
+                                  ctx.client_keep_alive && ctx.request_body.done());
+}
+
+// Response head: upstream -> flow -> addons -> client; then the body, relayed as it arrives
+// (an SSE event goes out the moment it comes in; memory stays at one buffer).
+asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
+    auto& f = ctx.f;
+    auto& up = *ctx.up;
+    auto& ures = ctx.response->get();
+    unsigned upstream_status = ures.result_int();
+    f.response = response_head{upstream_status, std::string(ures.reason()), ures.version(),
                                end_to_end_headers(ures.base())};
-    if (auto cl = ures.find(http::field::content_length); cl != ures.end()) {
+    auto cl = ures.find(http::field::content_length);
+    if (cl != ures.end()) {
         std::uint64_t n = 0;
         auto v = cl->value();
         if (std::from_chars(v.data(), v.data() + v.size(), n).ec == std::errc()) {
             f.response->content_length = n;
         }
     }
-    shared_.chain->on_response_headers(f);
-    bool no_body = response_has_no_body(f.request.method, status);
-    http::response<http::buffer_body> cres;
-    cres.result(status);
-    cres.version(f.request.version);
-    cres.reason(f.response->reason);
-    append_headers(cres.base(), f.response->headers);
-    bool close_after = false;
-    if (no_body) {
-        if (auto cl = ures.find(http::field::content_length); cl != ures.end() && status != 204) {
-            cres.set(http::field::content_length, cl->value());
-        }
-    } else if (rp->content_length()) {
-        cres.content_length(*rp->content_length());
-    } else if (f.request.version == 11) {
-        cres.chunked(true);
+    framing_decoder decoder;
+    if (response_has_no_body(f.request.method, upstream_status)) {
+        // no body
+    } else if (ctx.response->chunked()) {
+        decoder = framing_decoder::for_chunked();
+    } else if (auto n = ctx.response->content_length()) {
+        decoder = framing_decoder::for_length(*n);
     } else {
-        close_after = true;  // an HTTP/1.0 client reads until the connection closes
+        decoder = framing_decoder::for_until_close();
     }
-    client_keep_alive =
-        client_keep_alive && !close_after && !shared_.stopping.load(std::memory_order_relaxed);
-    cres.keep_alive(client_keep_alive);
+    shared_.chain->on_response_headers(f);
 
-    http::response_serializer<http::buffer_body> csr{cres};
-    // The head goes out at once unless body bytes are already here to go with it (one TLS
-    // record, one syscall): a stream's head is never held back waiting for its first event.
-    if (no_body || (up->buffer.size() == 0 && !rp->is_done())) {
-        client_.tcp().expires_after(shared_.config.client_io_timeout);
-        auto [wec, wn] = co_await http::async_write_header(client_, csr, use_tuple);
-        if (wec) {
+    // Framing towards the client.
+    unsigned status = f.response->status;
+    header_list headers = f.response->headers;
+    head_framing out;
+    if (response_has_no_body(f.request.method, status)) {
+        // A HEAD answer may carry the Content-Length of the body it leaves out.
+        if (cl != ures.end() && status != 204) {
+            headers.emplace_back("Content-Length", std::string(cl->value()));
+        }
+    } else if (decoder.kind() == framing::length) {
+        out = {framing::length, *decoder.remaining()};
+    } else if (decoder.kind() == framing::none) {
+        out = {framing::length, 0};
+    } else if (f.request.version == 11) {
+        out = {framing::chunked, 0};
+    } else {
+        out = {framing::until_close, 0};  // an HTTP/1.0 client reads until the connection closes
+    }
+    bool switching = status == 101 || upstream_status == 101;
+    ctx.client_keep_alive = ctx.client_keep_alive && out.kind != framing::until_close &&
+                            !switching && !shared_.stopping.load(std::memory_order_relaxed);
+    auto encoder = out.kind == framing::length    ? framing_encoder::for_length(out.length)
+                   : out.kind == framing::chunked ? framing_encoder::for_chunked()
+                   : out.kind == framing::none    ? framing_encoder()
+                                                  : framing_encoder::for_until_close();
+    body_sink sink{client_, encoder, shared_.config.client_io_timeout,
+                   response_head_text(f.request.version, status, f.response->reason, headers, out,
+                                      ctx.client_keep_alive)};
+    body_source source(up.stream, up.buffer, decoder, shared_.config.upstream_timeout);
+    auto observe = [this, &f](std::string_view piece) {
+        f.response_body.append(piece, shared_.capture_limit);
+        f.response_bytes += piece.size();
+        shared_.chain->on_response_body(f, piece);
+    };
+    auto result = co_await relay_body(source, sink, observe);
+    co_return co_await finish_response(ctx, result, decoder, switching);
+}
+
+asio::awaitable<bool> client_session::finish_response(flow_context& ctx, const relay_result& result,
+                                                      const framing_decoder& decoder,
+                                                      bool switching) {
+    auto& f = ctx.f;
+    auto& up = ctx.up;
+    if (result.status != relay_status::done) {
+        up->stream.close();
+        if (result.status == relay_status::sink_failed) {
             fail_flow(f, "client_disconnected",
-                      "client went away before the response: " + wec.message());
-            up->stream.close();
-            co_return false;
+                      "client went away during the response: " + result.error.message());
+        } else {
+            bool framing = result.status == relay_status::bad_framing;
+            fail_flow(
+                f,
+                result.error == beast::error::timeout ? "upstream_timeout"
+                : framing                             ? "bad_upstream_response"
+                                                      : "upstream_reset",
+                "upstream " + up->key + " broke off the response body: " +
+                    (framing ? std::string(to_string(decoder.error())) : result.error.message()));
         }
+        co_return false;  // closing tells the client the body is incomplete
     }
-
-    if (!no_body) {
-        // Relay the body piece by piece as it arrives: an SSE event goes out the moment it
-        // comes in, and memory stays at one buffer whatever the body size.
-        auto& body = ures.body();
-        reserve_read_space(up->buffer, rp->content_length());
-        for (;;) {
-            if (rp->is_done()) {
-                break;
-            }
-            body.data = body_buffer_.data();
-            body.size = body_buffer_.size();
-            up->stream.tcp().expires_after(shared_.config.upstream_timeout);
-            auto [rec, rn] = co_await http::async_read_some(up->stream, up->buffer, *rp, use_tuple);
-            if (rec == http::error::need_buffer) {
-                rec = {};
-            }
-            if (rec) {
-                fail_flow(
-                    f, rec == beast::error::timeout ? "upstream_timeout" : "upstream_reset",
-                    "upstream " + target.key() + " broke off the response body: " + rec.message());
-                up->stream.close();
-                co_return false;  // closing tells the client the body is incomplete
-            }
-            std::size_t got = body_buffer_.size() - body.size;
-            if (got == 0) {
-                continue;
-            }
-            std::string_view chunk(body_buffer_.data(), got);
-            f.response_body.append(chunk, shared_.capture_limit);
-            f.response_bytes += got;
-            shared_.chain->on_response_body(f, chunk);
-            // The last piece goes with the end of the message (the last chunk) in one write.
-            cres.body() = {body_buffer_.data(), got, !rp->is_done()};
-            client_.tcp().expires_after(shared_.config.client_io_timeout);
-            auto [cec, cn] = co_await http::async_write(client_, csr, use_tuple);
-            if (cec && cec != http::error::need_buffer) {
-                // The client is gone: stop the upstream request too.
-                fail_flow(f, "client_disconnected",
-                          "client went away during the response: " + cec.message());
-                up->stream.close();
-                co_return false;
-            }
-        }
-        if (!csr.is_done()) {
-            cres.body() = {nullptr, 0, false};
-            client_.tcp().expires_after(shared_.config.client_io_timeout);
-            auto [cec, cn] = co_await http::async_write(client_, csr, use_tuple);
-            if (cec) {
-                fail_flow(f, "client_disconnected", "client went away at the end of the response");
-                up->stream.close();
-                co_return false;
-            }
-        }
-    }
-
     f.duration = std::chrono::steady_clock::now() - f.started;
     shared_.chain->on_response_end(f);
-    if (rp->keep_alive() && rp->is_done()) {
+    // Reused only when both messages ended exactly at their framing boundary: nothing
+    // unread may wait on the connection (bytes past the response would be taken as the
+    // answer to the next client's request).
+    bool reusable = !switching && decoder.kind() != framing::until_close &&
+                    ctx.response->get().keep_alive() && up->buffer.size() == 0;
+    if (reusable) {
         worker_.pool.release(std::move(up));
     } else {
         up->stream.close();
     }
-    co_return client_keep_alive;
-}
-
-asio::awaitable<client_session::body_read> client_session::read_request_body(request_parser& parser,
-                                                                             flow& f) {
-    auto& req = parser.get();
-    if (auto e = req.find(http::field::expect);
-        e != req.end() && iequals(e->value(), "100-continue") && req.version() == 11) {
-        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-        client_.tcp().expires_after(shared_.config.client_io_timeout);
-        auto [ec, n] = co_await asio::async_write(client_, asio::buffer(cont), use_tuple);
-        if (ec) {
-            co_return body_read::failed;
-        }
-    }
-    auto& body = req.body();
-    reserve_read_space(buffer_, parser.content_length());
-    while (!parser.is_done()) {
-        body.data = body_buffer_.data();
-        body.size = body_buffer_.size();
-        client_.tcp().expires_after(shared_.config.client_io_timeout);
-        auto [ec, n] = co_await http::async_read_some(client_, buffer_, parser, use_tuple);
-        if (ec == http::error::need_buffer) {
-            ec = {};
-        }
-        if (ec) {
-            fail_flow(f, "client_aborted", "client broke off the request body: " + ec.message());
-            co_return body_read::failed;
-        }
-        std::size_t got = body_buffer_.size() - body.size;
-        // Every byte read is kept (the caller sends them upstream when the body overflows).
-        f.request_body.data.append(body_buffer_.data(), got);
-        f.request_body.total += got;
-        f.request_bytes += got;
-        if (f.request_body.data.size() > shared_.capture_limit) {
-            f.request_body.truncated = true;
-            co_return body_read::overflow;
-        }
-    }
-    co_return body_read::complete;
+    co_return ctx.client_keep_alive;
 }
 
 asio::awaitable<bool> client_session::answer_locally(flow& f, bool keep_alive) {

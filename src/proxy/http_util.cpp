@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio/buffer.hpp>
+#include <boost/beast/http/status.hpp>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -85,6 +86,70 @@ std::string error_json(std::string_view code, std::string_view message) {
 
 bool response_has_no_body(std::string_view method, unsigned status) {
     return method == "HEAD" || (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+bool is_token(std::string_view s) {
+    auto tchar = [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+               std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    };
+    return !s.empty() && std::all_of(s.begin(), s.end(), tchar);
+}
+
+bool is_field_value(std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        auto u = static_cast<unsigned char>(c);
+        return u == '\t' || (u >= 0x20 && u != 0x7f);
+    });
+}
+
+namespace {
+
+void append_fields(std::string& out, const header_list& headers, head_framing body) {
+    for (const auto& [name, value] : headers) {
+        if (is_token(name) && is_field_value(value)) {
+            out.append(name).append(": ").append(value).append("\r\n");
+        }
+    }
+    if (body.kind == framing::length) {
+        out.append("Content-Length: ").append(std::to_string(body.length)).append("\r\n");
+    } else if (body.kind == framing::chunked) {
+        out.append("Transfer-Encoding: chunked\r\n");
+    }
+}
+
+}  // namespace
+
+std::string request_head_text(std::string_view method, std::string_view target,
+                              const header_list& headers, head_framing body) {
+    std::string out;
+    out.reserve(256);
+    out.append(method).append(" ").append(target).append(" HTTP/1.1\r\n");
+    append_fields(out, headers, body);
+    out.append("\r\n");
+    return out;
+}
+
+std::string response_head_text(unsigned version, unsigned status, std::string_view reason,
+                               const header_list& headers, head_framing body, bool keep_alive) {
+    if (reason.empty() || !is_field_value(reason)) {
+        reason = http::obsolete_reason(static_cast<http::status>(status));
+    }
+    std::string out;
+    out.reserve(256);
+    out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        .append(std::to_string(status))
+        .append(" ")
+        .append(reason)
+        .append("\r\n");
+    append_fields(out, headers, body);
+    if (version == 10 && keep_alive) {
+        out.append("Connection: keep-alive\r\n");
+    } else if (version != 10 && !keep_alive) {
+        out.append("Connection: close\r\n");
+    }
+    out.append("\r\n");
+    return out;
 }
 
 void shrink_idle_buffer(boost::beast::flat_buffer& buffer) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "http_framing.hpp"
 #include "llm_proxy/flow.hpp"
 
 namespace llm_proxy::proxy {
@@ -26,6 +27,27 @@ std::string error_json(std::string_view code, std::string_view message);
 
 // True for methods/statuses whose responses never carry a body.
 bool response_has_no_body(std::string_view method, unsigned status);
+
+// RFC 9110 section 5.6.2 token (a field name, a method).
+bool is_token(std::string_view s);
+// Characters a field value may hold: no CR, LF, NUL or other control characters but HTAB.
+bool is_field_value(std::string_view s);
+
+// How a message head announces its body: the framing field it needs.
+struct head_framing {
+    framing kind = framing::none;
+    std::uint64_t length = 0;  // for framing::length
+};
+
+// "METHOD target HTTP/1.1", the headers, the framing field and the empty line. Fields whose
+// name or value could not be sent as they are (CR, LF, NUL...) are left out.
+std::string request_head_text(std::string_view method, std::string_view target,
+                              const header_list& headers, head_framing body);
+
+// "HTTP/1.x status reason", the headers, the framing field, Connection when the version's
+// default does not say it, and the empty line.
+std::string response_head_text(unsigned version, unsigned status, std::string_view reason,
+                               const header_list& headers, head_framing body, bool keep_alive);
 
 // An idle connection's read buffer drops the room it took for a large body (it keeps a few
 // KiB for the next head), so a thousand idle connections cost little memory.
