@@ -3,7 +3,9 @@
 //   fake_upstream [--cert FILE --key FILE] [--plain] [--listen HOST] [--port N] [--threads N]
 //
 // Binds HOST:N (default 127.0.0.1, port 0 = ephemeral), prints "PORT <n>\n" to stdout, then
-// serves HTTP/1.x (TLS with --cert/--key, plain otherwise) until SIGTERM/SIGINT. Endpoints:
+// serves HTTP/1.x (TLS with --cert/--key, plain otherwise) until SIGTERM/SIGINT. The request head
+// is read first; /sink then streams the body, every other endpoint reads it whole (at most
+// 512 MiB). Endpoints:
 //   POST /v1/chat/completions   canned completion, or SSE when the JSON body has "stream": true
 //                               (X-Fake-Events: N, X-Fake-Interval-Ms: M; X-Fake-Gzip: 1 plus
 //                               Accept-Encoding: gzip gzips the non-stream body;
@@ -11,13 +13,29 @@
 //                               X-Fake-Set-Cookie: V adds Set-Cookie: V)
 //   GET  /v1/models             three models
 //   ANY  /echo...               what was received: method, target, version, headers, body
-//   GET  /download?bytes=N[&chunked=1]   N bytes of the pattern in fake_upstream/pattern.hpp
+//   ANY  /sink...               streams the body (any framing, any size, constant memory) and
+//                               answers {"method","target","version","framing":"chunked"|
+//                               "length"|"none","body_length","body_sha256","trailers":[[n,v]..],
+//                               "headers":[[n,v]..]}
+//   GET  /download?bytes=N[&framing=length|chunked|close][&chunked=1][&piece=K]
+//                               N bytes (0 allowed) of the pattern in fake_upstream/pattern.hpp,
+//                               written K bytes at a time (default 64 KiB, at most 1 MiB);
+//                               chunked=1 means framing=chunked; HTTP/1.0 gets chunked as close
+//   GET  /overlong              Content-Length: 5 "hello", followed in the same write by a whole
+//                               second response (X-Smuggled: 1, body "smuggled") that nobody
+//                               asked for: a client reusing the connection must not take it
 //   GET  /status/<code>[?delay_ms=N]   that status, body {"status": code}
 //   GET  /gzip                  a gzip-encoded JSON body, always
 //   GET  /slow?ms=N             waits N ms before answering
 //   GET  /close-delimited       body framed by closing the connection
 //   GET  /sse-forever?interval_ms=N   SSE until the client goes away (or 60 s)
-//   GET  /stats, POST /stats/reset    counters
+//   GET  /stats, POST /stats/reset    counters: requests, connections, open_connections,
+//                               sse_client_gone, by_path (completed requests per path),
+//                               requests_seen ("METHOD target" of every request head parsed, in
+//                               order, at most 100000; /stats and /stats/reset left out),
+//                               bad_requests + last_bad_request (requests that failed to parse:
+//                               answered 400, connection closed), incomplete_bodies (bodies
+//                               cut short by a close, reset or timeout)
 // Every response carries X-Fake-Upstream: 1.
 
 #include <signal.h>
@@ -43,6 +61,7 @@
 #include <utility>
 #include <vector>
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <zlib.h>
 #include <boost/asio.hpp>
@@ -72,18 +91,27 @@ constexpr auto kTlsShutdownTimeout = 500ms;
 constexpr std::size_t kHeaderLimit = 64 * 1024;
 constexpr std::uint64_t kBodyLimit = 512ull * 1024 * 1024;
 constexpr std::size_t kPiece = 64 * 1024;
+constexpr std::size_t kMaxPiece = 1024 * 1024;  // at most one pattern period
+constexpr std::size_t kSinkPiece = 64 * 1024;
+static_assert(kMaxPiece <= llm_proxy::test::pattern_period);
 constexpr auto kSseForeverLimit = 60s;
 
 // ---------------------------------------------------------------------------------------------
 // Counters
 
 struct counters {
+    static constexpr std::size_t kMaxSeen = 100000;
+
     std::atomic<std::uint64_t> requests{0};
     std::atomic<std::uint64_t> connections{0};
     std::atomic<std::int64_t> open_connections{0};  // accepted and not yet finished
     std::atomic<std::uint64_t> sse_client_gone{0};
+    std::atomic<std::uint64_t> bad_requests{0};
+    std::atomic<std::uint64_t> incomplete_bodies{0};
     std::mutex mu;
     std::map<std::string, std::uint64_t, std::less<>> by_path;
+    std::vector<std::string> requests_seen;
+    std::string last_bad_request;
 
     void count_request(std::string_view path) {
         requests.fetch_add(1, std::memory_order_relaxed);
@@ -96,18 +124,39 @@ struct counters {
         }
     }
 
+    // A request head was parsed: "METHOD target".
+    void saw_request(std::string_view method, std::string_view target) {
+        std::lock_guard lock(mu);
+        if (requests_seen.size() < kMaxSeen) {
+            std::string line;
+            line.reserve(method.size() + 1 + target.size());
+            line.append(method).append(" ").append(target);
+            requests_seen.push_back(std::move(line));
+        }
+    }
+
+    void bad_request(std::string_view what) {
+        bad_requests.fetch_add(1, std::memory_order_relaxed);
+        std::lock_guard lock(mu);
+        last_bad_request = std::string(what);
+    }
+
     json to_json() {
         json j;
         j["requests"] = requests.load();
         j["connections"] = connections.load();
         j["open_connections"] = open_connections.load();
         j["sse_client_gone"] = sse_client_gone.load();
+        j["bad_requests"] = bad_requests.load();
+        j["incomplete_bodies"] = incomplete_bodies.load();
         json paths = json::object();
         {
             std::lock_guard lock(mu);
             for (const auto& [path, n] : by_path) {
                 paths[path] = n;
             }
+            j["requests_seen"] = requests_seen;
+            j["last_bad_request"] = last_bad_request;
         }
         j["by_path"] = std::move(paths);
         return j;
@@ -117,8 +166,12 @@ struct counters {
         requests = 0;
         connections = 0;
         sse_client_gone = 0;
+        bad_requests = 0;
+        incomplete_bodies = 0;
         std::lock_guard lock(mu);
         by_path.clear();
+        requests_seen.clear();
+        last_bad_request.clear();
     }
 };
 
@@ -128,7 +181,7 @@ std::atomic<std::uint64_t> g_next_id{1};
 // ---------------------------------------------------------------------------------------------
 // Precomputed payloads
 
-// One period of the download pattern; every 64 KiB piece of a download is a slice of it.
+// Two periods of the download pattern; every piece of a download is a slice of it.
 const char* g_pattern_table = nullptr;
 // The body of GET /gzip, already compressed.
 std::string g_gzip_body;
@@ -574,20 +627,36 @@ asio::awaitable<bool> handle_download(Stream& s, request_ctx& ctx) {
         co_return co_await send(s, ctx, res);
     }
     const std::uint64_t total = *bytes;
-    const bool chunked = query_param(ctx.query, "chunked") == std::string_view("1");
+    framing f_wanted = framing::length;
+    if (query_param(ctx.query, "chunked") == std::string_view("1")) {
+        f_wanted = framing::chunked;
+    }
+    if (auto fp = query_param(ctx.query, "framing")) {
+        if (*fp == "length") {
+            f_wanted = framing::length;
+        } else if (*fp == "chunked") {
+            f_wanted = framing::chunked;
+        } else if (*fp == "close") {
+            f_wanted = framing::close;
+        } else {
+            auto res = error_response(ctx, http::status::bad_request,
+                                      "framing must be length, chunked or close");
+            co_return co_await send(s, ctx, res);
+        }
+    }
+    const auto piece = query_number<std::size_t>(ctx.query, "piece", kPiece, 1, kMaxPiece);
     http::response<http::empty_body> res{http::status::ok, ctx.version};
     res.set(http::field::content_type, "application/octet-stream");
-    if (!chunked) {
+    if (f_wanted == framing::length) {
         res.content_length(total);
     }
-    auto [ok, f] =
-        co_await send_stream_header(s, ctx, res, chunked ? framing::chunked : framing::length);
+    auto [ok, f] = co_await send_stream_header(s, ctx, res, f_wanted);
     if (!ok || ctx.head) {
         co_return ok&& res.keep_alive();
     }
-    for (std::uint64_t offset = 0; offset < total; offset += kPiece) {
-        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(kPiece, total - offset));
-        // Pieces start at multiples of 64 KiB, so they never wrap around the table.
+    for (std::uint64_t offset = 0; offset < total; offset += piece) {
+        const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(piece, total - offset));
+        // The table holds two periods, so a piece of at most one period never runs off its end.
         const char* data = g_pattern_table + offset % llm_proxy::test::pattern_period;
         if (!co_await write_piece(s, ctx, f, std::string_view(data, n))) {
             co_return false;
@@ -597,6 +666,27 @@ asio::awaitable<bool> handle_download(Stream& s, request_ctx& ctx) {
         co_return false;
     }
     co_return res.keep_alive();
+}
+
+// A 5-byte response immediately followed, in the same write, by a second complete response.
+template <class Stream>
+asio::awaitable<bool> handle_overlong(Stream& s, request_ctx& ctx) {
+    static constexpr std::string_view bytes =
+        "HTTP/1.1 200 OK\r\n"
+        "Content-Type: text/plain\r\n"
+        "Content-Length: 5\r\n"
+        "X-Fake-Upstream: 1\r\n"
+        "\r\n"
+        "hello"
+        "HTTP/1.1 200 OK\r\n"
+        "Content-Length: 8\r\n"
+        "X-Smuggled: 1\r\n"
+        "\r\n"
+        "smuggled";
+    if (!co_await write_raw(s, asio::buffer(bytes.data(), bytes.size()))) {
+        co_return false;
+    }
+    co_return ctx.req.keep_alive();
 }
 
 template <class Stream>
@@ -740,7 +830,7 @@ asio::awaitable<bool> handle_request(Stream& s, const request_t& req) {
     }
     const bool known = path == "/v1/models" || path == "/download" ||
                        path.starts_with("/status/") || path == "/gzip" || path == "/slow" ||
-                       path == "/close-delimited" || path == "/sse-forever";
+                       path == "/close-delimited" || path == "/sse-forever" || path == "/overlong";
     if (!known) {
         auto res = error_response(ctx, http::status::not_found, "not found");
         co_return co_await send(s, ctx, res);
@@ -767,6 +857,9 @@ asio::awaitable<bool> handle_request(Stream& s, const request_t& req) {
     if (path == "/sse-forever") {
         co_return co_await handle_sse_forever(s, ctx);
     }
+    if (path == "/overlong") {
+        co_return co_await handle_overlong(s, ctx);
+    }
     co_return co_await handle_status(s, ctx);
 }
 
@@ -788,20 +881,166 @@ asio::awaitable<void> close_stream(Stream& s, bool graceful) {
     tcp_layer.close();
 }
 
+// The request as it is read: the head first, then the body in pieces (see read_body, sink).
+using head_parser_t = http::request_parser<http::buffer_body>;
+
+// A request the server could not parse (answered 400), as opposed to a connection that ended.
+bool is_parse_error(const beast::error_code& ec) {
+    return ec.category() == http::make_error_code(http::error::bad_method).category() &&
+           ec != http::error::end_of_stream && ec != http::error::partial_message &&
+           ec != http::error::need_more && ec != http::error::need_buffer;
+}
+
+// Answers a request that failed to parse; the connection is closed afterwards.
+template <class Stream>
+asio::awaitable<void> send_bad_request(Stream& s, std::string_view what) {
+    g_counters.bad_request(what);
+    const std::string body =
+        dump(json{{"error", {{"message", "bad request: " + std::string(what)}}}});
+    std::string out =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        "X-Fake-Upstream: 1\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+    co_await write_raw(s, asio::buffer(out));
+}
+
+// How a failed body read is counted. Returns false (the connection cannot go on).
+template <class Stream>
+asio::awaitable<bool> body_failed(Stream& s, const beast::error_code& ec) {
+    if (is_parse_error(ec)) {
+        co_await send_bad_request(s, ec.message());
+    } else {
+        g_counters.incomplete_bodies.fetch_add(1, std::memory_order_relaxed);
+    }
+    co_return false;
+}
+
+// Reads the rest of a body the parser has the head of, handing each piece to on_piece.
+// Returns the error that ended it early (empty when the body is complete).
+template <class Stream, class OnPiece>
+asio::awaitable<beast::error_code> read_body(Stream& s, beast::flat_buffer& buffer,
+                                             head_parser_t& parser, OnPiece&& on_piece) {
+    std::vector<char> piece(kSinkPiece);
+    auto& body = parser.get().body();
+    while (!parser.is_done()) {
+        body.data = piece.data();
+        body.size = piece.size();
+        lowest(s).expires_after(kIoTimeout);
+        auto [ec, n] = co_await http::async_read_some(s, buffer, parser, tok);
+        if (ec == http::error::need_buffer) {
+            ec = {};
+        }
+        const std::size_t got = piece.size() - body.size;
+        if (got != 0 && !on_piece(std::string_view(piece.data(), got))) {
+            co_return http::error::body_limit;
+        }
+        if (ec) {
+            co_return ec;
+        }
+    }
+    body.data = nullptr;
+    body.size = 0;
+    co_return beast::error_code{};
+}
+
+struct sha256_state {
+    sha256_state() : ctx(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr); }
+    ~sha256_state() { EVP_MD_CTX_free(ctx); }
+    sha256_state(const sha256_state&) = delete;
+    sha256_state& operator=(const sha256_state&) = delete;
+
+    void update(std::string_view data) { EVP_DigestUpdate(ctx, data.data(), data.size()); }
+    std::string hex() {
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        EVP_DigestFinal_ex(ctx, digest, &len);
+        static constexpr char digits[] = "0123456789abcdef";
+        std::string out;
+        for (unsigned int i = 0; i < len; ++i) {
+            out += digits[digest[i] >> 4];
+            out += digits[digest[i] & 0xF];
+        }
+        return out;
+    }
+
+    EVP_MD_CTX* ctx;
+};
+
+// ANY /sink...: the body is streamed (constant memory, no size limit) and described.
+template <class Stream>
+asio::awaitable<bool> handle_sink(Stream& s, beast::flat_buffer& buffer, head_parser_t& parser) {
+    auto& req = parser.get();
+    json headers = json::array();
+    std::size_t head_fields = 0;
+    for (const auto& field : req) {
+        headers.push_back(json::array({to_sv(field.name_string()), to_sv(field.value())}));
+        ++head_fields;
+    }
+    const char* framing_name = parser.chunked()                      ? "chunked"
+                               : parser.content_length().has_value() ? "length"
+                                                                     : "none";
+    sha256_state sha;
+    std::uint64_t length = 0;
+    // Named: GCC 12 mishandles lambda temporaries inside a co_await expression.
+    auto hash_piece = [&](std::string_view piece) {
+        sha.update(piece);
+        length += piece.size();
+        return true;
+    };
+    auto ec = co_await read_body(s, buffer, parser, hash_piece);
+    if (ec) {
+        co_return co_await body_failed(s, ec);
+    }
+    // Beast adds trailer fields to the message after the head's.
+    json trailers = json::array();
+    std::size_t index = 0;
+    for (const auto& field : req) {
+        if (index++ >= head_fields) {
+            trailers.push_back(json::array({to_sv(field.name_string()), to_sv(field.value())}));
+        }
+    }
+    const request_t meta(std::move(req.base()));
+    request_ctx ctx(meta);
+    std::string_view target = to_sv(meta.target());
+    ctx.path = target.substr(0, target.find('?'));
+    ctx.version = meta.version() == 10 ? 10 : 11;
+    g_counters.count_request(ctx.path);
+    json j;
+    j["method"] = to_sv(meta.method_string());
+    j["target"] = target;
+    j["version"] = meta.version() == 10 ? "1.0" : "1.1";
+    j["framing"] = framing_name;
+    j["body_length"] = length;
+    j["body_sha256"] = sha.hex();
+    j["trailers"] = std::move(trailers);
+    j["headers"] = std::move(headers);
+    auto res = json_response(ctx, http::status::ok, j);
+    co_return co_await send(s, ctx, res);
+}
+
 template <class Stream>
 asio::awaitable<void> serve_http(Stream& s) {
     beast::flat_buffer buffer;
     bool graceful = false;
     for (;;) {
-        http::request_parser<http::string_body> parser;
+        head_parser_t parser;
         parser.header_limit(kHeaderLimit);
-        parser.body_limit(kBodyLimit);
+        parser.body_limit(boost::none);  // /sink has none; the others check kBodyLimit below
         lowest(s).expires_after(kIdleTimeout);
         auto [ec, n] = co_await http::async_read_header(s, buffer, parser, tok);
         if (ec) {
+            if (is_parse_error(ec)) {
+                co_await send_bad_request(s, ec.message());
+                graceful = true;
+            }
             break;
         }
-        const auto& req = parser.get();
+        auto& req = parser.get();
+        const std::string_view target = to_sv(req.target());
+        const std::string_view path = target.substr(0, target.find('?'));
+        if (path != "/stats" && path != "/stats/reset") {
+            g_counters.saw_request(to_sv(req.method_string()), target);
+        }
         if (req.version() >= 11 && iequals(to_sv(req[http::field::expect]), "100-continue")) {
             http::response<http::empty_body> cont{http::status::continue_, 11};
             lowest(s).expires_after(kIoTimeout);
@@ -810,14 +1049,28 @@ asio::awaitable<void> serve_http(Stream& s) {
                 break;
             }
         }
-        if (!parser.is_done()) {
-            lowest(s).expires_after(kIoTimeout);
-            auto [rec, rn] = co_await http::async_read(s, buffer, parser, tok);
+        bool keep = false;
+        if (path.starts_with("/sink")) {
+            keep = co_await handle_sink(s, buffer, parser);
+        } else {
+            std::string body;
+            auto keep_piece = [&](std::string_view piece) {
+                if (body.size() + piece.size() > kBodyLimit) {
+                    return false;
+                }
+                body.append(piece);
+                return true;
+            };
+            auto rec = co_await read_body(s, buffer, parser, keep_piece);
             if (rec) {
+                co_await body_failed(s, rec);
+                graceful = is_parse_error(rec);
                 break;
             }
+            request_t full(std::move(req.base()));
+            full.body() = std::move(body);
+            keep = co_await handle_request(s, full);
         }
-        const bool keep = co_await handle_request(s, parser.get());
         if (!keep) {
             graceful = true;
             break;
@@ -973,7 +1226,7 @@ options parse_args(int argc, char** argv) {
 }
 
 void prepare_payloads() {
-    static std::vector<char> table(llm_proxy::test::pattern_period);
+    static std::vector<char> table(2 * llm_proxy::test::pattern_period);
     llm_proxy::test::fill_pattern(table.data(), table.size(), 0);
     g_pattern_table = table.data();
 

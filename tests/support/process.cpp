@@ -547,7 +547,7 @@ std::optional<int> child_process::term_signal() const {
     return WTERMSIG(*raw_status_);
 }
 
-long child_process::rss_kib() const {
+long child_process::status_kib(std::string_view field) const {
     {
         std::lock_guard lk(reap_mutex_);
         if (raw_status_) {
@@ -557,15 +557,24 @@ long child_process::rss_kib() const {
     std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
     std::string line;
     while (std::getline(in, line)) {
-        if (line.rfind("VmRSS:", 0) == 0) {
+        if (line.size() > field.size() && line.compare(0, field.size(), field) == 0 &&
+            line[field.size()] == ':') {
             try {
-                return std::stol(line.substr(6));
+                return std::stol(line.substr(field.size() + 1));
             } catch (const std::exception&) {
                 return -1;
             }
         }
     }
     return -1;
+}
+
+long child_process::rss_kib() const {
+    return status_kib("VmRSS");
+}
+
+long child_process::peak_rss_kib() const {
+    return status_kib("VmHWM");
 }
 
 command_result run_command(std::vector<std::string> argv, std::chrono::milliseconds timeout,

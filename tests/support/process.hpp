@@ -85,8 +85,13 @@ class child_process {
 
     // VmRSS from /proc/<pid>/status in KiB; -1 if unavailable (e.g. already reaped).
     long rss_kib() const;
+    // VmHWM (peak resident set size so far) from /proc/<pid>/status in KiB; -1 if unavailable.
+    long peak_rss_kib() const;
 
   private:
+    // A "<field>: N kB" line of /proc/<pid>/status; -1 if unavailable.
+    long status_kib(std::string_view field) const;
+
     struct stream_buffer {
         std::string text;
         bool eof = false;

@@ -1,6 +1,7 @@
 #include "support/proxy_process.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 #include <utility>
 
@@ -22,7 +23,9 @@ bool has_listen_arg(const std::vector<std::string>& args) {
 
 proxy_process::proxy_process(std::vector<std::string> args, spawn_options options,
                              std::chrono::milliseconds startup_timeout) {
-    std::vector<std::string> argv{LLM_PROXY_BINARY};
+    const char* override_binary = std::getenv("LLM_PROXY_TEST_BINARY");
+    std::vector<std::string> argv{override_binary && *override_binary ? override_binary
+                                                                      : LLM_PROXY_BINARY};
     const bool add_listen = !has_listen_arg(args);
     argv.insert(argv.end(), std::make_move_iterator(args.begin()),
                 std::make_move_iterator(args.end()));

@@ -1,5 +1,6 @@
 #pragma once
-// Runs the real proxy binary (LLM_PROXY_BINARY) and waits until it reports
+// Runs the real proxy binary (LLM_PROXY_BINARY, or $LLM_PROXY_TEST_BINARY when set, e.g. to
+// run the end-to-end tests against another build) and waits until it reports
 // "listening on <host>:<port>" on stderr.
 
 #include <chrono>
@@ -53,6 +54,7 @@ class proxy_process {
         return process_->wait_for_stderr_line(re, timeout, cursor);
     }
     long rss_kib() const { return process_->rss_kib(); }
+    long peak_rss_kib() const { return process_->peak_rss_kib(); }
     pid_t pid() const { return process_->pid(); }
     const std::vector<std::string>& argv() const { return process_->argv(); }
     child_process& process() { return *process_; }
