@@ -24,6 +24,14 @@ const char* name_of(proxy_kind kind) {
 framing_env::framing_env() {
     pki_ = make_test_pki(work_ / "pki");
     upstream_ = std::make_unique<fake_upstream>(pki_);
+    // The proxies' CA: an EC test CA of its own in mitmproxy's layout (key + certificate in
+    // mitmproxy-ca.pem), so no proxy spends a second generating an RSA CA key at start-up.
+    const auto proxy_pki = make_test_pki(work_ / "proxy-pki");
+    std::filesystem::create_directories(ca_dir_);
+    const auto combined = ca_dir_ / "mitmproxy-ca.pem";
+    write_file(combined, read_file(proxy_pki.ca_key) + read_file(proxy_pki.ca_cert));
+    std::filesystem::permissions(
+        combined, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 framing_env::~framing_env() {
