@@ -65,6 +65,7 @@ def main():
     ap.add_argument("--runs", required=True)
     ap.add_argument("--sse")
     ap.add_argument("--download")
+    ap.add_argument("--upload")
     ap.add_argument("--tunnels")
     ap.add_argument("--versions", required=True)
     ap.add_argument("--out", required=True)
@@ -240,6 +241,46 @@ def main():
                 L.append("| {} | {}/{} | {} | {} | {} | {} |".format(
                     NAMES.get(t, t), done, len(rs), fmt(med(mib), 0) + spread(mib),
                     fmt(med(cpu), 0) + spread(cpu), fmt(med(hwm), 1), fmt(med(grow), 1) + spread(grow, 1)))
+            L.append("")
+
+    if a.upload:
+        up = read_tsv(a.upload)
+        if up:
+            st = defaultdict(list)
+            for r in up:
+                st[(int(r["bytes"]), r["target"])].append(r)
+            sizes = sorted({k[0] for k in st})
+            L.append("### U: chunked uploads ({}, `POST /sink` with `Transfer-Encoding: chunked`, curl, one connection)".format(
+                ", ".join(f"{s / 1048576:,.0f} MiB" for s in sizes)))
+            L.append("")
+            L.append("Each run uploads a random file made once from /dev/urandom. Intact = HTTP 200 and the fake "
+                     "upstream's `/sink` read exactly the file's length with the same sha256; a run that is not "
+                     "intact has no MiB/s. MiB/s = file size ÷ (curl's `time_total` − `time_pretransfer`): from the start "
+                     "of the request to the upstream's answer, without the connection, CONNECT and TLS set-up "
+                     "before it (and curl's loading of the CA bundle), which would dominate 1 MiB. "
+                     "Proxy CPU ms = utime+stime of the proxy during the upload (10 ms ticks). "
+                     "RSS growth = peak RSS during the upload − RSS before it. Medians of the repeats (min–max).")
+            L.append("")
+            L.append("| size MiB | target | intact / runs | MiB/s | proxy CPU ms | proxy peak RSS MiB | "
+                     "RSS growth MiB | framing at the upstream |")
+            L.append("|---:|---|---:|---:|---:|---:|---:|---|")
+            for size in sizes:
+                for t in ORDER:
+                    rs = st.get((size, t))
+                    if not rs:
+                        continue
+                    good = sum(1 for r in rs if r["ok"] == "1")
+                    mib = [num(r["mib_s"]) for r in rs]
+                    cpu = [None if num(r["cpu_us"]) is None else num(r["cpu_us"]) / 1000 for r in rs]
+                    hwm = [None if num(r["hwm_kb"]) is None else num(r["hwm_kb"]) / 1024 for r in rs]
+                    grow = [None if num(r["hwm_kb"]) is None or num(r["rss_before_kb"]) is None
+                            else (num(r["hwm_kb"]) - num(r["rss_before_kb"])) / 1024 for r in rs]
+                    framing = ", ".join(sorted({r["framing"] for r in rs if r["framing"]})) or "–"
+                    intact = f"{good}/{len(rs)}" if good == len(rs) else f"**{good}/{len(rs)}**"
+                    L.append("| {} | {} | {} | {} | {} | {} | {} | {} |".format(
+                        fmt(size / 1048576, 0), NAMES.get(t, t), intact, fmt(med(mib), 0) + spread(mib),
+                        fmt(med(cpu), 0) + spread(cpu), fmt(med(hwm), 1), fmt(med(grow), 1) + spread(grow, 1),
+                        framing))
             L.append("")
 
     if a.tunnels:

@@ -42,8 +42,17 @@
 #                           BENCH_E_BYTES=1073741824 BENCH_E_TARGETS="direct tinyproxy llm_simple llm_dirlog")
 #   BENCH_E_REPEATS=3       repeats of scenario E
 #   BENCH_E_TARGETS=...     targets of scenario E (default: BENCH_TARGETS)
+#   BENCH_U=1               scenario U (chunked uploads, curl --data-binary with
+#                           Transfer-Encoding: chunked to the fake upstream's /sink, which must
+#                           report the file's exact length and sha256); 0 skips it
+#   BENCH_U_SIZES="1048576 20971520"  upload sizes in bytes (1 and 20 MiB; random payloads
+#                           made once per run from /dev/urandom)
+#   BENCH_U_REPEATS=3       repeats of scenario U
+#   BENCH_U_TARGETS=...     targets of scenario U (default: BENCH_TARGETS; as for E, without
+#                           llm_dirlog_tmpfs)
 #   BENCH_AB=1              scenarios A, B, G (hey); 0 skips them (and the chart)
-#   BENCH_RESULTS_NAME=latest  results go to bench/results/<name>.md (+ <name>_*.tsv)
+#   BENCH_RESULTS_NAME=latest  results go to bench/results/<name>.md (+ <name>_*.tsv: _runs,
+#                           _sse, _download, _upload, _tunnels.jsonl)
 #   BENCH_CHART=docs/benchmarks.png  where the chart goes
 #   BENCH_RUN_TIMEOUT=120   seconds; hard cap on each load-generator run
 #   BENCH_SKIP_INSTALL=1    do not call apt-get
@@ -84,6 +93,10 @@ F_HOSTS="${BENCH_F_HOSTS:-1000}"
 E_BYTES="${BENCH_E_BYTES:-67108864}"
 E_REPEATS="${BENCH_E_REPEATS:-3}"
 E_TARGETS="${BENCH_E_TARGETS:-${TARGETS/llm_dirlog_tmpfs/}}"  # the tmpfs variant only matters for G
+U="${BENCH_U:-1}"
+U_SIZES="${BENCH_U_SIZES:-1048576 20971520}"
+U_REPEATS="${BENCH_U_REPEATS:-3}"
+U_TARGETS="${BENCH_U_TARGETS:-${TARGETS/llm_dirlog_tmpfs/}}"
 PY=/usr/bin/python3
 BUILD="${BENCH_BUILD_DIR:-build-bench}"
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}]}'
@@ -293,32 +306,88 @@ run_hey() {
     return 0
 }
 
-# run_download REP TARGET BYTES -> one TSV line in $E_RAW (scenario E)
-run_download() {
-    local rep="$1" target="$2" bytes="$3" pid="" t0=0 t1=0 rss0="" hwm="" px=()
+# curl_measured TARGET [curl args...]: one curl run, through TARGET's port unless TARGET is
+# direct, capped by RUN_TIMEOUT, with the proxy's CPU time (utime+stime delta), peak RSS (VmHWM,
+# reset just before) and RSS before taken around it (scenarios E and U). Sets CM_HTTP, CM_DOWN
+# (bytes), CM_SECS (time_total), CM_PRE (time_pretransfer: connection, CONNECT and TLS set-up,
+# the CA bundle load included), CM_CPU_US, CM_HWM, CM_RSS0 (the last three empty for direct).
+# A proxy that dies during the run leaves them empty instead of stopping the script.
+curl_measured() {
+    local target="$1" pid="" t0=0 t1 px=() w
+    shift
+    CM_CPU_US="" CM_HWM="" CM_RSS0=""
     if [[ "$target" != direct ]]; then
         px=(-x "http://127.0.0.1:${PORT[$target]}")
         pid="${PID[$target]}"
-        echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true
-        rss0="$(rss_kb "$pid")"
-        t0="$(cpu_ticks "$pid")"
+        kill -0 "$pid" 2>/dev/null || log "  WARNING: $target (pid $pid) is not running any more"
+        echo 5 >"/proc/$pid/clear_refs" 2>/dev/null || true  # reset VmHWM to the current RSS
+        CM_RSS0="$(rss_kb "$pid" 2>/dev/null || true)"
+        t0="$(cpu_ticks "$pid" 2>/dev/null || true)"
     fi
-    local w
-    w="$(timeout "$RUN_TIMEOUT" curl -s -o /dev/null --cacert "$TRUST" "${px[@]}" \
-        -w '%{http_code} %{size_download} %{time_total}' \
-        "https://localhost:$UPORT/download?bytes=$bytes" 2>/dev/null || true)"
-    local code size secs cpu_us="" mbps=""
-    read -r code size secs <<<"${w:-000 0 0}"
+    w="$(timeout "$RUN_TIMEOUT" curl -s --cacert "$TRUST" "${px[@]}" \
+        -w '%{http_code} %{size_download} %{time_total} %{time_pretransfer}' "$@" 2>/dev/null || true)"
+    read -r CM_HTTP CM_DOWN CM_SECS CM_PRE <<<"${w:-000 0 0 0}"
     if [[ -n "$pid" ]]; then
-        t1="$(cpu_ticks "$pid")"
-        hwm="$(hwm_kb "$pid")"
-        cpu_us="$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" 'BEGIN{printf "%.0f", (b-a)*1e6/hz}')"
+        t1="$(cpu_ticks "$pid" 2>/dev/null || true)"
+        CM_HWM="$(hwm_kb "$pid" 2>/dev/null || true)"
+        [[ -n "$t0" && -n "$t1" ]] &&
+            CM_CPU_US="$(awk -v a="$t0" -v b="$t1" -v hz="$CLK_TCK" 'BEGIN{printf "%.0f", (b-a)*1e6/hz}')"
     fi
-    mbps="$(awk -v s="$size" -v t="$secs" 'BEGIN{ if (t>0) printf "%.1f", s/1048576/t }')"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$target" "$bytes" "$code" "$size" \
-        "$secs" "$mbps" "$cpu_us" "${hwm:-}" "${rss0:-}" >>"$E_RAW"
+    return 0
+}
+
+mib_per_s() { awk -v s="$1" -v t="$2" 'BEGIN{ if (t>0) printf "%.1f", s/1048576/t }'; }  # BYTES SECS
+
+# run_download REP TARGET BYTES -> one TSV line in $E_RAW (scenario E)
+run_download() {
+    local rep="$1" target="$2" bytes="$3" mbps
+    curl_measured "$target" -o /dev/null "https://localhost:$UPORT/download?bytes=$bytes"
+    mbps="$(mib_per_s "$CM_DOWN" "$CM_SECS")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$target" "$bytes" "$CM_HTTP" "$CM_DOWN" \
+        "$CM_SECS" "$mbps" "$CM_CPU_US" "$CM_HWM" "$CM_RSS0" >>"$E_RAW"
     log "$(printf 'r%s E  %-11s http=%s bytes=%s MiB/s=%-8s cpu=%sus hwm=%sKB (rss before %sKB)' \
-        "$rep" "$target" "$code" "$size" "${mbps:-?}" "${cpu_us:--}" "${hwm:--}" "${rss0:--}")"
+        "$rep" "$target" "$CM_HTTP" "$CM_DOWN" "${mbps:-?}" "${CM_CPU_US:--}" "${CM_HWM:--}" "${CM_RSS0:--}")"
+    return 0
+}
+
+# make_upload_files: one random payload per size of BENCH_U_SIZES in the temp dir, and its
+# sha256 in U_SHA[size]
+declare -A U_SHA
+make_upload_files() {
+    local bytes
+    for bytes in $U_SIZES; do
+        head -c "$bytes" /dev/urandom >"$TMP/upload_$bytes.bin"
+        U_SHA[$bytes]="$(sha256sum "$TMP/upload_$bytes.bin" | cut -d' ' -f1)"
+    done
+}
+
+# run_upload REP TARGET BYTES -> one TSV line in $U_RAW (scenario U): a chunked upload of the
+# BYTES payload to /sink, whose JSON answer must give the payload's exact length and sha256.
+# MiB/s counts from the start of the request to the answer (time_total - time_pretransfer): the
+# set-up before it (TLS handshakes, curl loading the CA bundle: 45-150 ms here) would otherwise
+# dominate a 1 MiB upload.
+run_upload() {
+    local rep="$1" target="$2" bytes="$3" mbps="" xfer len="" sha="" framing="" ok=1
+    local out="$TMP/raw/U_${bytes}_${target}_r$rep.json"
+    curl_measured "$target" -o "$out" -H 'Transfer-Encoding: chunked' \
+        --data-binary "@$TMP/upload_$bytes.bin" "https://localhost:$UPORT/sink"
+    if [[ "$CM_HTTP" == 200 ]]; then
+        read -r len sha framing < <(jq -r '[.body_length, .body_sha256, .framing] | @tsv' \
+            "$out" 2>/dev/null || true) || true
+    fi
+    [[ "$CM_HTTP" == 200 && "$len" == "$bytes" && "$sha" == "${U_SHA[$bytes]}" ]] || ok=0
+    xfer="$(awk -v t="$CM_SECS" -v p="$CM_PRE" 'BEGIN{printf "%.6f", t-p}')"
+    ((ok)) && mbps="$(mib_per_s "$bytes" "$xfer")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$target" "$bytes" "$CM_HTTP" \
+        "$CM_SECS" "$xfer" "$mbps" "$CM_CPU_US" "$CM_HWM" "$CM_RSS0" "${len:-}" "${framing:-}" "$ok" >>"$U_RAW"
+    log "$(printf 'r%s U  %-11s http=%s bytes=%s in %ss (+%ss set-up) MiB/s=%-8s cpu=%sus hwm=%sKB (rss before %sKB) ok=%s' \
+        "$rep" "$target" "$CM_HTTP" "$bytes" "$xfer" "$CM_PRE" "${mbps:-?}" "${CM_CPU_US:--}" "${CM_HWM:--}" \
+        "${CM_RSS0:--}" "$ok")"
+    if ((!ok)); then
+        log "  WARNING: upload of $bytes bytes through $target: http=$CM_HTTP after ${CM_SECS}s," \
+            "upstream saw body_length=${len:-?} sha256=${sha:-?} (framing ${framing:-?}), expected" \
+            "$bytes / ${U_SHA[$bytes]} (answer in $out)"
+    fi
     return 0
 }
 
@@ -414,6 +483,20 @@ main() {
         done
     fi
 
+    U_RAW=""
+    if [[ "$U" == 1 ]]; then
+        U_RAW="$TMP/upload.tsv"
+        printf 'rep\ttarget\tbytes\thttp\tsecs\txfer_secs\tmib_s\tcpu_us\thwm_kb\trss_before_kb\tbody_length\tframing\tok\n' >"$U_RAW"
+        make_upload_files
+        log "scenario U: chunked POST /sink of $U_SIZES bytes with curl"
+        local bytes
+        for ((rep = 1; rep <= U_REPEATS; rep++)); do
+            for bytes in $U_SIZES; do
+                for t in $U_TARGETS; do run_upload "$rep" "$t" "$bytes"; done
+            done
+        done
+    fi
+
     if [[ "$TUNNELS" == 1 ]]; then
         # Scenario D on freshly started proxies: a process that served the earlier load keeps
         # that heap and would hand it to the new connections, understating their cost.
@@ -458,9 +541,10 @@ main() {
     cp "$RAW" "${R}_runs.tsv"
     [[ -n "$SSE_RAW" ]] && cp "$SSE_RAW" "${R}_sse.tsv"
     [[ -n "$E_RAW" ]] && cp "$E_RAW" "${R}_download.tsv"
+    [[ -n "$U_RAW" ]] && cp "$U_RAW" "${R}_upload.tsv"
     [[ -n "$TUN_RAW" ]] && cp "$TUN_RAW" "${R}_tunnels.jsonl"
     "$PY" bench/report.py --runs "$RAW" ${SSE_RAW:+--sse "$SSE_RAW"} ${E_RAW:+--download "$E_RAW"} \
-        ${TUN_RAW:+--tunnels "$TUN_RAW"} --versions "$versions" \
+        ${U_RAW:+--upload "$U_RAW"} ${TUN_RAW:+--tunnels "$TUN_RAW"} --versions "$versions" \
         --out "$R.md" --plot-data "$TMP/cpu_a.dat"
     if [[ "$AB" == 1 && -s "$TMP/cpu_a.dat" ]]; then
         gnuplot -e "datafile='$TMP/cpu_a.dat'; outfile='$CHART'" bench/cpu_chart.gp ||
