@@ -56,6 +56,30 @@ struct response_head {
     std::optional<std::uint64_t> content_length{};
 };
 
+// Changes a body as it streams (e.g. drops one SSE event). The engine hands it the body piece
+// by piece and sends what it appends to `out`; bytes it keeps back it may send with a later
+// piece or at the end. Installed on one flow by an addon (flow::transform_*_body).
+class body_transform {
+  public:
+    virtual ~body_transform() = default;
+    virtual void on_data(std::string_view in, std::string& out) = 0;
+    // The body ended: append what was kept back.
+    virtual void on_end(std::string& out) { (void)out; }
+};
+
+struct flow;
+
+// Per-flow state of an addon, typed: declare one slot per kind of state (e.g. a member of the
+// addon), then slot.emplace(f, ...) and slot.find(f). The state is released when the flow
+// ends, before the finished flow is handed on (on_flow_done).
+template <class T>
+class flow_slot {
+  public:
+    T* find(const flow& f) const;
+    template <class... Args>
+    T& emplace(flow& f, Args&&... args) const;
+};
+
 struct flow {
     std::string id;              // UUID v4
     std::string client_address;  // "ip:port"
@@ -64,30 +88,72 @@ struct flow {
     std::chrono::steady_clock::duration duration{};
 
     request_head request;
+    // The request body as sent upstream (the client's, or what an addon replaced it with),
+    // captured up to the largest limit the addons asked for this flow. Before on_request it
+    // holds what the engine read for addons that asked to see the body.
     captured_body request_body;
     std::optional<response_head> response;
+    // The response body as sent to the client (after any transform), captured likewise.
     captured_body response_body;
 
-    // Set by an addon in on_request to answer without contacting the upstream.
+    // --- Changes addons make; the engine carries them out.
+
+    // Answers without contacting the upstream; from on_request_headers or on_request. With
+    // `pieces` (offsets where pieces end) the body goes out in pieces, chunked to HTTP/1.1
+    // clients (e.g. one SSE event per chunk), instead of with a Content-Length.
+    void reply(response_head head, std::string body, std::vector<std::size_t> pieces = {});
+    void reply(unsigned status, header_list headers, std::string body);
     bool answered_locally = false;
     std::string local_response_body;
-    // When not empty, the local body goes out in pieces ending at these offsets (chunked to
-    // HTTP/1.1 clients, e.g. one SSE event per chunk) instead of with a Content-Length.
     std::vector<std::size_t> local_response_pieces;
 
-    // Per-flow state of addons, released with the flow; keyed by addon name.
-    std::map<std::string, std::shared_ptr<void>, std::less<>> addon_state;
+    // Sends `body` upstream instead of the client's (from on_request; the engine reads and
+    // drops the rest of the client's body and fixes the framing up). `by` names the addon in
+    // the record (tag "request_body_changed_by").
+    void replace_request_body(std::string body, std::string_view by);
+    std::optional<std::string> request_body_replacement;
+    // Transforms the request body as it streams (from on_request_headers or on_request) or the
+    // response body (from on_response_headers); tagged like a replacement.
+    void transform_request_body(std::shared_ptr<body_transform> t, std::string_view by);
+    void transform_response_body(std::shared_ptr<body_transform> t, std::string_view by);
+    std::vector<std::shared_ptr<body_transform>> request_transforms;
+    std::vector<std::shared_ptr<body_transform>> response_transforms;
 
     std::string error_kind;  // empty when the flow succeeded: "dns", "connect", "tls", ...
     std::string error;       // human readable detail
+    // Set by the addon chain when a hook threw: "addon <name> failed in <hook>: <what>".
+    std::string addon_failure;
 
     std::uint64_t request_bytes = 0;   // body bytes received from the client
     std::uint64_t response_bytes = 0;  // body bytes sent to the client
 
-    // Free-form annotations addons leave for each other (e.g. "scheme_upgraded" -> "true").
+    // Free-form annotations addons leave for each other and for the record
+    // (e.g. "scheme_upgraded" -> "true").
     std::map<std::string, std::string> tags;
 
     double duration_ms() const;
+
+    // Addon state (see flow_slot); release_state() drops all of it.
+    void* find_state(const void* slot) const;
+    void put_state(const void* slot, std::shared_ptr<void> value);
+    void release_state() { state_.clear(); }
+
+  private:
+    std::vector<std::pair<const void*, std::shared_ptr<void>>> state_;
 };
+
+template <class T>
+T* flow_slot<T>::find(const flow& f) const {
+    return static_cast<T*>(f.find_state(this));
+}
+
+template <class T>
+template <class... Args>
+T& flow_slot<T>::emplace(flow& f, Args&&... args) const {
+    auto value = std::make_shared<T>(std::forward<Args>(args)...);
+    T& ref = *value;
+    f.put_state(this, std::move(value));
+    return ref;
+}
 
 }  // namespace llm_proxy

@@ -5,11 +5,7 @@ namespace llm_proxy::addons {
 dir_logger::dir_logger(std::shared_ptr<record::record_writer> writer, std::size_t max_body_log)
     : writer_(std::move(writer)), max_body_log_(max_body_log) {}
 
-void dir_logger::on_response_end(flow& f) {
-    writer_->submit(f);
-}
-
-void dir_logger::on_error(flow& f) {
+void dir_logger::on_flow_done(const std::shared_ptr<const flow>& f) {
     writer_->submit(f);
 }
 

@@ -83,21 +83,22 @@ response_cache::response_cache(std::shared_ptr<cache::store> store, response_cac
       options_(std::move(options)),
       inflight_(std::make_shared<cache::inflight_table>(options_.max_coalesce_wait)) {}
 
-response_cache::flow_state* response_cache::state_of(flow& f) {
-    auto it = f.addon_state.find(name());
-    return it == f.addon_state.end() ? nullptr : static_cast<flow_state*>(it->second.get());
-}
-
 void response_cache::skip(flow& f, std::string reason) {
     spdlog::debug("flow {}: cache skip: {}", f.id, reason);
     f.tags["cache"] = "SKIP";
     f.tags["cache_skip"] = std::move(reason);
 }
 
-bool response_cache::needs_request_body(const flow& f) const {
-    // The body is part of the key; requests the cache passes by stream straight through.
-    return cache::cacheable_method(f.request.method) &&
-           !cache::parse_request_directives(f.request.headers).no_store;
+std::size_t response_cache::request_buffer_limit(const flow& f) const {
+    // Requests the cache passes by stream straight through.
+    bool cacheable = cache::cacheable_method(f.request.method) &&
+                     !cache::parse_request_directives(f.request.headers).no_store;
+    return cacheable ? options_.max_body : 0;
+}
+
+std::size_t response_cache::response_capture_limit(const flow& f) const {
+    auto* st = state_.find(f);
+    return st && st->may_store && !f.answered_locally ? options_.max_body : 0;
 }
 
 boost::asio::awaitable<void> response_cache::on_request(flow& f) {
@@ -145,9 +146,8 @@ boost::asio::awaitable<void> response_cache::on_request(flow& f) {
         skip(f, "request body cannot be decoded");
         co_return;
     }
-    auto state = std::make_shared<flow_state>();
+    auto* state = &state_.emplace(f);
     state->key = std::move(*key);
-    f.addon_state[std::string(name())] = state;
 
     if (directives.no_cache) {
         state->may_store = true;  // a fresh answer, stored for the next request
@@ -220,27 +220,25 @@ boost::asio::awaitable<void> response_cache::answer_from(flow& f,
         head.headers.emplace_back("Content-Length", std::to_string(*e.head_content_length));
     }
     head.headers.emplace_back(std::string(header_name), "HIT");
-    f.response = std::move(head);
-    f.local_response_body = std::move(body);
-    f.local_response_pieces.clear();
+    std::vector<std::size_t> pieces;
     if (e.streamed) {
         if (!encoded && is_event_stream(e.headers)) {
-            f.local_response_pieces = cache::sse_event_ends(f.local_response_body);
+            pieces = cache::sse_event_ends(body);
         }
-        f.local_response_pieces.push_back(f.local_response_body.size());
+        pieces.push_back(body.size());
     }
-    f.answered_locally = true;
+    f.reply(std::move(head), std::move(body), std::move(pieces));
     f.tags["cache"] = "HIT";
     if (coalesced) {
         f.tags["cache_coalesced"] = "true";
     }
 }
 
-void response_cache::on_response_headers(flow& f) {
+boost::asio::awaitable<void> response_cache::on_response_headers(flow& f) {
     if (!f.response || f.answered_locally) {
-        return;
+        co_return;
     }
-    if (auto* st = state_of(f); st && st->may_store) {
+    if (auto* st = state_.find(f); st && st->may_store) {
         unsigned status = f.response->status;
         std::uint64_t length = f.response->content_length.value_or(0);
         if (status < 200 || status > 299) {
@@ -262,7 +260,7 @@ void response_cache::on_response_headers(flow& f) {
 }
 
 void response_cache::on_response_end(flow& f) {
-    auto* st = state_of(f);
+    auto* st = state_.find(f);
     if (!st || f.answered_locally) {
         return;
     }
@@ -333,7 +331,7 @@ bool response_cache::store_entry(cache::entry e, std::string_view raw, const std
 }
 
 void response_cache::on_error(flow& f) {
-    if (auto* st = state_of(f); st && st->leader) {
+    if (auto* st = state_.find(f); st && st->leader) {
         st->leader->publish(nullptr);
     }
 }

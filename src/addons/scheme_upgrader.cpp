@@ -13,10 +13,11 @@ void scheme_upgrader::on_request_headers(flow& f) {
     f.tags["scheme_upgraded"] = "true";
 }
 
-void scheme_upgrader::on_response_headers(flow& f) {
+boost::asio::awaitable<void> scheme_upgrader::on_response_headers(flow& f) {
     if (f.response && f.tags.contains("scheme_upgraded")) {
         f.response->headers.emplace_back("X-Llm_proxy-scheme-upgraded", "true");
     }
+    co_return;
 }
 
 }  // namespace llm_proxy::addons

@@ -60,6 +60,9 @@ body_source::status body_source::take_buffered(std::vector<std::string_view>& pi
         }
     }
     pending_ = used;
+    if (used > 0) {
+        interim_ = {};  // the peer sends its body without waiting for a 100 (Continue)
+    }
     return status::ok;
 }
 
@@ -201,9 +204,37 @@ relay_result sink_mismatch() {
 
 }  // namespace
 
+void run_transforms(const std::vector<std::shared_ptr<body_transform>>& transforms,
+                    std::vector<std::string_view>& pieces, bool last, std::string& scratch) {
+    if (transforms.empty()) {
+        return;
+    }
+    std::string in;
+    for (auto p : pieces) {
+        in.append(p);
+    }
+    std::string out;
+    for (const auto& t : transforms) {
+        out.clear();
+        if (!in.empty()) {
+            t->on_data(in, out);
+        }
+        if (last) {
+            t->on_end(out);
+        }
+        in.swap(out);
+    }
+    scratch = std::move(in);
+    pieces.clear();
+    if (!scratch.empty()) {
+        pieces.push_back(scratch);
+    }
+}
+
 asio::awaitable<relay_result> relay_body(body_source& source, body_sink& sink,
-                                         const body_observer& observe, std::string_view prefix) {
+                                         const body_filter& filter, std::string_view prefix) {
     std::vector<std::string_view> pieces;
+    std::string scratch;
     write_batch batch;
     for (;;) {
         auto st = source.take_buffered(pieces);
@@ -224,10 +255,9 @@ asio::awaitable<relay_result> relay_body(body_source& source, body_sink& sink,
         if (st == body_source::status::cut_off) {
             co_return relay_result{relay_status::cut_off, source.error()};
         }
-        if (observe) {
-            for (auto p : pieces) {
-                observe(p);
-            }
+        bool last = source.done();
+        if (filter && !filter(pieces, last, scratch)) {
+            co_return relay_result{relay_status::stopped, {}};
         }
         batch.clear();
         batch.add(sink.head);
@@ -235,7 +265,6 @@ asio::awaitable<relay_result> relay_body(body_source& source, body_sink& sink,
             co_return sink_mismatch();
         }
         prefix = {};
-        bool last = source.done();
         if (last && !batch.add_end(sink.encoder, source.decoder().trailers())) {
             co_return sink_mismatch();
         }

@@ -13,6 +13,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,7 @@ enum class relay_status {
     bad_framing,  // the source's framing is invalid
     cut_off,      // the source ended or failed mid-body
     sink_failed,  // writing to the sink failed, or the data did not fit its framing
+    stopped,      // the filter stopped it
 };
 
 struct relay_result {
@@ -86,16 +88,25 @@ struct relay_result {
     beast::error_code error;  // of the source (cut_off) or the sink (sink_failed)
 };
 
-// Sees each piece of body data before it is written.
-using body_observer = std::function<void(std::string_view)>;
+// Sees each batch of body data before it is written and may change it: `pieces` may be
+// replaced, e.g. by views into `scratch` (which stays alive until the batch is written).
+// `last`: the body ends with this batch. Returns false to stop the relay.
+using body_filter =
+    std::function<bool(std::vector<std::string_view>& pieces, bool last, std::string& scratch)>;
 
 // Relays the body from `source` to `sink`, writing the sink's head first (with the first data
 // when it is at hand). `prefix` is body data the caller already took from the source (and
-// observed): it goes out first. On success the sink's message is complete (last chunk and
+// filtered): it goes out first. On success the sink's message is complete (last chunk and
 // trailers written).
 boost::asio::awaitable<relay_result> relay_body(body_source& source, body_sink& sink,
-                                                const body_observer& observe,
+                                                const body_filter& filter,
                                                 std::string_view prefix = {});
+
+// Runs `pieces` through body transforms in order (a transform's output is the next one's
+// input); on return `pieces` holds the result, stored in `scratch`. `last` ends the body:
+// each transform's on_end output joins in.
+void run_transforms(const std::vector<std::shared_ptr<body_transform>>& transforms,
+                    std::vector<std::string_view>& pieces, bool last, std::string& scratch);
 
 // Writes the sink's head and a whole body held in memory, framed, in one write.
 boost::asio::awaitable<relay_result> send_body(body_sink& sink, std::string_view body,

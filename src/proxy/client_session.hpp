@@ -13,6 +13,7 @@
 
 #include "body_relay.hpp"
 #include "flex_stream.hpp"
+#include "http_util.hpp"
 #include "upstream.hpp"
 #include "worker.hpp"
 
@@ -42,7 +43,10 @@ class client_session : public std::enable_shared_from_this<client_session> {
     struct flow_context;
     asio::awaitable<bool> handle_request(request_parser& parser);
     std::string admit(flow_context& ctx);
-    asio::awaitable<bool> read_body_for_addons(flow_context& ctx);
+    asio::awaitable<bool> run_flow(flow_context& ctx);
+    asio::awaitable<bool> fail_addon(flow_context& ctx);
+    asio::awaitable<bool> read_body_for_addons(flow_context& ctx, std::size_t limit);
+    asio::awaitable<bool> use_replaced_body(flow_context& ctx);
     asio::awaitable<bool> fail_request_body(flow_context& ctx, bool bad_framing,
                                             const beast::error_code& ec);
     asio::awaitable<std::optional<bool>> exchange_with_upstream(flow_context& ctx);
@@ -51,8 +55,13 @@ class client_session : public std::enable_shared_from_this<client_session> {
     asio::awaitable<bool> fail_upstream(flow_context& ctx, const upstream_target& target,
                                         const beast::error_code& ec);
     asio::awaitable<bool> relay_response(flow_context& ctx);
+    head_framing client_framing(flow_context& ctx, const framing_decoder& decoder,
+                                const std::optional<std::string>& head_length);
+    bool transform_body(flow& f, const std::vector<std::shared_ptr<body_transform>>& transforms,
+                        std::vector<std::string_view>& pieces, bool last, std::string& scratch);
     asio::awaitable<bool> finish_response(flow_context& ctx, const relay_result& result,
-                                          const framing_decoder& decoder, bool switching);
+                                          const framing_decoder& decoder, bool switching,
+                                          bool head_sent);
     asio::awaitable<bool> answer_locally(flow& f, bool keep_alive);
     asio::awaitable<bool> send_error(unsigned status, std::string_view code,
                                      std::string_view message, bool keep_alive);

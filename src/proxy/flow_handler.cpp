@@ -79,9 +79,13 @@ std::string parse_absolute_target(std::string_view target, request_head& head) {
 
 // What the stages of one flow share.
 struct client_session::flow_context {
-    explicit flow_context(request_parser& p) : parser(p) {}
+    explicit flow_context(request_parser& p)
+        : parser(p), owner(std::make_shared<flow>()), f(*owner) {}
     request_parser& parser;
-    flow f;
+    std::shared_ptr<flow> owner;  // handed to on_flow_done when the flow ends
+    flow& f;
+    std::size_t request_capture = 0;  // capture limits of this flow
+    std::size_t response_capture = 0;
     framing_decoder request_body;  // the client's request body framing
     bool client_sent_length = false;
     bool client_keep_alive = false;
@@ -110,26 +114,57 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
     if (auto problem = admit(ctx); !problem.empty()) {
         co_return co_await send_error(400, "bad_request", problem, false);
     }
-    shared_.chain->on_request_headers(f);
+    bool keep_alive = co_await run_flow(ctx);
+    // The flow is finished: its addon state goes, and it no longer changes.
+    f.release_state();
+    shared_.chain->on_flow_done(std::move(ctx.owner));
+    co_return keep_alive;
+}
+
+asio::awaitable<bool> client_session::run_flow(flow_context& ctx) {
+    auto& f = ctx.f;
+    auto& chain = *shared_.chain;
+    if (!chain.on_request_headers(f)) {
+        co_return co_await fail_addon(ctx);
+    }
     if (!tunnel_host_ || !find_header(f.request.headers, "Host")) {
         // RFC 9112 section 3.2.2: with absolute-form the target's authority is the Host.
         erase_header(f.request.headers, "Host");
         f.request.headers.insert(f.request.headers.begin(), {"Host", f.request.authority()});
     }
+    ctx.request_capture = std::max(chain.request_capture_limit(f), replay_limit);
     ctx.body_in_memory = ctx.request_body.done();
-    if (!ctx.body_in_memory && shared_.chain->needs_request_body(f)) {
-        if (!co_await read_body_for_addons(ctx)) {
-            co_return false;
+    if (!f.answered_locally) {
+        if (auto limit = chain.request_buffer_limit(f); limit > 0 && !ctx.body_in_memory) {
+            if (!co_await read_body_for_addons(ctx, limit)) {
+                co_return false;
+            }
+        }
+        if (!co_await chain.on_request(f)) {
+            co_return co_await fail_addon(ctx);
         }
     }
-    co_await shared_.chain->on_request(f);
     if (f.answered_locally) {
         co_return co_await answer_locally(f, ctx.client_keep_alive && ctx.request_body.done());
+    }
+    if (f.request_body_replacement && !co_await use_replaced_body(ctx)) {
+        co_return false;
     }
     if (auto failed = co_await exchange_with_upstream(ctx)) {
         co_return *failed;
     }
     co_return co_await relay_response(ctx);
+}
+
+// An addon threw (the chain logged it): the flow fails; the client gets a 500 when nothing
+// was sent to it yet.
+asio::awaitable<bool> client_session::fail_addon(flow_context& ctx) {
+    if (ctx.up) {
+        ctx.up->stream.close();
+    }
+    fail_flow(ctx.f, "addon_error", ctx.f.addon_failure);
+    co_return co_await send_error(500, "addon_error", ctx.f.addon_failure,
+                                  ctx.client_keep_alive && ctx.request_body.done());
 }
 
 // Admission: the request head must say unambiguously where the message ends and where it
@@ -177,9 +212,9 @@ std::string client_session::admit(flow_context& ctx) {
     return {};
 }
 
-// The addons asked for the request body before on_request: it is read into the flow up to the
-// capture limit. A longer body is handed to them truncated; what was read streams on later.
-asio::awaitable<bool> client_session::read_body_for_addons(flow_context& ctx) {
+// The addons asked for the request body before on_request: it is read into the flow up to
+// `limit`. A longer body is handed to them truncated; what was read streams on later.
+asio::awaitable<bool> client_session::read_body_for_addons(flow_context& ctx, std::size_t limit) {
     auto& f = ctx.f;
     body_source source(client_, buffer_, ctx.request_body, shared_.config.client_io_timeout);
     if (std::exchange(ctx.expect_continue, false)) {
@@ -198,9 +233,9 @@ asio::awaitable<bool> client_session::read_body_for_addons(flow_context& ctx) {
             f.request_body.total += p.size();
             f.request_bytes += p.size();
         }
-        if (data.size() > shared_.capture_limit) {
+        if (data.size() > limit) {
             ctx.unsent_prefix = std::move(data);
-            data = ctx.unsent_prefix.substr(0, std::max(shared_.capture_limit, replay_limit));
+            data = ctx.unsent_prefix.substr(0, std::max(limit, ctx.request_capture));
             f.request_body.truncated = true;
             co_return true;
         }
@@ -226,6 +261,35 @@ asio::awaitable<bool> client_session::fail_request_body(flow_context& ctx, bool 
     co_return false;
 }
 
+// An addon replaced the request body: the rest of the client's body is read and dropped, and
+// the replacement is what goes upstream (and into the record).
+asio::awaitable<bool> client_session::use_replaced_body(flow_context& ctx) {
+    auto& f = ctx.f;
+    body_source source(client_, buffer_, ctx.request_body, shared_.config.client_io_timeout);
+    if (std::exchange(ctx.expect_continue, false)) {
+        source.send_before_first_read(continue_line);
+    }
+    std::vector<std::string_view> pieces;
+    while (!source.done()) {
+        auto st = co_await source.next(pieces);
+        if (st != body_source::status::ok) {
+            co_return co_await fail_request_body(ctx, st == body_source::status::bad_framing,
+                                                 source.error());
+        }
+        for (auto p : pieces) {
+            f.request_bytes += p.size();
+        }
+    }
+    ctx.unsent_prefix.clear();
+    std::string body = std::move(*f.request_body_replacement);
+    f.request_body_replacement.reset();
+    f.request_body = captured_body{std::move(body), 0, false};
+    f.request_body.total = f.request_body.data.size();
+    ctx.body_in_memory = true;
+    ctx.client_sent_length = true;  // an empty replacement still says Content-Length: 0
+    co_return true;
+}
+
 // Acquires an upstream connection, sends the request and reads the response head; a request
 // that found a pooled connection dead is retried once on a new one when it can be replayed.
 // Returns nothing when the response head is there; after a failure, whether the client
@@ -244,6 +308,9 @@ asio::awaitable<std::optional<bool>> client_session::exchange_with_upstream(flow
         ctx.up = std::move(acquired.connection);
         bool retryable = ctx.up->reused && attempt == 0;
         auto sent = co_await send_request(ctx);
+        if (sent.status == relay_status::stopped) {
+            co_return co_await fail_addon(ctx);
+        }
         if (sent.status == relay_status::bad_framing || sent.status == relay_status::cut_off) {
             co_return co_await fail_request_body(ctx, sent.status == relay_status::bad_framing,
                                                  sent.error);
@@ -271,11 +338,22 @@ asio::awaitable<relay_result> client_session::send_request(flow_context& ctx) {
     auto& f = ctx.f;
     head_framing framing;
     bool has_trailers = !ctx.request_body.trailers().empty();
+    if (ctx.body_in_memory && !f.request_transforms.empty()) {
+        // Transformed once, whole; what is sent is what the record shows.
+        std::vector<std::string_view> pieces{f.request_body.data};
+        std::string out;
+        if (!transform_body(f, f.request_transforms, pieces, true, out)) {
+            co_return relay_result{relay_status::stopped, {}};
+        }
+        f.request_body = captured_body{std::move(out), 0, false};
+        f.request_body.total = f.request_body.data.size();
+        f.request_transforms.clear();
+    }
     if (ctx.body_in_memory && !has_trailers) {
         if (!f.request_body.data.empty() || ctx.client_sent_length) {
             framing = {framing::length, f.request_body.data.size()};
         }
-    } else if (ctx.request_body.kind() == framing::length) {
+    } else if (ctx.request_body.kind() == framing::length && f.request_transforms.empty()) {
         framing = {framing::length, *ctx.parser.content_length()};
     } else {
         framing = {framing::chunked, 0};
@@ -293,12 +371,34 @@ asio::awaitable<relay_result> client_session::send_request(flow_context& ctx) {
     if (std::exchange(ctx.expect_continue, false)) {
         source.send_before_first_read(continue_line);
     }
-    const std::size_t capture = std::max(shared_.capture_limit, replay_limit);
-    auto observe = [&f, capture](std::string_view piece) {
-        f.request_body.append(piece, capture);
-        f.request_bytes += piece.size();
+    // A named std::function: GCC 12 mishandles converted temporaries inside co_await.
+    body_filter filter = [this, &f, capture = ctx.request_capture](
+                             std::vector<std::string_view>& pieces, bool last,
+                             std::string& scratch) {
+        for (auto p : pieces) {
+            f.request_bytes += p.size();
+        }
+        if (!transform_body(f, f.request_transforms, pieces, last, scratch)) {
+            return false;
+        }
+        for (auto p : pieces) {
+            f.request_body.append(p, capture);
+        }
+        return true;
     };
-    auto result = co_await relay_body(source, sink, observe, ctx.unsent_prefix);
+    std::string_view prefix = ctx.unsent_prefix;
+    std::string transformed_prefix;
+    if (!prefix.empty() && !f.request_transforms.empty()) {
+        // Read for the addons before the transforms were known to apply: transformed now.
+        std::vector<std::string_view> pieces{prefix};
+        if (!transform_body(f, f.request_transforms, pieces, false, transformed_prefix)) {
+            co_return relay_result{relay_status::stopped, {}};
+        }
+        prefix = transformed_prefix;
+        f.request_body = captured_body{};
+        f.request_body.append(prefix, ctx.request_capture);
+    }
+    auto result = co_await relay_body(source, sink, filter, prefix);
     if (result.status == relay_status::done) {
         ctx.unsent_prefix.clear();
         // Small enough to replay on a retry.
@@ -359,10 +459,12 @@ asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
     f.response = response_head{upstream_status, std::string(ures.reason()), ures.version(),
                                end_to_end_headers(ures.base())};
     auto cl = ures.find(http::field::content_length);
+    std::optional<std::string> head_length;  // a HEAD answer keeps the length it leaves out
     if (cl != ures.end()) {
+        head_length = std::string(cl->value());
         std::uint64_t n = 0;
-        auto v = cl->value();
-        if (std::from_chars(v.data(), v.data() + v.size(), n).ec == std::errc()) {
+        if (std::from_chars(head_length->data(), head_length->data() + head_length->size(), n).ec ==
+            std::errc()) {
             f.response->content_length = n;
         }
     }
@@ -376,27 +478,12 @@ asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
     } else {
         decoder = framing_decoder::for_until_close();
     }
-    shared_.chain->on_response_headers(f);
-
-    // Framing towards the client.
-    unsigned status = f.response->status;
-    header_list headers = f.response->headers;
-    head_framing out;
-    if (response_has_no_body(f.request.method, status)) {
-        // A HEAD answer may carry the Content-Length of the body it leaves out.
-        if (cl != ures.end() && status != 204) {
-            headers.emplace_back("Content-Length", std::string(cl->value()));
-        }
-    } else if (decoder.kind() == framing::length) {
-        out = {framing::length, *decoder.remaining()};
-    } else if (decoder.kind() == framing::none) {
-        out = {framing::length, 0};
-    } else if (f.request.version == 11) {
-        out = {framing::chunked, 0};
-    } else {
-        out = {framing::until_close, 0};  // an HTTP/1.0 client reads until the connection closes
+    if (!co_await shared_.chain->on_response_headers(f)) {
+        co_return co_await fail_addon(ctx);
     }
-    bool switching = status == 101 || upstream_status == 101;
+    ctx.response_capture = shared_.chain->response_capture_limit(f);
+    bool switching = f.response->status == 101 || upstream_status == 101;
+    auto out = client_framing(ctx, decoder, head_length);
     ctx.client_keep_alive = ctx.client_keep_alive && out.kind != framing::until_close &&
                             !switching && !shared_.stopping.load(std::memory_order_relaxed);
     auto encoder = out.kind == framing::length    ? framing_encoder::for_length(out.length)
@@ -404,23 +491,83 @@ asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
                    : out.kind == framing::none    ? framing_encoder()
                                                   : framing_encoder::for_until_close();
     body_sink sink{client_, encoder, shared_.config.client_io_timeout,
-                   response_head_text(f.request.version, status, f.response->reason, headers, out,
-                                      ctx.client_keep_alive)};
+                   response_head_text(f.request.version, f.response->status, f.response->reason,
+                                      f.response->headers, out, ctx.client_keep_alive)};
     body_source source(up.stream, up.buffer, decoder, shared_.config.upstream_timeout);
-    auto observe = [this, &f](std::string_view piece) {
-        f.response_body.append(piece, shared_.capture_limit);
-        f.response_bytes += piece.size();
-        shared_.chain->on_response_body(f, piece);
+    body_filter filter = [this, &f, capture = ctx.response_capture](
+                             std::vector<std::string_view>& pieces, bool last,
+                             std::string& scratch) {
+        if (!transform_body(f, f.response_transforms, pieces, last, scratch)) {
+            return false;
+        }
+        for (auto p : pieces) {
+            f.response_body.append(p, capture);
+            f.response_bytes += p.size();
+            if (!shared_.chain->on_response_body(f, p)) {
+                return false;
+            }
+        }
+        return true;
     };
-    auto result = co_await relay_body(source, sink, observe);
-    co_return co_await finish_response(ctx, result, decoder, switching);
+    auto result = co_await relay_body(source, sink, filter);
+    co_return co_await finish_response(ctx, result, decoder, switching, sink.head.empty());
+}
+
+// The framing of the response to the client. A HEAD answer may carry the Content-Length of
+// the body it leaves out (added to the headers here); a body a transform may change cannot
+// keep its length.
+head_framing client_session::client_framing(flow_context& ctx, const framing_decoder& decoder,
+                                            const std::optional<std::string>& head_length) {
+    auto& f = ctx.f;
+    if (response_has_no_body(f.request.method, f.response->status)) {
+        if (head_length && f.response->status != 204 && f.response_transforms.empty()) {
+            f.response->headers.emplace_back("Content-Length", *head_length);
+        }
+        return {};
+    }
+    if (decoder.kind() == framing::length && f.response_transforms.empty()) {
+        return {framing::length, *decoder.remaining()};
+    }
+    if (decoder.kind() == framing::none && f.response_transforms.empty()) {
+        return {framing::length, 0};
+    }
+    if (f.request.version == 11) {
+        return {framing::chunked, 0};
+    }
+    return {framing::until_close, 0};  // an HTTP/1.0 client reads until the connection closes
+}
+
+// Runs a body batch through the flow's transforms; false when one threw (the flow fails).
+bool client_session::transform_body(flow& f,
+                                    const std::vector<std::shared_ptr<body_transform>>& transforms,
+                                    std::vector<std::string_view>& pieces, bool last,
+                                    std::string& scratch) {
+    try {
+        run_transforms(transforms, pieces, last, scratch);
+        return true;
+    } catch (const std::exception& e) {
+        f.addon_failure = std::string("a body transform failed: ") + e.what();
+    } catch (...) {
+        f.addon_failure = "a body transform failed";
+    }
+    f.tags["addon_failure"] = f.addon_failure;
+    spdlog::error("flow {}: {}", f.id, f.addon_failure);
+    return false;
 }
 
 asio::awaitable<bool> client_session::finish_response(flow_context& ctx, const relay_result& result,
                                                       const framing_decoder& decoder,
-                                                      bool switching) {
+                                                      bool switching, bool head_sent) {
     auto& f = ctx.f;
     auto& up = ctx.up;
+    if (result.status == relay_status::stopped) {
+        if (!head_sent) {
+            co_return co_await fail_addon(ctx);
+        }
+        up->stream.close();
+        fail_flow(f, "addon_error", f.addon_failure);
+        co_return false;  // cut off: the client sees the body is incomplete
+    }
     if (result.status != relay_status::done) {
         up->stream.close();
         if (result.status == relay_status::sink_failed) {
@@ -457,7 +604,10 @@ asio::awaitable<bool> client_session::answer_locally(flow& f, bool keep_alive) {
     if (!f.response) {
         f.response = response_head{500, "Internal Server Error", 11, {}};
     }
-    shared_.chain->on_response_headers(f);
+    if (!co_await shared_.chain->on_response_headers(f)) {
+        fail_flow(f, "addon_error", f.addon_failure);
+        co_return co_await send_error(500, "addon_error", f.addon_failure, keep_alive);
+    }
     const std::string& body = f.local_response_body;
     http::response<http::buffer_body> res;
     res.result(f.response->status);
@@ -507,7 +657,7 @@ asio::awaitable<bool> client_session::answer_locally(flow& f, bool keep_alive) {
         co_return false;
     }
     if (!no_body) {
-        f.response_body.append(body, shared_.capture_limit);
+        f.response_body.append(body, shared_.chain->response_capture_limit(f));
         f.response_bytes = body.size();
         shared_.chain->on_response_body(f, body);
     }

@@ -32,7 +32,6 @@ class server_impl {
         shared_.server_tls = tls::make_server_context(shared_.ca);
         shared_.upstream_tls = tls::make_upstream_context(shared_.config.skip_upstream_tls_verify,
                                                           shared_.config.upstream_ca);
-        shared_.capture_limit = shared_.chain->body_capture_limit();
 
         unsigned n = shared_.config.threads;
         if (n == 0) {

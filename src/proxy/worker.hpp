@@ -25,7 +25,6 @@ struct shared_state {
     // Leaf minting (an RSA/EC signature) runs here, never on a worker's event loop.
     asio::thread_pool mint_pool{1};
     std::atomic<bool> stopping{false};
-    std::size_t capture_limit = 0;
 };
 
 class client_session;

@@ -95,7 +95,7 @@ record_writer::~record_writer() {
     close();
 }
 
-void record_writer::submit(flow f) {
+void record_writer::submit(std::shared_ptr<const flow> f) {
     {
         std::lock_guard lock(mutex_);
         if (!closing_) {
@@ -110,7 +110,7 @@ void record_writer::submit(flow f) {
     }
     // Late flows (e.g. connections finishing during shutdown) are written on the caller's
     // thread rather than dropped.
-    write_one(f);
+    write_one(*f);
 }
 
 void record_writer::close() {
@@ -137,7 +137,7 @@ std::uint64_t record_writer::failed() const {
 
 void record_writer::run() {
     std::unique_lock lock(mutex_);
-    std::deque<flow> batch;
+    std::deque<std::shared_ptr<const flow>> batch;
     while (true) {
         writer_idle_ = true;
         cv_.wait(lock, [this] { return closing_ || !queue_.empty(); });
@@ -148,7 +148,7 @@ void record_writer::run() {
         batch.swap(queue_);
         lock.unlock();
         for (const auto& f : batch) {
-            write_one(f);
+            write_one(*f);
         }
         batch.clear();
         lock.lock();

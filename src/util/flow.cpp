@@ -46,6 +46,61 @@ std::string request_head::url() const {
     return scheme + "://" + authority() + target;
 }
 
+void flow::reply(response_head head, std::string body, std::vector<std::size_t> pieces) {
+    response = std::move(head);
+    local_response_body = std::move(body);
+    local_response_pieces = std::move(pieces);
+    answered_locally = true;
+}
+
+void flow::reply(unsigned status, header_list headers, std::string body) {
+    reply(response_head{status, {}, 11, std::move(headers)}, std::move(body));
+}
+
+namespace {
+void note_change(std::map<std::string, std::string>& tags, const char* tag, std::string_view by) {
+    auto& v = tags[tag];
+    if (!v.empty()) {
+        v += ",";
+    }
+    v += by;
+}
+}  // namespace
+
+void flow::replace_request_body(std::string body, std::string_view by) {
+    request_body_replacement = std::move(body);
+    note_change(tags, "request_body_changed_by", by);
+}
+
+void flow::transform_request_body(std::shared_ptr<body_transform> t, std::string_view by) {
+    request_transforms.push_back(std::move(t));
+    note_change(tags, "request_body_changed_by", by);
+}
+
+void flow::transform_response_body(std::shared_ptr<body_transform> t, std::string_view by) {
+    response_transforms.push_back(std::move(t));
+    note_change(tags, "response_body_changed_by", by);
+}
+
+void* flow::find_state(const void* slot) const {
+    for (const auto& [key, value] : state_) {
+        if (key == slot) {
+            return value.get();
+        }
+    }
+    return nullptr;
+}
+
+void flow::put_state(const void* slot, std::shared_ptr<void> value) {
+    for (auto& [key, v] : state_) {
+        if (key == slot) {
+            v = std::move(value);
+            return;
+        }
+    }
+    state_.emplace_back(slot, std::move(value));
+}
+
 double flow::duration_ms() const {
     return std::chrono::duration<double, std::milli>(duration).count();
 }

@@ -80,7 +80,12 @@ relay_outcome run_relay(const std::string& input, framing_decoder decoder, frami
             body_source source(in, buffer, decoder, std::chrono::seconds(10));
             body_sink sink{out, encoder, std::chrono::seconds(10), std::move(head)};
             outcome.result = co_await relay_body(
-                source, sink, [&](std::string_view p) { outcome.observed.append(p); });
+                source, sink, [&](std::vector<std::string_view>& pieces, bool, std::string&) {
+                    for (auto p : pieces) {
+                        outcome.observed.append(p);
+                    }
+                    return true;
+                });
             source.consume();
             // The message after the body: read whatever of it has not arrived yet.
             while (buffer.size() < trailing) {

@@ -6,6 +6,7 @@
 #include "llm_proxy/flow.hpp"
 #include "llm_proxy/proxy/config.hpp"
 #include "proxy/http_util.hpp"
+#include "support/addon_test_kit.hpp"
 
 using namespace llm_proxy;
 
@@ -98,7 +99,7 @@ TEST(SchemeUpgrader, UpgradesHttpAndMarksResponse) {
     EXPECT_EQ(f.request.scheme, "https");
     EXPECT_EQ(f.request.port, 443);
     f.response = response_head{200, "OK", 11, {}};
-    up.on_response_headers(f);
+    test::run_hook(up.on_response_headers(f));
     ASSERT_EQ(f.response->headers.size(), 1u);
     EXPECT_EQ(f.response->headers[0].first, "X-Llm_proxy-scheme-upgraded");
     EXPECT_EQ(f.response->headers[0].second, "true");
@@ -110,7 +111,7 @@ TEST(SchemeUpgrader, LeavesHttpsAlone) {
     addons::scheme_upgrader up;
     up.on_request_headers(f);
     f.response = response_head{200, "OK", 11, {}};
-    up.on_response_headers(f);
+    test::run_hook(up.on_response_headers(f));
     EXPECT_TRUE(f.response->headers.empty());
     EXPECT_TRUE(f.tags.empty());
 }

@@ -73,7 +73,7 @@ TEST(record_writer, writes_flows_from_many_threads) {
                         std::lock_guard lock(expected_mutex);
                         expected.insert(f.id + ".json");
                     }
-                    writer.submit(std::move(f));
+                    writer.submit(std::make_shared<flow>(std::move(f)));
                 }
             });
         }
@@ -113,7 +113,7 @@ TEST(record_writer, creates_missing_directory) {
     EXPECT_EQ(writer.directory(), dir);
     flow f = make_flow(1);
     std::string id = f.id;
-    writer.submit(std::move(f));
+    writer.submit(std::make_shared<flow>(std::move(f)));
     writer.close();
     EXPECT_TRUE(fs::exists(dir / (id + ".json")));
     // The writability probe leaves nothing behind.
@@ -142,7 +142,7 @@ TEST(record_writer, close_drains_everything_submitted) {
     record_writer writer(tmp.path(), record_options{}, "p");
     constexpr int n = 300;
     for (int i = 0; i < n; ++i) {
-        writer.submit(make_flow(i));
+        writer.submit(std::make_shared<flow>(make_flow(i)));
     }
     writer.close();
     EXPECT_EQ(writer.written(), static_cast<std::uint64_t>(n));
@@ -155,7 +155,7 @@ TEST(record_writer, destructor_drains_too) {
     {
         record_writer writer(tmp.path(), record_options{}, "p");
         for (int i = 0; i < 20; ++i) {
-            writer.submit(make_flow(i));
+            writer.submit(std::make_shared<flow>(make_flow(i)));
         }
     }
     EXPECT_EQ(list(tmp.path()).json_files.size(), 20u);
@@ -167,7 +167,7 @@ TEST(record_writer, submit_after_close_writes_synchronously) {
     writer.close();
     flow f = make_flow(1);
     std::string id = f.id;
-    writer.submit(std::move(f));
+    writer.submit(std::make_shared<flow>(std::move(f)));
     EXPECT_EQ(writer.written(), 1u);
     EXPECT_TRUE(fs::exists(tmp.path() / (id + ".json")));
 }
@@ -178,10 +178,10 @@ TEST(record_writer, unsafe_ids_do_not_escape_the_directory) {
     record_writer writer(tmp.path() / "logs", record_options{}, "p");
     flow f = make_flow(1);
     f.id = "../escaped";
-    writer.submit(std::move(f));
+    writer.submit(std::make_shared<flow>(std::move(f)));
     f = make_flow(2);
     f.id = "";
-    writer.submit(std::move(f));
+    writer.submit(std::make_shared<flow>(std::move(f)));
     writer.close();
     EXPECT_FALSE(fs::exists(tmp.path() / "escaped.json"));
     EXPECT_EQ(list(tmp.path() / "logs").json_files.size(), 2u);
@@ -193,8 +193,8 @@ TEST(record_writer, failures_are_counted_and_leave_no_temporary) {
     flow f = make_flow(1);
     // A directory where the record should go makes the final rename fail.
     fs::create_directory(tmp.path() / (f.id + ".json"));
-    writer.submit(std::move(f));
-    writer.submit(make_flow(2));
+    writer.submit(std::make_shared<flow>(std::move(f)));
+    writer.submit(std::make_shared<flow>(make_flow(2)));
     writer.close();
     EXPECT_EQ(writer.failed(), 1u);
     EXPECT_EQ(writer.written(), 1u);
@@ -207,7 +207,7 @@ TEST(record_writer, records_are_pretty_printed_with_a_trailing_newline) {
     flow f = make_flow(1);
     f.response->headers.emplace_back("X-Bad", std::string("\xff\xfe", 2));
     std::string id = f.id;
-    writer.submit(std::move(f));
+    writer.submit(std::make_shared<flow>(std::move(f)));
     writer.close();
     std::string text = test::read_file(tmp.path() / (id + ".json"));
     ASSERT_FALSE(text.empty());

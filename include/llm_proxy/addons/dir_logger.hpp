@@ -12,9 +12,10 @@ class dir_logger : public addon {
   public:
     explicit dir_logger(std::shared_ptr<record::record_writer> writer, std::size_t max_body_log);
     std::string_view name() const override { return "dir_logger"; }
-    std::size_t body_capture_limit() const override { return max_body_log_; }
-    void on_response_end(flow& f) override;
-    void on_error(flow& f) override;
+    std::size_t request_capture_limit(const flow&) const override { return max_body_log_; }
+    std::size_t response_capture_limit(const flow&) const override { return max_body_log_; }
+    // The finished flow goes to the writer thread as it is (shared, not copied).
+    void on_flow_done(const std::shared_ptr<const flow>& f) override;
     void close() override;
 
   private:

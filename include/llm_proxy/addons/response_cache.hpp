@@ -33,17 +33,19 @@ class response_cache : public addon {
 
     response_cache(std::shared_ptr<cache::store> store, response_cache_options options);
     std::string_view name() const override { return "cache"; }
-    std::size_t body_capture_limit() const override { return options_.max_body; }
-    bool needs_request_body(const flow& f) const override;
+    // The body is part of the key: read first for cacheable requests.
+    std::size_t request_buffer_limit(const flow& f) const override;
+    // Captured for storing, only when this flow's answer may be stored.
+    std::size_t response_capture_limit(const flow& f) const override;
     boost::asio::awaitable<void> on_request(flow& f) override;
-    void on_response_headers(flow& f) override;
+    boost::asio::awaitable<void> on_response_headers(flow& f) override;
     void on_response_end(flow& f) override;
     void on_error(flow& f) override;
     void close() override;
 
   private:
     struct flow_state;
-    flow_state* state_of(flow& f);
+    flow_slot<flow_state> state_;
     void skip(flow& f, std::string reason);
     boost::asio::awaitable<void> answer_from(flow& f, std::shared_ptr<const cache::entry> e,
                                              bool coalesced);

@@ -9,7 +9,7 @@ class scheme_upgrader : public addon {
   public:
     std::string_view name() const override { return "scheme_upgrader"; }
     void on_request_headers(flow& f) override;
-    void on_response_headers(flow& f) override;
+    boost::asio::awaitable<void> on_response_headers(flow& f) override;
 };
 
 }  // namespace llm_proxy::addons

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -25,7 +26,7 @@ class record_writer {
     record_writer& operator=(const record_writer&) = delete;
 
     // Queues a finished flow; the record is built and written on the writer thread.
-    void submit(flow f);
+    void submit(std::shared_ptr<const flow> f);
     // Writes everything queued, then stops the thread. Idempotent.
     void close();
 
@@ -43,7 +44,7 @@ class record_writer {
 
     mutable std::mutex mutex_;
     std::condition_variable cv_;
-    std::deque<flow> queue_;
+    std::deque<std::shared_ptr<const flow>> queue_;
     bool writer_idle_ = false;  // the writer thread waits on cv_ (guarded by mutex_)
     bool closing_ = false;
     std::uint64_t written_ = 0;
