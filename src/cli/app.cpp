@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli/options.hpp"
+#include "cli/subcommand.hpp"
 
 namespace llm_proxy::cli {
 
@@ -25,22 +26,11 @@ std::vector<std::string> normalize_args(int argc, char** argv) {
 }
 
 // The first word that is neither an option nor an option's value (args are reversed).
-std::string first_positional(const std::vector<std::string>& reversed) {
-    static const std::vector<std::string> with_value = {"-l",
-                                                        "--listen",
-                                                        "-c",
-                                                        "--ca_dir",
-                                                        "--upstream-ca",
-                                                        "--connect-to",
-                                                        "--threads",
-                                                        "--idle-timeout",
-                                                        "--upstream-timeout",
-                                                        "--connect-timeout",
-                                                        "--shutdown-grace",
-                                                        "--max-idle-upstream"};
+std::string first_positional(const CLI::App& app, const std::vector<std::string>& reversed) {
     for (auto it = reversed.rbegin(); it != reversed.rend(); ++it) {
         if (it->starts_with("-")) {
-            if (std::find(with_value.begin(), with_value.end(), *it) != with_value.end()) {
+            const CLI::Option* opt = app.get_option_no_throw(*it);
+            if (opt != nullptr && opt->get_type_size() != 0) {  // takes a value
                 ++it;
                 if (it == reversed.rend()) {
                     break;
@@ -51,6 +41,40 @@ std::string first_positional(const std::vector<std::string>& reversed) {
         return *it;
     }
     return {};
+}
+
+std::string known_subcommands() {
+    std::string out;
+    for (const auto* s : registered_subcommands()) {
+        out += (out.empty() ? "" : ", ") + s->name;
+    }
+    return "Known subcommands: " + out + ". Run 'llm_proxy --help'.\n";
+}
+
+// Adds a registered subcommand; its callback sets what main runs.
+void add_subcommand(CLI::App& app, cli_state& state, const subcommand& s) {
+    auto* cmd = app.add_subcommand(s.name, s.description);
+    if (!s.footer.empty()) {
+        cmd->footer(s.footer);
+    }
+    if (!s.setup) {
+        cmd->callback([&state, &s] { state.run = s.run; });
+        return;
+    }
+    auto records = std::make_shared<dir_logger_options>();
+    records->output = s.default_output;
+    add_dir_logger_options(cmd, *records, s.output_help);
+    auto add_addons = std::make_shared<addon_factory>(s.setup(*cmd, *records));
+    cmd->callback([&state, records, add_addons] {
+        state.run = [&state, records, add_addons] {
+            return run_proxy(state.global, [records, add_addons](addon_chain& chain) {
+                (*add_addons)(chain);
+                if (!records->output.empty()) {
+                    chain.add(make_dir_logger(*records));
+                }
+            });
+        };
+    });
 }
 
 void add_global_options(CLI::App& app, global_options& g) {
@@ -110,10 +134,9 @@ int run_cli(int argc, char** argv) {
     app.require_subcommand(1);
     cli_state state;
     add_global_options(app, state.global);
-    add_simple_command(app, state);
-    add_dir_logger_command(app, state);
-    add_cache_command(app, state);
-    add_version_command(app, state);
+    for (const auto* s : registered_subcommands()) {
+        add_subcommand(app, state, *s);
+    }
     app.footer("Run 'llm_proxy SUBCOMMAND --help' for the options of a subcommand.");
 
     auto args = normalize_args(argc, argv);
@@ -129,19 +152,17 @@ int run_cli(int argc, char** argv) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
         if (e.get_name() == "RequiredError" && app.get_subcommands().empty()) {
-            if (auto word = first_positional(reversed_args); !word.empty()) {
+            if (auto word = first_positional(app, reversed_args); !word.empty()) {
                 std::cerr << "llm_proxy: unknown subcommand '" << word << "'\n";
             } else {
                 std::cerr << "llm_proxy: a subcommand is required\n";
             }
-            std::cerr << "Known subcommands: simple, dir_logger, cache, version. Run 'llm_proxy "
-                         "--help'.\n";
+            std::cerr << known_subcommands();
             return 2;
         }
         if (e.get_name() == "ExtrasError" && app.get_subcommands().empty()) {
             std::cerr << "llm_proxy: unknown subcommand or argument: " << e.what() << "\n"
-                      << "Known subcommands: simple, dir_logger, cache, version. Run 'llm_proxy "
-                         "--help'.\n";
+                      << known_subcommands();
             return 2;
         }
         std::cerr << "llm_proxy: " << e.what() << "\nRun 'llm_proxy --help' for usage.\n";

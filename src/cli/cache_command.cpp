@@ -1,7 +1,6 @@
 #include <spdlog/spdlog.h>
 
-#include "cli/dir_logger_options.hpp"
-#include "cli/options.hpp"
+#include "cli/subcommand.hpp"
 #include "llm_proxy/addons/response_cache.hpp"
 #include "llm_proxy/cache/memory_store.hpp"
 #include "llm_proxy/cache/redis_store.hpp"
@@ -21,7 +20,6 @@ struct cache_options {
     std::size_t max_bytes = std::size_t{1} << 30;
     std::vector<std::string> key_headers;
     std::size_t max_body = 64 * 1024 * 1024;
-    dir_logger_options log;  // log.output empty: no records
 };
 
 constexpr const char* footer_text =
@@ -56,76 +54,76 @@ std::shared_ptr<cache::store> open_store(const cache_options& o) {
     return cache::open_sqlite_store(expand_home(o.cache_dir), limits);
 }
 
-}  // namespace
-
-void add_cache_command(CLI::App& app, cli_state& state) {
+// Adds the cache's options to `cmd`; returns what adds the cache addon once they are parsed.
+addon_factory setup_cache(CLI::App& cmd, dir_logger_options& records) {
     auto opts = std::make_shared<cache_options>();
-    auto* cmd = app.add_subcommand(
-        "cache", "Proxy requests and answer repeated identical requests from a response cache");
-    cmd->footer(footer_text);
-    cmd->add_option("--cache-engine", opts->engine,
-                    "Where entries live: sqlite (one file in --cache-dir, survives restarts), "
-                    "memory (gone at exit) or redis (shared by several proxies)")
+    cmd.add_option("--cache-engine", opts->engine,
+                   "Where entries live: sqlite (one file in --cache-dir, survives restarts), "
+                   "memory (gone at exit) or redis (shared by several proxies)")
         ->check(CLI::IsMember({"sqlite", "memory", "redis"}))
         ->capture_default_str();
-    cmd->add_option("--cache-dir", opts->cache_dir, "Directory of the sqlite cache file")
+    cmd.add_option("--cache-dir", opts->cache_dir, "Directory of the sqlite cache file")
         ->capture_default_str();
-    cmd->add_option("--redis-url", opts->redis_url,
-                    "redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]")
+    cmd.add_option("--redis-url", opts->redis_url,
+                   "redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]")
         ->capture_default_str();
-    cmd->add_option("--redis-key-prefix", opts->redis_prefix, "Prefix of every Redis key")
+    cmd.add_option("--redis-key-prefix", opts->redis_prefix, "Prefix of every Redis key")
         ->capture_default_str();
-    cmd->add_option("--cache-ttl", opts->ttl_s,
-                    "How long an entry is served: seconds, or with a unit (90s, 30m, 12h, 7d); "
-                    "0 = forever")
+    cmd.add_option("--cache-ttl", opts->ttl_s,
+                   "How long an entry is served: seconds, or with a unit (90s, 30m, 12h, 7d); "
+                   "0 = forever")
         ->check(non_negative)
         ->transform(CLI::AsNumberWithUnit(
             std::map<std::string, double>{
                 {"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}},
             CLI::AsNumberWithUnit::CASE_INSENSITIVE))
         ->capture_default_str();
-    cmd->add_option("--cache-max-entries", opts->max_entries,
-                    "Most entries kept; the least recently used go first (0 = no limit)")
+    cmd.add_option("--cache-max-entries", opts->max_entries,
+                   "Most entries kept; the least recently used go first (0 = no limit)")
         ->check(non_negative)
         ->capture_default_str();
-    cmd->add_option("--cache-max-bytes", opts->max_bytes,
-                    "Most bytes kept (K/M/G suffixes); the least recently used go first "
-                    "(0 = no limit)")
+    cmd.add_option("--cache-max-bytes", opts->max_bytes,
+                   "Most bytes kept (K/M/G suffixes); the least recently used go first "
+                   "(0 = no limit)")
         ->transform(CLI::AsSizeValue(false))
         ->capture_default_str();
-    cmd->add_option("--cache-key-headers", opts->key_headers,
-                    "Comma list of request headers that are part of the key (hashed), e.g. "
-                    "Authorization,OpenAI-Organization")
+    cmd.add_option("--cache-key-headers", opts->key_headers,
+                   "Comma list of request headers that are part of the key (hashed), e.g. "
+                   "Authorization,OpenAI-Organization")
         ->delimiter(',');
-    cmd->add_option("--cache-max-body", opts->max_body,
-                    "Largest request or response body cached (K/M/G suffixes); larger ones pass "
-                    "through uncached")
+    cmd.add_option("--cache-max-body", opts->max_body,
+                   "Largest request or response body cached (K/M/G suffixes); larger ones pass "
+                   "through uncached")
         ->transform(CLI::AsSizeValue(false))
         ->capture_default_str();
-    add_dir_logger_options(cmd, opts->log,
-                           "Also write each request/response pair as <output>/<flow-id>.json, "
-                           "as dir_logger does (default: no records)");
-    cmd->callback([&state, opts] {
-        state.run = [&state, opts] {
-            return run_proxy(state.global, [opts](addon_chain& chain) {
-                auto store = open_store(*opts);
-                std::erase(opts->key_headers, std::string());
-                std::erase(opts->log.filter_resp_headers, std::string());
-                addons::response_cache_options rc;
-                rc.key_headers = opts->key_headers;
-                rc.filter_response_headers = opts->log.filter_resp_headers;
-                rc.max_body = opts->max_body;
-                spdlog::info("cache: {} engine{}", store->engine(),
-                             opts->engine == "sqlite"
-                                 ? " in " + expand_home(opts->cache_dir).string()
-                                 : std::string());
-                chain.add(std::make_shared<addons::response_cache>(std::move(store), rc));
-                if (!opts->log.output.empty()) {
-                    chain.add(make_dir_logger(opts->log));
-                }
-            });
-        };
-    });
+    return [opts, &records](addon_chain& chain) {
+        auto store = open_store(*opts);
+        std::erase(opts->key_headers, std::string());
+        std::erase(records.filter_resp_headers, std::string());
+        addons::response_cache_options rc;
+        rc.key_headers = opts->key_headers;
+        rc.filter_response_headers = records.filter_resp_headers;
+        rc.max_body = opts->max_body;
+        spdlog::info("cache: {} engine{}", store->engine(),
+                     opts->engine == "sqlite" ? " in " + expand_home(opts->cache_dir).string()
+                                              : std::string());
+        chain.add(std::make_shared<addons::response_cache>(std::move(store), rc));
+    };
 }
+
+const subcommand_registration cache{[] {
+    subcommand s;
+    s.name = "cache";
+    s.description = "Proxy requests and answer repeated identical requests from a response cache";
+    s.footer = footer_text;
+    s.order = 30;
+    s.setup = setup_cache;
+    s.output_help =
+        "Also write each request/response pair as <output>/<flow-id>.json, as dir_logger does "
+        "(default: no records)";
+    return s;
+}()};
+
+}  // namespace
 
 }  // namespace llm_proxy::cli

@@ -1,21 +1,21 @@
-#include "cli/dir_logger_options.hpp"
-#include "cli/options.hpp"
+#include "cli/subcommand.hpp"
 
 namespace llm_proxy::cli {
 
-void add_dir_logger_command(CLI::App& app, cli_state& state) {
-    auto opts = std::make_shared<dir_logger_options>();
-    opts->output = "/tmp/llm_proxy";
-    auto* cmd = app.add_subcommand(
-        "dir_logger",
-        "Proxy requests and write each request/response pair as <output>/<flow-id>.json");
-    add_dir_logger_options(cmd, *opts, "Directory to write logs");
-    cmd->callback([&state, opts] {
-        state.run = [&state, opts] {
-            return run_proxy(state.global,
-                             [opts](addon_chain& chain) { chain.add(make_dir_logger(*opts)); });
-        };
-    });
-}
+namespace {
+// The records themselves are added for every proxying subcommand with an output directory;
+// dir_logger is the one that writes them by default.
+const subcommand_registration dir_logger{[] {
+    subcommand s;
+    s.name = "dir_logger";
+    s.description =
+        "Proxy requests and write each request/response pair as <output>/<flow-id>.json";
+    s.order = 20;
+    s.setup = [](CLI::App&, dir_logger_options&) -> addon_factory { return [](addon_chain&) {}; };
+    s.default_output = "/tmp/llm_proxy";
+    s.output_help = "Directory to write logs";
+    return s;
+}()};
+}  // namespace
 
 }  // namespace llm_proxy::cli

@@ -40,11 +40,6 @@ struct cli_state {
 using addon_factory = std::function<void(addon_chain&)>;
 int run_proxy(const global_options& options, const addon_factory& add_addons);
 
-void add_simple_command(CLI::App& app, cli_state& state);
-void add_dir_logger_command(CLI::App& app, cli_state& state);
-void add_cache_command(CLI::App& app, cli_state& state);
-void add_version_command(CLI::App& app, cli_state& state);
-
 std::string version_text();
 
 // Parses "host:port", "[v6]:port", ":port" (all interfaces) or "port" into the config.

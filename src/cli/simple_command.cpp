@@ -1,12 +1,16 @@
-#include "cli/options.hpp"
+#include "cli/subcommand.hpp"
 
 namespace llm_proxy::cli {
 
-void add_simple_command(CLI::App& app, cli_state& state) {
-    auto* cmd = app.add_subcommand("simple", "Proxy requests without logging the traffic");
-    cmd->callback([&state] {
-        state.run = [&state] { return run_proxy(state.global, [](addon_chain&) {}); };
-    });
-}
+namespace {
+const subcommand_registration simple{[] {
+    subcommand s;
+    s.name = "simple";
+    s.description = "Proxy requests without logging the traffic (unless -o/--output is given)";
+    s.order = 10;
+    s.setup = [](CLI::App&, dir_logger_options&) -> addon_factory { return [](addon_chain&) {}; };
+    return s;
+}()};
+}  // namespace
 
 }  // namespace llm_proxy::cli

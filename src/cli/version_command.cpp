@@ -1,18 +1,21 @@
 #include <iostream>
 
-#include "cli/options.hpp"
+#include "cli/subcommand.hpp"
 
 namespace llm_proxy::cli {
 
-void add_version_command(CLI::App& app, cli_state& state) {
-    auto* cmd =
-        app.add_subcommand("version", "Print the version, build type, OpenSSL and Boost versions");
-    cmd->callback([&state] {
-        state.run = [] {
-            std::cout << version_text() << "\n";
-            return 0;
-        };
-    });
-}
+namespace {
+const subcommand_registration version{[] {
+    subcommand s;
+    s.name = "version";
+    s.description = "Print the version, build type, OpenSSL and Boost versions";
+    s.order = 90;
+    s.run = [] {
+        std::cout << version_text() << "\n";
+        return 0;
+    };
+    return s;
+}()};
+}  // namespace
 
 }  // namespace llm_proxy::cli
