@@ -45,6 +45,20 @@ TEST_F(DirLogger, RecordMatchesTheSchemaAndIsPrivate) {
     }
 }
 
+// -o/--output and the record flags belong to every proxying subcommand, not only dir_logger.
+TEST_F(DirLogger, SimpleWritesRecordsWithOutputAndNoneWithout) {
+    start_proxy({"simple"});
+    post_chat();
+    EXPECT_FALSE(std::filesystem::exists(log_dir()));
+    proxy_->stop();
+    start_proxy({"simple", "-o", log_dir().string(), "--max-body-log", "10"});
+    post_chat();
+    auto records = wait_for_records(1);
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0]["request"]["body"].get<std::string>().size(), 10u);
+    EXPECT_EQ(records[0]["request"]["body_truncated"], true);
+}
+
 TEST_F(DirLogger, NoLogFlagsLeaveOutWhatTheySay) {
     start_dir_logger({"--no-log-connection-stats", "--no-log-req-headers", "--no-log-req-body",
                       "--no-log-resp-headers", "--no-log-resp-body"});
