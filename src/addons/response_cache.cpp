@@ -140,7 +140,12 @@ boost::asio::awaitable<void> response_cache::on_request(flow& f) {
     if (f.request_body.data.size() < off_loop_bytes) {
         key = compute_key();
     } else {
-        key = co_await run_on(work_, std::move(compute_key));
+        // Named, not a temporary: GCC 12 mishandles those inside co_await.
+        std::function<std::optional<std::string>()> counted = [this, &compute_key] {
+            note_off_loop_work();
+            return compute_key();
+        };
+        key = co_await run_on(work_, std::move(counted));
     }
     if (!key) {
         skip(f, "request body cannot be decoded");
@@ -208,7 +213,11 @@ boost::asio::awaitable<void> response_cache::answer_from(flow& f,
         if (e.body.size() < off_loop_bytes) {
             body = encode();
         } else {
-            body = co_await run_on(work_, std::move(encode));
+            std::function<std::string()> counted = [this, &encode] {
+                note_off_loop_work();
+                return encode();
+            };
+            body = co_await run_on(work_, std::move(counted));
         }
     } else {
         body = e.body;
@@ -307,6 +316,7 @@ void response_cache::on_response_end(flow& f) {
     // A large body is decoded and stored off the event loop; the record is written meanwhile.
     boost::asio::post(work_, [this, e = std::move(e), raw = captured.data, key = st->key,
                               leader = std::move(st->leader)]() mutable {
+        note_off_loop_work();
         if (!store_entry(std::move(e), raw, key, std::move(leader))) {
             spdlog::warn("cache: response for {} not stored: its body cannot be decoded", key);
         }
@@ -334,6 +344,11 @@ void response_cache::on_error(flow& f) {
     if (auto* st = state_.find(f); st && st->leader) {
         st->leader->publish(nullptr);
     }
+}
+
+void response_cache::note_off_loop_work() {
+    work_thread_.store(std::this_thread::get_id());
+    off_loop_work_.fetch_add(1);
 }
 
 void response_cache::close() {

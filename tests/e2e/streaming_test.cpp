@@ -36,11 +36,14 @@ TEST_F(Streaming, SseEventsArriveAsTheyAreSent) {
         ASSERT_EQ(result.status, 200u) << url;
         ASSERT_EQ(result.events.size(), 7u) << url;  // 6 chunks + [DONE]
         EXPECT_EQ(result.events.back().data, "[DONE]");
-        for (std::size_t i = 0; i + 1 < result.events.size(); ++i) {
-            // Each event reaches the client right after the upstream wrote it: no buffering.
-            auto delay_ms = (received_us(result.events[i]) - sent_at_us(result.events[i])) / 1000.0;
-            EXPECT_LT(delay_ms, 100.0) << url << " event " << i;
-            EXPECT_GT(delay_ms, -5.0) << url << " event " << i;
+        for (std::size_t i = 0; i + 2 < result.events.size(); ++i) {
+            // Each event reaches the client before the upstream even wrote the next one (150 ms
+            // later): nothing is buffered. An ordering, not a latency bound, so a loaded
+            // machine cannot break it.
+            EXPECT_LT(received_us(result.events[i]), sent_at_us(result.events[i + 1]))
+                << url << " event " << i;
+            EXPECT_GE(received_us(result.events[i]) + 5000, sent_at_us(result.events[i]))
+                << url << " event " << i;
         }
         auto spread_ms = (received_us(result.events[5]) - received_us(result.events[0])) / 1000.0;
         EXPECT_GT(spread_ms, 600.0) << url;  // 5 intervals of 150 ms, not one burst

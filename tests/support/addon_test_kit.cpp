@@ -72,11 +72,12 @@ simulated simulate(addon_chain& chain, flow& f, response_head upstream,
         fail(chain, f, r);
         return r;
     }
+    // The client's whole body: addons see what they asked to buffer, the upstream gets all.
+    std::string original = std::move(f.request_body.data);
+    f.request_body = captured_body{};
     if (!f.answered_locally) {
-        auto limit = chain.request_buffer_limit(f);
-        if (f.request_body.data.size() > limit) {
-            f.request_body.data.resize(limit);
-            f.request_body.truncated = true;
+        if (auto limit = chain.request_buffer_limit(f); limit > 0) {
+            f.request_body.append(original, limit);
         }
         if (!run_hook(chain.on_request(f))) {
             fail(chain, f, r);
@@ -87,9 +88,10 @@ simulated simulate(addon_chain& chain, flow& f, response_head upstream,
         r.answered_locally = true;
     } else {
         r.upstream_called = true;
-        std::string sent =
-            f.request_body_replacement ? *f.request_body_replacement : f.request_body.data;
+        std::string sent = f.request_body_replacement ? *f.request_body_replacement : original;
         r.upstream_body = run_body_transforms(f.request_transforms, {sent});
+        f.request_body = captured_body{};
+        f.request_body.append(r.upstream_body, chain.request_capture_limit(f));
         f.response = std::move(upstream);
     }
     if (!run_hook(chain.on_response_headers(f))) {

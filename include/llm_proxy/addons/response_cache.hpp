@@ -2,10 +2,12 @@
 // The response cache: answers a repeated identical request from a store instead of the
 // upstream. See docs/cache.md for the rules.
 
+#include <atomic>
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "llm_proxy/addon.hpp"
@@ -43,6 +45,12 @@ class response_cache : public addon {
     void on_error(flow& f) override;
     void close() override;
 
+    // Pieces of work done on the cache's own thread so far (hashing, decoding, encoding of
+    // large bodies), and the id of that thread: tests check that large bodies never keep an
+    // event loop busy.
+    std::uint64_t off_loop_work() const { return off_loop_work_.load(); }
+    std::thread::id work_thread() const { return work_thread_.load(); }
+
   private:
     struct flow_state;
     flow_slot<flow_state> state_;
@@ -59,6 +67,10 @@ class response_cache : public addon {
     std::shared_ptr<cache::inflight_table> inflight_;
     // Hashing, decoding and encoding of large bodies, off the event loops.
     boost::asio::thread_pool work_{1};
+    std::atomic<std::uint64_t> off_loop_work_{0};
+    std::atomic<std::thread::id> work_thread_{};
+    // Counts a piece of off-loop work; called on the work thread.
+    void note_off_loop_work();
 };
 
 }  // namespace llm_proxy::addons
