@@ -111,10 +111,7 @@ TEST_P(UpstreamPoisoning, ChunkedHeadFirstUploadLeavesThePooledConnectionInSync)
 
 INSTANTIATE_TEST_SUITE_P(Sizes, UpstreamPoisoning, ::testing::ValuesIn(poison_rows()),
                          [](const ::testing::TestParamInfo<poison_row>& info) {
-                             const auto size = info.param.size;
-                             return std::string(info.param.https ? "https_" : "http_") +
-                                    (size >= MiB ? std::to_string(size / MiB) + "MiB"
-                                                 : std::to_string(size));
+                             return row_name(info.param);
                          });
 
 class UpstreamHygiene : public framing_suite, public ::testing::WithParamInterface<bool> {};

@@ -58,9 +58,9 @@ struct upload_spec {
 };
 
 struct upload_result {
-    std::uint64_t length = 0;  // body bytes (not counting chunk framing)
-    std::string sha256;        // of the body bytes
-    std::uint64_t wire_bytes = 0;
+    std::uint64_t length = 0;      // body bytes (not counting chunk framing)
+    std::string sha256;            // of the body bytes
+    std::uint64_t wire_bytes = 0;  // bytes written, framing and prefix included
 };
 
 // The framing header lines of spec ("Content-Length: N" or "Transfer-Encoding: chunked",

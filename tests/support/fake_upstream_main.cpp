@@ -920,6 +920,9 @@ asio::awaitable<bool> body_failed(Stream& s, const beast::error_code& ec) {
 template <class Stream, class OnPiece>
 asio::awaitable<beast::error_code> read_body(Stream& s, beast::flat_buffer& buffer,
                                              head_parser_t& parser, OnPiece&& on_piece) {
+    if (parser.is_done()) {
+        co_return beast::error_code{};
+    }
     std::vector<char> piece(kSinkPiece);
     auto& body = parser.get().body();
     while (!parser.is_done()) {
@@ -1004,6 +1007,7 @@ asio::awaitable<bool> handle_sink(Stream& s, beast::flat_buffer& buffer, head_pa
     std::string_view target = to_sv(meta.target());
     ctx.path = target.substr(0, target.find('?'));
     ctx.version = meta.version() == 10 ? 10 : 11;
+    ctx.head = meta.method() == http::verb::head;
     g_counters.count_request(ctx.path);
     json j;
     j["method"] = to_sv(meta.method_string());
