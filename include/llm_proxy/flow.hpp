@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "llm_proxy/flow_error.hpp"
+
 namespace llm_proxy {
 
 // Header fields in wire order, names as received.
@@ -18,6 +20,9 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 
 // Case-insensitive ASCII comparison for header names.
 bool iequals(std::string_view a, std::string_view b);
+
+// ASCII lower-casing (A-Z only; other bytes unchanged, whatever the locale).
+std::string to_lower(std::string_view s);
 
 // First value of a header, or nullopt.
 std::optional<std::string_view> find_header(const header_list& headers, std::string_view name);
@@ -119,8 +124,8 @@ struct flow {
     std::vector<std::shared_ptr<body_transform>> request_transforms;
     std::vector<std::shared_ptr<body_transform>> response_transforms;
 
-    std::string error_kind;  // empty when the flow succeeded: "dns", "connect", "tls", ...
-    std::string error;       // human readable detail
+    flow_error error_kind = flow_error::none;  // why the flow failed (none: it did not)
+    std::string error;                         // human readable detail
     // Set by the addon chain when a hook threw: "addon <name> failed in <hook>: <what>".
     std::string addon_failure;
 

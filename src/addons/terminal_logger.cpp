@@ -16,7 +16,7 @@ void terminal_logger::on_response_end(flow& f) {
 
 void terminal_logger::on_error(flow& f) {
     spdlog::warn("{} {} {} -> error {}: {} {:.1f}ms", f.client_address, f.request.method,
-                 f.request.url(), f.error_kind, f.error, f.duration_ms());
+                 f.request.url(), to_string(f.error_kind), f.error, f.duration_ms());
 }
 
 }  // namespace llm_proxy::addons

@@ -65,7 +65,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
     asio::awaitable<bool> answer_locally(flow& f, bool keep_alive);
     asio::awaitable<bool> send_error(unsigned status, std::string_view code,
                                      std::string_view message, bool keep_alive);
-    void fail_flow(flow& f, std::string kind, std::string message);
+    void fail_flow(flow& f, flow_error kind, std::string message);
 
     worker& worker_;
     shared_state& shared_;

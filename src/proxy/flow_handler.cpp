@@ -24,13 +24,6 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t replay_limit = 256 * 1024;
 constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
 
-std::string lower(std::string s) {
-    for (auto& c : s) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return s;
-}
-
 bool is_connection_loss(const beast::error_code& ec) {
     return ec == http::error::end_of_stream || ec == asio::error::eof ||
            ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
@@ -45,14 +38,14 @@ std::string parse_absolute_target(std::string_view target, request_head& head) {
                "got '" +
                std::string(target.substr(0, 200)) + "'";
     }
-    head.scheme = lower(std::string(r->scheme()));
+    head.scheme = to_lower(r->scheme());
     if (head.scheme != "http" && head.scheme != "https") {
         return "unsupported scheme '" + head.scheme + "'";
     }
     if (r->host_type() == boost::urls::host_type::ipv6) {
         head.host = r->host_ipv6_address().to_string();
     } else {
-        head.host = lower(std::string(r->encoded_host()));
+        head.host = to_lower(r->encoded_host());
     }
     if (head.host.empty()) {
         return "missing host in '" + std::string(target.substr(0, 200)) + "'";
@@ -96,11 +89,12 @@ struct client_session::flow_context {
     std::optional<response_parser> response;
 };
 
-void client_session::fail_flow(flow& f, std::string kind, std::string message) {
-    f.error_kind = std::move(kind);
+void client_session::fail_flow(flow& f, flow_error kind, std::string message) {
+    f.error_kind = kind;
     f.error = std::move(message);
     f.duration = std::chrono::steady_clock::now() - f.started;
-    spdlog::debug("{} flow {} failed: {}: {}", client_address_, f.id, f.error_kind, f.error);
+    spdlog::debug("{} flow {} failed: {}: {}", client_address_, f.id, to_string(f.error_kind),
+                  f.error);
     shared_.chain->on_error(f);
 }
 
@@ -112,7 +106,7 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
     f.started_at = std::chrono::system_clock::now();
     f.started = std::chrono::steady_clock::now();
     if (auto problem = admit(ctx); !problem.empty()) {
-        co_return co_await send_error(400, "bad_request", problem, false);
+        co_return co_await send_error(400, to_string(flow_error::bad_request), problem, false);
     }
     bool keep_alive = co_await run_flow(ctx);
     // The flow is finished: its addon state goes, and it no longer changes.
@@ -162,8 +156,8 @@ asio::awaitable<bool> client_session::fail_addon(flow_context& ctx) {
     if (ctx.up) {
         ctx.up->stream.close();
     }
-    fail_flow(ctx.f, "addon_error", ctx.f.addon_failure);
-    co_return co_await send_error(500, "addon_error", ctx.f.addon_failure,
+    fail_flow(ctx.f, flow_error::addon_error, ctx.f.addon_failure);
+    co_return co_await send_error(500, to_string(flow_error::addon_error), ctx.f.addon_failure,
                                   ctx.client_keep_alive && ctx.request_body.done());
 }
 
@@ -254,10 +248,11 @@ asio::awaitable<bool> client_session::fail_request_body(flow_context& ctx, bool 
     if (bad_framing) {
         std::string message =
             "malformed request body: " + std::string(to_string(ctx.request_body.error()));
-        fail_flow(ctx.f, "bad_request", message);
-        co_return co_await send_error(400, "bad_request", message, false);
+        fail_flow(ctx.f, flow_error::bad_request, message);
+        co_return co_await send_error(400, to_string(flow_error::bad_request), message, false);
     }
-    fail_flow(ctx.f, "client_aborted", "client broke off the request body: " + ec.message());
+    fail_flow(ctx.f, flow_error::client_aborted,
+              "client broke off the request body: " + ec.message());
     co_return false;
 }
 
@@ -302,7 +297,7 @@ asio::awaitable<std::optional<bool>> client_session::exchange_with_upstream(flow
         if (!acquired.connection) {
             auto& e = acquired.error;
             fail_flow(f, e.kind, e.message);
-            co_return co_await send_error(e.status, e.kind, e.message,
+            co_return co_await send_error(e.status, to_string(e.kind), e.message,
                                           ctx.client_keep_alive && ctx.request_body.done());
         }
         ctx.up = std::move(acquired.connection);
@@ -432,20 +427,20 @@ asio::awaitable<beast::error_code> client_session::read_response_head(flow_conte
 asio::awaitable<bool> client_session::fail_upstream(flow_context& ctx,
                                                     const upstream_target& target,
                                                     const beast::error_code& ec) {
-    std::string kind = "upstream_reset";
+    auto kind = flow_error::upstream_reset;
     unsigned status = 502;
     std::string message = "upstream " + target.key() + ": " + ec.message();
     if (ec == beast::error::timeout) {
-        kind = "upstream_timeout";
+        kind = flow_error::upstream_timeout;
         status = 504;
         message = "upstream " + target.key() + " did not answer in time";
     } else if (!is_connection_loss(ec) &&
                ec.category() == http::make_error_code(http::error::bad_method).category()) {
-        kind = "bad_upstream_response";
+        kind = flow_error::bad_upstream_response;
         message = "upstream " + target.key() + " sent an invalid response: " + ec.message();
     }
     fail_flow(ctx.f, kind, message);
-    co_return co_await send_error(status, kind, message,
+    co_return co_await send_error(status, to_string(kind), message,
                                   ctx.client_keep_alive && ctx.request_body.done());
 }
 
@@ -565,21 +560,21 @@ asio::awaitable<bool> client_session::finish_response(flow_context& ctx, const r
             co_return co_await fail_addon(ctx);
         }
         up->stream.close();
-        fail_flow(f, "addon_error", f.addon_failure);
+        fail_flow(f, flow_error::addon_error, f.addon_failure);
         co_return false;  // cut off: the client sees the body is incomplete
     }
     if (result.status != relay_status::done) {
         up->stream.close();
         if (result.status == relay_status::sink_failed) {
-            fail_flow(f, "client_disconnected",
+            fail_flow(f, flow_error::client_disconnected,
                       "client went away during the response: " + result.error.message());
         } else {
             bool framing = result.status == relay_status::bad_framing;
             fail_flow(
                 f,
-                result.error == beast::error::timeout ? "upstream_timeout"
-                : framing                             ? "bad_upstream_response"
-                                                      : "upstream_reset",
+                result.error == beast::error::timeout ? flow_error::upstream_timeout
+                : framing                             ? flow_error::bad_upstream_response
+                                                      : flow_error::upstream_reset,
                 "upstream " + up->key + " broke off the response body: " +
                     (framing ? std::string(to_string(decoder.error())) : result.error.message()));
         }
@@ -605,8 +600,9 @@ asio::awaitable<bool> client_session::answer_locally(flow& f, bool keep_alive) {
         f.response = response_head{500, "Internal Server Error", 11, {}};
     }
     if (!co_await shared_.chain->on_response_headers(f)) {
-        fail_flow(f, "addon_error", f.addon_failure);
-        co_return co_await send_error(500, "addon_error", f.addon_failure, keep_alive);
+        fail_flow(f, flow_error::addon_error, f.addon_failure);
+        co_return co_await send_error(500, to_string(flow_error::addon_error), f.addon_failure,
+                                      keep_alive);
     }
     const std::string& body = f.local_response_body;
     http::response<http::buffer_body> res;
@@ -653,7 +649,7 @@ asio::awaitable<bool> client_session::answer_locally(flow& f, bool keep_alive) {
         }
     }
     if (ec) {
-        fail_flow(f, "client_disconnected", "client went away before the response");
+        fail_flow(f, flow_error::client_disconnected, "client went away before the response");
         co_return false;
     }
     if (!no_body) {

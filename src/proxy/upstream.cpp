@@ -110,12 +110,12 @@ asio::awaitable<acquire_result> upstream_pool::connect(const upstream_target& ta
     auto raced = co_await (resolver.async_resolve(host, std::to_string(port), use_tuple) ||
                            timer.async_wait(use_tuple));
     if (raced.index() == 1) {
-        out.error = {504, "dns_timeout", "resolving " + host + " timed out"};
+        out.error = {504, flow_error::dns_timeout, "resolving " + host + " timed out"};
         co_return out;
     }
     auto [rec, endpoints] = std::get<0>(raced);
     if (rec) {
-        out.error = {502, "dns", "cannot resolve " + host + ": " + rec.message()};
+        out.error = {502, flow_error::dns, "cannot resolve " + host + ": " + rec.message()};
         co_return out;
     }
 
@@ -124,11 +124,11 @@ asio::awaitable<acquire_result> upstream_pool::connect(const upstream_target& ta
     auto [cec, ep] = co_await tcp_stream.async_connect(endpoints, use_tuple);
     if (cec) {
         if (cec == beast::error::timeout) {
-            out.error = {504, "connect_timeout",
+            out.error = {504, flow_error::connect_timeout,
                          "connecting to " + host + ":" + std::to_string(port) + " timed out"};
         } else {
             out.error = {
-                502, "connect",
+                502, flow_error::connect,
                 "cannot connect to " + host + ":" + std::to_string(port) + ": " + cec.message()};
         }
         co_return out;
@@ -147,14 +147,14 @@ asio::awaitable<acquire_result> upstream_pool::connect(const upstream_target& ta
             co_await conn->stream.tls().async_handshake(asio::ssl::stream_base::client, use_tuple);
         if (hec) {
             if (hec == beast::error::timeout) {
-                out.error = {504, "tls_timeout",
+                out.error = {504, flow_error::tls_timeout,
                              "TLS handshake with " + target.host + " timed out"};
             } else if (SSL_get_verify_result(ssl) != X509_V_OK) {
-                out.error = {502, "tls_verification",
+                out.error = {502, flow_error::tls_verification,
                              "upstream certificate verification failed for " + target.host + ": " +
                                  tls_failure_detail(ssl, hec)};
             } else {
-                out.error = {502, "tls",
+                out.error = {502, flow_error::tls,
                              "TLS handshake with " + target.host + " failed: " + hec.message()};
             }
             co_return out;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "flex_stream.hpp"
+#include "llm_proxy/flow_error.hpp"
 #include "llm_proxy/proxy/config.hpp"
 
 namespace llm_proxy::proxy {
@@ -29,7 +30,7 @@ struct upstream_target {
 // Why an upstream could not be reached; `status` is what the client gets (502 or 504).
 struct upstream_error {
     unsigned status = 502;
-    std::string kind;  // dns, connect, connect_timeout, tls, tls_verification, ...
+    llm_proxy::flow_error kind = llm_proxy::flow_error::upstream_reset;
     std::string message;
 };
 

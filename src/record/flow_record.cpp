@@ -321,8 +321,8 @@ json make_record(const flow& f, const record_options& options, const std::string
     }
 
     // Also set when the response started but then broke off (e.g. upstream reset mid-body).
-    if (!f.response || !f.error_kind.empty()) {
-        record["error"] = {{"kind", detail::sanitize_utf8(f.error_kind)},
+    if (!f.response || f.error_kind != flow_error::none) {
+        record["error"] = {{"kind", std::string(to_string(f.error_kind))},
                            {"message", detail::sanitize_utf8(f.error)}};
     }
 

@@ -199,9 +199,9 @@ std::string render_record(const flow& f, const record_options& options,
                 stats.key("url").string(safe_url);
             }
         }
-        if (!f.response || !f.error_kind.empty()) {
+        if (!f.response || f.error_kind != flow_error::none) {
             writer::object error(record.key("error"), record.inner());
-            error.key("kind").string(detail::sanitize_utf8(f.error_kind));
+            error.key("kind").string(std::string(to_string(f.error_kind)));
             error.key("message").string(detail::sanitize_utf8(f.error));
         }
         record.key("object_type").string("llm_proxy_traffic_log");

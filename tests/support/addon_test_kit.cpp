@@ -57,7 +57,7 @@ std::string run_body_transforms(const std::vector<std::shared_ptr<body_transform
 }
 
 void fail(addon_chain& chain, flow& f, simulated& r) {
-    f.error_kind = "addon_error";
+    f.error_kind = flow_error::addon_error;
     f.error = f.addon_failure;
     r.failed = true;
     chain.on_error(f);

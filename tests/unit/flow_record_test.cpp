@@ -332,7 +332,7 @@ TEST(flow_record, failed_flow_has_error_and_no_response) {
     flow f = sample_flow();
     f.response.reset();
     f.response_body = {};
-    f.error_kind = "connect";
+    f.error_kind = flow_error::connect;
     f.error = "connection refused";
     json rec = make_record(f, record_options{}, "p");
     EXPECT_FALSE(rec.contains("response"));
@@ -354,7 +354,7 @@ TEST(flow_record, invalid_utf8_in_headers_does_not_throw) {
     f.response->headers.emplace_back(std::string("X-\xff", 3), "v");
     f.request.target = std::string("/p\xfe", 3);
     f.tags[std::string("t\xff", 2)] = std::string("\xc3", 1);
-    f.error_kind = "x";
+    f.error_kind = flow_error::dns;
     f.error = std::string("bad \xff", 5);
     json rec;
     ASSERT_NO_THROW(rec = make_record(f, record_options{}, "p"));
@@ -369,7 +369,7 @@ TEST(flow_record, invalid_utf8_in_headers_does_not_throw) {
 TEST(flow_record, failed_flow_before_request_parsed) {
     flow f;
     f.client_address = "10.0.0.1:1234";
-    f.error_kind = "tls";
+    f.error_kind = flow_error::tls;
     f.error = "handshake failed";
     json rec = make_record(f, record_options{}, "p");
     EXPECT_FALSE(rec["request"].contains("url"));
@@ -410,20 +410,20 @@ TEST(render_record, same_bytes_as_the_json_tree_for_edge_cases) {
     {
         flow f = sample_flow();
         f.response.reset();
-        f.error_kind = "connect";
+        f.error_kind = flow_error::connect;
         f.error = "cannot connect to api.openai.com:443: Connection refused";
         cases.emplace_back("no response", f);
     }
     {
         flow f;
         f.id = "x";
-        f.error_kind = "bad_request";
+        f.error_kind = flow_error::bad_request;
         f.error = "malformed \"request\"\tline\n";
         cases.emplace_back("nothing parsed", f);
     }
     {
         flow f = sample_flow();
-        f.error_kind = "upstream_reset";
+        f.error_kind = flow_error::upstream_reset;
         f.error = "reset mid-body";
         f.response_body = capture(std::string("\x00\x01\xff\xfe binary", 11));
         cases.emplace_back("broken off, binary body", f);
@@ -519,7 +519,7 @@ TEST(render_record, same_bytes_as_the_json_tree_for_random_fields) {
             f.response->headers = {{random_bytes(10), random_bytes(30)}};
         }
         f.response_body = capture(random_bytes(300));
-        f.error_kind = rng() % 3 == 0 ? random_bytes(10) : "";
+        f.error_kind = rng() % 3 == 0 ? static_cast<flow_error>(1 + rng() % 14) : flow_error::none;
         f.error = random_bytes(40);
         f.duration = std::chrono::microseconds(rng() % 100000000);
         f.tags.clear();
