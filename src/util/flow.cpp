@@ -15,6 +15,12 @@ bool iequals(std::string_view a, std::string_view b) {
                                               [](char x, char y) { return lower(x) == lower(y); });
 }
 
+std::string to_lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), lower);
+    return out;
+}
+
 std::optional<std::string_view> find_header(const header_list& headers, std::string_view name) {
     for (const auto& [k, v] : headers) {
         if (iequals(k, name)) {
