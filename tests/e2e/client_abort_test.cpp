@@ -99,7 +99,7 @@ TEST_P(ClientAbort, UpstreamNeverGetsACompletedRequest) {
         << "the upstream failed to parse what the proxy sent: "
         << stats.value("last_bad_request", "");
 
-    auto records = read_records(log_dir, 1, std::chrono::seconds(10));
+    auto records = read_records(log_dir, 1, std::chrono::seconds(30));
     ASSERT_EQ(records.size(), 1u);
     EXPECT_EQ(records[0]["request"].value("url", ""), "https://api.openai.com" + path);
     ASSERT_TRUE(records[0].contains("error")) << records[0].dump(2);

@@ -86,7 +86,8 @@ proxy_process& framing_env::shared_proxy(proxy_kind kind) {
 std::unique_ptr<proxy_process> framing_env::start_proxy(const std::vector<std::string>& args) {
     auto all = base_args();
     all.insert(all.end(), args.begin(), args.end());
-    return std::make_unique<proxy_process>(all);
+    // A generous start-up bound: a loaded machine running sanitized builds can be slow.
+    return std::make_unique<proxy_process>(all, spawn_options{}, std::chrono::seconds(60));
 }
 
 void framing_suite::SetUpTestSuite() {

@@ -133,7 +133,7 @@ raw_response expect_own_echo(proxied_connection& c, const std::string& id, unsig
 // Polls the upstream's /stats until pred(stats) holds or `timeout` passes; returns the last.
 template <class Pred>
 nlohmann::json wait_stats(fake_upstream& up, Pred pred,
-                          std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+                          std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         auto stats = up.stats();

@@ -1,5 +1,5 @@
 // Malformed chunked requests are refused: a 400 with a JSON error body, then the connection is
-// closed, at once (the proxy runs with --idle-timeout 300 and the client waits 10 s at most),
+// closed, at once (the proxy runs with --idle-timeout 300 and the client waits 30 s at most),
 // and nothing the client sent after the bad body reaches the upstream as a request of its own.
 // Covered: Transfer-Encoding on an HTTP/1.0 request (RFC 9112 section 6.1: faulty framing),
 // chunk sizes that overflow 64 bits (one of them wraps around to 5), a negative size, a "0x"
@@ -99,9 +99,9 @@ TEST_P(MalformedChunked, RefusedWith400ThenClosedAndNothingSmuggled) {
     auto proxy = env().start_proxy({"simple"});
     auto& up = env().upstream();
     up.reset_stats();
-    // 10 s per read: far below the proxy's idle (300 s) and body read (60 s) timeouts.
+    // 30 s per read: far below the proxy's idle (300 s) and body read (60 s) timeouts.
     auto c = connect(*proxy, row.https ? "https://api.openai.com" : "http://api.openai.com",
-                     std::chrono::seconds(10));
+                     std::chrono::seconds(30));
     const std::string path = "/sink?id=" + unique_id("malformed");
     const std::string smuggled_path = "/echo?id=" + unique_id("smuggled");
     const unsigned version = row.kind == malformed_kind::te_on_http10 ? 10 : 11;
@@ -123,7 +123,7 @@ TEST_P(MalformedChunked, RefusedWith400ThenClosedAndNothingSmuggled) {
     try {
         r = c.read_final_response();
     } catch (const connection_timeout& e) {
-        FAIL() << "no answer within 10 s (the proxy waits for more bytes): " << e.what();
+        FAIL() << "no answer within 30 s (the proxy waits for more bytes): " << e.what();
     } catch (const connection_closed& e) {
         FAIL() << "the connection was closed without a 400: " << e.what();
     }
@@ -131,7 +131,7 @@ TEST_P(MalformedChunked, RefusedWith400ThenClosedAndNothingSmuggled) {
     auto j = nlohmann::json::parse(r.body, nullptr, false);
     EXPECT_TRUE(j.is_object() && j.contains("error") && j["error"].is_object())
         << "not a JSON error body: " << r.body.substr(0, 500);
-    EXPECT_TRUE(c.peer_closed(std::chrono::seconds(10)))
+    EXPECT_TRUE(c.peer_closed(std::chrono::seconds(30)))
         << "the connection stays open after the 400";
     EXPECT_EQ(c.pending(), "") << "more answers after the 400";
 

@@ -124,7 +124,7 @@ TEST_P(ResponseFraming, BodyArrivesWholeAndTheConnectionStaysInSync) {
     if (keep_alive_possible && r.keep_alive()) {
         expect_own_echo(c, unique_id("after-download"), version, headers);
     } else {
-        EXPECT_TRUE(c.peer_closed(std::chrono::seconds(10)))
+        EXPECT_TRUE(c.peer_closed(std::chrono::seconds(30)))
             << "the response said the connection ends, but the proxy kept it open";
         EXPECT_EQ(c.pending(), "") << "bytes after the end of the response";
     }

@@ -53,9 +53,9 @@ fake_upstream::~fake_upstream() {
 void fake_upstream::start(std::vector<std::string> argv, spawn_options options) {
     process_ = std::make_unique<child_process>(std::move(argv), std::move(options));
     static const std::regex port_re(R"(^PORT ([0-9]+))");
-    auto groups = process_->wait_for_stdout_line(port_re, std::chrono::seconds(10));
+    auto groups = process_->wait_for_stdout_line(port_re, std::chrono::seconds(30));
     if (!groups) {
-        std::string why = process_->running() ? "did not print 'PORT <n>' within 10 s"
+        std::string why = process_->running() ? "did not print 'PORT <n>' within 30 s"
                                               : "exited before printing 'PORT <n>'";
         if (auto code = process_->exit_code()) {
             why += " (exit code " + std::to_string(*code) + ")";
