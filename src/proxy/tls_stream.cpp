@@ -13,7 +13,8 @@ namespace llm_proxy::proxy {
 
 // The BIO OpenSSL reads records from and writes records to: the stream's own buffers. A read
 // with nothing buffered asks OpenSSL to retry (the stream then reads the socket); a write
-// always takes everything, so OpenSSL never waits to write.
+// always takes everything, so OpenSSL never waits to write. While out_ is being sent (only a
+// read calls OpenSSL then), writes go to spill_, so the bytes in flight never move.
 struct tls_stream_bio {
     static tls_stream& stream(BIO* bio) { return *static_cast<tls_stream*>(BIO_get_data(bio)); }
 
@@ -22,7 +23,8 @@ struct tls_stream_bio {
         if (len <= 0) {
             return 0;
         }
-        auto& out = stream(bio).out_;
+        tls_stream& s = stream(bio);
+        auto& out = s.flushing_ ? s.spill_ : s.out_;
         out.insert(out.end(), reinterpret_cast<const unsigned char*>(data),
                    reinterpret_cast<const unsigned char*>(data) + len);
         return len;
@@ -74,7 +76,7 @@ struct tls_stream_bio {
 };
 
 tls_stream::tls_stream(beast::tcp_stream tcp, asio::ssl::context& ctx)
-    : tcp_(std::move(tcp)), ssl_(SSL_new(ctx.native_handle())) {
+    : tcp_(std::move(tcp)), ssl_(SSL_new(ctx.native_handle())), waiter_(tcp_.get_executor()) {
     BIO* bio = ssl_ != nullptr ? BIO_new(tls_stream_bio::method()) : nullptr;
     if (bio == nullptr) {
         auto code = static_cast<int>(ERR_get_error());
@@ -85,6 +87,8 @@ tls_stream::tls_stream(beast::tcp_stream tcp, asio::ssl::context& ctx)
     BIO_set_data(bio, this);
     SSL_set_bio(ssl_, bio, bio);  // one reference, owned by ssl_
     SSL_set_mode(ssl_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    // Never expires: ops waiting for the other op are woken by cancel().
+    waiter_.expires_at(asio::steady_timer::time_point::max());
 }
 
 tls_stream::~tls_stream() {
@@ -92,18 +96,25 @@ tls_stream::~tls_stream() {
 }
 
 void tls_stream::shrink_idle() {
-    if (in_begin_ == in_end_) {
+    // A buffer a socket operation is using stays (a read waiting for the peer keeps its input
+    // buffer; only an idle stream gives everything back).
+    if (!reading_ && in_begin_ == in_end_) {
         in_.reset();
         in_capacity_ = in_begin_ = in_end_ = 0;
         grow_input_ = false;
     }
-    if (out_.empty()) {
-        std::vector<unsigned char>().swap(out_);
+    if (!flushing_) {
+        if (out_.empty()) {
+            std::vector<unsigned char>().swap(out_);
+        }
+        if (spill_.empty()) {
+            std::vector<unsigned char>().swap(spill_);
+        }
     }
 }
 
 std::size_t tls_stream::buffer_capacity() const {
-    return in_capacity_ + out_.capacity();
+    return in_capacity_ + out_.capacity() + spill_.capacity();
 }
 
 unsigned char* tls_stream::scratch() {
@@ -135,6 +146,36 @@ void tls_stream::commit_input(std::size_t n) {
     // buffer takes it: read in larger pieces from now on (until the stream goes idle).
     grow_input_ = grow_input_ || in_end_ + n == in_capacity_;
     in_end_ += n;
+}
+
+void tls_stream::read_done(const beast::error_code& ec, std::size_t n) {
+    reading_ = false;
+    if (!ec) {
+        commit_input(n);
+    }
+    wake();
+}
+
+bool tls_stream::flush_done(const beast::error_code& ec) {
+    out_.clear();
+    if (ec) {
+        spill_.clear();  // nothing more can be sent on this connection
+    } else if (!spill_.empty()) {
+        // Rare (post-handshake messages, an alert) and small: copied so that out_ keeps its
+        // capacity and spill_ stays small.
+        out_.insert(out_.end(), spill_.begin(), spill_.end());
+        spill_.clear();
+        return true;
+    }
+    flushing_ = false;
+    wake();
+    return false;
+}
+
+void tls_stream::wake() {
+    if (waiters_ > 0) {
+        waiter_.cancel();
+    }
 }
 
 beast::error_code tls_stream::map_read_error(const beast::error_code& ec) const {

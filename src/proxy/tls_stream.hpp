@@ -12,7 +12,22 @@
 // asio::error::eof after the peer's close_notify, asio::ssl::error::stream_truncated when the
 // peer closes TCP without one.
 //
-// One operation at a time: the engine never reads and writes one stream concurrently.
+// Full duplex, as asio::ssl::stream: one async_read_some and one async_write_some may be in
+// flight at once (a handshake or a shutdown counts as the write; a handshake runs alone). Both
+// share the SSL object and the buffers, on one thread:
+//  * Output. At most one socket write of ciphertext is in flight (flushing_), owned by the op
+//    that started it. A write (or handshake, shutdown) calls OpenSSL only when no flush is in
+//    flight, waiting for the other's flush to end first. A read may call SSL_read during the
+//    writer's flush; what OpenSSL then writes (handshake messages answering a post-handshake
+//    certificate request or a TLS 1.2 renegotiation, an alert) goes to spill_, and the flush
+//    owner sends it right after its own bytes, before it completes. The read does not wait
+//    for it, so it goes on reading while the writer waits for the peer. With no flush in
+//    flight, a read sends its own output before completing (as asio's stream does).
+//  * Input. At most one socket read into the input buffer is in flight (reading_). An op that
+//    needs input while the other op is reading waits for that read, then tries again.
+//  * Waiting is on waiter_, a timer that never expires: the owner of a flush or socket read
+//    cancels it when done, if anyone waits. Nothing waits on the usual path (a reader and a
+//    writer each own their own socket operation).
 
 #include <openssl/ssl.h>
 
@@ -20,6 +35,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -62,7 +78,7 @@ class tls_stream {
     template <class Token>
     auto async_handshake(handshake_type type, Token&& token) {
         return asio::async_compose<Token, void(beast::error_code)>(
-            make_op<false>([this, type] { return handshake_step(type); }), token, tcp_);
+            make_op<false, false>([this, type] { return handshake_step(type); }), token, tcp_);
     }
 
     // Sends close_notify and completes once it is written; it does not wait for the peer's
@@ -70,7 +86,7 @@ class tls_stream {
     template <class Token>
     auto async_shutdown(Token&& token) {
         return asio::async_compose<Token, void(beast::error_code)>(
-            make_op<false>([this] { return shutdown_step(); }), token, tcp_);
+            make_op<false, false>([this] { return shutdown_step(); }), token, tcp_);
     }
 
     template <class MutableBuffers, class Token>
@@ -84,7 +100,7 @@ class tls_stream {
             }
         }
         return asio::async_compose<Token, void(beast::error_code, std::size_t)>(
-            make_op<true>([this, first] { return read_step(first); }), token, tcp_);
+            make_op<true, true>([this, first] { return read_step(first); }), token, tcp_);
     }
 
     template <class ConstBuffers, class Token>
@@ -92,7 +108,8 @@ class tls_stream {
         // Re-gathered on every call of the step: a write OpenSSL asks to repeat must see the
         // same bytes, and the caller keeps them alive until completion.
         return asio::async_compose<Token, void(beast::error_code, std::size_t)>(
-            make_op<true>([this, buffers] { return write_step(gather(buffers)); }), token, tcp_);
+            make_op<true, false>([this, buffers] { return write_step(gather(buffers)); }), token,
+            tcp_);
     }
 
   private:
@@ -135,23 +152,30 @@ class tls_stream {
     }
     static unsigned char* scratch();
 
-    // Input: bytes read from the socket that OpenSSL has not taken yet.
+    // Input: bytes read from the socket that OpenSSL has not taken yet. input_space() may move
+    // or grow the buffer: only called to start a socket read, none being in flight.
     asio::mutable_buffer input_space();
     void commit_input(std::size_t n);
+    void read_done(const beast::error_code& ec, std::size_t n);
     beast::error_code map_read_error(const beast::error_code& ec) const;
-    // Output: bytes OpenSSL produced that are not sent yet.
+    // Output: bytes OpenSSL produced that are not sent yet (out_, then spill_ during a flush).
     bool has_output() const { return !out_.empty(); }
-    asio::const_buffer output() const { return asio::buffer(out_); }
-    void output_sent() { out_.clear(); }
+    // A flush of out_ ended; true when spill_ had more, now in out_ and to be sent next.
+    bool flush_done(const beast::error_code& ec);
+    // Lets an op waiting on waiter_ go on.
+    void wake();
 
     friend struct tls_stream_bio;
 
-    template <bool WithBytes, class Step>
+    // One operation: calls OpenSSL (Step), sends what it produced, reads the socket when it
+    // wants input, and waits when the other operation owns the flush or the socket read it
+    // needs. IsRead: the reading side, which may call OpenSSL during the other's flush.
+    template <bool WithBytes, bool IsRead, class Step>
     struct io_op {
         tls_stream& s;
         Step call;
         step last{};
-        enum { starting, flushing, reading, immediate } state = starting;
+        enum { starting, flushing, reading, waiting, immediate } state = starting;
 
         template <class Self>
         void operator()(Self& self, beast::error_code ec = {}, std::size_t n = 0) {
@@ -160,29 +184,44 @@ class tls_stream {
                     break;
                 case immediate:
                     return done(self, last.ec, last.bytes);
+                case waiting:
+                    // Woken by the other op (our timer is cancelled), or cancelled ourselves.
+                    --s.waiters_;
+                    if (self.cancelled() != asio::cancellation_type::none) {
+                        return done(self, asio::error::operation_aborted, 0);
+                    }
+                    break;
                 case flushing:
-                    s.output_sent();
+                    if (s.flush_done(ec)) {
+                        return flush(self);  // what the reader produced meanwhile
+                    }
                     if (ec) {
                         return done(self, ec, 0);
                     }
                     if (!last.want_input) {
                         return done(self, last.ec, last.bytes);
                     }
-                    return read_more(self);
+                    return need_input(self);
                 case reading:
+                    s.read_done(ec, n);
                     if (ec) {
                         return done(self, s.map_read_error(ec), 0);
                     }
-                    s.commit_input(n);
                     break;
             }
-            last = call();
-            if (s.has_output()) {
-                state = flushing;
-                return asio::async_write(s.tcp_, s.output(), std::move(self));
+            if constexpr (!IsRead) {
+                // Our output must follow what is being sent, and stay within one buffer.
+                if (s.flushing_) {
+                    return wait(self);
+                }
             }
+            last = call();
+            if (!s.flushing_ && s.has_output()) {
+                return flush(self);
+            }
+            // (A read's output during the writer's flush is in spill_: the writer sends it.)
             if (last.want_input) {
-                return read_more(self);
+                return need_input(self);
             }
             if (state == starting) {
                 // Never complete inside the initiating call.
@@ -193,9 +232,27 @@ class tls_stream {
         }
 
         template <class Self>
-        void read_more(Self& self) {
+        void flush(Self& self) {
+            state = flushing;
+            s.flushing_ = true;
+            asio::async_write(s.tcp_, asio::buffer(s.out_), std::move(self));
+        }
+
+        template <class Self>
+        void need_input(Self& self) {
+            if (s.reading_) {
+                return wait(self);  // the other op's socket read brings it
+            }
             state = reading;
+            s.reading_ = true;
             s.tcp_.async_read_some(s.input_space(), std::move(self));
+        }
+
+        template <class Self>
+        void wait(Self& self) {
+            state = waiting;
+            ++s.waiters_;
+            s.waiter_.async_wait(std::move(self));
         }
 
         template <class Self>
@@ -208,9 +265,9 @@ class tls_stream {
         }
     };
 
-    template <bool WithBytes, class Step>
-    io_op<WithBytes, Step> make_op(Step call) {
-        return io_op<WithBytes, Step>{*this, std::move(call)};
+    template <bool WithBytes, bool IsRead, class Step>
+    io_op<WithBytes, IsRead, Step> make_op(Step call) {
+        return io_op<WithBytes, IsRead, Step>{*this, std::move(call)};
     }
 
     beast::tcp_stream tcp_;
@@ -220,7 +277,12 @@ class tls_stream {
     std::size_t in_begin_ = 0;
     std::size_t in_end_ = 0;
     bool grow_input_ = false;
+    bool reading_ = false;   // a socket read into in_ is in flight
+    bool flushing_ = false;  // a socket write of out_ is in flight
     std::vector<unsigned char> out_;
+    std::vector<unsigned char> spill_;  // output produced during a flush
+    int waiters_ = 0;                   // ops waiting on waiter_
+    asio::steady_timer waiter_;
 };
 
 }  // namespace llm_proxy::proxy
