@@ -118,10 +118,13 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
 asio::awaitable<bool> client_session::run_flow(flow_context& ctx) {
     auto& f = ctx.f;
     auto& chain = *shared_.chain;
+    const std::string client_authority = f.request.authority();
     if (!chain.on_request_headers(f)) {
         co_return co_await fail_addon(ctx);
     }
-    if (!tunnel_host_ || !find_header(f.request.headers, "Host")) {
+    // Inside a tunnel the client's Host stays, unless an addon sent the request elsewhere.
+    if (!tunnel_host_ || !find_header(f.request.headers, "Host") ||
+        f.request.authority() != client_authority) {
         // RFC 9112 section 3.2.2: with absolute-form the target's authority is the Host.
         erase_header(f.request.headers, "Host");
         f.request.headers.insert(f.request.headers.begin(), {"Host", f.request.authority()});
@@ -136,6 +139,11 @@ asio::awaitable<bool> client_session::run_flow(flow_context& ctx) {
         }
         if (!co_await chain.on_request(f)) {
             co_return co_await fail_addon(ctx);
+        }
+        if (!ctx.unsent_prefix.empty()) {
+            // The addons saw at most their limit; the record keeps up to the capture limit.
+            f.request_body.data = ctx.unsent_prefix.substr(0, ctx.request_capture);
+            f.request_body.truncated = f.request_body.total > f.request_body.data.size();
         }
     }
     if (f.answered_locally) {
@@ -229,7 +237,7 @@ asio::awaitable<bool> client_session::read_body_for_addons(flow_context& ctx, st
         }
         if (data.size() > limit) {
             ctx.unsent_prefix = std::move(data);
-            data = ctx.unsent_prefix.substr(0, std::max(limit, ctx.request_capture));
+            data = ctx.unsent_prefix.substr(0, limit);
             f.request_body.truncated = true;
             co_return true;
         }
