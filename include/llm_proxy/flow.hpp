@@ -12,17 +12,12 @@
 #include <vector>
 
 #include "llm_proxy/flow_error.hpp"
+#include "llm_proxy/util/text.hpp"
 
 namespace llm_proxy {
 
 // Header fields in wire order, names as received.
 using header_list = std::vector<std::pair<std::string, std::string>>;
-
-// Case-insensitive ASCII comparison for header names.
-bool iequals(std::string_view a, std::string_view b);
-
-// ASCII lower-casing (A-Z only; other bytes unchanged, whatever the locale).
-std::string to_lower(std::string_view s);
 
 // First value of a header, or nullopt.
 std::optional<std::string_view> find_header(const header_list& headers, std::string_view name);

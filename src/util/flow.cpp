@@ -4,23 +4,6 @@
 
 namespace llm_proxy {
 
-namespace {
-char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-}  // namespace
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                              [](char x, char y) { return lower(x) == lower(y); });
-}
-
-std::string to_lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), lower);
-    return out;
-}
-
 std::optional<std::string_view> find_header(const header_list& headers, std::string_view name) {
     for (const auto& [k, v] : headers) {
         if (iequals(k, name)) {

@@ -1,0 +1,31 @@
+#pragma once
+// Small text helpers shared by the whole project: ASCII case, hex and base64.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace llm_proxy {
+
+// Case-insensitive ASCII comparison (header names, schemes, tokens).
+bool iequals(std::string_view a, std::string_view b);
+
+// `s` starts with `prefix`, ignoring ASCII case.
+bool istarts_with(std::string_view s, std::string_view prefix);
+
+// ASCII lower-casing (A-Z only; other bytes unchanged, whatever the locale).
+std::string to_lower(std::string_view s);
+
+// Lower-case hex of the bytes, two digits per byte.
+std::string hex_encode(std::string_view bytes);
+
+// The value of one hex digit (either case), or -1.
+int hex_digit_value(char c);
+
+// Standard base64 (RFC 4648 section 4) with padding.
+std::string base64_encode(std::string_view bytes);
+
+// Decodes standard base64 (padding optional); nullopt on any other character.
+std::optional<std::string> base64_decode(std::string_view text);
+
+}  // namespace llm_proxy

@@ -1,0 +1,74 @@
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "llm_proxy/util/text.hpp"
+
+using namespace llm_proxy;
+
+TEST(UtilText, IequalsIgnoresAsciiCaseOnly) {
+    EXPECT_TRUE(iequals("Content-Length", "content-LENGTH"));
+    EXPECT_FALSE(iequals("Content-Length", "Content-Lengt"));
+    EXPECT_FALSE(iequals("\xC3\x84", "\xC3\xA4"));  // Ä and ä are different bytes
+    EXPECT_FALSE(iequals("[", "{"));                // 0x5B and 0x7B differ by 0x20 too
+    EXPECT_TRUE(iequals("", ""));
+}
+
+TEST(UtilText, IstartsWith) {
+    EXPECT_TRUE(istarts_with("REDIS://host", "redis://"));
+    EXPECT_FALSE(istarts_with("redis:/", "redis://"));
+    EXPECT_TRUE(istarts_with("x", ""));
+}
+
+TEST(UtilText, ToLowerChangesOnlyAsciiLetters) {
+    EXPECT_EQ(to_lower("Hello-World_42 \xC3\x84"), "hello-world_42 \xC3\x84");
+}
+
+TEST(UtilText, HexEncodesEveryByte) {
+    std::string all;
+    for (int i = 0; i < 256; ++i) {
+        all.push_back(static_cast<char>(i));
+    }
+    auto hex = hex_encode(all);
+    ASSERT_EQ(hex.size(), 512u);
+    EXPECT_EQ(hex.substr(0, 8), "00010203");
+    EXPECT_EQ(hex.substr(0x7f * 2, 6), "7f8081");
+    EXPECT_EQ(hex.substr(508), "feff");
+    for (int i = 0; i < 256; ++i) {
+        int v = hex_digit_value(hex[2 * i]) * 16 + hex_digit_value(hex[2 * i + 1]);
+        EXPECT_EQ(v, i);
+    }
+    EXPECT_EQ(hex_digit_value('F'), 15);
+    EXPECT_EQ(hex_digit_value('g'), -1);
+    EXPECT_EQ(hex_digit_value('/'), -1);
+}
+
+TEST(UtilText, Base64MatchesRfc4648Vectors) {
+    // RFC 4648 section 10.
+    const std::pair<std::string, std::string> vectors[] = {{"", ""},
+                                                           {"f", "Zg=="},
+                                                           {"fo", "Zm8="},
+                                                           {"foo", "Zm9v"},
+                                                           {"foob", "Zm9vYg=="},
+                                                           {"fooba", "Zm9vYmE="},
+                                                           {"foobar", "Zm9vYmFy"}};
+    for (const auto& [plain, encoded] : vectors) {
+        EXPECT_EQ(base64_encode(plain), encoded);
+        EXPECT_EQ(base64_decode(encoded).value_or("<fail>"), plain);
+    }
+    EXPECT_EQ(base64_encode("\xff\xfe\xfd"), "//79");
+}
+
+TEST(UtilText, Base64RoundTripsBinaryAndRejectsGarbage) {
+    std::string bytes;
+    for (int i = 0; i < 1000; ++i) {
+        bytes.push_back(static_cast<char>((i * 37) & 0xff));
+    }
+    for (std::size_t n : {0u, 1u, 2u, 3u, 998u, 999u, 1000u}) {
+        auto part = bytes.substr(0, n);
+        EXPECT_EQ(base64_decode(base64_encode(part)).value_or("<fail>"), part) << n;
+    }
+    EXPECT_FALSE(base64_decode("Zm9v!").has_value());
+    EXPECT_FALSE(base64_decode("Z").has_value());
+    EXPECT_EQ(base64_decode("Zm8").value_or("<fail>"), "fo");  // padding optional
+}
