@@ -279,18 +279,33 @@ asio::awaitable<relay_result> relay_body(body_source& source, body_sink& sink,
     }
 }
 
+asio::awaitable<relay_result> send_pieces(body_sink& sink,
+                                          const std::vector<std::string_view>& pieces,
+                                          const header_list& trailers) {
+    write_batch batch;
+    const std::vector<std::string_view> none;
+    for (std::size_t i = 0; i == 0 || i < pieces.size(); ++i) {
+        bool last = i + 1 >= pieces.size();
+        batch.clear();
+        batch.add(sink.head);
+        if (i < pieces.size() && !batch.add_data(sink.encoder, pieces[i], none)) {
+            co_return sink_mismatch();
+        }
+        if (last && !batch.add_end(sink.encoder, trailers)) {
+            co_return sink_mismatch();
+        }
+        if (auto ec = co_await batch.write(sink)) {
+            co_return relay_result{relay_status::sink_failed, ec};
+        }
+        sink.head.clear();
+    }
+    co_return relay_result{};
+}
+
 asio::awaitable<relay_result> send_body(body_sink& sink, std::string_view body,
                                         const header_list& trailers) {
-    write_batch batch;
-    batch.add(sink.head);
-    if (!batch.add_data(sink.encoder, body, {}) || !batch.add_end(sink.encoder, trailers)) {
-        co_return sink_mismatch();
-    }
-    if (auto ec = co_await batch.write(sink)) {
-        co_return relay_result{relay_status::sink_failed, ec};
-    }
-    sink.head.clear();
-    co_return relay_result{};
+    const std::vector<std::string_view> pieces{body};
+    co_return co_await send_pieces(sink, pieces, trailers);
 }
 
 }  // namespace llm_proxy::proxy

@@ -108,6 +108,12 @@ boost::asio::awaitable<relay_result> relay_body(body_source& source, body_sink& 
 void run_transforms(const std::vector<std::shared_ptr<body_transform>>& transforms,
                     std::vector<std::string_view>& pieces, bool last, std::string& scratch);
 
+// Writes the sink's head and a body held in memory, framed: each piece in a write of its own
+// (one chunk each when chunked), the head with the first piece and the end with the last.
+boost::asio::awaitable<relay_result> send_pieces(body_sink& sink,
+                                                 const std::vector<std::string_view>& pieces,
+                                                 const header_list& trailers = {});
+
 // Writes the sink's head and a whole body held in memory, framed, in one write.
 boost::asio::awaitable<relay_result> send_body(body_sink& sink, std::string_view body,
                                                const header_list& trailers = {});

@@ -497,9 +497,16 @@ asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
                    response_head_text(f.request.version, f.response->status, f.response->reason,
                                       f.response->headers, out, ctx.client_keep_alive)};
     body_source source(up.stream, up.buffer, decoder, shared_.config.upstream_timeout);
-    body_filter filter = [this, &f, capture = ctx.response_capture](
+    // An addon made a bodied response one without a body (204, 304): the body is read and
+    // dropped, so the upstream connection stays in step.
+    bool drop_body = out.kind == framing::none && decoder.kind() != framing::none;
+    body_filter filter = [this, &f, capture = ctx.response_capture, drop_body](
                              std::vector<std::string_view>& pieces, bool last,
                              std::string& scratch) {
+        if (drop_body) {
+            pieces.clear();
+            return true;
+        }
         if (!transform_body(f, f.response_transforms, pieces, last, scratch)) {
             return false;
         }
@@ -603,71 +610,95 @@ asio::awaitable<bool> client_session::finish_response(flow_context& ctx, const r
     co_return ctx.client_keep_alive;
 }
 
+// The pieces of a local reply's body (a cached stream replays event by event), through the
+// response transforms; false when a transform threw.
+bool client_session::local_reply_pieces(flow& f, std::vector<std::string>& out) {
+    std::string_view body = f.local_response_body;
+    std::vector<std::string_view> pieces;
+    std::size_t at = 0;
+    for (std::size_t end : f.local_response_pieces) {
+        end = std::min(end, body.size());
+        if (end > at) {
+            pieces.push_back(body.substr(at, end - at));
+            at = end;
+        }
+    }
+    if (at < body.size() || pieces.empty()) {
+        pieces.push_back(body.substr(at));
+    }
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+        std::vector<std::string_view> batch{pieces[i]};
+        std::string scratch;
+        if (!transform_body(f, f.response_transforms, batch, i + 1 == pieces.size(), scratch)) {
+            return false;
+        }
+        std::string& piece = out.emplace_back();
+        for (auto p : batch) {
+            piece.append(p);
+        }
+    }
+    return true;
+}
+
 asio::awaitable<bool> client_session::answer_locally(flow& f, bool keep_alive) {
     if (!f.response) {
         f.response = response_head{500, "Internal Server Error", 11, {}};
     }
-    if (!co_await shared_.chain->on_response_headers(f)) {
+    auto& chain = *shared_.chain;
+    if (!co_await chain.on_response_headers(f)) {
         fail_flow(f, flow_error::addon_error, f.addon_failure);
         co_return co_await send_error(500, to_string(flow_error::addon_error), f.addon_failure,
                                       keep_alive);
     }
-    const std::string& body = f.local_response_body;
-    http::response<http::buffer_body> res;
-    res.result(f.response->status);
-    res.version(f.request.version);
-    res.reason(f.response->reason);
-    append_headers(res.base(), f.response->headers);
-    bool no_body = response_has_no_body(f.request.method, f.response->status);
-    bool pieces = !no_body && !f.local_response_pieces.empty() && f.request.version == 11;
-    if (pieces) {
-        res.chunked(true);
-    } else if (!no_body || res.find(http::field::content_length) == res.end()) {
-        // A HEAD answer may carry the Content-Length of the body it leaves out.
-        res.content_length(body.size());
+    keep_alive = keep_alive && !shared_.stopping.load(std::memory_order_relaxed);
+    auto& headers = f.response->headers;
+    auto length_field = find_header(headers, "Content-Length");
+    std::string head_length(length_field.value_or(""));
+    erase_header(headers, "Content-Length");  // the engine frames the body it sends
+    erase_header(headers, "Transfer-Encoding");
+    std::vector<std::string> pieces;
+    head_framing out;
+    if (response_has_no_body(f.request.method, f.response->status)) {
+        if (f.request.method == "HEAD" && f.response->status >= 200 && f.response->status != 204) {
+            // A HEAD answer may carry the Content-Length of the body it leaves out.
+            headers.emplace_back(
+                "Content-Length",
+                length_field ? head_length : std::to_string(f.local_response_body.size()));
+        }
+    } else {
+        if (!local_reply_pieces(f, pieces)) {
+            fail_flow(f, flow_error::addon_error, f.addon_failure);
+            co_return co_await send_error(500, to_string(flow_error::addon_error), f.addon_failure,
+                                          keep_alive);
+        }
+        std::uint64_t total = 0;
+        for (const auto& p : pieces) {
+            total += p.size();
+        }
+        bool chunked = pieces.size() > 1 && f.request.version == 11;
+        out = chunked ? head_framing{framing::chunked, 0} : head_framing{framing::length, total};
     }
-    res.keep_alive(keep_alive && !shared_.stopping.load(std::memory_order_relaxed));
-    http::response_serializer<http::buffer_body> sr{res};
-    client_.tcp().expires_after(shared_.config.client_io_timeout);
-    auto [ec, n] = co_await http::async_write_header(client_, sr, use_tuple);
-    // Sends body[from, to) as one piece (one chunk when chunked).
-    auto send = [&](std::size_t from, std::size_t to) -> asio::awaitable<beast::error_code> {
-        res.body() = {const_cast<char*>(body.data()) + from, to - from, true};
-        client_.tcp().expires_after(shared_.config.client_io_timeout);
-        auto [wec, wn] = co_await http::async_write(client_, sr, use_tuple);
-        co_return wec == http::error::need_buffer ? beast::error_code{} : wec;
-    };
-    if (!ec && !no_body) {
-        std::size_t at = 0;
-        if (pieces) {
-            for (std::size_t end : f.local_response_pieces) {
-                end = std::min(end, body.size());
-                if (end > at && !ec) {
-                    ec = co_await send(at, end);
-                    at = end;
-                }
-            }
-        }
-        if (at < body.size() && !ec) {
-            ec = co_await send(at, body.size());
-        }
-        if (!ec) {
-            res.body() = {nullptr, 0, false};
-            std::tie(ec, std::ignore) = co_await http::async_write(client_, sr, use_tuple);
-        }
-    }
-    if (ec) {
+    auto encoder = out.kind == framing::length    ? framing_encoder::for_length(out.length)
+                   : out.kind == framing::chunked ? framing_encoder::for_chunked()
+                                                  : framing_encoder();
+    body_sink sink{client_, encoder, shared_.config.client_io_timeout,
+                   response_head_text(f.request.version, f.response->status, f.response->reason,
+                                      headers, out, keep_alive)};
+    std::vector<std::string_view> views(pieces.begin(), pieces.end());
+    auto sent = co_await send_pieces(sink, views);
+    if (sent.status != relay_status::done) {
         fail_flow(f, flow_error::client_disconnected, "client went away before the response");
         co_return false;
     }
-    if (!no_body) {
-        f.response_body.append(body, shared_.chain->response_capture_limit(f));
-        f.response_bytes = body.size();
-        shared_.chain->on_response_body(f, body);
+    auto capture = chain.response_capture_limit(f);
+    for (auto p : views) {
+        f.response_body.append(p, capture);
+        f.response_bytes += p.size();
+        chain.on_response_body(f, p);
     }
     f.duration = std::chrono::steady_clock::now() - f.started;
-    shared_.chain->on_response_end(f);
-    co_return res.keep_alive();
+    chain.on_response_end(f);
+    co_return keep_alive;
 }
 
 }  // namespace llm_proxy::proxy
