@@ -45,15 +45,20 @@ class client_session : public std::enable_shared_from_this<client_session> {
     std::string admit(flow_context& ctx);
     asio::awaitable<bool> run_flow(flow_context& ctx);
     asio::awaitable<bool> fail_addon(flow_context& ctx);
+    using body_taker = std::function<bool(std::string_view)>;
+    asio::awaitable<bool> read_request_body(flow_context& ctx, const body_taker& take);
     asio::awaitable<bool> read_body_for_addons(flow_context& ctx, std::size_t limit);
     asio::awaitable<bool> use_replaced_body(flow_context& ctx);
     asio::awaitable<bool> fail_request_body(flow_context& ctx, bool bad_framing,
                                             const beast::error_code& ec);
     asio::awaitable<std::optional<bool>> exchange_with_upstream(flow_context& ctx);
+    head_framing upstream_framing(flow_context& ctx);
     asio::awaitable<relay_result> send_request(flow_context& ctx);
+    asio::awaitable<relay_result> relay_request_body(flow_context& ctx, body_sink& sink);
     asio::awaitable<beast::error_code> read_response_head(flow_context& ctx);
     asio::awaitable<bool> fail_upstream(flow_context& ctx, const upstream_target& target,
                                         const beast::error_code& ec);
+    framing_decoder take_response_head(flow_context& ctx, std::optional<std::string>& head_length);
     asio::awaitable<bool> relay_response(flow_context& ctx);
     head_framing client_framing(flow_context& ctx, const framing_decoder& decoder,
                                 const std::optional<std::string>& head_length);

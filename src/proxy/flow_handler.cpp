@@ -70,6 +70,22 @@ std::string parse_absolute_target(std::string_view target, request_head& head) {
 
 }  // namespace
 
+namespace {
+framing_encoder encoder_for(const head_framing& h) {
+    switch (h.kind) {
+        case framing::length:
+            return framing_encoder::for_length(h.length);
+        case framing::chunked:
+            return framing_encoder::for_chunked();
+        case framing::until_close:
+            return framing_encoder::for_until_close();
+        case framing::none:
+            break;
+    }
+    return framing_encoder();
+}
+}  // namespace
+
 // What the stages of one flow share.
 struct client_session::flow_context {
     explicit flow_context(request_parser& p)
@@ -214,35 +230,51 @@ std::string client_session::admit(flow_context& ctx) {
     return {};
 }
 
-// The addons asked for the request body before on_request: it is read into the flow up to
-// `limit`. A longer body is handed to them truncated; what was read streams on later.
-asio::awaitable<bool> client_session::read_body_for_addons(flow_context& ctx, std::size_t limit) {
-    auto& f = ctx.f;
+// Reads the client's request body batch by batch, counting its bytes, until it ends or
+// `take` returns false. False when the body failed (the flow is failed and answered).
+asio::awaitable<bool> client_session::read_request_body(flow_context& ctx, const body_taker& take) {
     body_source source(client_, buffer_, ctx.request_body, shared_.config.client_io_timeout);
     if (std::exchange(ctx.expect_continue, false)) {
         source.send_before_first_read(continue_line);
     }
     std::vector<std::string_view> pieces;
-    auto& data = f.request_body.data;
     while (!source.done()) {
         auto st = co_await source.next(pieces);
         if (st != body_source::status::ok) {
             co_return co_await fail_request_body(ctx, st == body_source::status::bad_framing,
                                                  source.error());
         }
+        bool more = true;
         for (auto p : pieces) {
-            data.append(p);
-            f.request_body.total += p.size();
-            f.request_bytes += p.size();
+            ctx.f.request_bytes += p.size();
+            more = take(p) && more;
         }
-        if (data.size() > limit) {
-            ctx.unsent_prefix = std::move(data);
-            data = ctx.unsent_prefix.substr(0, limit);
-            f.request_body.truncated = true;
-            co_return true;
+        if (!more) {
+            break;
         }
     }
-    ctx.body_in_memory = true;
+    co_return true;
+}
+
+// The addons asked for the request body before on_request: it is read into the flow up to
+// `limit`. A longer body is handed to them truncated; what was read streams on later.
+asio::awaitable<bool> client_session::read_body_for_addons(flow_context& ctx, std::size_t limit) {
+    auto& body = ctx.f.request_body;
+    body_taker take = [&body, limit](std::string_view piece) {
+        body.data.append(piece);
+        body.total += piece.size();
+        return body.data.size() <= limit;
+    };
+    if (!co_await read_request_body(ctx, take)) {
+        co_return false;
+    }
+    if (body.data.size() > limit) {
+        ctx.unsent_prefix = std::move(body.data);
+        body.data = ctx.unsent_prefix.substr(0, limit);
+        body.truncated = true;
+    } else {
+        ctx.body_in_memory = true;
+    }
     co_return true;
 }
 
@@ -268,20 +300,9 @@ asio::awaitable<bool> client_session::fail_request_body(flow_context& ctx, bool 
 // the replacement is what goes upstream (and into the record).
 asio::awaitable<bool> client_session::use_replaced_body(flow_context& ctx) {
     auto& f = ctx.f;
-    body_source source(client_, buffer_, ctx.request_body, shared_.config.client_io_timeout);
-    if (std::exchange(ctx.expect_continue, false)) {
-        source.send_before_first_read(continue_line);
-    }
-    std::vector<std::string_view> pieces;
-    while (!source.done()) {
-        auto st = co_await source.next(pieces);
-        if (st != body_source::status::ok) {
-            co_return co_await fail_request_body(ctx, st == body_source::status::bad_framing,
-                                                 source.error());
-        }
-        for (auto p : pieces) {
-            f.request_bytes += p.size();
-        }
+    body_taker drop = [](std::string_view) { return true; };
+    if (!co_await read_request_body(ctx, drop)) {
+        co_return false;
     }
     ctx.unsent_prefix.clear();
     std::string body = std::move(*f.request_body_replacement);
@@ -335,12 +356,26 @@ asio::awaitable<std::optional<bool>> client_session::exchange_with_upstream(flow
     }
 }
 
+// The framing of the request to the upstream: a body known whole keeps (or gets) its length,
+// a streamed one keeps the client's length unless a transform may change it.
+head_framing client_session::upstream_framing(flow_context& ctx) {
+    auto& f = ctx.f;
+    if (ctx.body_in_memory && ctx.request_body.trailers().empty()) {
+        if (!f.request_body.data.empty() || ctx.client_sent_length) {
+            return {framing::length, f.request_body.data.size()};
+        }
+        return {};
+    }
+    if (ctx.request_body.kind() == framing::length && f.request_transforms.empty()) {
+        return {framing::length, *ctx.parser.content_length()};
+    }
+    return {framing::chunked, 0};
+}
+
 // Sends the request head and body: from memory when the body is known whole, else relayed
 // from the client as it arrives.
 asio::awaitable<relay_result> client_session::send_request(flow_context& ctx) {
     auto& f = ctx.f;
-    head_framing framing;
-    bool has_trailers = !ctx.request_body.trailers().empty();
     if (ctx.body_in_memory && !f.request_transforms.empty()) {
         // Transformed once, whole; what is sent is what the record shows.
         std::vector<std::string_view> pieces{f.request_body.data};
@@ -352,24 +387,22 @@ asio::awaitable<relay_result> client_session::send_request(flow_context& ctx) {
         f.request_body.total = f.request_body.data.size();
         f.request_transforms.clear();
     }
-    if (ctx.body_in_memory && !has_trailers) {
-        if (!f.request_body.data.empty() || ctx.client_sent_length) {
-            framing = {framing::length, f.request_body.data.size()};
-        }
-    } else if (ctx.request_body.kind() == framing::length && f.request_transforms.empty()) {
-        framing = {framing::length, *ctx.parser.content_length()};
-    } else {
-        framing = {framing::chunked, 0};
-    }
-    auto encoder = framing.kind == framing::length    ? framing_encoder::for_length(framing.length)
-                   : framing.kind == framing::chunked ? framing_encoder::for_chunked()
-                                                      : framing_encoder();
+    auto framing = upstream_framing(ctx);
+    auto encoder = encoder_for(framing);
     body_sink sink{
         ctx.up->stream, encoder, shared_.config.upstream_timeout,
         request_head_text(f.request.method, f.request.target, f.request.headers, framing)};
     if (ctx.body_in_memory) {
         co_return co_await send_body(sink, f.request_body.data, ctx.request_body.trailers());
     }
+    co_return co_await relay_request_body(ctx, sink);
+}
+
+// Relays the rest of the client's body upstream (after what was read for the addons), through
+// the request transforms, capturing what is sent.
+asio::awaitable<relay_result> client_session::relay_request_body(flow_context& ctx,
+                                                                 body_sink& sink) {
+    auto& f = ctx.f;
     body_source source(client_, buffer_, ctx.request_body, shared_.config.client_io_timeout);
     if (std::exchange(ctx.expect_continue, false)) {
         source.send_before_first_read(continue_line);
@@ -452,17 +485,15 @@ asio::awaitable<bool> client_session::fail_upstream(flow_context& ctx,
                                   ctx.client_keep_alive && ctx.request_body.done());
 }
 
-// Response head: upstream -> flow -> addons -> client; then the body, relayed as it arrives
-// (an SSE event goes out the moment it comes in; memory stays at one buffer).
-asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
+// Copies the upstream's response head into the flow; returns the decoder of its body.
+framing_decoder client_session::take_response_head(flow_context& ctx,
+                                                   std::optional<std::string>& head_length) {
     auto& f = ctx.f;
-    auto& up = *ctx.up;
     auto& ures = ctx.response->get();
     unsigned upstream_status = ures.result_int();
     f.response = response_head{upstream_status, std::string(ures.reason()), ures.version(),
                                end_to_end_headers(ures.base())};
     auto cl = ures.find(http::field::content_length);
-    std::optional<std::string> head_length;  // a HEAD answer keeps the length it leaves out
     if (cl != ures.end()) {
         head_length = std::string(cl->value());
         std::uint64_t n = 0;
@@ -481,6 +512,17 @@ asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
     } else {
         decoder = framing_decoder::for_until_close();
     }
+    return decoder;
+}
+
+// Response head: upstream -> flow -> addons -> client; then the body, relayed as it arrives
+// (an SSE event goes out the moment it comes in; memory stays at one buffer).
+asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
+    auto& f = ctx.f;
+    auto& up = *ctx.up;
+    std::optional<std::string> head_length;  // a HEAD answer keeps the length it leaves out
+    auto decoder = take_response_head(ctx, head_length);
+    unsigned upstream_status = ctx.response->get().result_int();
     if (!co_await shared_.chain->on_response_headers(f)) {
         co_return co_await fail_addon(ctx);
     }
@@ -489,10 +531,7 @@ asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
     auto out = client_framing(ctx, decoder, head_length);
     ctx.client_keep_alive = ctx.client_keep_alive && out.kind != framing::until_close &&
                             !switching && !shared_.stopping.load(std::memory_order_relaxed);
-    auto encoder = out.kind == framing::length    ? framing_encoder::for_length(out.length)
-                   : out.kind == framing::chunked ? framing_encoder::for_chunked()
-                   : out.kind == framing::none    ? framing_encoder()
-                                                  : framing_encoder::for_until_close();
+    auto encoder = encoder_for(out);
     body_sink sink{client_, encoder, shared_.config.client_io_timeout,
                    response_head_text(f.request.version, f.response->status, f.response->reason,
                                       f.response->headers, out, ctx.client_keep_alive)};
@@ -678,9 +717,7 @@ asio::awaitable<bool> client_session::answer_locally(flow& f, bool keep_alive) {
         bool chunked = pieces.size() > 1 && f.request.version == 11;
         out = chunked ? head_framing{framing::chunked, 0} : head_framing{framing::length, total};
     }
-    auto encoder = out.kind == framing::length    ? framing_encoder::for_length(out.length)
-                   : out.kind == framing::chunked ? framing_encoder::for_chunked()
-                                                  : framing_encoder();
+    auto encoder = encoder_for(out);
     body_sink sink{client_, encoder, shared_.config.client_io_timeout,
                    response_head_text(f.request.version, f.response->status, f.response->reason,
                                       headers, out, keep_alive)};
