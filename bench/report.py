@@ -15,12 +15,13 @@ NAMES = {
     "direct": "direct (no proxy)",
     "tinyproxy": "tinyproxy (CONNECT tunnel, no MITM)",
     "llm_simple": "llm_proxy simple",
+    "llm_before": "llm_proxy simple, earlier version (BENCH_BEFORE_BIN)",
     "llm_dirlog": "llm_proxy dir_logger",
     "llm_dirlog_tmpfs": "llm_proxy dir_logger, records on tmpfs",
     "mitmdump": "mitmdump",
     "mitmdump_stream": "mitmdump --set stream_large_bodies=1",
 }
-ORDER = ["direct", "tinyproxy", "llm_simple", "llm_dirlog", "llm_dirlog_tmpfs", "mitmdump",
+ORDER = ["direct", "tinyproxy", "llm_before", "llm_simple", "llm_dirlog", "llm_dirlog_tmpfs", "mitmdump",
          "mitmdump_stream"]
 
 
@@ -349,6 +350,9 @@ def main():
                     fmt(m("probe_during_p99_ms"), 2), fmt(m("probe_during_max_ms"), 2)))
             L.append("")
 
+    if "llm_before" in targets:
+        before_after(L, info, keys, metric, per_rep_ratio, a)
+
     text = "\n".join(L) + "\n"
     with open(a.out, "w") as f:
         f.write(text)
@@ -363,6 +367,43 @@ def main():
             vals = [med(metric(("A", c), t, "cpu_us_per_req")) for c in conc]
             label = NAMES.get(t, t).split(" (")[0]
             f.write(f'"{label}" ' + " ".join("NaN" if v is None else f"{v:.1f}" for v in vals) + "\n")
+
+
+def before_after(L, info, keys, metric, per_rep_ratio, a):
+    """The earlier version (llm_before) against this one (llm_simple), measured in one run."""
+    L.append("### Before / after (the same run)")
+    L.append("")
+    L.append(f"before: `{info.get('llm_before', '?')}`; after: `{info.get('llm_proxy', '?')}` "
+             f"(git {info.get('llm_proxy_git', '?')}). Ratios are after ÷ before, per repeat, then median.")
+    L.append("")
+    L.append("| measure | before | after | after ÷ before |")
+    L.append("|---|---:|---:|---:|")
+    for key in keys:
+        if key[0] != "A":
+            continue
+        b = med(metric(key, "llm_before", "cpu_us_per_req"))
+        n = med(metric(key, "llm_simple", "cpu_us_per_req"))
+        L.append("| A c={} proxy CPU µs/req | {} | {} | {} |".format(
+            key[1], fmt(b, 1), fmt(n, 1),
+            fmt(per_rep_ratio(key, "llm_simple", "llm_before", "cpu_us_per_req"), 3)))
+    if a.sse:
+        sse = [r for r in read_tsv(a.sse)]
+        b = med([num(r["event_lat_ms_p50"]) for r in sse if r["target"] == "llm_before"])
+        n = med([num(r["event_lat_ms_p50"]) for r in sse if r["target"] == "llm_simple"])
+        L.append("| C SSE event latency p50 ms | {} | {} | {} |".format(
+            fmt(b, 3), fmt(n, 3), fmt(ratio(n, b), 3)))
+    if a.tunnels:
+        idle = defaultdict(list)
+        with open(a.tunnels) as f:
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    if r.get("mode") == "idle":
+                        idle[r["target"]].append(r["kib_per_connection"])
+        b, n = med(idle.get("llm_before", [])), med(idle.get("llm_simple", []))
+        L.append("| D idle connection RSS KiB | {} | {} | {} |".format(
+            fmt(b, 1), fmt(n, 1), fmt(ratio(n, b), 3)))
+    L.append("")
 
 
 if __name__ == "__main__":

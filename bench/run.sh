@@ -55,6 +55,9 @@
 #                           _sse, _download, _upload, _tunnels.jsonl)
 #   BENCH_CHART=docs/benchmarks.png  where the chart goes
 #   BENCH_RUN_TIMEOUT=120   seconds; hard cap on each load-generator run
+#   BENCH_BEFORE_BIN=PATH   an llm_proxy binary of an earlier version: target llm_before runs it
+#                           as `simple`, like llm_simple, for a before/after table in the same run
+#                           (e.g. BENCH_TARGETS="llm_before llm_simple" BENCH_CONC=10)
 #   BENCH_SKIP_INSTALL=1    do not call apt-get
 #   BENCH_SKIP_BUILD=1      reuse build-bench/ as it is
 #   BENCH_BUILD_DIR=DIR     build directory (default build-bench)
@@ -97,6 +100,11 @@ U="${BENCH_U:-1}"
 U_SIZES="${BENCH_U_SIZES:-1048576 20971520}"
 U_REPEATS="${BENCH_U_REPEATS:-3}"
 U_TARGETS="${BENCH_U_TARGETS:-${TARGETS/llm_dirlog_tmpfs/}}"
+BEFORE_BIN="${BENCH_BEFORE_BIN:-}"
+if [[ " $TARGETS " == *" llm_before "* && ! -x "$BEFORE_BIN" ]]; then
+    echo "bench: target llm_before needs BENCH_BEFORE_BIN=<an llm_proxy binary>" >&2
+    exit 2
+fi
 PY=/usr/bin/python3
 BUILD="${BENCH_BUILD_DIR:-build-bench}"
 BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}]}'
@@ -169,8 +177,9 @@ start_target() {  # start_target NAME
     [[ "$name" == direct ]] && return 0
     port="$(free_port)"
     case "$name" in
-    llm_simple | llm_dirlog | llm_dirlog_tmpfs)
-        local sub=(simple)
+    llm_simple | llm_dirlog | llm_dirlog_tmpfs | llm_before)
+        local sub=(simple) bin="$BUILD/llm_proxy"
+        [[ "$name" == llm_before ]] && bin="$BEFORE_BIN"
         # Records stay until the end of the run: deleting thousands of files between runs would
         # slow the next run's file creation (ext4 without a journal, as here, skips inodes
         # deleted in the last minutes when it allocates new ones).
@@ -185,7 +194,7 @@ start_target() {  # start_target NAME
         fi
         [[ -n "${RECDIR[$name]:-}" ]] && sub=(dir_logger -o "${RECDIR[$name]}")
         mkdir -p "$TMP/ca_llm"
-        "$BUILD/llm_proxy" "${sub[@]}" --listen "127.0.0.1:$port" --ca_dir "$TMP/ca_llm" \
+        "$bin" "${sub[@]}" --listen "127.0.0.1:$port" --ca_dir "$TMP/ca_llm" \
             --upstream-ca "$TMP/pki/testca.pem" \
             --connect-to "api.openai.com:443:127.0.0.1:$UPORT" \
             --connect-to "::127.0.0.1:$UPORT" --threads 1 \
@@ -524,6 +533,7 @@ main() {
         echo "cpu=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
         echo "kernel=$(uname -r)"
         echo "llm_proxy=$("$BUILD/llm_proxy" --version 2>&1 | head -1)"
+        [[ -n "$BEFORE_BIN" ]] && echo "llm_before=$("$BEFORE_BIN" --version 2>&1 | head -1) ($BEFORE_BIN)"
         echo "llm_proxy_git=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet HEAD -- src include 2>/dev/null || echo ' (+uncommitted changes)')"
         echo "mitmdump=$(mitmdump --version 2>/dev/null | awk '/^Mitmproxy:/{print $2}')"
         echo "tinyproxy=$(tinyproxy -v 2>&1 | awk '{print $2}')"
