@@ -36,6 +36,12 @@
 //                               bad_requests + last_bad_request (requests that failed to parse:
 //                               answered 400, connection closed), incomplete_bodies (bodies
 //                               cut short by a close, reset or timeout)
+//   ANY  any path, with X-Fake-Replay: CASE (needs --replay-dir DIR): the recorded response of
+//                               DIR/CASE (response.bin, status and content_type from meta.json).
+//                               An event stream goes out chunked, one event per chunk;
+//                               X-Fake-Replay-Gzip: 1 gzips the body (Content-Encoding: gzip);
+//                               X-Fake-Replay-Cut: N sends only the first N body bytes, then
+//                               resets the connection (an interrupted stream)
 // Every response carries X-Fake-Upstream: 1.
 
 #include <signal.h>
@@ -796,6 +802,99 @@ asio::awaitable<bool> handle_stats_reset(Stream& s, request_ctx& ctx) {
     co_return co_await send(s, ctx, res);
 }
 
+// The directory of recorded responses (--replay-dir), "" when not given.
+std::string g_replay_dir;
+
+std::optional<std::string> read_file(const std::string& path) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) {
+        return std::nullopt;
+    }
+    std::string out;
+    char buf[65536];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) {
+        out.append(buf, n);
+    }
+    std::fclose(f);
+    return out;
+}
+
+// The events of an SSE body, each with its blank line (the rest, if any, as the last piece).
+std::vector<std::string_view> sse_pieces(std::string_view body) {
+    std::vector<std::string_view> out;
+    std::size_t at = 0;
+    while (at < body.size()) {
+        std::size_t end = body.find("\n\n", at);
+        std::size_t crlf = body.find("\r\n\r\n", at);
+        std::size_t stop = std::string_view::npos;
+        if (end != std::string_view::npos) {
+            stop = end + 2;
+        }
+        if (crlf != std::string_view::npos && (stop == std::string_view::npos || crlf + 4 < stop)) {
+            stop = crlf + 4;
+        }
+        if (stop == std::string_view::npos) {
+            stop = body.size();
+        }
+        out.push_back(body.substr(at, stop - at));
+        at = stop;
+    }
+    return out;
+}
+
+template <class Stream>
+asio::awaitable<bool> handle_replay(Stream& s, request_ctx& ctx, std::string_view name) {
+    bool safe =
+        !name.empty() && name.find('/') == std::string_view::npos && name != "." && name != "..";
+    auto dir = g_replay_dir + "/" + std::string(name);
+    auto body = safe ? read_file(dir + "/response.bin") : std::nullopt;
+    auto meta_text = safe ? read_file(dir + "/meta.json") : std::nullopt;
+    if (g_replay_dir.empty() || !body || !meta_text) {
+        auto res = error_response(ctx, http::status::not_found, "no such replay case");
+        co_return co_await send(s, ctx, res);
+    }
+    auto meta = json::parse(*meta_text, nullptr, false);
+    unsigned status = meta.is_object() ? meta.value("status", 200u) : 200u;
+    std::string type = meta.is_object() ? meta.value("content_type", "application/json")
+                                        : std::string("application/json");
+    bool gzip = ctx.req["X-Fake-Replay-Gzip"] == "1";
+    std::string data = gzip ? gzip_compress(*body) : std::move(*body);
+    std::size_t cut = data.size();
+    if (auto c = ctx.req["X-Fake-Replay-Cut"]; !c.empty()) {
+        cut = std::min<std::size_t>(cut, std::stoul(std::string(c)));
+    }
+    http::response<http::empty_body> res{static_cast<http::status>(status), ctx.version};
+    res.set(http::field::content_type, type);
+    if (gzip) {
+        res.set(http::field::content_encoding, "gzip");
+    }
+    bool stream = type.starts_with("text/event-stream");
+    if (!stream && cut == data.size()) {
+        res.content_length(data.size());
+    }
+    auto [ok, f] = co_await send_stream_header(
+        s, ctx, res, stream || cut < data.size() ? framing::chunked : framing::length);
+    if (!ok || ctx.head) {
+        co_return ok&& res.keep_alive();
+    }
+    std::string_view sent(data.data(), cut);
+    std::vector<std::string_view> pieces =
+        stream && !gzip ? sse_pieces(sent) : std::vector<std::string_view>{sent};
+    for (auto piece : pieces) {
+        if (!piece.empty() && !co_await write_piece(s, ctx, f, piece)) {
+            co_return false;
+        }
+    }
+    if (cut < data.size()) {
+        beast::error_code ec;
+        lowest(s).socket().set_option(asio::socket_base::linger(true, 0), ec);
+        lowest(s).socket().close(ec);  // a reset: the stream was interrupted
+        co_return false;
+    }
+    co_return co_await finish_body(s, f) && res.keep_alive();
+}
+
 // Returns whether the connection may serve another request.
 template <class Stream>
 asio::awaitable<bool> handle_request(Stream& s, const request_t& req) {
@@ -821,6 +920,9 @@ asio::awaitable<bool> handle_request(Stream& s, const request_t& req) {
         co_return co_await handle_stats_reset(s, ctx);
     }
     g_counters.count_request(path);
+    if (auto replay = req["X-Fake-Replay"]; !replay.empty()) {
+        co_return co_await handle_replay(s, ctx, to_sv(replay));
+    }
 
     if (path == "/v1/chat/completions") {
         co_return co_await handle_chat(s, ctx);
@@ -1166,6 +1268,7 @@ struct options {
     std::string listen = "127.0.0.1";
     unsigned short port = 0;
     unsigned threads = 2;
+    std::string replay_dir;
 };
 
 [[noreturn]] void usage(const char* argv0, const std::string& error) {
@@ -1174,7 +1277,7 @@ struct options {
     }
     std::fprintf(stderr,
                  "usage: %s [--cert FILE --key FILE] [--plain] [--listen HOST] [--port N] "
-                 "[--threads N]\n",
+                 "[--threads N] [--replay-dir DIR]\n",
                  argv0);
     std::exit(2);
 }
@@ -1195,6 +1298,8 @@ options parse_args(int argc, char** argv) {
             opt.key = value();
         } else if (arg == "--plain") {
             opt.plain = true;
+        } else if (arg == "--replay-dir") {
+            opt.replay_dir = value();
         } else if (arg == "--listen") {
             opt.listen = value();
         } else if (arg == "--port") {
@@ -1290,6 +1395,7 @@ int run(const options& opt) {
 int main(int argc, char** argv) {
     ::signal(SIGPIPE, SIG_IGN);
     const options opt = parse_args(argc, argv);
+    g_replay_dir = opt.replay_dir;
     try {
         return run(opt);
     } catch (const std::exception& e) {
