@@ -286,14 +286,14 @@ TEST_F(sqlite_store, open_fails_under_a_regular_file) {
     auto bad = file / "cache";
     std::string error = open_error(bad);
     EXPECT_NE(error.find(bad.string()), std::string::npos) << error;
-    EXPECT_NE(error.find("Not a directory"), std::string::npos) << error;
+    EXPECT_NE(error.find("not a directory"), std::string::npos) << error;
 }
 
 TEST_F(sqlite_store, open_fails_when_dir_is_a_regular_file) {
     auto file = tmp_.write_file("plain", "not a directory");
     std::string error = open_error(file);
     EXPECT_NE(error.find(file.string()), std::string::npos) << error;
-    EXPECT_NE(error.find("Not a directory"), std::string::npos) << error;
+    EXPECT_NE(error.find("not a directory"), std::string::npos) << error;
 }
 
 TEST_F(sqlite_store, open_fails_when_database_path_is_a_directory) {
