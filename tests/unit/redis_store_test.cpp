@@ -168,6 +168,64 @@ TEST(RedisUrl, ParsesUnixForms) {
     EXPECT_EQ(u.display(), "unix:///tmp/my dir/r.sock?db=2");
 }
 
+TEST(RedisUrl, AcceptsCharactersPeopleLeaveUnescaped) {
+    // The userinfo ends at the last '@'; '+' is not a space.
+    auto u = parse_redis_url("redis://bob:p@ss w^rd+1@h:1/2");
+    EXPECT_EQ(u.user, "bob");
+    EXPECT_EQ(u.password, "p@ss w^rd+1");
+    EXPECT_EQ(u.host, "h");
+    EXPECT_EQ(u.port, 1);
+    EXPECT_EQ(u.db, 2);
+
+    u = parse_redis_url("redis://al%20ice:pw@H.example");
+    EXPECT_EQ(u.user, "al ice");
+    EXPECT_EQ(u.display(), "redis://al%20ice@H.example:6379/0");
+
+    u = parse_redis_url("unix:///tmp/a#b.sock?password=a+b%26c&user=u");
+    EXPECT_EQ(u.socket_path, "/tmp/a#b.sock");
+    EXPECT_EQ(u.password, "a+b&c");
+    EXPECT_EQ(u.user, "u");
+
+    u = parse_redis_url("unix:///s?");
+    EXPECT_EQ(u.socket_path, "/s");
+    EXPECT_FALSE(u.has_password);
+}
+
+TEST(RedisUrl, ErrorMessagesNameTheProblem) {
+    auto message = [](const std::string& url) -> std::string {
+        try {
+            parse_redis_url(url);
+        } catch (const std::invalid_argument& e) {
+            return e.what();
+        }
+        return "accepted";
+    };
+    EXPECT_EQ(message("rediss://h"),
+              "invalid redis URL 'rediss://h': TLS (rediss://) is not supported");
+    EXPECT_EQ(message("redis://::1:6379"),
+              "invalid redis URL 'redis://::1:6379': IPv6 addresses must be in brackets, e.g. "
+              "redis://[::1]:6379");
+    EXPECT_EQ(message("redis://h:"), "invalid redis URL 'redis://h:': empty port");
+    EXPECT_EQ(message("redis://:6379"), "invalid redis URL 'redis://:6379': missing host");
+    EXPECT_EQ(message("redis://h/x"),
+              "invalid redis URL 'redis://h/x': database must be a non-negative number, not 'x'");
+    EXPECT_EQ(message("redis://h?db=1"),
+              "invalid redis URL 'redis://h?db=1': query parameters and fragments are not "
+              "supported in redis:// URLs");
+    EXPECT_EQ(message("redis://user@h"),
+              "invalid redis URL 'redis://user@h': credentials must be [user]:password@");
+    EXPECT_EQ(message("unix:///s?user=u"),
+              "invalid redis URL 'unix:///s?user=u': a user needs a password");
+    EXPECT_EQ(message("unix:///s?db"),
+              "invalid redis URL 'unix:///s?db': query parameter 'db' has no value");
+    EXPECT_EQ(message("unix:///s?verbose=1"),
+              "invalid redis URL 'unix:///s?verbose=1': unknown query parameter 'verbose' "
+              "(expected db, user or password)");
+    EXPECT_EQ(message("unix://relative.sock"),
+              "invalid redis URL 'unix://relative.sock': expected unix:///absolute/path/to/socket");
+    EXPECT_NE(message("redis://:%zz@h").find("%-escape"), std::string::npos);
+}
+
 TEST(RedisUrl, RejectsBadUrlsWithoutLeakingThePassword) {
     for (const char* bad : {"",
                             "127.0.0.1:6379",
