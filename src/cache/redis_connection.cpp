@@ -3,8 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <exception>
 #include <utility>
 
 namespace llm_proxy::cache {
@@ -16,8 +19,7 @@ redis_connection::redis_connection(asio::io_context& io, redis_url url, std::str
       display_(std::move(display)),
       options_(std::move(options)),
       scripts_(std::move(scripts)),
-      attempt_timer_(io),
-      reconnect_timer_(io),
+      wake_(io),
       watchdog_(io),
       resolver_(io) {}
 
@@ -27,120 +29,183 @@ std::future<std::string> redis_connection::first_connect() {
 }
 
 void redis_connection::start() {
-    start_attempt();
-}
-
-// --- closing --------------------------------------------------------------------------------
-
-void redis_connection::close(std::function<void()> closed) {
-    closing_ = true;
-    on_closed_ = std::move(closed);
-    // Queued writes go out if Redis is there: wait for the replies (bounded by the watchdog).
-    if (state_ == phase::up && conn_ && !conn_->inflight.empty()) {
+    if (closing_ || running_) {
         return;
     }
-    finish_close();
+    running_ = true;
+    asio::co_spawn(io_, run(), [this](std::exception_ptr error) { loop_ended(error); });
 }
 
-void redis_connection::finish_close() {
-    if (state_ == phase::closed) {
-        return;
-    }
-    state_ = phase::closed;
-    attempt_timer_.cancel();
-    reconnect_timer_.cancel();
-    watchdog_.cancel();
-    resolver_.cancel();
-    drop_link("store closed");
-    if (initial_) {
-        initial_->set_value("store closed");
-        initial_.reset();
-    }
-    if (on_closed_) {
-        std::exchange(on_closed_, nullptr)();
-    }
-}
+// --- the connection loop --------------------------------------------------------------------
 
-void redis_connection::after_reply(redis_link& link) {
-    if (closing_ && state_ == phase::up && conn_.get() == &link && link.inflight.empty()) {
-        asio::post(io_, [this] { finish_close(); });
-    }
-}
-
-// --- connecting -----------------------------------------------------------------------------
-
-void redis_connection::start_attempt() {
-    if (state_ == phase::closed || closing_) {
-        return;
-    }
-    state_ = phase::connecting;
-    const std::uint64_t attempt = ++attempt_;
-    attempt_timer_.expires_after(options_.connect_timeout);
-    attempt_timer_.async_wait([this, attempt](const boost::system::error_code& ec) {
-        if (!ec && attempt == attempt_ && state_ == phase::connecting) {
-            attempt_failed("timed out after " + std::to_string(options_.connect_timeout.count()) +
-                           " ms");
+// Connect; while connected, wait for the link to fail; then wait the backoff delay and start
+// over. Ends when closing (after the replies to the commands already sent, bounded by the
+// watchdog) or when the very first attempt fails (the constructor reports it; no retrying).
+asio::awaitable<void> redis_connection::run() {
+    while (!closing_) {
+        std::string why = co_await connect_once();
+        if (closing_) {
+            break;
         }
-    });
-    endpoints_.clear();
-    next_endpoint_ = 0;
+        if (why.empty()) {
+            link_up();
+            while (!events_.failed && !closing_) {
+                co_await wait(steady::time_point::max());
+            }
+            if (closing_) {
+                break;
+            }
+            why = *events_.failed;
+            state_ = phase::down;
+            last_error_ = why;
+            report_down(why, false);
+        } else {
+            state_ = phase::down;
+            last_error_ = why;
+            if (initial_) {
+                initial_->set_value(why);  // the constructor throws
+                initial_.reset();
+                co_return;
+            }
+            report_down(why, true);
+        }
+        const auto until = steady::now() + next_delay();
+        while (!closing_ && steady::now() < until) {
+            co_await wait(until);
+        }
+    }
+    // Queued writes go out if Redis is there: wait for their replies.
+    while (state_ == phase::up && conn_ && !conn_->inflight.empty() && !events_.failed) {
+        co_await wait(steady::time_point::max());
+    }
+}
+
+// One attempt, bounded by connect_timeout: resolve, then each address in turn until one
+// connects and answers the handshake. Returns "" once the link is usable, else why not.
+asio::awaitable<std::string> redis_connection::connect_once() {
+    state_ = phase::connecting;
+    ++attempt_;
+    const auto deadline = steady::now() + options_.connect_timeout;
+    const std::string timed_out =
+        "timed out after " + std::to_string(options_.connect_timeout.count()) + " ms";
+
+    std::vector<std::string> endpoints;
+    boost::system::error_code not_an_address;
     if (url_.is_unix()) {
-        connect_next_endpoint();
-        return;
+        endpoints.push_back(url_.socket_path);
+    } else if (asio::ip::make_address(url_.host, not_an_address); !not_an_address) {
+        endpoints.push_back(url_.host);
+    } else {
+        co_await resolve(deadline);
+        if (closing_) {
+            co_return "store closed";
+        }
+        if (!resolved_) {
+            co_return timed_out;
+        }
+        if (!resolved_->error.empty()) {
+            co_return resolved_->error;
+        }
+        endpoints = std::move(resolved_->addresses);
     }
-    boost::system::error_code ec;
-    asio::ip::make_address(url_.host, ec);
-    if (!ec) {
-        endpoints_.push_back(url_.host);
-        connect_next_endpoint();
-        return;
+
+    std::string why;
+    for (const auto& endpoint : endpoints) {
+        why = open_link(endpoint);
+        if (!why.empty()) {
+            continue;
+        }
+        const auto link = conn_;
+        while (!events_.handshake_done && events_.refused.empty() && !events_.failed && !closing_) {
+            if (steady::now() >= deadline) {
+                drop_link(timed_out);
+                co_return timed_out;
+            }
+            co_await wait(deadline);
+        }
+        if (closing_) {
+            co_return "store closed";
+        }
+        if (!events_.refused.empty()) {
+            // A protocol-level refusal: no point in trying other addresses.
+            link->error = events_.refused;
+            drop_link(events_.refused);
+            co_return events_.refused;
+        }
+        if (events_.handshake_done) {
+            co_return std::string();  // if the link failed since, run() sees it at once
+        }
+        why = *events_.failed;
+        if (events_.ends_attempt) {
+            co_return why;
+        }
     }
-    // A host name: resolve without blocking the store thread; IPv4 first, like hiredis.
+    co_return why;
+}
+
+// Resolves the host name without blocking the store thread; sets resolved_, or leaves it
+// empty when the deadline passed first.
+asio::awaitable<void> redis_connection::resolve(steady::time_point deadline) {
+    resolved_.reset();
+    const std::uint64_t attempt = attempt_;
     resolver_.async_resolve(
         url_.host, std::to_string(url_.port),
         [this, attempt](const boost::system::error_code& error,
                         const asio::ip::tcp::resolver::results_type& results) {
-            if (attempt != attempt_ || state_ != phase::connecting) {
+            if (attempt != attempt_ || error == asio::error::operation_aborted) {
                 return;
             }
+            resolution r;
             if (error) {
-                attempt_failed(url_.host + ": " + error.message());
-                return;
-            }
-            std::vector<std::string> v6;
-            for (const auto& entry : results) {
-                const auto address = entry.endpoint().address();
-                auto& list = address.is_v4() ? endpoints_ : v6;
-                if (std::find(list.begin(), list.end(), address.to_string()) == list.end()) {
-                    list.push_back(address.to_string());
+                r.error = url_.host + ": " + error.message();
+            } else {
+                std::vector<std::string> v6;
+                for (const auto& entry : results) {
+                    const auto address = entry.endpoint().address();
+                    auto& list = address.is_v4() ? r.addresses : v6;
+                    if (std::find(list.begin(), list.end(), address.to_string()) == list.end()) {
+                        list.push_back(address.to_string());
+                    }
+                }
+                r.addresses.insert(r.addresses.end(), v6.begin(), v6.end());
+                if (r.addresses.empty()) {
+                    r.error = url_.host + ": no address";
                 }
             }
-            endpoints_.insert(endpoints_.end(), v6.begin(), v6.end());
-            if (endpoints_.empty()) {
-                attempt_failed(url_.host + ": no address");
-                return;
-            }
-            connect_next_endpoint();
+            resolved_ = std::move(r);
+            notify();
         });
+    while (!resolved_ && !closing_ && steady::now() < deadline) {
+        co_await wait(deadline);
+    }
+    if (!resolved_) {
+        resolver_.cancel();
+    }
 }
 
-void redis_connection::connect_next_endpoint() {
-    redisAsyncContext* ac = nullptr;
-    if (url_.is_unix()) {
-        ac = redisAsyncConnectUnix(url_.socket_path.c_str());
-    } else {
-        ac = redisAsyncConnect(endpoints_[next_endpoint_].c_str(), url_.port);
-    }
-    ++next_endpoint_;
+asio::awaitable<void> redis_connection::wait(steady::time_point deadline) {
+    wake_.expires_at(deadline);
+    boost::system::error_code ec;  // operation_aborted: notify()
+    co_await wake_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+void redis_connection::notify() {
+    wake_.cancel();
+}
+
+// Connects to one address (a unix socket path, or an IP address and the URL's port) and
+// starts the handshake on the new link; returns why not when it cannot even start.
+std::string redis_connection::open_link(const std::string& endpoint) {
+    events_ = link_events{};
+    redisAsyncContext* ac = url_.is_unix() ? redisAsyncConnectUnix(endpoint.c_str())
+                                           : redisAsyncConnect(endpoint.c_str(), url_.port);
     if (!ac) {
-        endpoint_failed("out of memory");
-        return;
+        return "out of memory";
     }
     if (ac->err) {
         std::string why = ac->errstr;
         redisAsyncFree(ac);
-        endpoint_failed(why);
-        return;
+        return why;
     }
     auto link = std::make_shared<redis_link>(*this, io_, ac);
     boost::system::error_code ec;
@@ -148,8 +213,7 @@ void redis_connection::connect_next_endpoint() {
     if (ec) {
         link->ac = nullptr;
         redisAsyncFree(ac);
-        endpoint_failed("socket: " + ec.message());
-        return;
+        return "socket: " + ec.message();
     }
     link->self = link;
     attach_hooks(*link);
@@ -158,26 +222,18 @@ void redis_connection::connect_next_endpoint() {
     }
     conn_ = link;
     handshake(link);
-}
-
-void redis_connection::endpoint_failed(const std::string& why) {
-    if (state_ != phase::connecting) {
-        return;
-    }
-    if (next_endpoint_ < endpoints_.size()) {
-        connect_next_endpoint();
-    } else {
-        attempt_failed(why);
-    }
+    return {};
 }
 
 // AUTH, SELECT, SCRIPT LOAD and PING, pipelined; the PONG makes the link usable.
 void redis_connection::handshake(const std::shared_ptr<redis_link>& link) {
     auto required = [this, link](std::string what) {
         return [this, link, what](const redisReply* reply, const std::string&) {
-            // No reply: the link failed, on_link_closed handles it.
-            if (reply && link == conn_ && state_ == phase::connecting && is_error(reply)) {
-                handshake_failed(link, what + ": " + reply_text(reply));
+            // No reply: the link failed, on_link_closed reports it.
+            if (reply && link == conn_ && state_ == phase::connecting && is_error(reply) &&
+                events_.refused.empty()) {
+                events_.refused = what + ": " + reply_text(reply);
+                notify();
             }
         };
     };
@@ -213,45 +269,17 @@ void redis_connection::handshake(const std::shared_ptr<redis_link>& link) {
             return;
         }
         if (is_error(reply)) {
-            handshake_failed(link, "PING: " + reply_text(reply));
+            if (events_.refused.empty()) {
+                events_.refused = "PING: " + reply_text(reply);
+            }
         } else {
-            link_up();
+            events_.handshake_done = true;
         }
+        notify();
     });
 }
 
-void redis_connection::handshake_failed(const std::shared_ptr<redis_link>& link,
-                                        const std::string& why) {
-    link->error = why;
-    attempt_failed(why);  // a protocol-level refusal: no point in trying other addresses
-}
-
-void redis_connection::attempt_failed(const std::string& why) {
-    attempt_timer_.cancel();
-    resolver_.cancel();
-    drop_link(why);
-    if (state_ == phase::closed) {
-        return;
-    }
-    state_ = phase::down;
-    last_error_ = why;
-    if (initial_) {
-        initial_->set_value(why);  // the constructor throws; no reconnecting
-        initial_.reset();
-        return;
-    }
-    if (!down_logged_) {
-        spdlog::warn("redis {} unreachable: {}; cache is pass-through until it is back", display_,
-                     why);
-        down_logged_ = true;
-    } else {
-        spdlog::debug("redis {}: reconnect failed: {}", display_, why);
-    }
-    schedule_reconnect();
-}
-
 void redis_connection::link_up() {
-    attempt_timer_.cancel();
     state_ = phase::up;
     failed_attempts_ = 0;
     last_error_.clear();
@@ -263,14 +291,22 @@ void redis_connection::link_up() {
         spdlog::info("redis {} is reachable again; cache resumed", display_);
         down_logged_ = false;
     }
-    if (closing_) {
-        finish_close();
+}
+
+// One warning per outage; failed reconnects after it are debug lines.
+void redis_connection::report_down(const std::string& why, bool retrying) {
+    if (!down_logged_) {
+        spdlog::warn("redis {} unreachable: {}; cache is pass-through until it is back", display_,
+                     why);
+        down_logged_ = true;
+    } else if (retrying) {
+        spdlog::debug("redis {}: reconnect failed: {}", display_, why);
     }
 }
 
-void redis_connection::schedule_reconnect() {
-    // The first attempt after losing a working connection is immediate (Redis may only have
-    // closed an idle connection); then reconnect_min, doubling up to reconnect_max.
+// The first attempt after losing a working connection is immediate (Redis may only have
+// closed an idle connection); then reconnect_min, doubling up to reconnect_max.
+std::chrono::milliseconds redis_connection::next_delay() {
     std::chrono::milliseconds delay{0};
     if (failed_attempts_ > 0) {
         delay = options_.reconnect_min;
@@ -280,12 +316,7 @@ void redis_connection::schedule_reconnect() {
         delay = std::min(delay, options_.reconnect_max);
     }
     ++failed_attempts_;
-    reconnect_timer_.expires_after(delay);
-    reconnect_timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (!ec && state_ == phase::down) {
-            start_attempt();
-        }
-    });
+    return delay;
 }
 
 // --- losing the connection ------------------------------------------------------------------
@@ -305,53 +336,100 @@ void redis_connection::drop_link(const std::string& why) {
     }
 }
 
+// hiredis freed the link's context (the server closed the connection, or connecting failed).
 void redis_connection::on_link_closed(const std::shared_ptr<redis_link>& link) {
     if (link != conn_) {
         return;  // dropped on purpose; already dealt with
     }
     conn_.reset();
-    const std::string why = link->error.empty() ? "connection closed" : link->error;
-    if (closing_) {
-        finish_close();
-    } else if (state_ == phase::connecting) {
-        if (link->connected) {
-            attempt_failed(why);
-        } else {
-            endpoint_failed(why);
-        }
-    } else if (state_ == phase::up) {
-        link_lost(why);
+    events_.failed = link->error.empty() ? "connection closed" : link->error;
+    // Before the transport was up, the next address may do better.
+    events_.ends_attempt = link->connected;
+    if (state_ == phase::up) {
+        state_ = phase::down;
+        last_error_ = *events_.failed;
     }
+    notify();
 }
 
 void redis_connection::on_link_error(const std::shared_ptr<redis_link>& link,
                                      const std::string& why) {
-    if (link == conn_) {
-        link_failed(why);
+    link_failed(link, why);
+}
+
+// The link is broken (timeout, socket error): drop it and tell run().
+void redis_connection::link_failed(const std::shared_ptr<redis_link>& link,
+                                   const std::string& why) {
+    if (!link || link != conn_) {
+        return;
+    }
+    drop_link(why);
+    events_.failed = why;
+    events_.ends_attempt = true;
+    if (state_ == phase::up) {
+        state_ = phase::down;
+        last_error_ = why;
+    }
+    notify();
+}
+
+// --- closing --------------------------------------------------------------------------------
+
+void redis_connection::close(std::function<void()> closed) {
+    closing_ = true;
+    on_closed_ = std::move(closed);
+    if (running_) {
+        notify();  // run() returns, then loop_ended() finishes the close
+    } else {
+        finish_close();
     }
 }
 
-// The current link is broken (timeout, socket error): drop it and deal with the consequences.
-void redis_connection::link_failed(const std::string& why) {
-    drop_link(why);
+void redis_connection::after_reply(redis_link& link) {
+    if (closing_ && conn_.get() == &link && link.inflight.empty()) {
+        notify();
+    }
+}
+
+void redis_connection::loop_ended(std::exception_ptr error) {
+    running_ = false;
+    if (error) {
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+            last_error_ = e.what();
+        } catch (...) {
+            last_error_ = "unknown error";
+        }
+        spdlog::error("redis {}: connection loop: {}", display_, last_error_);
+        state_ = phase::down;
+        drop_link(last_error_);
+        if (initial_) {
+            initial_->set_value(last_error_);
+            initial_.reset();
+        }
+    }
     if (closing_) {
         finish_close();
-    } else if (state_ == phase::connecting) {
-        attempt_failed(why);
-    } else if (state_ == phase::up) {
-        link_lost(why);
     }
 }
 
-void redis_connection::link_lost(const std::string& why) {
-    state_ = phase::down;
-    last_error_ = why;
-    if (!down_logged_) {
-        spdlog::warn("redis {} unreachable: {}; cache is pass-through until it is back", display_,
-                     why);
-        down_logged_ = true;
+void redis_connection::finish_close() {
+    if (state_ == phase::closed) {
+        return;
     }
-    schedule_reconnect();
+    state_ = phase::closed;
+    wake_.cancel();
+    watchdog_.cancel();
+    resolver_.cancel();
+    drop_link("store closed");
+    if (initial_) {
+        initial_->set_value("store closed");
+        initial_.reset();
+    }
+    if (on_closed_) {
+        std::exchange(on_closed_, nullptr)();
+    }
 }
 
 // --- commands -------------------------------------------------------------------------------
@@ -422,12 +500,13 @@ void redis_connection::arm_watchdog() {
 }
 
 void redis_connection::check_watchdog() {
-    // While connecting, the attempt timer is in charge.
+    // While connecting, the attempt's deadline is in charge.
     if (state_ != phase::up || !conn_ || conn_->inflight.empty()) {
         return;
     }
     if (steady::now() >= conn_->inflight.front() + options_.command_timeout) {
-        link_failed("no reply within " + std::to_string(options_.command_timeout.count()) + " ms");
+        link_failed(conn_,
+                    "no reply within " + std::to_string(options_.command_timeout.count()) + " ms");
         return;
     }
     arm_watchdog();

@@ -1,12 +1,15 @@
 #pragma once
-// The Redis store's connection: connecting (resolve, connect, AUTH, SELECT, SCRIPT LOAD,
-// PING), reconnecting with backoff when the link is lost, the command watchdog, and sending
-// commands and scripts. Private to the Redis store; everything but the constructor and
+// The Redis store's connection: one coroutine (run()) connects (resolve, connect, AUTH,
+// SELECT, SCRIPT LOAD, PING), waits while the link is up, and reconnects with backoff when it
+// is lost; a watchdog fails the link when a reply is late; commands and scripts are sent over
+// the current link. Private to the Redis store; everything but the constructor and
 // first_connect() runs on the store thread (the io_context's one thread).
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <future>
@@ -34,6 +37,7 @@ class redis_connection {
     // The outcome of the first attempt: "" once connected, else why it failed (after which
     // the connection does not retry). Call once, before start().
     std::future<std::string> first_connect();
+    // Starts the connection loop.
     void start();
 
     // Connected and not closed: commands can be sent.
@@ -69,18 +73,37 @@ class redis_connection {
         reply_handler handler;
     };
 
-    void start_attempt();
-    void connect_next_endpoint();
-    void endpoint_failed(const std::string& why);
+    // What the callbacks tell run() about the current link (reset for each new link).
+    struct link_events {
+        bool handshake_done = false;        // PONG
+        std::string refused;                // an error reply during the handshake
+        std::optional<std::string> failed;  // the link is gone, and why
+        bool ends_attempt = false;          // no other address is tried after that failure
+    };
+
+    struct resolution {
+        std::string error;
+        std::vector<std::string> addresses;  // IPv4 first, like hiredis
+    };
+
+    // The connection loop and its steps.
+    asio::awaitable<void> run();
+    asio::awaitable<std::string> connect_once();
+    asio::awaitable<void> resolve(steady::time_point deadline);
+    // Waits until notify() or `deadline`, whichever comes first.
+    asio::awaitable<void> wait(steady::time_point deadline);
+    void notify();
+
+    std::string open_link(const std::string& endpoint);
     void handshake(const std::shared_ptr<redis_link>& link);
-    void handshake_failed(const std::shared_ptr<redis_link>& link, const std::string& why);
-    void attempt_failed(const std::string& why);
     void link_up();
-    void link_lost(const std::string& why);
-    void link_failed(const std::string& why);
+    void report_down(const std::string& why, bool retrying);
+    std::chrono::milliseconds next_delay();
+    void link_failed(const std::shared_ptr<redis_link>& link, const std::string& why);
     void drop_link(const std::string& why);
-    void schedule_reconnect();
+    void loop_ended(std::exception_ptr error);
     void finish_close();
+
     void send_script(std::shared_ptr<script_call> call, bool use_sha);
     void arm_watchdog();
     void check_watchdog();
@@ -91,17 +114,17 @@ class redis_connection {
     const redis_store_options options_;
     const std::vector<lua_script*> scripts_;
 
-    asio::steady_timer attempt_timer_;
-    asio::steady_timer reconnect_timer_;
+    asio::steady_timer wake_;  // run() waits on it; notify() cancels it
     asio::steady_timer watchdog_;
     asio::ip::tcp::resolver resolver_;
 
     phase state_ = phase::down;
     std::shared_ptr<redis_link> conn_;
-    std::uint64_t attempt_ = 0;           // identifies the current connection attempt
-    std::vector<std::string> endpoints_;  // resolved addresses of the current attempt
-    std::size_t next_endpoint_ = 0;
+    link_events events_;
+    std::uint64_t attempt_ = 0;  // identifies the current connection attempt
+    std::optional<resolution> resolved_;
     unsigned failed_attempts_ = 0;  // since the last successful connection
+    bool running_ = false;          // run() has not returned
     bool watchdog_armed_ = false;
     bool down_logged_ = false;
     bool closing_ = false;
