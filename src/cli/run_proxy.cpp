@@ -98,6 +98,7 @@ std::string version_text() {
 
 void parse_listen(const std::string& text, proxy_config& config) {
     std::string host;
+    std::string unzoned;  // what port_text may point into
     std::string_view port_text;
     if (text.find_first_of(":[") == std::string::npos) {
         host = "127.0.0.1";  // "8080": a port on the loopback interface
@@ -105,7 +106,6 @@ void parse_listen(const std::string& text, proxy_config& config) {
     } else {
         // Boost.URL knows no IPv6 zone ("[fe80::1%eth0]"), which asio accepts: set it aside.
         std::string_view authority = text;
-        std::string unzoned;
         std::string_view zone;
         auto close = text.find(']');
         auto pct = text.find('%');
