@@ -135,11 +135,14 @@ boost::asio::awaitable<void> response_cache::on_request(flow& f) {
     auto* state = &state_.emplace(f);
     state->key = std::move(*key);
 
+    auto joined = co_await inflight_->join(state->key);
     if (directives.no_cache) {
-        state->may_store = true;  // a fresh answer, stored for the next request
+        // A fresh answer, stored for the next request. Leading makes an identical request
+        // that comes meanwhile (or right after the answer) wait until it is stored.
+        state->leader = std::move(joined.leader);
+        state->may_store = true;
         co_return;
     }
-    auto joined = co_await inflight_->join(state->key);
     if (!joined.leader) {
         if (joined.answer) {
             co_await answer_from(f, joined.answer, true);
