@@ -17,6 +17,7 @@ namespace llm_proxy::cli {
 
 struct subcommand {
     std::string name;
+    std::vector<std::string> aliases;  // other names accepted on the command line
     std::string description;
     std::string footer;
     int order = 100;  // position in --help (smaller first)

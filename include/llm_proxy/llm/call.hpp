@@ -60,8 +60,8 @@ struct call {
     std::string response_id;
     bool stream = false;
     llm::usage usage;
-    std::vector<answer> answers;  // index = choice index; usually one
-    bool incomplete = false;      // the stream or body ended before the API said it was done
+    std::vector<answer> answers;       // index = choice index; usually one
+    bool incomplete = false;           // the stream or body ended before the API said it was done
     std::optional<std::string> error;  // an API error object's message, when the body was one
 };
 
