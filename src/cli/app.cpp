@@ -60,6 +60,11 @@ void add_subcommand(CLI::App& app, cli_state& state, const subcommand& s) {
     if (!s.footer.empty()) {
         cmd->footer(s.footer);
     }
+    if (s.command) {
+        auto run = std::make_shared<std::function<int()>>(s.command(*cmd, state.global));
+        cmd->callback([&state, run] { state.run = *run; });
+        return;
+    }
     if (!s.setup) {
         cmd->callback([&state, &s] { state.run = s.run; });
         return;

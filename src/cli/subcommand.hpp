@@ -32,6 +32,9 @@ struct subcommand {
 
     // Any other subcommand: what it runs.
     std::function<int()> run;
+    // Or, for one with options of its own: adds them to `cmd` and returns what it runs once
+    // the command line is parsed (the global options are filled in by then).
+    std::function<std::function<int()>(CLI::App& cmd, const global_options& global)> command;
 };
 
 // Called by the static registration object of each subcommand file.
