@@ -64,15 +64,19 @@ TEST(LlmUsageFilter, CrlfEventsAndAnUnfinishedTailPass) {
 TEST(LlmUsageFilter, AChunkWithChoicesAndUsageStays) {
     EXPECT_FALSE(addons::usage_chunk_filter::is_usage_only(chunk2));
     EXPECT_TRUE(addons::usage_chunk_filter::is_usage_only(usage_chunk));
-    EXPECT_FALSE(addons::usage_chunk_filter::is_usage_only("data: {\"usage\": 5, \"choices\": []}\n\n"));
+    EXPECT_FALSE(
+        addons::usage_chunk_filter::is_usage_only("data: {\"usage\": 5, \"choices\": []}\n\n"));
     EXPECT_FALSE(addons::usage_chunk_filter::is_usage_only("data: not json \"usage\"\n\n"));
 }
 
 TEST(LlmInjectUsage, InsertsStreamOptionsKeepingEveryOtherByte) {
-    std::string body = R"({"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"\u00e9"}]})";
+    std::string body =
+        R"({"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"\u00e9"}]})";
     auto changed = addons::with_usage_requested(body);
     ASSERT_TRUE(changed);
-    EXPECT_EQ(*changed, R"({"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"\u00e9"}]})");
+    EXPECT_EQ(
+        *changed,
+        R"({"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"\u00e9"}]})");
     auto j = json::parse(*changed);
     EXPECT_TRUE(j["stream_options"]["include_usage"].get<bool>());
 }
@@ -80,8 +84,8 @@ TEST(LlmInjectUsage, InsertsStreamOptionsKeepingEveryOtherByte) {
 TEST(LlmInjectUsage, LeavesAloneWhatNeedsNoChange) {
     EXPECT_FALSE(addons::with_usage_requested(R"({"model":"m","messages":[]})"));
     EXPECT_FALSE(addons::with_usage_requested(R"({"stream":false})"));
-    EXPECT_FALSE(addons::with_usage_requested(
-        R"({"stream":true,"stream_options":{"include_usage":true}})"));
+    EXPECT_FALSE(
+        addons::with_usage_requested(R"({"stream":true,"stream_options":{"include_usage":true}})"));
     EXPECT_FALSE(addons::with_usage_requested("not json"));
     EXPECT_FALSE(addons::with_usage_requested(R"({"stream":true,"stream_options":5})"));
     auto changed =
@@ -178,13 +182,14 @@ TEST(LlmRecordReader, TimestampsParseAsUtc) {
 }
 
 TEST(LlmRecordReader, ReadsTheLlmObjectOfARecord) {
-    json record = {{"object_type", "llm_proxy_traffic_log"},
-                   {"schema", "v2"},
-                   {"timestamp", "2026-11-27T05:23:07.123456Z"},
-                   {"connection_stats", {{"duration_ms", 840}}},
-                   {"request", {{"method", "POST"}, {"url", "https://api.anthropic.com/v1/messages"}}},
-                   {"response", {{"status", 200}}},
-                   {"llm", llm::to_json(sample_summary())}};
+    json record = {
+        {"object_type", "llm_proxy_traffic_log"},
+        {"schema", "v2"},
+        {"timestamp", "2026-11-27T05:23:07.123456Z"},
+        {"connection_stats", {{"duration_ms", 840}}},
+        {"request", {{"method", "POST"}, {"url", "https://api.anthropic.com/v1/messages"}}},
+        {"response", {{"status", 200}}},
+        {"llm", llm::to_json(sample_summary())}};
     auto row = llm::read_record(record, {});
     ASSERT_TRUE(row);
     EXPECT_EQ(row->host, "api.anthropic.com");
