@@ -14,6 +14,11 @@ namespace {
 // Ordered so that tool arguments re-serialised from parsed objects keep the model's key order.
 using json = nlohmann::ordered_json;
 
+// Compact JSON text; invalid UTF-8 (which the parser never lets through) could not throw.
+std::string dump(const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 const json* member(const json& j, std::string_view key) {
     if (!j.is_object()) {
         return nullptr;
@@ -94,14 +99,14 @@ std::optional<std::string> error_message(const json& j) {
             if (auto m = string_member(*e, "message")) {
                 return std::string(*m);
             }
-            return e->dump();
+            return dump(*e);
         }
     }
     if (auto type = string_member(j, "type"); type && *type == "error") {
         if (auto m = string_member(j, "message")) {
             return std::string(*m);
         }
-        return j.dump();
+        return dump(j);
     }
     return std::nullopt;
 }
@@ -420,7 +425,7 @@ struct response_parser::impl {
                     if (args->is_string()) {
                         append(a, t->arguments, args->get_ref<const json::string_t&>());
                     } else if (!args->is_null()) {
-                        append(a, t->arguments, args->dump());
+                        append(a, t->arguments, dump(*args));
                     }
                 }
             }
@@ -695,7 +700,7 @@ struct response_parser::impl {
                         t->name.assign(string_member(b, "name").value_or(""));
                         t->type.assign(anthropic_tool_type(type));
                         if (const json* input = member(b, "input")) {
-                            append(c.answers[0], t->arguments, input->dump());
+                            append(c.answers[0], t->arguments, dump(*input));
                         }
                     }
                 }
@@ -762,7 +767,7 @@ struct response_parser::impl {
                     t->name.assign(string_member(*cb, "name").value_or(""));
                     t->type.assign(anthropic_tool_type(block_type));
                     if (const json* input = member(*cb, "input")) {
-                        b->initial_input = input->dump();
+                        b->initial_input = dump(*input);
                     }
                 }
             } else {
@@ -840,7 +845,7 @@ struct response_parser::impl {
                             t->id.assign(string_member(*fc, "id").value_or(""));
                             t->name.assign(string_member(*fc, "name").value_or(""));
                             if (const json* args = member(*fc, "args")) {
-                                append(*a, t->arguments, args->dump());
+                                append(*a, t->arguments, dump(*args));
                             }
                         }
                     }

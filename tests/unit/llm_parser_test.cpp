@@ -529,3 +529,45 @@ TEST(LlmParser, ManyEventsCostLinearTime) {
     // 8x the events: linear is ~8x; quadratic would be ~64x. Generous for noisy machines.
     EXPECT_LT(large, small * 25 + 0.05) << small << "s vs " << large << "s";
 }
+
+TEST(LlmParser, DamagedBodiesNeverThrow) {
+    struct sample {
+        const char* host;
+        const char* target;
+        std::string body;
+    };
+    const std::vector<sample> samples = {
+        {"api.openai.com", "/v1/chat/completions",
+         sse({R"({"id":"x","model":"m","choices":[{"index":0,"delta":{"content":"a","tool_calls":[{"index":3,"id":"c","function":{"name":"f","arguments":"{}"}}]},"finish_reason":"stop"}],"usage":{"prompt_tokens":1}})",
+              "[DONE]"})},
+        {"api.openai.com", "/v1/responses",
+         sse({R"({"type":"response.output_item.added","output_index":0,"item":{"type":"function_call","call_id":"c","name":"f","arguments":""}})",
+              R"({"type":"response.completed","response":{"status":"completed","usage":{"input_tokens":1}}})"})},
+        {"api.anthropic.com", "/v1/messages",
+         sse({R"({"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":"t","name":"n","input":{}}})",
+              R"({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":"{\"a\""}})",
+              R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}})",
+              R"({"type":"message_stop"})"})},
+        {"generativelanguage.googleapis.com", "/v1beta/models/g:streamGenerateContent",
+         std::string("[") + gemini_chunk_1 + "," + gemini_chunk_2 + "]"},
+    };
+    std::uint32_t seed = 12345;
+    auto next = [&] {
+        seed = seed * 1664525u + 1013904223u;
+        return seed >> 8;
+    };
+    for (const auto& s : samples) {
+        auto e = endpoint_for(s.host, s.target);
+        for (std::size_t len = 0; len < s.body.size(); len += 3) {
+            auto c = parse(e, "{}", std::string_view(s.body).substr(0, len), 2, false);
+            EXPECT_TRUE(c.incomplete);
+        }
+        for (int round = 0; round < 200; ++round) {
+            std::string damaged = s.body;
+            for (int flips = 0; flips < 4; ++flips) {
+                damaged[next() % damaged.size()] = static_cast<char>(next() & 0xff);
+            }
+            EXPECT_NO_THROW(parse(e, "{}", damaged, 1 + next() % 50));
+        }
+    }
+}
