@@ -822,4 +822,19 @@ std::optional<price_result> price_table::price(provider p, std::string_view mode
     return price(*info, model_ref, u, at);
 }
 
+std::optional<price_result> price_table::price(const call& c, system_clock::time_point at) const {
+    const provider_info* info = find_provider(c.provider);
+    if (!info) {
+        return std::nullopt;
+    }
+    for (const std::string* model : {&c.response_model, &c.request_model}) {
+        if (!model->empty()) {
+            if (auto m = find_model(*info, *model)) {
+                return price(*m, c.usage, at);
+            }
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace llm_proxy::llm

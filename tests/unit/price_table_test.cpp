@@ -531,3 +531,21 @@ TEST(PriceBuiltin, PricesCommonModels) {
         EXPECT_TRUE(t.price(provider::google, model, u, at)) << model;
     }
 }
+
+TEST(PriceCalc, ACallByResponseModelElseRequestModel) {
+    call c;
+    c.provider = provider::openai;
+    c.request_model = "model-sw";
+    c.response_model = "model-eq";
+    c.usage = tokens(1'000'000, 0);
+    auto r = table().price(c, utc(2025, 1, 1));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->model_id, "eq");
+    c.response_model = "unknown-snapshot";
+    r = table().price(c, utc(2025, 1, 1));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->model_id, "sw");
+    c.response_model.clear();
+    c.request_model.clear();
+    EXPECT_FALSE(table().price(c, utc(2025, 1, 1)));
+}

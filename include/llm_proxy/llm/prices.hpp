@@ -187,6 +187,10 @@ class price_table {
     std::optional<price_result> price(const provider_info& p, std::string_view model_ref,
                                       const usage& u,
                                       std::chrono::system_clock::time_point at) const;
+    // The price of a call: its provider and usage, the model the response named, else (or
+    // when that one is not in the table) the model the request named.
+    std::optional<price_result> price(const call& c,
+                                      std::chrono::system_clock::time_point at) const;
     // Prices a found model (e.g. after find_model).
     static std::optional<price_result> price(const found_model& m, const usage& u,
                                              std::chrono::system_clock::time_point at);
