@@ -288,6 +288,16 @@ std::string label(const std::string& base, std::size_t i, const json& obj) {
     return s;
 }
 
+std::string ascii_lower(std::string_view text) {
+    std::string s(text);
+    for (char& c : s) {
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
+    }
+    return s;
+}
+
 std::string normalize_provider_id(std::string_view id) {
     auto is_space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
     while (!id.empty() && is_space(id.front())) {
@@ -296,11 +306,7 @@ std::string normalize_provider_id(std::string_view id) {
     while (!id.empty() && is_space(id.back())) {
         id.remove_suffix(1);
     }
-    std::string s(id);
-    for (char& c : s) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return s;
+    return ascii_lower(id);
 }
 
 }  // namespace
@@ -322,6 +328,7 @@ match_clause match_clause::leaf(kind k, std::string value) {
     if (k == kind::regex) {
         c.regex_ = compile_regex(value);
     }
+    c.lower_value_ = ascii_lower(value);
     c.value_ = std::move(value);
     return c;
 }
@@ -345,16 +352,16 @@ bool match_clause::matches(std::string_view text, std::string& rule) const {
     bool ok = false;
     switch (kind_) {
         case kind::equals:
-            ok = text == value_;
+            ok = ascii_lower(text) == lower_value_;
             break;
         case kind::starts_with:
-            ok = text.starts_with(value_);
+            ok = ascii_lower(text).starts_with(lower_value_);
             break;
         case kind::ends_with:
-            ok = text.ends_with(value_);
+            ok = ascii_lower(text).ends_with(lower_value_);
             break;
         case kind::contains:
-            ok = text.find(value_) != std::string_view::npos;
+            ok = ascii_lower(text).find(lower_value_) != std::string::npos;
             break;
         case kind::regex:
             ok = regex_ && std::regex_search(text.begin(), text.end(), regex_->re);
@@ -500,10 +507,7 @@ bool price_constraint::active_at(system_clock::time_point t) const {
     }
     if (start_time && end_time) {
         auto tod = std::chrono::floor<std::chrono::seconds>(t - day);
-        if (*start_time <= *end_time) {
-            return *start_time <= tod && tod < *end_time;
-        }
-        return tod >= *start_time || tod < *end_time;  // wraps midnight
+        return *start_time <= tod && tod < *end_time;
     }
     return true;
 }
@@ -686,7 +690,8 @@ const provider_info* price_table::find_provider_by_model(std::string_view model_
 
 namespace {
 
-std::optional<found_model> find_in(const provider_info& p, std::string_view model_ref) {
+// `model_ref` already lower-cased.
+std::optional<found_model> find_in(const provider_info& p, const std::string& model_ref) {
     for (const auto& m : p.models) {
         std::string rule;
         if (m.match.matches(model_ref, rule)) {
@@ -700,13 +705,15 @@ std::optional<found_model> find_in(const provider_info& p, std::string_view mode
 
 std::optional<found_model> price_table::find_model(const provider_info& p,
                                                    std::string_view model_ref) const {
-    if (auto m = find_in(p, model_ref)) {
+    const std::string ref = ascii_lower(model_ref);
+    if (auto m = find_in(p, ref)) {
         return m;
     }
     for (const auto& id : p.fallback_model_providers) {
-        const provider_info* fb = find_provider(id);
-        if (fb && fb != &p) {
-            if (auto m = find_in(*fb, model_ref)) {
+        auto fb = std::find_if(providers_.begin(), providers_.end(),
+                               [&id](const provider_info& q) { return q.id == id; });
+        if (fb != providers_.end() && &*fb != &p) {
+            if (auto m = find_in(*fb, ref)) {
                 return m;
             }
         }

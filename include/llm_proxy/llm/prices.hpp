@@ -29,8 +29,9 @@ class price_data_error : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-// A match clause of the data: equals, starts_with, ends_with, contains, regex (searched, as
-// Python's re.search; anchors are written in the pattern), or, and.
+// A match clause of the data: equals, starts_with, ends_with, contains (these four ignore ASCII
+// case, as genai-prices compares lower-cased strings), regex (searched, as Python's re.search;
+// anchors are written in the pattern; case-sensitive), or, and.
 class match_clause {
   public:
     enum class kind { equals, starts_with, ends_with, contains, regex, any_of, all_of };
@@ -60,6 +61,7 @@ class match_clause {
   private:
     kind kind_ = kind::equals;
     std::string value_;
+    std::string lower_value_;  // value_ lower-cased (ASCII), for the case-insensitive kinds
     std::vector<match_clause> children_;
     std::shared_ptr<const regex_holder> regex_;
 };
@@ -87,7 +89,8 @@ struct model_prices {
 };
 
 // When a conditional price applies: from a UTC date on, and/or daily between two UTC times
-// (end exclusive; an interval that wraps midnight is allowed).
+// (start included, end excluded; as in genai-prices, an interval whose start is after its end,
+// across midnight, never applies).
 struct price_constraint {
     std::optional<std::chrono::sys_days> start_date;
     std::optional<std::chrono::seconds> start_time;  // since 00:00 UTC
@@ -176,7 +179,8 @@ class price_table {
     const provider_info* find_provider_by_model(std::string_view model_ref) const;
 
     // The first model of the provider (in data order) whose match clause matches `model_ref`
-    // (case-sensitive); else the same in each of its fallback_model_providers in turn.
+    // lower-cased (ASCII), as genai-prices does; else the same in each of its
+    // fallback_model_providers in turn (one step: not their own fallbacks).
     std::optional<found_model> find_model(const provider_info& p, std::string_view model_ref) const;
 
     // The price of a call at time `at`: nullopt when the provider or model is unknown, or the
