@@ -19,29 +19,10 @@ std::string trimmed_lower(std::string_view s) {
     std::string out;
     for (char c : s) {
         if (c != ' ' && c != '\t') {
-            out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+            out.push_back(c);
         }
     }
-    return out;
-}
-
-// "gzip, br" -> {"gzip", "br"} (identity left out), in the order they were applied.
-std::vector<std::string> codings_of(std::string_view content_encoding) {
-    std::vector<std::string> out;
-    std::string all = trimmed_lower(content_encoding);
-    std::string_view rest = all;
-    while (!rest.empty()) {
-        auto comma = rest.find(',');
-        auto c = rest.substr(0, comma);
-        if (!c.empty() && c != "identity") {
-            out.emplace_back(c);
-        }
-        if (comma == std::string_view::npos) {
-            break;
-        }
-        rest.remove_prefix(comma + 1);
-    }
-    return out;
+    return to_lower(out);
 }
 
 bool is_event_stream(const header_list& headers) {
@@ -194,7 +175,7 @@ boost::asio::awaitable<void> response_cache::answer_from(flow& f,
     response_head head{e.status, e.reason, 11, e.headers};
     bool head_request = f.request.method == "HEAD";
     bool encoded = false;
-    auto codings = codings_of(e.content_encoding);
+    auto codings = cache::content_codings(e.content_encoding);
     if (!codings.empty()) {
         auto accept = find_header(f.request.headers, "Accept-Encoding");
         const std::string_view* ae = accept ? &*accept : nullptr;
@@ -295,10 +276,8 @@ void response_cache::on_response_end(flow& f) {
         e.head_content_length = f.response->content_length;
     }
     for (const auto& [hname, value] : f.response->headers) {
-        bool dropped =
-            iequals(hname, "Content-Length") || iequals(hname, "Transfer-Encoding") ||
-            iequals(hname, "Content-Encoding") ||
-            (hname.size() >= 11 && iequals(std::string_view(hname).substr(0, 11), "X-Llm_proxy"));
+        bool dropped = iequals(hname, "Content-Length") || iequals(hname, "Transfer-Encoding") ||
+                       iequals(hname, "Content-Encoding") || istarts_with(hname, "X-Llm_proxy");
         for (const auto& filtered : options_.filter_response_headers) {
             dropped = dropped || iequals(hname, filtered);
         }

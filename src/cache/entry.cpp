@@ -7,6 +7,8 @@
 #include <memory>
 #include <stdexcept>
 
+#include "llm_proxy/util/text.hpp"
+
 namespace llm_proxy::cache {
 
 namespace {
@@ -77,14 +79,7 @@ class hasher {
         std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
         unsigned n = 0;
         EVP_DigestFinal_ex(ctx_.get(), md.data(), &n);
-        static constexpr char digits[] = "0123456789abcdef";
-        std::string out;
-        out.reserve(n * 2);
-        for (unsigned i = 0; i < n; ++i) {
-            out.push_back(digits[md[i] >> 4]);
-            out.push_back(digits[md[i] & 0xf]);
-        }
-        return out;
+        return hex_encode(std::string_view(reinterpret_cast<const char*>(md.data()), n));
     }
 
   private:
@@ -156,11 +151,7 @@ std::string make_key(
     h.field(url);
     h.field(body);
     for (const auto& [name, value] : key_headers) {
-        std::string lower = name;
-        for (auto& c : lower) {
-            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        }
-        h.field(lower);
+        h.field(to_lower(name));
         h.field(value ? "1" : "0");
         h.field(value.value_or(""));
     }

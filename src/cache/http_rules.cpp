@@ -1,5 +1,6 @@
 #include "llm_proxy/cache/http_rules.hpp"
 
+#include <boost/beast/http/rfc7230.hpp>
 #include <cstdlib>
 #include <string>
 
@@ -87,19 +88,11 @@ bool accepts_encoding(const std::string_view* accept_encoding, std::string_view 
     }
     int named = -1;  // -1: not listed, 0: q=0, 1: accepted
     int star = -1;
-    for_each_item(*accept_encoding, [&](std::string_view item) {
-        auto semi = item.find(';');
-        auto name = trim(item.substr(0, semi));
+    for (const auto& [name, params] : boost::beast::http::ext_list(*accept_encoding)) {
         int ok = 1;
-        if (semi != std::string_view::npos) {
-            auto params = item.substr(semi + 1);
-            auto q = params.find("q=");
-            if (q == std::string_view::npos) {
-                q = params.find("Q=");
-            }
-            if (q != std::string_view::npos) {
-                std::string num(trim(params.substr(q + 2)));
-                ok = std::strtod(num.c_str(), nullptr) > 0 ? 1 : 0;
+        for (const auto& [param, value] : params) {
+            if (iequals(param, "q")) {
+                ok = std::strtod(std::string(value).c_str(), nullptr) > 0 ? 1 : 0;
             }
         }
         if (iequals(name, coding)) {
@@ -107,8 +100,18 @@ bool accepts_encoding(const std::string_view* accept_encoding, std::string_view 
         } else if (name == "*") {
             star = ok;
         }
-    });
+    }
     return named >= 0 ? named == 1 : star == 1;
+}
+
+std::vector<std::string> content_codings(std::string_view content_encoding) {
+    std::vector<std::string> out;
+    for (auto coding : boost::beast::http::token_list(content_encoding)) {
+        if (!iequals(coding, "identity")) {
+            out.push_back(to_lower(coding));
+        }
+    }
+    return out;
 }
 
 std::vector<std::size_t> sse_event_ends(std::string_view body) {

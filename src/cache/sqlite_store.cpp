@@ -7,19 +7,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <future>
 #include <mutex>
 #include <stdexcept>
-#include <system_error>
-#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include "llm_proxy/util/files.hpp"
 
 namespace llm_proxy::cache {
 
@@ -70,40 +72,13 @@ CREATE TRIGGER IF NOT EXISTS entries_update AFTER UPDATE OF size ON entries BEGI
 END;
 )sql";
 
-std::string errno_text(int err) {
-    return std::system_category().message(err);
-}
-
 // mkdir -p; the directories it creates get mode 0700.
 void make_dirs(const fs::path& dir) {
-    auto fail = [&](int err) {
-        throw std::runtime_error("cache dir " + dir.string() +
-                                 ": cannot create: " + errno_text(err));
-    };
     if (dir.empty()) {
         throw std::runtime_error("cache dir: empty path");
     }
-    fs::path prefix;
-    for (const auto& part : dir) {
-        if (part.empty()) {
-            continue;  // the trailing "" of "a/b/"
-        }
-        prefix /= part;
-        struct stat st {};
-        if (::stat(prefix.c_str(), &st) != 0) {
-            if (errno != ENOENT) {
-                fail(errno);
-            }
-            if (::mkdir(prefix.c_str(), 0700) == 0) {
-                continue;
-            }
-            if (errno != EEXIST || ::stat(prefix.c_str(), &st) != 0) {
-                fail(errno);  // EEXIST: another process was faster; check what it made
-            }
-        }
-        if (!S_ISDIR(st.st_mode)) {
-            fail(ENOTDIR);
-        }
+    if (auto error = files::make_directories(dir, 0700); !error.empty()) {
+        throw std::runtime_error("cache dir " + dir.string() + ": " + error);
     }
 }
 
@@ -113,7 +88,7 @@ void create_db_file(const fs::path& file) {
     int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         throw std::runtime_error("cache db " + file.string() +
-                                 ": cannot open: " + errno_text(errno));
+                                 ": cannot open: " + files::errno_message(errno));
     }
     ::close(fd);
 }
@@ -176,7 +151,6 @@ class sqlite_store final : public store {
         make_dirs(dir);
         create_db_file(db_path_);
         open_db();
-        thread_ = std::thread([this] { run(); });
     }
 
     ~sqlite_store() override { close(); }
@@ -190,8 +164,7 @@ class sqlite_store final : public store {
         {
             std::lock_guard lock(mutex_);
             if (!closing_) {
-                queue_.push_back(get_job{key, std::move(done), {}});
-                cv_.notify_one();
+                enqueue(get_job{key, std::move(done), {}});
                 return;
             }
         }
@@ -211,8 +184,7 @@ class sqlite_store final : public store {
             return;
         }
         queued_put_bytes_ += value.size();
-        queue_.push_back(put_job{key, std::move(value), created_ms});
-        cv_.notify_one();
+        enqueue(put_job{key, std::move(value), created_ms});
     }
 
     void clear() override {
@@ -231,14 +203,17 @@ class sqlite_store final : public store {
 
     void close() override {
         std::lock_guard close_lock(close_mutex_);
+        if (closed_) {
+            return;
+        }
+        closed_ = true;
         {
             std::lock_guard lock(mutex_);
             closing_ = true;
         }
-        cv_.notify_all();
-        if (thread_.joinable()) {
-            thread_.join();
-        }
+        // Nothing is queued after closing_; this finishes what was, then the pool has no work.
+        boost::asio::post(pool_, [this] { finish(); });
+        pool_.join();
         if (db_) {
             for (auto* s : {&get_, &touch_, &remove_, &upsert_, &totals_, &newest_, &oldest_,
                             &remove_rowid_, &clear_}) {
@@ -333,7 +308,7 @@ class sqlite_store final : public store {
     // calling clear() or stats()) waiting would deadlock, so the job runs right there: callbacks
     // run after the batch's transaction, with no statement in use. Returns false when closed.
     bool run_sync(job j) {
-        if (std::this_thread::get_id() == thread_.get_id()) {
+        if (pool_.get_executor().running_in_this_thread()) {
             std::vector<job> batch;
             batch.push_back(std::move(j));
             process(batch);
@@ -343,45 +318,98 @@ class sqlite_store final : public store {
         if (closing_) {
             return false;
         }
-        queue_.push_back(std::move(j));
-        cv_.notify_one();
+        enqueue(std::move(j));
         return true;
     }
 
-    void run() {
+    // Adds a job to the queue and makes sure a drain() is on its way. Requires mutex_.
+    void enqueue(job j) {
+        queue_.push_back(std::move(j));
+        if (!drain_posted_) {
+            drain_posted_ = true;
+            boost::asio::post(pool_, [this] { drain(); });
+        }
+    }
+
+    // Takes up to max_batch jobs off the queue (in order). Requires mutex_.
+    std::vector<job> take_batch() {
+        std::vector<job> batch;
+        while (!queue_.empty() && batch.size() < max_batch) {
+            if (auto* p = std::get_if<put_job>(&queue_.front())) {
+                queued_put_bytes_ -= p->value.size();
+            }
+            batch.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+        }
+        if (queued_put_bytes_ == 0) {
+            dropping_ = false;
+        }
+        return batch;
+    }
+
+    // Runs one batch, then posts itself again while jobs remain, so the touch timer gets its
+    // turn between batches. One drain() at a time is posted (drain_posted_).
+    void drain() {
+        std::vector<job> batch;
+        {
+            std::lock_guard lock(mutex_);
+            batch = take_batch();
+            if (batch.empty()) {
+                drain_posted_ = false;
+                return;
+            }
+        }
+        process(batch);
+        arm_touch_timer();
+        std::lock_guard lock(mutex_);
+        if (queue_.empty()) {
+            drain_posted_ = false;
+        } else {
+            boost::asio::post(pool_, [this] { drain(); });
+        }
+    }
+
+    // Hits not yet written are flushed a touch_flush_interval after the batch that made them
+    // (if nothing flushed them meanwhile).
+    void arm_touch_timer() {
+        if (pending_touches_.empty() || touch_timer_armed_) {
+            return;
+        }
+        touch_timer_armed_ = true;
+        touch_timer_.expires_after(touch_flush_interval);
+        touch_timer_.async_wait([this](const boost::system::error_code& ec) {
+            touch_timer_armed_ = false;
+            if (ec) {
+                return;
+            }
+            if (touches_due()) {
+                std::vector<job> none;
+                process(none);  // an empty batch: flushes the touches
+            }
+            arm_touch_timer();
+        });
+    }
+
+    // The last task on the pool (close): runs every job still queued, writes the pending
+    // touches, and stops the timer so that the pool runs out of work.
+    void finish() {
         for (;;) {
             std::vector<job> batch;
             {
-                std::unique_lock lock(mutex_);
-                auto ready = [this] { return closing_ || !queue_.empty(); };
-                if (pending_touches_.empty()) {
-                    cv_.wait(lock, ready);
-                } else if (!cv_.wait_for(lock, touch_flush_interval, ready)) {
-                    lock.unlock();
-                    process(batch);  // an empty batch: flushes the touches
-                    continue;
-                }
-                if (queue_.empty()) {
-                    lock.unlock();
-                    if (!pending_touches_.empty()) {
-                        last_flush_ = {};  // closing: make them due
-                        process(batch);
-                    }
-                    return;  // closing, and everything queued is done
-                }
-                while (!queue_.empty() && batch.size() < max_batch) {
-                    if (auto* p = std::get_if<put_job>(&queue_.front())) {
-                        queued_put_bytes_ -= p->value.size();
-                    }
-                    batch.push_back(std::move(queue_.front()));
-                    queue_.pop_front();
-                }
-                if (queued_put_bytes_ == 0) {
-                    dropping_ = false;
-                }
+                std::lock_guard lock(mutex_);
+                batch = take_batch();
+            }
+            if (batch.empty()) {
+                break;
             }
             process(batch);
         }
+        if (!pending_touches_.empty()) {
+            last_flush_ = {};  // make them due
+            std::vector<job> none;
+            process(none);
+        }
+        touch_timer_.cancel();
     }
 
     // Runs a batch of jobs in one transaction, then delivers the results.
@@ -628,13 +656,20 @@ class sqlite_store final : public store {
     static constexpr std::chrono::seconds touch_flush_interval{1};
 
     std::mutex mutex_;
-    std::condition_variable cv_;
     std::deque<job> queue_;
     std::uint64_t queued_put_bytes_ = 0;
-    bool dropping_ = false;  // puts are being dropped; warned once until the queue drains
-    bool closing_ = false;
-    std::thread thread_;
-    std::mutex close_mutex_;  // so that concurrent close() calls join the thread once
+    bool dropping_ = false;      // puts are being dropped; warned once until the queue drains
+    bool closing_ = false;       // nothing more is queued
+    bool drain_posted_ = false;  // a drain() is posted or running
+
+    std::mutex close_mutex_;  // so that concurrent close() calls join the pool once
+    bool closed_ = false;     // close() ran (guarded by close_mutex_)
+
+    // The store's one thread; all database work runs on it. Declared before the timer, which
+    // must go first.
+    boost::asio::thread_pool pool_{1};
+    boost::asio::steady_timer touch_timer_{pool_};  // pool thread only
+    bool touch_timer_armed_ = false;                // pool thread only
 };
 
 }  // namespace

@@ -4,7 +4,6 @@
 #include <sys/resource.h>
 
 #include <boost/version.hpp>
-#include <charconv>
 #include <cstdlib>
 #include <iostream>
 
@@ -15,6 +14,7 @@
 #include "llm_proxy/addons/terminal_logger.hpp"
 #include "llm_proxy/proxy/server.hpp"
 #include "llm_proxy/tls/certificate_authority.hpp"
+#include "llm_proxy/util/authority.hpp"
 
 namespace llm_proxy::cli {
 
@@ -48,6 +48,39 @@ void setup_logging(const global_options& g) {
     spdlog::flush_on(spdlog::level::trace);
 }
 
+// Says why `text` is no listen address. The message names the part at fault as splitting at
+// "]:" or at the last ':' finds it.
+[[noreturn]] void reject_listen(const std::string& text) {
+    std::string host;
+    std::string port_text;
+    if (text.front() == '[') {
+        auto close = text.find(']');
+        if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+            throw std::invalid_argument("--listen: expected [IPv6]:PORT, got '" + text + "'");
+        }
+        host = text.substr(1, close - 1);
+        port_text = text.substr(close + 2);
+    } else {
+        auto colon = text.rfind(':');
+        host = text.substr(0, colon);
+        port_text = colon == std::string::npos ? std::string() : text.substr(colon + 1);
+    }
+    if (!parse_port(port_text)) {
+        throw std::invalid_argument("--listen: bad port '" + port_text + "' in '" + text + "'");
+    }
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(host, ec);
+    if (ec) {
+        throw std::invalid_argument("--listen: '" + host + "' is not an IP address");
+    }
+    if (address.is_v6() && text.front() != '[') {
+        throw std::invalid_argument("--listen: write the IPv6 address in brackets: [" + host +
+                                    "]:" + port_text);
+    }
+    throw std::invalid_argument("--listen: expected HOST:PORT, [IPv6]:PORT, :PORT or PORT, got '" +
+                                text + "'");
+}
+
 }  // namespace
 
 std::filesystem::path expand_home(const std::string& p) {
@@ -67,40 +100,47 @@ std::string version_text() {
 
 void parse_listen(const std::string& text, proxy_config& config) {
     std::string host;
-    std::string port_text;
-    if (!text.empty() && text.front() == '[') {
+    std::string unzoned;  // what port_text may point into
+    std::string_view port_text;
+    if (text.find_first_of(":[") == std::string::npos) {
+        host = "127.0.0.1";  // "8080": a port on the loopback interface
+        port_text = text;
+    } else {
+        // Boost.URL knows no IPv6 zone ("[fe80::1%eth0]"), which asio accepts: set it aside.
+        std::string_view authority = text;
+        std::string_view zone;
         auto close = text.find(']');
-        if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-            throw std::invalid_argument("--listen: expected [IPv6]:PORT, got '" + text + "'");
+        auto pct = text.find('%');
+        if (text.front() == '[' && close != std::string::npos && pct < close) {
+            zone = std::string_view(text).substr(pct, close - pct);
+            unzoned = text.substr(0, pct) + text.substr(close);
+            authority = unzoned;
         }
-        host = text.substr(1, close - 1);
-        port_text = text.substr(close + 2);
-    } else if (auto colon = text.rfind(':'); colon != std::string::npos) {
-        host = text.substr(0, colon);
-        port_text = text.substr(colon + 1);
+        auto parts = split_host_port(authority);
+        if (!parts || !parts->has_port) {
+            reject_listen(text);
+        }
+        host = parts->host + std::string(zone);
+        port_text = parts->port;
         if (host.empty()) {
             host = "0.0.0.0";  // ":8080" means every interface, as in Go
         }
-    } else {
-        host = "127.0.0.1";
-        port_text = text;
     }
     if (host == "localhost") {
         host = "127.0.0.1";
     }
-    unsigned port = 0;
-    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() ||
-        port > 65535) {
-        throw std::invalid_argument("--listen: bad port '" + port_text + "' in '" + text + "'");
+    auto port = parse_port(port_text);
+    if (!port) {
+        throw std::invalid_argument("--listen: bad port '" + std::string(port_text) + "' in '" +
+                                    text + "'");
     }
-    boost::system::error_code aec;
-    boost::asio::ip::make_address(host, aec);
-    if (aec) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(host, ec);
+    if (ec) {
         throw std::invalid_argument("--listen: '" + host + "' is not an IP address");
     }
     config.listen_host = host;
-    config.listen_port = static_cast<std::uint16_t>(port);
+    config.listen_port = *port;
 }
 
 proxy_config make_proxy_config(const global_options& g) {

@@ -12,7 +12,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <charconv>
 
 #include "http_util.hpp"
 #include "llm_proxy/tls/contexts.hpp"
@@ -32,33 +31,6 @@ std::string endpoint_text(const tcp::socket& s) {
     auto addr = ep.address();
     return (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" +
            std::to_string(ep.port());
-}
-
-// Parses "host:port" / "[v6]:port" of a CONNECT request.
-bool parse_authority(std::string_view s, std::string& host, std::uint16_t& port) {
-    std::string_view port_text;
-    if (!s.empty() && s.front() == '[') {
-        auto close = s.find(']');
-        if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
-            return false;
-        }
-        host = std::string(s.substr(1, close - 1));
-        port_text = s.substr(close + 2);
-    } else {
-        auto colon = s.rfind(':');
-        if (colon == std::string_view::npos || colon == 0) {
-            return false;
-        }
-        host = std::string(s.substr(0, colon));
-        port_text = s.substr(colon + 1);
-    }
-    unsigned p = 0;
-    auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), p);
-    if (ec != std::errc() || ptr != port_text.data() + port_text.size() || p == 0 || p > 65535) {
-        return false;
-    }
-    port = static_cast<std::uint16_t>(p);
-    return !host.empty() && host.find_first_of(" /@") == std::string::npos;
 }
 
 }  // namespace
@@ -170,7 +142,7 @@ asio::awaitable<bool> client_session::handle_connect(request_parser& parser) {
     if (tunnel_host_) {
         co_return co_await send_error(400, "bad_request", "CONNECT inside a tunnel", false);
     }
-    if (!parse_authority(parser.get().target(), host, port)) {
+    if (!parse_connect_target(parser.get().target(), host, port)) {
         co_return co_await send_error(
             400, "bad_request",
             "CONNECT needs host:port, got '" + std::string(parser.get().target()) + "'", false);

@@ -3,21 +3,11 @@
 #include <algorithm>
 
 #include "http_util.hpp"
+#include "llm_proxy/util/text.hpp"
 
 namespace llm_proxy::proxy {
 
 namespace {
-
-bool is_hex(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-unsigned hex_value(char c) {
-    if (c <= '9') {
-        return static_cast<unsigned>(c - '0');
-    }
-    return static_cast<unsigned>((c | 0x20) - 'a' + 10);
-}
 
 bool is_ows(char c) {
     return c == ' ' || c == '\t';
@@ -135,32 +125,45 @@ framing_decoder::step framing_decoder::decode(std::string_view in) {
     return {};
 }
 
-// chunk-size [ chunk-ext ] CRLF  (RFC 9112 section 7.1)
-framing_decoder::step framing_decoder::chunk_size_line(std::string_view in) {
+std::optional<std::string_view> framing_decoder::next_line(std::string_view in) {
     std::size_t length = 0;
     switch (find_line(in, max_line, length)) {
-        case line_status::need_more:
-            // A size that is already wrong is reported without waiting for the line's end.
-            if (!in.empty() && !is_hex(in.front())) {
-                return fail(framing_error::bad_chunk_size);
-            }
-            return {};
-        case line_status::bad_ending:
-            return fail(framing_error::bad_line_ending);
-        case line_status::too_long:
-            return fail(framing_error::line_too_long);
         case line_status::complete:
+            return in.substr(0, length);
+        case line_status::need_more:
+            break;
+        case line_status::bad_ending:
+            fail(framing_error::bad_line_ending);
+            break;
+        case line_status::too_long:
+            fail(framing_error::line_too_long);
             break;
     }
-    std::string_view line = in.substr(0, length);
+    return std::nullopt;
+}
+
+// chunk-size [ chunk-ext ] CRLF  (RFC 9112 section 7.1)
+framing_decoder::step framing_decoder::chunk_size_line(std::string_view in) {
+    auto next = next_line(in);
+    if (!next) {
+        // A size that is already wrong is reported without waiting for the line's end.
+        if (!failed() && !in.empty() && hex_digit_value(in.front()) < 0) {
+            return fail(framing_error::bad_chunk_size);
+        }
+        return {};
+    }
+    std::string_view line = *next;
     std::size_t digits = 0;
     std::uint64_t size = 0;
-    while (digits < line.size() && is_hex(line[digits])) {
+    for (; digits < line.size(); ++digits) {
+        int v = hex_digit_value(line[digits]);
+        if (v < 0) {
+            break;
+        }
         if ((size >> 60) != 0) {
             return fail(framing_error::bad_chunk_size);  // past 64 bits
         }
-        size = (size << 4) | hex_value(line[digits]);
-        ++digits;
+        size = (size << 4) | static_cast<unsigned>(v);
     }
     if (digits == 0) {
         return fail(framing_error::bad_chunk_size);
@@ -183,7 +186,7 @@ framing_decoder::step framing_decoder::chunk_size_line(std::string_view in) {
         state_ = state::data;
         remaining_ = size;
     }
-    return {length + 2, {}};
+    return {line.size() + 2, {}};
 }
 
 framing_decoder::step framing_decoder::chunk_data_end(std::string_view in) {
@@ -202,26 +205,19 @@ framing_decoder::step framing_decoder::chunk_data_end(std::string_view in) {
 
 // trailer-section = *( field-line CRLF ) CRLF
 framing_decoder::step framing_decoder::trailer_line(std::string_view in) {
-    std::size_t length = 0;
-    switch (find_line(in, max_line, length)) {
-        case line_status::need_more:
-            return {};
-        case line_status::bad_ending:
-            return fail(framing_error::bad_line_ending);
-        case line_status::too_long:
-            return fail(framing_error::line_too_long);
-        case line_status::complete:
-            break;
+    auto next = next_line(in);
+    if (!next) {
+        return {};
     }
-    if (length == 0) {
+    std::string_view line = *next;
+    if (line.empty()) {
         state_ = state::done;
         return {2, {}};
     }
-    trailer_bytes_ += length + 2;
+    trailer_bytes_ += line.size() + 2;
     if (trailer_bytes_ > max_trailer_bytes) {
         return fail(framing_error::trailers_too_large);
     }
-    std::string_view line = in.substr(0, length);
     auto colon = line.find(':');
     if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) {
         return fail(framing_error::bad_trailer);  // also an obs-fold (a line starting with SP)
@@ -237,7 +233,7 @@ framing_decoder::step framing_decoder::trailer_line(std::string_view in) {
         value.remove_suffix(1);
     }
     trailers_.emplace_back(std::string(line.substr(0, colon)), std::string(value));
-    return {length + 2, {}};
+    return {line.size() + 2, {}};
 }
 
 void framing_decoder::end_of_input() {
@@ -281,13 +277,12 @@ bool framing_encoder::begin_piece(std::size_t n, std::string_view& prefix) {
             if (n == 0) {
                 return true;  // a zero-size chunk would end the body
             }
-            static constexpr char digits[] = "0123456789abcdef";
             char* end = line_ + sizeof line_;
             char* p = end;
             *--p = '\n';
             *--p = '\r';
             for (auto v = static_cast<std::uint64_t>(n); v != 0; v >>= 4) {
-                *--p = digits[v & 0xf];
+                *--p = hex_digits[v & 0xf];
             }
             prefix = {p, static_cast<std::size_t>(end - p)};
             break;

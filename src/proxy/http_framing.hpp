@@ -77,6 +77,9 @@ class framing_decoder {
   private:
     enum class state { done, data, chunk_size, chunk_data_end, trailer, until_close };
     step fail(framing_error e);
+    // The complete line at the front of `in` (without its CRLF), or nullopt when more input
+    // is needed or the line is bad (then the decoder has failed).
+    std::optional<std::string_view> next_line(std::string_view in);
     step chunk_size_line(std::string_view in);
     step chunk_data_end(std::string_view in);
     step trailer_line(std::string_view in);

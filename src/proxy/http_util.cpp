@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio/buffer.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/status.hpp>
 #include <nlohmann/json.hpp>
 #include <vector>
+
+#include "llm_proxy/util/authority.hpp"
 
 namespace llm_proxy::proxy {
 
@@ -18,37 +21,24 @@ constexpr std::array<std::string_view, 11> hop_by_hop = {
     "Trailer",           "Transfer-Encoding", "Upgrade",          "Content-Length",      "Expect",
     "Proxy-Authenticate"};
 
-// Field names listed in Connection headers (comma separated tokens).
-std::vector<std::string> connection_tokens(const http::fields& fields) {
-    std::vector<std::string> out;
+// True when a Connection header lists `name` (RFC 9110 section 7.6.1). Reads the fields in
+// place: no list is built per message.
+bool listed_in_connection(const http::fields& fields, std::string_view name) {
     for (auto it = fields.find(http::field::connection);
          it != fields.end() && it->name() == http::field::connection; ++it) {
-        std::string_view v = it->value();
-        while (!v.empty()) {
-            auto comma = v.find(',');
-            std::string_view tok = v.substr(0, comma);
-            while (!tok.empty() && (tok.front() == ' ' || tok.front() == '\t')) {
-                tok.remove_prefix(1);
+        for (auto token : http::token_list(it->value())) {
+            if (iequals(name, token)) {
+                return true;
             }
-            while (!tok.empty() && (tok.back() == ' ' || tok.back() == '\t')) {
-                tok.remove_suffix(1);
-            }
-            if (!tok.empty()) {
-                out.emplace_back(tok);
-            }
-            if (comma == std::string_view::npos) {
-                break;
-            }
-            v.remove_prefix(comma + 1);
         }
     }
-    return out;
+    return false;
 }
 
 }  // namespace
 
 header_list end_to_end_headers(const http::fields& fields) {
-    auto listed = connection_tokens(fields);
+    bool has_connection = fields.count(http::field::connection) != 0;
     header_list out;
     for (const auto& f : fields) {
         std::string_view name = f.name_string();
@@ -56,9 +46,7 @@ header_list end_to_end_headers(const http::fields& fields) {
         for (auto h : hop_by_hop) {
             drop = drop || iequals(name, h);
         }
-        for (const auto& t : listed) {
-            drop = drop || iequals(name, t);
-        }
+        drop = drop || (has_connection && listed_in_connection(fields, name));
         if (!drop) {
             out.emplace_back(std::string(name), std::string(f.value()));
         }
@@ -82,6 +70,20 @@ std::string error_json(std::string_view code, std::string_view message) {
                           {"type", "llm_proxy_error"},
                           {"code", std::string(code)}}}};
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+bool parse_connect_target(std::string_view target, std::string& host, std::uint16_t& port) {
+    auto parts = split_host_port(target);
+    if (!parts || parts->host.empty() || !parts->has_port) {
+        return false;
+    }
+    auto number = parse_port(parts->port);
+    if (!number || *number == 0) {
+        return false;
+    }
+    host = std::move(parts->host);
+    port = *number;
+    return true;
 }
 
 bool response_has_no_body(std::string_view method, unsigned status) {

@@ -25,6 +25,10 @@ void erase_header(header_list& headers, std::string_view name);
 // An OpenAI-style error body: {"error":{"message":..,"type":"llm_proxy_error","code":..}}.
 std::string error_json(std::string_view code, std::string_view message);
 
+// The "host:port" or "[v6]:port" target of a CONNECT request: a host (IPv6 without its
+// brackets) and a port from 1 to 65535. False for anything else, userinfo included.
+bool parse_connect_target(std::string_view target, std::string& host, std::uint16_t& port);
+
 // True for methods/statuses whose responses never carry a body.
 bool response_has_no_body(std::string_view method, unsigned status);
 

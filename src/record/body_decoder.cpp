@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "llm_proxy/util/text.hpp"
+
 namespace llm_proxy::record {
 
 namespace {
@@ -21,10 +23,6 @@ namespace {
 constexpr std::size_t chunk_size = 64 * 1024;
 
 enum class coding { identity, gzip, deflate, br, zstd };
-
-char to_lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
 std::string_view trim(std::string_view s) {
     auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
@@ -38,8 +36,7 @@ std::string_view trim(std::string_view s) {
 }
 
 std::optional<coding> parse_coding(std::string_view token) {
-    std::string name(token.size(), '\0');
-    std::transform(token.begin(), token.end(), name.begin(), to_lower);
+    std::string name = to_lower(token);
     if (name.empty() || name == "identity") {
         return coding::identity;
     }

@@ -1,6 +1,6 @@
 #pragma once
-// Field values of a traffic log record, shared by the JSON tree (make_record) and the direct
-// text writer (render_record) so both say exactly the same thing.
+// Field values of a traffic log record that take more than copying: header filtering and
+// body preparation.
 
 #include <cstdint>
 #include <optional>
@@ -9,22 +9,20 @@
 #include <vector>
 
 #include "llm_proxy/flow.hpp"
+#include "utf8.hpp"
 
 namespace llm_proxy::record::detail {
-
-// `s` with each byte that is not part of valid UTF-8 replaced by U+FFFD.
-std::string sanitize_utf8(std::string_view s);
 
 // True when `name` is in `filter` (case-insensitive): a header left out of the record.
 bool is_filtered(std::string_view name, const std::vector<std::string>& filter);
 
 // A body as the record shows it.
 struct body_text {
-    std::string value;  // UTF-8 text, or base64 when the bytes are not UTF-8
+    sanitized value;  // UTF-8 text, or base64 when the bytes are not UTF-8
     bool base64 = false;
     bool truncated = false;  // then the record also carries the size seen on the wire
     std::uint64_t total = 0;
-    std::optional<std::string> decode_error;  // Content-Encoding that could not be undone
+    std::optional<sanitized> decode_error;  // Content-Encoding that could not be undone
 };
 
 // Decodes a captured, still content-encoded body, caps it at `max_body_log` bytes and picks

@@ -1,24 +1,19 @@
 #include "llm_proxy/record/record_writer.hpp"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <boost/asio/post.hpp>
 #include <cerrno>
-#include <cstring>
 #include <stdexcept>
-#include <system_error>
 #include <utility>
 
+#include "llm_proxy/util/files.hpp"
 #include "llm_proxy/util/ids.hpp"
 
 namespace llm_proxy::record {
 
 namespace {
-
-std::string errno_message(int err) {
-    return std::system_category().message(err);
-}
 
 // The flow id becomes a file name, so anything but a plain id (path separators, a leading dot,
 // empty) gets replaced by a fresh UUID instead of escaping the directory.
@@ -32,36 +27,6 @@ std::string file_stem(const std::string& id) {
     return plain ? id : make_uuid();
 }
 
-// Writes `data` to a new file at `path` with mode 0600; returns an error message or "". On
-// failure after creating the file it removes it again; a file that already existed (O_EXCL) is
-// someone else's and left alone.
-std::string write_new_file(const std::filesystem::path& path, std::string_view data) {
-    int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        return "open " + path.string() + ": " + errno_message(errno);
-    }
-    std::string error;
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            error = "write " + path.string() + ": " + errno_message(errno);
-            break;
-        }
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
-    // close() can report delayed write errors (NFS, quota), so check it.
-    if (::close(fd) != 0 && error.empty()) {
-        error = "close " + path.string() + ": " + errno_message(errno);
-    }
-    if (!error.empty()) {
-        ::unlink(path.c_str());
-    }
-    return error;
-}
-
 }  // namespace
 
 record_writer::record_writer(std::filesystem::path dir, record_options options,
@@ -71,24 +36,17 @@ record_writer::record_writer(std::filesystem::path dir, record_options options,
         throw std::runtime_error("cannot write to output directory " + dir_.string() + ": " +
                                  reason);
     };
-    std::error_code ec;
-    std::filesystem::create_directories(dir_, ec);
-    if (ec) {
-        fail(ec.message());
-    }
-    if (!std::filesystem::is_directory(dir_, ec)) {
-        fail(ec ? ec.message() : std::string("not a directory"));
+    // 0777: the directories' mode follows the umask (docs/log-format.md).
+    if (auto error = files::make_directories(dir_, 0777); !error.empty()) {
+        fail(error);
     }
     // Permission bits do not tell the whole story (read-only mounts, ACLs, root), so probe by
     // creating a file the same way records are written.
     auto probe = dir_ / (".write_test." + make_uuid() + ".tmp");
-    std::string error = write_new_file(probe, {});
-    if (!error.empty()) {
+    if (auto error = files::write_new_file(probe, {}); !error.empty()) {
         fail(error);
     }
     ::unlink(probe.c_str());
-
-    thread_ = std::thread([this] { run(); });
 }
 
 record_writer::~record_writer() {
@@ -100,13 +58,16 @@ void record_writer::submit(std::shared_ptr<const flow> f) {
         std::lock_guard lock(mutex_);
         if (!closing_) {
             queue_.push_back(std::move(f));
-            // A busy writer takes the queue when it is done: no wake-up (a syscall and a
-            // context switch) per record under load.
-            if (writer_idle_) {
-                cv_.notify_one();
+            ++queued_;
+            if (!drain_posted_) {
+                // Posted under the lock: close() cannot join the pool between the decision
+                // and the post, which would strand the batch.
+                drain_posted_ = true;
+                boost::asio::post(pool_, [this] { drain(); });
             }
             return;
         }
+        ++queued_;
     }
     // Late flows (e.g. connections finishing during shutdown) are written on the caller's
     // thread rather than dropped.
@@ -119,9 +80,10 @@ void record_writer::close() {
         std::lock_guard lock(mutex_);
         closing_ = true;
     }
-    cv_.notify_all();
-    if (thread_.joinable()) {
-        thread_.join();
+    if (!joined_) {
+        // Without stop(), join() waits for every posted drain(), which writes what it finds.
+        pool_.join();
+        joined_ = true;
     }
 }
 
@@ -135,23 +97,25 @@ std::uint64_t record_writer::failed() const {
     return failed_;
 }
 
-void record_writer::run() {
-    std::unique_lock lock(mutex_);
-    std::deque<std::shared_ptr<const flow>> batch;
-    while (true) {
-        writer_idle_ = true;
-        cv_.wait(lock, [this] { return closing_ || !queue_.empty(); });
-        writer_idle_ = false;
-        if (queue_.empty()) {
-            return;  // closing, and everything queued has been written
+std::uint64_t record_writer::queued() const {
+    std::lock_guard lock(mutex_);
+    return queued_;
+}
+
+void record_writer::drain() {
+    for (;;) {
+        {
+            std::lock_guard lock(mutex_);
+            if (queue_.empty()) {
+                drain_posted_ = false;
+                return;
+            }
+            batch_.swap(queue_);
         }
-        batch.swap(queue_);
-        lock.unlock();
-        for (const auto& f : batch) {
+        for (const auto& f : batch_) {
             write_one(*f);
         }
-        batch.clear();
-        lock.lock();
+        batch_.clear();
     }
 }
 
@@ -166,11 +130,12 @@ void record_writer::write_one(const flow& f) {
         // was several times slower under load.)
         auto tmp = dir_ / ("." + stem + ".json.tmp");
         auto target = dir_ / (stem + ".json");
-        error = write_new_file(tmp, text);
+        error = files::write_new_file(tmp, text);
         if (error.empty() && ::rename(tmp.c_str(), target.c_str()) != 0) {
-            error =
-                "rename " + tmp.string() + " to " + target.string() + ": " + errno_message(errno);
+            int err = errno;
             ::unlink(tmp.c_str());
+            error = "rename " + tmp.string() + " to " + target.string() + ": " +
+                    files::errno_message(err);
         }
     } catch (const std::exception& e) {
         // Only record building and path handling throw, before any file exists.
@@ -181,6 +146,7 @@ void record_writer::write_one(const flow& f) {
         spdlog::error("failed to write log record for flow {}: {}", f.id, error);
     }
     std::lock_guard lock(mutex_);
+    --queued_;
     if (error.empty()) {
         ++written_;
     } else {

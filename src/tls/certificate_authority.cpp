@@ -22,6 +22,9 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "llm_proxy/util/files.hpp"
+#include "llm_proxy/util/text.hpp"
+
 namespace llm_proxy::tls {
 namespace {
 
@@ -107,48 +110,12 @@ std::string read_whole_file(const fs::path& file) {
     return data;
 }
 
-// Writes through a temp file in the same directory and renames it into place, so a reader
-// (or a crash) never sees a half-written CA. mkstemp creates the file 0600, so the private
-// key is never readable by others, not even between open() and chmod().
+// Through a temporary in the same directory, fsynced and renamed into place: a reader (or a
+// crash) never sees half a CA, and the private key is never readable by others.
 void write_file_atomically(const fs::path& file, std::string_view content, mode_t mode) {
-    std::string tmpl =
-        (file.parent_path() / ("." + file.filename().string() + ".tmp-XXXXXX")).string();
-    int fd = ::mkstemp(tmpl.data());
-    if (fd < 0) {
-        throw std::runtime_error("cannot write " + display(file) + ": " + std::strerror(errno));
-    }
-    auto fail = [&](int err) {
-        ::close(fd);
-        ::unlink(tmpl.c_str());
-        throw std::runtime_error("cannot write " + display(file) + ": " + std::strerror(err));
-    };
-    // fchmod ignores the umask, so the public files are 0644 whatever the user's umask is.
-    if (::fchmod(fd, mode) != 0) {
-        fail(errno);
-    }
-    std::size_t done = 0;
-    while (done < content.size()) {
-        ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            fail(errno);
-        }
-        done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0) {
-        fail(errno);
-    }
-    if (::close(fd) != 0) {
-        int err = errno;
-        ::unlink(tmpl.c_str());
-        throw std::runtime_error("cannot write " + display(file) + ": " + std::strerror(err));
-    }
-    if (::rename(tmpl.c_str(), file.c_str()) != 0) {
-        int err = errno;
-        ::unlink(tmpl.c_str());
-        throw std::runtime_error("cannot write " + display(file) + ": " + std::strerror(err));
+    auto error = files::write_file_atomically(file, content, mode, files::durability::fsync);
+    if (!error.empty()) {
+        throw std::runtime_error(error);  // "cannot write <file>: <reason>"
     }
 }
 
@@ -339,21 +306,19 @@ void write_public_files(const fs::path& dir, X509* cert, bool only_missing) {
 void ensure_directory(const fs::path& dir) {
     std::error_code ec;
     if (fs::is_directory(dir, ec)) {
-        return;
+        return;  // the mode of an existing directory is left alone
     }
-    if (fs::exists(dir, ec)) {
-        throw std::runtime_error("cannot create CA directory " + display(dir) +
-                                 ": exists and is not a directory");
+    // Parents as mkdir -p makes them (the umask decides); only the owner may list or add
+    // files next to the CA key.
+    std::string error;
+    if (!dir.parent_path().empty()) {
+        error = files::make_directories(dir.parent_path(), 0777);
     }
-    if (!fs::create_directories(dir, ec) && ec) {
-        throw std::runtime_error("cannot create CA directory " + display(dir) + ": " +
-                                 ec.message());
+    if (error.empty()) {
+        error = files::make_private_directory(dir, 0700);
     }
-    // Only the owner may list or add files next to the CA key.
-    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
-    if (ec) {
-        throw std::runtime_error("cannot restrict CA directory " + display(dir) +
-                                 " to mode 0700: " + ec.message());
+    if (!error.empty()) {
+        throw std::runtime_error("cannot create CA directory " + display(dir) + ": " + error);
     }
 }
 
@@ -364,20 +329,12 @@ bool present(const fs::path& p) {
     return fs::exists(p, ec) || fs::is_symlink(p, ec);
 }
 
-std::string to_lower_ascii(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
-        return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    });
-    return out;
-}
-
 // The cache key and the name put in the certificate: lowercase, IPv6 brackets removed.
 std::string normalize_host(std::string_view host) {
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
         host = host.substr(1, host.size() - 2);
     }
-    return to_lower_ascii(host);
+    return to_lower(host);
 }
 
 // Builds the SAN by hand rather than through X509V3_EXT_conf: a host containing ',' or ':'

@@ -6,12 +6,13 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <strings.h>
 
 #include <cstring>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+
+#include "llm_proxy/util/text.hpp"
 
 namespace llm_proxy::tls {
 namespace {
@@ -79,7 +80,7 @@ int on_server_name(SSL* ssl, int* alert, void* arg) {
         *alert = SSL_AD_HANDSHAKE_FAILURE;
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
-    if (installed != nullptr && ::strcasecmp(installed->c_str(), name) == 0) {
+    if (installed != nullptr && iequals(*installed, name)) {
         return SSL_TLSEXT_ERR_OK;
     }
     // The client asked for a name other than the CONNECT target (or nothing was prepared):

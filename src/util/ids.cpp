@@ -4,6 +4,8 @@
 #include <time.h>
 
 #include <array>
+#include <boost/uuid/random_generator.hpp>
+#include <boost/uuid/uuid_io.hpp>
 #include <cstdint>
 #include <cstdio>
 #include <random>
@@ -12,47 +14,33 @@ namespace llm_proxy {
 
 namespace {
 
-// Flow ids need to be unique, not secret: a per-thread generator seeded once from OpenSSL
-// (or the OS) is enough and costs nanoseconds, where RAND_bytes per id costs a syscall.
-void random_bytes(std::array<unsigned char, 16>& out) {
-    thread_local std::mt19937_64 engine = [] {
-        std::array<std::uint32_t, 8> seed{};
-        if (RAND_bytes(reinterpret_cast<unsigned char*>(seed.data()),
-                       static_cast<int>(sizeof seed)) != 1) {
-            std::random_device rd;
-            for (auto& s : seed) {
-                s = rd();
-            }
-        }
-        std::seed_seq seq(seed.begin(), seed.end());
-        return std::mt19937_64(seq);
-    }();
-    for (std::size_t i = 0; i < out.size(); i += 8) {
-        std::uint64_t v = engine();
-        for (std::size_t j = 0; j < 8; ++j) {
-            out[i + j] = static_cast<unsigned char>(v >> (8 * j));
+// Flow ids need to be unique, not secret: a per-thread Mersenne Twister, seeded once from
+// OpenSSL (or the OS), costs nanoseconds per id where RAND_bytes per id costs a syscall.
+// Seeded here: basic_random_generator's default constructor does not seed std::mt19937_64,
+// so every thread (and every process) would produce the same ids.
+std::mt19937_64 seeded_engine() {
+    std::array<std::uint32_t, 8> seed{};
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(seed.data()), static_cast<int>(sizeof seed)) !=
+        1) {
+        std::random_device rd;
+        for (auto& s : seed) {
+            s = rd();
         }
     }
+    std::seed_seq seq(seed.begin(), seed.end());
+    return std::mt19937_64(seq);
 }
+
+struct uuid_source {
+    std::mt19937_64 engine = seeded_engine();
+    boost::uuids::basic_random_generator<std::mt19937_64> generator{engine};
+};
 
 }  // namespace
 
 std::string make_uuid() {
-    std::array<unsigned char, 16> b{};
-    random_bytes(b);
-    b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
-    b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(36);
-    for (std::size_t i = 0; i < b.size(); ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            out.push_back('-');
-        }
-        out.push_back(hex[b[i] >> 4]);
-        out.push_back(hex[b[i] & 0x0f]);
-    }
-    return out;
+    thread_local uuid_source source;
+    return boost::uuids::to_string(source.generator());
 }
 
 std::string format_timestamp(std::chrono::system_clock::time_point t) {

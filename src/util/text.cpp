@@ -42,27 +42,13 @@ std::string to_lower(std::string_view s) {
 }
 
 std::string hex_encode(std::string_view bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
     std::string out;
     out.reserve(bytes.size() * 2);
     for (unsigned char c : bytes) {
-        out.push_back(digits[c >> 4]);
-        out.push_back(digits[c & 0x0f]);
+        out.push_back(hex_digits[c >> 4]);
+        out.push_back(hex_digits[c & 0x0f]);
     }
     return out;
-}
-
-int hex_digit_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 std::string base64_encode(std::string_view bytes) {

@@ -77,6 +77,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fake_upstream/pattern.hpp"
+#include "llm_proxy/util/text.hpp"
 
 namespace {
 
@@ -86,6 +87,7 @@ namespace http = boost::beast::http;
 namespace ssl = boost::asio::ssl;
 using tcp = boost::asio::ip::tcp;
 using json = nlohmann::json;
+using llm_proxy::iequals;
 using namespace std::chrono_literals;
 
 constexpr auto tok = asio::as_tuple(asio::use_awaitable);
@@ -207,10 +209,6 @@ std::uint64_t now_us() {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
                                           .count());
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return beast::iequals(a, b);
 }
 
 bool icontains(std::string_view haystack, std::string_view needle) {

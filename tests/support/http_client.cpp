@@ -15,9 +15,10 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <cctype>
 #include <charconv>
 #include <system_error>
+
+#include "llm_proxy/util/text.hpp"
 
 namespace llm_proxy::test {
 
@@ -32,13 +33,6 @@ namespace {
 template <class StringView>
 std::string to_std(const StringView& sv) {
     return std::string(sv.data(), sv.size());
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
 }
 
 bool has_header(const header_list& headers, std::string_view name) {
@@ -96,9 +90,7 @@ parsed_url parse_url(std::string_view url) {
     if (sep == std::string_view::npos || sep == 0) {
         throw bad("no scheme");
     }
-    for (char c : url.substr(0, sep)) {
-        out.scheme += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
+    out.scheme = to_lower(url.substr(0, sep));
     if (out.scheme != "http" && out.scheme != "https") {
         throw bad("scheme must be http or https");
     }

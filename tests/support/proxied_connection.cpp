@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <thread>
 
+#include "llm_proxy/util/text.hpp"
 #include "support/raw_socket.hpp"
 
 namespace llm_proxy::test {
@@ -26,13 +26,6 @@ using steady = std::chrono::steady_clock;
 
 constexpr std::size_t max_head_bytes = 1024 * 1024;
 constexpr std::size_t read_size = 64 * 1024;
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) ==
-                      std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 // True if the comma-separated list `value` has `token` (case-insensitive).
 bool has_token(std::string_view value, std::string_view token) {

@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "llm_proxy/util/text.hpp"
+
 namespace llm_proxy::test {
 
 namespace {
@@ -156,11 +158,7 @@ test_pki make_test_pki(const std::filesystem::path& dir, std::vector<std::string
     unsigned char tag[6];
     check(RAND_bytes(tag, sizeof tag) == 1, "RAND_bytes");
     std::string ca_cn = "llm_proxy test CA ";
-    for (unsigned char c : tag) {
-        static const char* hex = "0123456789abcdef";
-        ca_cn += hex[c >> 4];
-        ca_cn += hex[c & 15];
-    }
+    ca_cn += hex_encode(std::string_view(reinterpret_cast<const char*>(tag), sizeof tag));
     set_subject_cn(ca.get(), ca_cn);
     check(X509_set_issuer_name(ca.get(), X509_get_subject_name(ca.get())) == 1, "issuer");
     add_ext(ca.get(), ca.get(), NID_basic_constraints, "critical,CA:TRUE");

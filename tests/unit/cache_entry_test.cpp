@@ -99,6 +99,57 @@ TEST(CacheRules, AcceptEncoding) {
     EXPECT_FALSE(accepts_encoding(&star, "gzip"));
 }
 
+TEST(CacheRules, AcceptEncodingTrickyLists) {
+    // Spaces around commas, semicolons and equals signs; empty elements.
+    std::string_view spaced = " ,, gzip ;  q = 0.5 ,\t, br ; q=0 ,";
+    EXPECT_TRUE(accepts_encoding(&spaced, "gzip"));
+    EXPECT_FALSE(accepts_encoding(&spaced, "br"));
+    EXPECT_FALSE(accepts_encoding(&spaced, "zstd"));
+    // q=0 in any spelling refuses; q above 0 accepts; the parameter name ignores case.
+    for (std::string_view zero : {"gzip;q=0", "gzip;Q=0", "gzip;q=0.0", "gzip;q=0.000"}) {
+        EXPECT_FALSE(accepts_encoding(&zero, "gzip")) << zero;
+    }
+    for (std::string_view some : {"gzip;q=1", "gzip;Q=0.001", "gzip;level=1;q=0.5"}) {
+        EXPECT_TRUE(accepts_encoding(&some, "gzip")) << some;
+    }
+    // Only a parameter named q counts.
+    std::string_view other = "gzip;xq=0";
+    EXPECT_TRUE(accepts_encoding(&other, "gzip"));
+    // Coding names ignore case, on both sides.
+    std::string_view upper = "GZip, BR;q=0";
+    EXPECT_TRUE(accepts_encoding(&upper, "gzip"));
+    EXPECT_FALSE(accepts_encoding(&upper, "br"));
+    EXPECT_FALSE(accepts_encoding(&upper, "Br"));
+    // A named coding wins over "*", whichever comes first.
+    std::string_view star_first = "*, br;q=0";
+    EXPECT_FALSE(accepts_encoding(&star_first, "br"));
+    EXPECT_TRUE(accepts_encoding(&star_first, "zstd"));
+    std::string_view star_refused = "gzip, *;q=0";
+    EXPECT_TRUE(accepts_encoding(&star_refused, "gzip"));
+    EXPECT_FALSE(accepts_encoding(&star_refused, "br"));
+    // Empty and blank headers accept nothing but identity.
+    for (std::string_view none : {"", " ", ",", " , ,"}) {
+        EXPECT_FALSE(accepts_encoding(&none, "gzip")) << '"' << none << '"';
+        EXPECT_TRUE(accepts_encoding(&none, "identity"));
+        EXPECT_TRUE(accepts_encoding(&none, ""));
+    }
+}
+
+TEST(CacheRules, ContentCodings) {
+    using list = std::vector<std::string>;
+    EXPECT_EQ(content_codings(""), list{});
+    EXPECT_EQ(content_codings("identity"), list{});
+    EXPECT_EQ(content_codings("gzip"), list{"gzip"});
+    EXPECT_EQ(content_codings("gzip, br"), (list{"gzip", "br"}));
+    EXPECT_EQ(content_codings("GZIP,Br"), (list{"gzip", "br"}));
+    EXPECT_EQ(content_codings(" ,gzip ,, identity,\tzstd , "), (list{"gzip", "zstd"}));
+    EXPECT_EQ(content_codings("IDENTITY, deflate"), list{"deflate"});
+    EXPECT_EQ(content_codings(" , ,"), list{});
+    // A malformed list is read up to where it stops being a list of tokens.
+    EXPECT_EQ(content_codings("gzip, x y, br"), (list{"gzip", "x"}));
+    EXPECT_EQ(content_codings("gzip; q=1, br"), list{"gzip"});
+}
+
 TEST(CacheRules, SseEventEnds) {
     EXPECT_TRUE(sse_event_ends("").empty());
     EXPECT_EQ(sse_event_ends("data: a\n\ndata: b\n\n"), (std::vector<std::size_t>{9, 18}));

@@ -36,6 +36,78 @@ TEST(Cli, ParseListen) {
     EXPECT_THROW(cli::parse_listen("127.0.0.1:", c), std::invalid_argument);
 }
 
+namespace {
+// The message parse_listen throws for `text`, or "" when it accepts it.
+std::string listen_error(const std::string& text) {
+    proxy_config c;
+    try {
+        cli::parse_listen(text, c);
+    } catch (const std::invalid_argument& e) {
+        return e.what();
+    }
+    return {};
+}
+}  // namespace
+
+TEST(Cli, ParseListenPortRange) {
+    proxy_config c;
+    cli::parse_listen("127.0.0.1:0", c);
+    EXPECT_EQ(c.listen_port, 0);
+    cli::parse_listen("127.0.0.1:65535", c);
+    EXPECT_EQ(c.listen_port, 65535);
+    cli::parse_listen("127.0.0.1:008080", c);
+    EXPECT_EQ(c.listen_port, 8080);
+    EXPECT_EQ(listen_error("127.0.0.1:65536"), "--listen: bad port '65536' in '127.0.0.1:65536'");
+    EXPECT_EQ(listen_error("127.0.0.1:99999"), "--listen: bad port '99999' in '127.0.0.1:99999'");
+    EXPECT_EQ(listen_error("127.0.0.1:"), "--listen: bad port '' in '127.0.0.1:'");
+    EXPECT_EQ(listen_error("1.2.3.4:notaport"),
+              "--listen: bad port 'notaport' in '1.2.3.4:notaport'");
+    EXPECT_EQ(listen_error("1.2.3.4:-1"), "--listen: bad port '-1' in '1.2.3.4:-1'");
+}
+
+TEST(Cli, ParseListenPortOnly) {
+    proxy_config c;
+    cli::parse_listen("8081", c);
+    EXPECT_EQ(c.listen_host, "127.0.0.1");
+    EXPECT_EQ(c.listen_port, 8081);
+    cli::parse_listen(":0", c);
+    EXPECT_EQ(c.listen_host, "0.0.0.0");
+    EXPECT_EQ(c.listen_port, 0);
+    EXPECT_EQ(listen_error("localhost"), "--listen: bad port 'localhost' in 'localhost'");
+    EXPECT_EQ(listen_error(""), "--listen: bad port '' in ''");
+    EXPECT_EQ(listen_error(":"), "--listen: bad port '' in ':'");
+}
+
+TEST(Cli, ParseListenIpv6) {
+    proxy_config c;
+    cli::parse_listen("[::1]:8080", c);
+    EXPECT_EQ(c.listen_host, "::1");
+    EXPECT_EQ(c.listen_port, 8080);
+    cli::parse_listen("[::]:1", c);
+    EXPECT_EQ(c.listen_host, "::");
+    cli::parse_listen("[::ffff:127.0.0.1]:2", c);
+    EXPECT_EQ(c.listen_host, "::ffff:127.0.0.1");
+    cli::parse_listen("[fe80::1%lo]:3", c);  // a zone, as asio takes it
+    EXPECT_EQ(c.listen_host, "fe80::1%lo");
+    EXPECT_EQ(c.listen_port, 3);
+    EXPECT_EQ(listen_error("[::1]"), "--listen: expected [IPv6]:PORT, got '[::1]'");
+    EXPECT_EQ(listen_error("[::1"), "--listen: expected [IPv6]:PORT, got '[::1'");
+    EXPECT_EQ(listen_error("[::1]8080"), "--listen: expected [IPv6]:PORT, got '[::1]8080'");
+    EXPECT_EQ(listen_error("[::1]:x"), "--listen: bad port 'x' in '[::1]:x'");
+    EXPECT_EQ(listen_error("[zzz]:80"), "--listen: 'zzz' is not an IP address");
+    EXPECT_EQ(listen_error("[::1]:65536"), "--listen: bad port '65536' in '[::1]:65536'");
+    // A bare IPv6 address is ambiguous with a port: brackets are required.
+    EXPECT_EQ(listen_error("::1:8080"), "--listen: write the IPv6 address in brackets: [::1]:8080");
+    EXPECT_NE(listen_error("::1"), "");
+}
+
+TEST(Cli, ParseListenRejectsNamesAndUserinfo) {
+    EXPECT_EQ(listen_error("nohost.example:80"), "--listen: 'nohost.example' is not an IP address");
+    EXPECT_EQ(listen_error("user@127.0.0.1:80"), "--listen: 'user@127.0.0.1' is not an IP address");
+    EXPECT_NE(listen_error("127.0.0.1:80/x"), "");
+    EXPECT_NE(listen_error("[v1.x]:80"), "");
+}
+
 TEST(Cli, MakeProxyConfigFromFlags) {
     cli::global_options g;
     g.listen = "127.0.0.1:0";

@@ -60,6 +60,77 @@ TEST(HttpUtil, DropsHopByHopAndConnectionListedFields) {
     EXPECT_EQ(h[2].first, "Content-Type");
 }
 
+TEST(HttpUtil, ConnectionListsWithSpacesEmptyItemsAndSeveralFields) {
+    boost::beast::http::fields f;
+    f.insert("Connection", " ,x-one ,\t,X-Two");
+    f.insert("Connection", "close");
+    f.insert("Connection", "X-Three");
+    f.insert("X-One", "1");
+    f.insert("X-Two", "2");
+    f.insert("X-Three", "3");
+    f.insert("X-Kept", "4");
+    auto h = proxy::end_to_end_headers(f);
+    ASSERT_EQ(h.size(), 1u);
+    EXPECT_EQ(h[0].first, "X-Kept");
+}
+
+namespace {
+struct connect_target {
+    bool ok = false;
+    std::string host;
+    std::uint16_t port = 0;
+};
+connect_target parse_target(std::string_view s) {
+    connect_target t;
+    t.ok = proxy::parse_connect_target(s, t.host, t.port);
+    return t;
+}
+}  // namespace
+
+TEST(HttpUtil, ConnectTargets) {
+    auto t = parse_target("api.openai.com:443");
+    EXPECT_TRUE(t.ok);
+    EXPECT_EQ(t.host, "api.openai.com");
+    EXPECT_EQ(t.port, 443);
+    t = parse_target("[::1]:8080");
+    EXPECT_TRUE(t.ok);
+    EXPECT_EQ(t.host, "::1");
+    EXPECT_EQ(t.port, 8080);
+    t = parse_target("127.0.0.1:65535");
+    EXPECT_TRUE(t.ok);
+    EXPECT_EQ(t.port, 65535);
+    t = parse_target("h:1");
+    EXPECT_TRUE(t.ok);
+    EXPECT_EQ(t.port, 1);
+}
+
+TEST(HttpUtil, ConnectTargetsRejected) {
+    for (const char* bad : {"api.openai.com",   // missing port
+                            "api.openai.com:",  // empty port
+                            ":443",             // empty host
+                            "h:0",
+                            "h:65536",
+                            "h:99999",
+                            "h:-1",
+                            "h:+1",
+                            "h:x",
+                            "::1:443",  // bare IPv6
+                            "[::1]",
+                            "[::1:443",
+                            "[]:443",
+                            "[v1.x]:443",
+                            "user@h:443",
+                            "user:pw@h:443",  // userinfo
+                            "h/x:443",
+                            "h x:443",
+                            "h:443/",
+                            "",
+                            ":"}) {
+        auto t = parse_target(bad);
+        EXPECT_FALSE(t.ok) << bad;
+    }
+}
+
 TEST(HttpUtil, ErrorJsonIsOpenAiShaped) {
     auto body = proxy::error_json("upstream_tls_verification", "bad \"cert\"");
     EXPECT_NE(body.find("\"code\":\"upstream_tls_verification\""), std::string::npos);

@@ -5,13 +5,12 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "llm_proxy/record/body_decoder.hpp"
-#include "llm_proxy/util/ids.hpp"
+#include "record_reference.hpp"
 
 namespace llm_proxy::record {
 namespace {
@@ -118,6 +117,15 @@ TEST(flow_record, empty_fields_are_omitted_but_header_and_body_stay) {
     EXPECT_FALSE(rec["request"].contains("body_truncated"));
 }
 
+// The "header" member of the request as the record logs `headers`.
+json logged_request_headers(const header_list& headers, const std::vector<std::string>& filter) {
+    flow f = sample_flow();
+    f.request.headers = headers;
+    record_options o;
+    o.filter_request_headers = filter;
+    return make_record(f, o, "p")["request"]["header"];
+}
+
 TEST(flow_record, default_filter_removes_credentials_case_insensitively) {
     header_list headers = {{"authorization", "Bearer x"},
                            {"COOKIE", "a=b"},
@@ -127,7 +135,7 @@ TEST(flow_record, default_filter_removes_credentials_case_insensitively) {
                            {"openai-organization", "org"},
                            {"content-type", "application/json"},
                            {"X-Request-Id", "r1"}};
-    json h = headers_to_json(headers, default_filtered_headers());
+    json h = logged_request_headers(headers, default_filtered_headers());
     EXPECT_EQ(h, json::parse(R"({"Content-Type": ["application/json"], "X-Request-Id": ["r1"]})"));
 }
 
@@ -213,7 +221,7 @@ TEST(flow_record, canonical_names) {
 
 TEST(flow_record, headers_with_different_case_merge_in_order) {
     header_list headers = {{"x-a", "1"}, {"X-A", "2"}, {"x-A", "3"}};
-    EXPECT_EQ(headers_to_json(headers, {}), json::parse(R"({"X-A": ["1", "2", "3"]})"));
+    EXPECT_EQ(logged_request_headers(headers, {}), json::parse(R"({"X-A": ["1", "2", "3"]})"));
 }
 
 TEST(flow_record, gzip_response_body_is_decoded) {
@@ -380,28 +388,58 @@ TEST(flow_record, failed_flow_before_request_parsed) {
     EXPECT_NO_THROW((void)rec.dump());
 }
 
-// Canonical form xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx, lower-case hex. (Checked by hand:
-// std::regex trips GCC 12's -Wmaybe-uninitialized under the sanitizers.)
-bool is_uuid_v4(const std::string& id) {
-    if (id.size() != 36) {
-        return false;
-    }
-    for (std::size_t i = 0; i < id.size(); ++i) {
-        char c = id[i];
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-') {
-                return false;
-            }
-        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return false;
-        }
-    }
-    return id[14] == '4' && std::string_view("89ab").find(id[19]) != std::string_view::npos;
+// render_record must write exactly what dumping the reference tree writes.
+std::string dumped(const flow& f, const record_options& o, const std::string& proxy_id) {
+    return test::reference_text(f, o, proxy_id);
 }
 
-// render_record must write exactly what dumping make_record's tree writes.
-std::string dumped(const flow& f, const record_options& o, const std::string& proxy_id) {
-    return make_record(f, o, proxy_id).dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+TEST(render_record, sample_record_bytes) {
+    std::string expected = R"({
+  "connection_stats": {
+    "client_address": "127.0.0.1:53122",
+    "duration_ms": 812,
+    "proxy_id": "proxy-1",
+    "url": "https://api.openai.com/v1/chat/completions"
+  },
+  "object_type": "llm_proxy_traffic_log",
+  "request": {
+    "body": "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+    "header": {
+      "Accept": [
+        "text/event-stream",
+        "application/json"
+      ],
+      "Content-Type": [
+        "application/json"
+      ]
+    },
+    "method": "POST",
+    "proto": "HTTP/1.1",
+    "url": "https://api.openai.com/v1/chat/completions"
+  },
+  "response": {
+    "body": "{\"id\":\"chatcmpl-1\",\"choices\":[{\"message\":{\"content\":\"hé\"}}]}",
+    "header": {
+      "Content-Type": [
+        "application/json"
+      ]
+    },
+    "status": 200
+  },
+  "schema": "v2",
+  "timestamp": "2026-11-27T05:23:07.123456Z"
+}
+)";
+    EXPECT_EQ(render_record(sample_flow(), record_options{}, "proxy-1"), expected);
+}
+
+TEST(render_record, make_record_is_the_rendered_text_parsed) {
+    flow f = sample_flow();
+    f.tags["k"] = "v";
+    EXPECT_EQ(make_record(f, record_options{}, "p"),
+              json::parse(render_record(f, record_options{}, "p")));
+    EXPECT_EQ(make_record(f, record_options{}, "p").dump(2) + "\n",
+              render_record(f, record_options{}, "p"));
 }
 
 TEST(render_record, same_bytes_as_the_json_tree_for_edge_cases) {
@@ -531,29 +569,6 @@ TEST(render_record, same_bytes_as_the_json_tree_for_random_fields) {
         std::string proxy_id = random_bytes(10);
         ASSERT_EQ(render_record(f, o, proxy_id), dumped(f, o, proxy_id)) << "iteration " << i;
     }
-}
-
-TEST(ids, uuid_v4_format_and_uniqueness) {
-    std::set<std::string> seen;
-    for (int i = 0; i < 1000; ++i) {
-        std::string id = make_uuid();
-        EXPECT_TRUE(is_uuid_v4(id)) << id;
-        seen.insert(id);
-    }
-    EXPECT_EQ(seen.size(), 1000u);
-}
-
-TEST(ids, timestamps_are_rfc3339_utc_with_microseconds) {
-    using namespace std::chrono;
-    EXPECT_EQ(format_timestamp(system_clock::time_point{}), "1970-01-01T00:00:00.000000Z");
-    EXPECT_EQ(format_timestamp(system_clock::time_point(seconds(1795756987)) + microseconds(5)),
-              "2026-11-27T05:23:07.000005Z");
-    // Sub-microsecond precision is dropped, not rounded up into the next second.
-    EXPECT_EQ(format_timestamp(system_clock::time_point(seconds(1795756987)) +
-                               duration_cast<system_clock::duration>(nanoseconds(999999999))),
-              "2026-11-27T05:23:07.999999Z");
-    EXPECT_EQ(format_timestamp(system_clock::time_point(seconds(-1))),
-              "1969-12-31T23:59:59.000000Z");
 }
 
 }  // namespace

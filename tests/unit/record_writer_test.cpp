@@ -146,8 +146,31 @@ TEST(record_writer, close_drains_everything_submitted) {
     }
     writer.close();
     EXPECT_EQ(writer.written(), static_cast<std::uint64_t>(n));
+    EXPECT_EQ(writer.queued(), 0u);
     EXPECT_EQ(list(tmp.path()).json_files.size(), static_cast<std::size_t>(n));
     writer.close();  // idempotent
+}
+
+TEST(record_writer, close_while_other_threads_submit_loses_nothing) {
+    test::temp_dir tmp("record_writer_test");
+    constexpr int threads = 3;
+    constexpr int per_thread = 40;
+    record_writer writer(tmp.path(), record_options{}, "p");
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+        pool.emplace_back([&writer, t] {
+            for (int i = 0; i < per_thread; ++i) {
+                writer.submit(std::make_shared<flow>(make_flow(t * per_thread + i)));
+            }
+        });
+    }
+    writer.close();  // races with the submitters: late flows are written on their threads
+    for (auto& th : pool) {
+        th.join();
+    }
+    EXPECT_EQ(writer.written(), static_cast<std::uint64_t>(threads * per_thread));
+    EXPECT_EQ(writer.queued(), 0u);
+    EXPECT_EQ(list(tmp.path()).json_files.size(), static_cast<std::size_t>(threads * per_thread));
 }
 
 TEST(record_writer, destructor_drains_too) {

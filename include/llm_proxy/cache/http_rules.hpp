@@ -2,6 +2,7 @@
 // The HTTP rules the cache follows: request Cache-Control, content negotiation, SSE framing.
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -23,6 +24,11 @@ bool response_forbids_storing(const header_list& headers);
 // True when the Accept-Encoding value accepts `coding` (q > 0, by name or by "*"). A missing
 // header (nullptr) accepts nothing but identity.
 bool accepts_encoding(const std::string_view* accept_encoding, std::string_view coding);
+
+// The codings of a Content-Encoding value, lower case, in the order they were applied,
+// identity left out: "gzip, BR" -> {"gzip", "br"}. Empty elements and spaces around commas are
+// skipped; a malformed list is read up to where it stops being a list of tokens.
+std::vector<std::string> content_codings(std::string_view content_encoding);
 
 // Offsets just past each complete SSE event ("\n\n", "\r\n\r\n" or "\r\r" terminated) in
 // `body`; the last offset is body.size() when the body ends with an event boundary.

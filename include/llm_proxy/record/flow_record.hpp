@@ -23,18 +23,18 @@ struct record_options {
     std::size_t max_body_log = 4 * 1024 * 1024;
 };
 
-// Header list -> {"Canonical-Name": ["v1", "v2"]}, dropping names in `filter`.
-nlohmann::json headers_to_json(const header_list& headers, const std::vector<std::string>& filter);
-
 // "content-type" -> "Content-Type" (Go's canonical MIME header key, as the original tool wrote).
 std::string canonical_header_name(std::string_view name);
 
-nlohmann::json make_record(const flow& f, const record_options& options,
-                           const std::string& proxy_id);
-
-// The same record as JSON text, byte for byte make_record(...).dump(2) followed by a newline,
-// written directly without building a JSON tree: what the record writer saves.
+// The record as JSON text: pretty-printed with two-space indentation, keys sorted, a newline
+// at the end. What the record writer saves; every string in it is valid UTF-8 (bytes that
+// are not become U+FFFD).
 std::string render_record(const flow& f, const record_options& options,
                           const std::string& proxy_id);
+
+// The same record as a JSON tree: render_record's text, parsed. For tests and tools; the
+// proxy itself only renders.
+nlohmann::json make_record(const flow& f, const record_options& options,
+                           const std::string& proxy_id);
 
 }  // namespace llm_proxy::record

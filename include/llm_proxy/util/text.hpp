@@ -19,8 +19,23 @@ std::string to_lower(std::string_view s);
 // Lower-case hex of the bytes, two digits per byte.
 std::string hex_encode(std::string_view bytes);
 
-// The value of one hex digit (either case), or -1.
-int hex_digit_value(char c);
+// Lower-case hex digits, indexed by their value.
+inline constexpr char hex_digits[] = "0123456789abcdef";
+
+// The value of one hex digit (either case), or -1. Inline: chunk-size parsing calls it per
+// digit.
+constexpr int hex_digit_value(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
 
 // Standard base64 (RFC 4648 section 4) with padding.
 std::string base64_encode(std::string_view bytes);

@@ -1,0 +1,86 @@
+#include "json_writer.hpp"
+
+#include "llm_proxy/util/text.hpp"
+
+namespace llm_proxy::record::detail {
+
+void json_writer::escaped(std::string_view s) {
+    out_.push_back('"');
+    std::size_t run = 0;  // start of the bytes not yet copied
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+        out_.append(s.data() + run, i - run);
+        run = i + 1;
+        switch (c) {
+            case '"':
+                out_ += "\\\"";
+                break;
+            case '\\':
+                out_ += "\\\\";
+                break;
+            case '\b':
+                out_ += "\\b";
+                break;
+            case '\f':
+                out_ += "\\f";
+                break;
+            case '\n':
+                out_ += "\\n";
+                break;
+            case '\r':
+                out_ += "\\r";
+                break;
+            case '\t':
+                out_ += "\\t";
+                break;
+            default:
+                out_ += "\\u00";
+                out_.push_back(hex_digits[c >> 4]);
+                out_.push_back(hex_digits[c & 0xf]);
+        }
+    }
+    out_.append(s.data() + run, s.size() - run);
+    out_.push_back('"');
+}
+
+void json_writer::string_array(const std::vector<sanitized>& values, int level) {
+    if (values.empty()) {
+        out_ += "[]";
+        return;
+    }
+    out_ += "[\n";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (i > 0) {
+            out_ += ",\n";
+        }
+        indent(level + 1);
+        string(values[i]);
+    }
+    out_.push_back('\n');
+    indent(level);
+    out_.push_back(']');
+}
+
+json_writer::object::~object() {
+    if (first_) {
+        w_.out_ += "{}";
+    } else {
+        w_.out_.push_back('\n');
+        w_.indent(level_);
+        w_.out_.push_back('}');
+    }
+}
+
+json_writer& json_writer::object::key_text(std::string_view k) {
+    w_.out_ += first_ ? "{\n" : ",\n";
+    first_ = false;
+    w_.indent(level_ + 1);
+    w_.escaped(k);
+    w_.out_ += ": ";
+    return w_;
+}
+
+}  // namespace llm_proxy::record::detail
