@@ -69,6 +69,10 @@ class body_transform {
 
 struct flow;
 
+namespace llm {
+struct summary;
+}
+
 // Per-flow state of an addon, typed: declare one slot per kind of state (e.g. a member of the
 // addon), then slot.emplace(f, ...) and slot.find(f). The state is released when the flow
 // ends, before the finished flow is handed on (on_flow_done).
@@ -126,6 +130,10 @@ struct flow {
 
     std::uint64_t request_bytes = 0;   // body bytes received from the client
     std::uint64_t response_bytes = 0;  // body bytes sent to the client
+
+    // What the LLM observer understood of the call (nullptr: not an LLM API call). Set when
+    // the response ends or the flow fails; the record's "llm" object.
+    std::shared_ptr<const llm::summary> llm;
 
     // Free-form annotations addons leave for each other and for the record
     // (e.g. "scheme_upgraded" -> "true").

@@ -54,8 +54,16 @@ std::string known_subcommands() {
 // Adds a registered subcommand; its callback sets what main runs.
 void add_subcommand(CLI::App& app, cli_state& state, const subcommand& s) {
     auto* cmd = app.add_subcommand(s.name, s.description);
+    for (const auto& alias : s.aliases) {
+        cmd->alias(alias);
+    }
     if (!s.footer.empty()) {
         cmd->footer(s.footer);
+    }
+    if (s.command) {
+        auto run = std::make_shared<std::function<int()>>(s.command(*cmd, state.global));
+        cmd->callback([&state, run] { state.run = *run; });
+        return;
     }
     if (!s.setup) {
         cmd->callback([&state, &s] { state.run = s.run; });
@@ -119,6 +127,16 @@ void add_global_options(CLI::App& app, global_options& g) {
                    "(at most 16 per host)")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{0}, std::size_t{100000}));
+    app.add_option("--llm-host", g.llm_hosts,
+                   "HOST=openai|anthropic|google - read this host's calls with that API's rules "
+                   "(Azure OpenAI, OpenRouter, Groq, vLLM, Ollama...; repeatable)")
+        ->allow_extra_args(false);
+    app.add_option("--prices", g.prices_file,
+                   "Price table (genai-prices v2 JSON) instead of the one from 'llm_proxy prices "
+                   "update' or the built-in one");
+    app.add_flag("--inject-usage", g.inject_usage,
+                 "Ask for the usage of OpenAI chat streams that do not ask for it, and hide the "
+                 "extra usage chunk from the client");
 }
 
 }  // namespace

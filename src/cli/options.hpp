@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "llm_proxy/addon.hpp"
+#include "llm_proxy/addons/llm_observer.hpp"
 #include "llm_proxy/proxy/config.hpp"
 
 namespace llm_proxy::cli {
@@ -27,6 +28,10 @@ struct global_options {
     double connect_timeout_s = 10;
     double shutdown_grace_s = 10;
     std::size_t max_idle_upstream = 64;
+    // LLM traffic
+    std::vector<std::string> llm_hosts;  // "HOST=openai|anthropic|google"
+    std::string prices_file;             // --prices
+    bool inject_usage = false;
 };
 
 // Each subcommand sets `run`; main calls it after parsing.
@@ -48,6 +53,10 @@ void parse_listen(const std::string& text, proxy_config& config);
 
 // "~/x" -> "$HOME/x".
 std::filesystem::path expand_home(const std::string& path);
+
+// Builds the LLM observer's options from the global flags (host mappings, price table).
+// Throws std::invalid_argument.
+addons::llm_observer_options make_observer_options(const global_options& options);
 
 // Builds the engine configuration from the global flags. Throws std::invalid_argument.
 proxy_config make_proxy_config(const global_options& options);

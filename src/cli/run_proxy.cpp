@@ -8,6 +8,8 @@
 #include <iostream>
 
 #include "cli/options.hpp"
+#include "cli/prices_source.hpp"
+#include "llm_proxy/addons/llm_observer.hpp"
 #include "llm_proxy/addons/scheme_upgrader.hpp"
 #include "llm_proxy/addons/terminal_logger.hpp"
 #include "llm_proxy/proxy/server.hpp"
@@ -161,12 +163,28 @@ proxy_config make_proxy_config(const global_options& g) {
     return c;
 }
 
+addons::llm_observer_options make_observer_options(const global_options& g) {
+    addons::llm_observer_options o;
+    for (const auto& spec : g.llm_hosts) {
+        if (auto problem = llm::parse_host_mapping(spec, o.hosts)) {
+            throw std::invalid_argument("--llm-host '" + spec + "': " + *problem);
+        }
+    }
+    auto prices = load_prices(g.prices_file);
+    spdlog::debug("prices: {}", prices.origin);
+    o.prices = std::move(prices.table);
+    o.inject_usage = g.inject_usage;
+    return o;
+}
+
 int run_proxy(const global_options& g, const addon_factory& add_addons) {
     setup_logging(g);
     raise_fd_limit();
     proxy_config config;
+    addons::llm_observer_options observer;
     try {
         config = make_proxy_config(g);
+        observer = make_observer_options(g);
     } catch (const std::exception& e) {
         std::cerr << "llm_proxy: " << e.what() << "\n";
         return 2;
@@ -190,6 +208,7 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
         if (!g.no_http_upgrader) {
             chain->add(std::make_shared<addons::scheme_upgrader>());
         }
+        chain->add(std::make_shared<addons::llm_observer>(std::move(observer)));
         add_addons(*chain);
         if (g.verbose || g.debug) {
             chain->add(std::make_shared<addons::terminal_logger>());

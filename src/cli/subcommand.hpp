@@ -17,6 +17,7 @@ namespace llm_proxy::cli {
 
 struct subcommand {
     std::string name;
+    std::vector<std::string> aliases;  // other names accepted on the command line
     std::string description;
     std::string footer;
     int order = 100;  // position in --help (smaller first)
@@ -31,6 +32,9 @@ struct subcommand {
 
     // Any other subcommand: what it runs.
     std::function<int()> run;
+    // Or, for one with options of its own: adds them to `cmd` and returns what it runs once
+    // the command line is parsed (the global options are filled in by then).
+    std::function<std::function<int()>(CLI::App& cmd, const global_options& global)> command;
 };
 
 // Called by the static registration object of each subcommand file.

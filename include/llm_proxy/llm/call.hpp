@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace llm_proxy::llm {
@@ -17,6 +18,7 @@ enum class api { chat_completions, completions, responses, embeddings, messages,
 const char* to_string(provider p);
 const char* to_string(api a);
 std::optional<provider> provider_from_string(std::string_view s);
+std::optional<api> api_from_string(std::string_view s);
 
 // Token counts as the provider reported them. A count the provider did not report stays
 // nullopt (never 0). input_tokens counts all input, cached included (OpenAI prompt_tokens /
@@ -60,8 +62,8 @@ struct call {
     std::string response_id;
     bool stream = false;
     llm::usage usage;
-    std::vector<answer> answers;  // index = choice index; usually one
-    bool incomplete = false;      // the stream or body ended before the API said it was done
+    std::vector<answer> answers;       // index = choice index; usually one
+    bool incomplete = false;           // the stream or body ended before the API said it was done
     std::optional<std::string> error;  // an API error object's message, when the body was one
 };
 

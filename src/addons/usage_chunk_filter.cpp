@@ -1,0 +1,93 @@
+#include "usage_chunk_filter.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace llm_proxy::addons {
+
+namespace {
+
+// The end of the first event in `s` (just past its blank line), or npos. Lines end with
+// CRLF, LF or CR; a CR at the end of `s` may be the first half of a CRLF, so it waits.
+std::size_t event_end(std::string_view s) {
+    std::size_t line_start = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '\n' && s[i] != '\r') {
+            continue;
+        }
+        if (s[i] == '\r' && i + 1 == s.size()) {
+            return std::string_view::npos;
+        }
+        std::size_t len = s[i] == '\r' && s[i + 1] == '\n' ? 2 : 1;
+        if (i == line_start) {
+            return i + len;  // a blank line ends the event
+        }
+        line_start = i + len;
+        i += len - 1;
+    }
+    return std::string_view::npos;
+}
+
+}  // namespace
+
+bool usage_chunk_filter::is_usage_only(std::string_view event) {
+    if (event.find("\"usage\"") == std::string_view::npos) {
+        return false;
+    }
+    std::string data;
+    std::size_t at = 0;
+    while (at < event.size()) {
+        std::size_t eol = event.find_first_of("\r\n", at);
+        std::string_view line =
+            event.substr(at, eol == std::string_view::npos ? event.npos : eol - at);
+        if (line.starts_with("data:")) {
+            line.remove_prefix(5);
+            if (line.starts_with(" ")) {
+                line.remove_prefix(1);
+            }
+            if (!data.empty()) {
+                data.push_back('\n');
+            }
+            data.append(line);
+        }
+        if (eol == std::string_view::npos) {
+            break;
+        }
+        at = eol + 1;
+    }
+    auto j = nlohmann::json::parse(data, nullptr, false);
+    if (!j.is_object()) {
+        return false;
+    }
+    auto choices = j.find("choices");
+    auto usage = j.find("usage");
+    return choices != j.end() && choices->is_array() && choices->empty() && usage != j.end() &&
+           usage->is_object();
+}
+
+void usage_chunk_filter::on_data(std::string_view in, std::string& out) {
+    pending_.append(in);
+    std::string_view rest = pending_;
+    for (;;) {
+        std::size_t end = event_end(rest);
+        if (end == std::string_view::npos) {
+            break;
+        }
+        std::string_view event = rest.substr(0, end);
+        seen_(event);
+        if (!is_usage_only(event)) {
+            out.append(event);
+        }
+        rest.remove_prefix(end);
+    }
+    pending_.erase(0, pending_.size() - rest.size());
+}
+
+void usage_chunk_filter::on_end(std::string& out) {
+    if (!pending_.empty()) {
+        seen_(pending_);
+        out.append(pending_);
+        pending_.clear();
+    }
+}
+
+}  // namespace llm_proxy::addons

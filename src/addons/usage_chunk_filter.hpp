@@ -1,0 +1,29 @@
+#pragma once
+// --inject-usage: the response side. Splits an OpenAI chat stream into its events, hands every
+// event to the parser (`seen`), and drops the usage-only chunk ("choices": [] with "usage")
+// that the client did not ask for; every other byte passes unchanged and in order.
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "llm_proxy/flow.hpp"
+
+namespace llm_proxy::addons {
+
+class usage_chunk_filter : public body_transform {
+  public:
+    explicit usage_chunk_filter(std::function<void(std::string_view)> seen)
+        : seen_(std::move(seen)) {}
+    void on_data(std::string_view in, std::string& out) override;
+    void on_end(std::string& out) override;
+
+    // The event (its lines, blank line included) is a chat chunk with usage and no choices.
+    static bool is_usage_only(std::string_view event);
+
+  private:
+    std::function<void(std::string_view)> seen_;
+    std::string pending_;  // an unfinished event
+};
+
+}  // namespace llm_proxy::addons

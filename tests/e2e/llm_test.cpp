@@ -1,0 +1,352 @@
+// Understanding LLM traffic, end to end: the real binary relays recorded provider responses
+// (the shared llm-streams corpus, replayed by the fake upstream) and every record's "llm"
+// object equals what the parser makes of the same bytes; apiAuditor's budget; --inject-usage;
+// the verbose line; `report` over the records; `prices update` and `prices show`.
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "e2e_fixture.hpp"
+#include "llm_proxy/llm/parser.hpp"
+#include "llm_proxy/llm/prices.hpp"
+#include "llm_proxy/llm/record_json.hpp"
+
+namespace llm_proxy::test {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+fs::path shared_dir() {
+    if (const char* env = std::getenv("LLM_PROXY_SHARED_DIR"); env && *env) {
+        return env;
+    }
+    return LLM_PROXY_SHARED_DIR;
+}
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+std::vector<std::string> corpus_cases() {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(shared_dir() / "data" / "llm-streams", ec)) {
+        if (fs::exists(e.path() / "meta.json")) {
+            out.push_back(e.path().filename().string());
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// The record whose request carried X-Fake-Replay: name.
+const json* record_of(const std::vector<json>& records, const std::string& name) {
+    for (const auto& r : records) {
+        const auto& h = r["request"]["header"];
+        if (h.is_object() && h.contains("X-Fake-Replay") && h["X-Fake-Replay"][0] == name) {
+            return &r;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+class Llm : public e2e_test {
+  protected:
+    void SetUp() override {
+        if (!fs::exists(shared_dir() / "data" / "llm-streams")) {
+            GTEST_SKIP() << "the shared data folder is missing: " << shared_dir()
+                         << " (set LLM_PROXY_SHARED_DIR)";
+        }
+        pki_ = make_test_pki(work_ / "pki",
+                             {"api.openai.com", "api.anthropic.com",
+                              "generativelanguage.googleapis.com", "localhost", "upstream.test"});
+        upstream_ = std::make_unique<fake_upstream>(
+            pki_, std::vector<std::string>{"--replay-dir",
+                                           (shared_dir() / "data" / "llm-streams").string()});
+    }
+
+    std::vector<std::string> llm_args(std::vector<std::string> args) {
+        auto port = std::to_string(upstream_->port());
+        std::vector<std::string> all = {
+            "--connect-to", "api.anthropic.com:443:127.0.0.1:" + port,
+            "--connect-to", "generativelanguage.googleapis.com:443:127.0.0.1:" + port,
+            "--prices",     (shared_dir() / "data" / "genai-prices" / "data.json").string()};
+        all.insert(all.end(), args.begin(), args.end());
+        return all;
+    }
+
+    // POSTs the case's recorded request to its host and path, asking for its recorded answer.
+    response replay(http_client& client, const std::string& name, header_list extra = {},
+                    std::optional<std::string> body = std::nullopt) {
+        auto dir = shared_dir() / "data" / "llm-streams" / name;
+        auto meta = json::parse(slurp(dir / "meta.json"));
+        header_list h = {{"Content-Type", "application/json"}, {"X-Fake-Replay", name}};
+        h.insert(h.end(), extra.begin(), extra.end());
+        std::string url = "https://" + meta.value("host", "") + meta.value("path", "");
+        return client.post(url, body ? *body : slurp(dir / "request.json"), h);
+    }
+
+    // What the parser makes of the case's bytes, read whole, as the record's llm object.
+    json expected_llm(const std::string& name) {
+        auto dir = shared_dir() / "data" / "llm-streams" / name;
+        auto meta = json::parse(slurp(dir / "meta.json"));
+        auto e = llm::recognise(meta.value("host", ""), meta.value("path", ""), "POST");
+        EXPECT_TRUE(e) << name;
+        if (!e) {
+            return {};
+        }
+        auto facts = llm::read_request(*e, slurp(dir / "request.json"));
+        llm::response_parser parser(*e, facts);
+        parser.feed(slurp(dir / "response.bin"));
+        static const auto prices =
+            llm::price_table::parse(slurp(shared_dir() / "data" / "genai-prices" / "data.json"));
+        auto s =
+            llm::summarize(parser.finish(true), &prices, std::chrono::system_clock::now(), false);
+        auto j = llm::to_json(s);
+        j.erase("first_token_ms");
+        return j;
+    }
+};
+
+TEST_F(Llm, EveryCorpusResponseIsUnderstoodThroughTheProxy) {
+    auto cases = corpus_cases();
+    ASSERT_GT(cases.size(), 100u);
+    start_proxy(llm_args({"dir_logger", "-o", log_dir().string()}));
+    auto client = proxied_client(std::chrono::seconds(20));
+    for (const auto& name : cases) {
+        auto r = replay(client, name);
+        auto meta = json::parse(slurp(shared_dir() / "data" / "llm-streams" / name / "meta.json"));
+        ASSERT_EQ(r.status, meta.value("status", 200u)) << name;
+        EXPECT_EQ(r.body, slurp(shared_dir() / "data" / "llm-streams" / name / "response.bin"))
+            << name << ": the client must get the recorded bytes unchanged";
+    }
+    auto records = wait_for_records(cases.size(), std::chrono::seconds(30));
+    ASSERT_EQ(records.size(), cases.size());
+    for (const auto& name : cases) {
+        SCOPED_TRACE(name);
+        const json* rec = record_of(records, name);
+        ASSERT_NE(rec, nullptr);
+        ASSERT_TRUE(rec->contains("llm")) << rec->dump().substr(0, 300);
+        json live = (*rec)["llm"];
+        if (live["stream"] == true && live["incomplete"] == false) {
+            EXPECT_TRUE(live.contains("first_token_ms") || !live.contains("output"))
+                << "a streamed answer has a time to first token";
+        }
+        live.erase("first_token_ms");
+        EXPECT_EQ(live, expected_llm(name));
+        // The provider's own facts, from the corpus.
+        auto expected = json::parse(
+            slurp(shared_dir() / "data" / "llm-streams" / name / "meta.json"))["expected"];
+        EXPECT_EQ(live["provider"], expected["provider"]);
+        EXPECT_EQ(live["api"], expected["api"]);
+        for (const auto& [k, v] : expected.value("usage", json::object()).items()) {
+            EXPECT_EQ(live["usage"].value(k, json()), v) << k;
+        }
+    }
+}
+
+TEST_F(Llm, GzipAndInterruptedStreams) {
+    start_proxy(llm_args({"dir_logger", "-o", log_dir().string()}));
+    auto client = proxied_client(std::chrono::seconds(20));
+    const std::string sse = "anth-msg-stream-tool-use";
+    const std::string json_case = "oaipy-chat-json-parse_pydantic_tool";
+    for (const auto& name : {sse, json_case}) {
+        auto r = replay(client, name, {{"X-Fake-Replay-Gzip", "1"}, {"Accept-Encoding", "gzip"}});
+        ASSERT_EQ(r.status, 200u) << name;
+    }
+    auto records = wait_for_records(2);
+    for (const auto& name : {sse, json_case}) {
+        SCOPED_TRACE(name);
+        const json* rec = record_of(records, name);
+        ASSERT_TRUE(rec && rec->contains("llm"));
+        json live = (*rec)["llm"];
+        live.erase("first_token_ms");
+        EXPECT_EQ(live, expected_llm(name)) << "a gzipped body is understood like a plain one";
+    }
+    // Cut in the middle: what arrived is kept, and the call says it is incomplete.
+    auto raw = proxied_client(std::chrono::seconds(20));
+    try {
+        replay(raw, sse, {{"X-Fake-Replay-Cut", "900"}});
+    } catch (const std::exception&) {
+        // the client sees the broken-off body as an error
+    }
+    records = wait_for_records(3, std::chrono::seconds(15));
+    ASSERT_EQ(records.size(), 3u);
+    const json& cut = records.back();
+    ASSERT_TRUE(cut.contains("llm")) << cut.dump();
+    EXPECT_EQ(cut["llm"]["incomplete"], true);
+    EXPECT_EQ(cut["llm"]["response_model"], "claude-sonnet-4-20250514");
+    EXPECT_EQ(cut["llm"]["usage"]["input_tokens"], 377) << "message_start's usage arrived";
+}
+
+TEST_F(Llm, VerboseLineShowsModelTokensAndCost) {
+    auto& p = start_proxy(llm_args({"dir_logger", "--verbose", "-o", log_dir().string()}));
+    auto client = proxied_client();
+    ASSERT_EQ(replay(client, "anth-msg-stream-tool-use").status, 200u);
+    auto line = p.wait_for_stderr_line(
+        std::regex(R"(model=claude-sonnet-4-20250514 tokens=377/65 cost=\$[0-9.]+ ttft=\d+ms)"),
+        std::chrono::seconds(10));
+    EXPECT_TRUE(line) << p.stderr_text();
+}
+
+TEST_F(Llm, AuditorPrintsCallsAndStopsAtTheBudget) {
+    auto& p = start_proxy(llm_args({"apiAuditor", "--budget", "0.0005"}));
+    auto client = proxied_client();
+    // 377 input and 65 output tokens of claude-sonnet-4 cost $0.002106: over the budget.
+    ASSERT_EQ(replay(client, "anth-msg-stream-tool-use").status, 200u);
+    ASSERT_TRUE(p.process().wait_for_stdout_line(
+        std::regex(R"(\[apiAuditor\] claude-sonnet-4-20250514 )"), std::chrono::seconds(10)))
+        << p.stdout_text();
+    auto seen_before = upstream_->stats()["requests"].get<std::uint64_t>();
+    auto refused = replay(client, "anth-msg-stream-tool-use");
+    EXPECT_EQ(refused.status, 429u);
+    auto err = json::parse(refused.body);
+    EXPECT_EQ(err["error"]["code"], "budget_exceeded");
+    EXPECT_EQ(err["error"]["type"], "insufficient_quota");
+    // Other traffic still passes; the refused call never reached the upstream.
+    EXPECT_EQ(client.get("https://api.openai.com/v1/models").status, 200u);
+    EXPECT_EQ(upstream_->stats()["requests"].get<std::uint64_t>(), seen_before + 1);
+    ASSERT_EQ(p.stop(), 0);
+    auto out = p.stdout_text();
+    EXPECT_NE(out.find("summary of this run"), std::string::npos) << out;
+    EXPECT_NE(out.find("0.002106"), std::string::npos) << out;
+}
+
+TEST_F(Llm, AuditAliasAndBadBudget) {
+    auto r = run_command({LLM_PROXY_BINARY, "audit", "--budget", "lots"}, std::chrono::seconds(10));
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("--budget"), std::string::npos) << r.err;
+}
+
+TEST_F(Llm, InjectUsageGetsUsageWithoutShowingItToTheClient) {
+    start_proxy(llm_args({"dir_logger", "--inject-usage", "-o", log_dir().string()}));
+    auto client = proxied_client();
+    // The upstream is asked for the usage...
+    auto echo = client.post("https://api.openai.com/echo",
+                            R"({"model":"gpt-4o","stream":true,"messages":[]})",
+                            {{"Content-Type", "application/json"}});
+    ASSERT_EQ(echo.status, 200u);
+    auto sent = json::parse(json::parse(echo.body)["body"].get<std::string>());
+    EXPECT_EQ(sent["stream_options"]["include_usage"], true);
+    // ...and the usage-only chunk it then sends is not passed on, while the record has it.
+    const std::string name = "oaipy-chat-stream-allows_non_strict_tools_but_no_parsing-so";
+    auto body = json::parse(slurp(shared_dir() / "data" / "llm-streams" / name / "request.json"));
+    body["stream"] = true;
+    body.erase("stream_options");
+    auto r = replay(client, name, {}, body.dump());
+    ASSERT_EQ(r.status, 200u);
+    EXPECT_EQ(r.body.find("\"choices\":[],\"usage\""), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("data: [DONE]"), std::string::npos);
+    auto records = wait_for_records(2);
+    const json* rec = record_of(records, name);
+    ASSERT_TRUE(rec && rec->contains("llm"));
+    EXPECT_EQ((*rec)["llm"]["usage"]["input_tokens"], 44);
+    EXPECT_EQ((*rec)["llm"]["usage"]["output_tokens"], 16);
+    EXPECT_EQ((*rec)["llm"]["usage_injected"], true);
+}
+
+TEST_F(Llm, ReportSumsTheRecordsAlsoThoseWithoutAnLlmObject) {
+    start_proxy(llm_args({"dir_logger", "-o", log_dir().string()}));
+    auto client = proxied_client(std::chrono::seconds(20));
+    std::vector<std::string> names = {"anth-msg-stream-tool-use", "oainode-chat-stream-works",
+                                      "pai-resp-stream-openai-responses-streaming-usage",
+                                      "anth-msg-json-092be1de-0"};
+    for (const auto& n : names) {
+        ASSERT_EQ(replay(client, n).status, 200u) << n;
+    }
+    ASSERT_EQ(client.get("https://api.openai.com/v1/models").status, 200u);
+    auto records = wait_for_records(names.size() + 1);
+    ASSERT_EQ(records.size(), names.size() + 1);
+    ASSERT_EQ(proxy_->stop(), 0);
+    std::uint64_t input = 0, output = 0;
+    for (const auto& r : records) {
+        if (r.contains("llm")) {
+            input += r["llm"]["usage"].value("input_tokens", 0u);
+            output += r["llm"]["usage"].value("output_tokens", 0u);
+        }
+    }
+    auto prices = (shared_dir() / "data" / "genai-prices" / "data.json").string();
+    auto run = [&](std::vector<std::string> extra) {
+        std::vector<std::string> argv = {LLM_PROXY_BINARY, "report", log_dir().string(), "--prices",
+                                         prices};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return run_command(argv, std::chrono::seconds(30));
+    };
+    auto r = run({"--format", "json", "--by", "provider"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto j = json::parse(r.out);
+    EXPECT_EQ(j["total"]["requests"], names.size() + 1);
+    EXPECT_EQ(j["total"]["llm_calls"], names.size());
+    EXPECT_EQ(j["total"]["input_tokens"], input);
+    EXPECT_EQ(j["total"]["output_tokens"], output);
+    EXPECT_EQ(j["groups"].size(), 3u) << "anthropic, openai and the non-LLM request";
+    auto total_cost = j["total"]["cost_usd"];
+    // Strip the llm objects: report computes them from the bodies and gets the same totals.
+    for (const auto& e : fs::directory_iterator(log_dir())) {
+        auto rec = json::parse(slurp(e.path()));
+        rec.erase("llm");
+        std::ofstream(e.path()) << rec.dump(2);
+    }
+    auto again = run({"--format", "json", "--by", "provider"});
+    ASSERT_EQ(again.exit_code, 0) << again.err;
+    auto j2 = json::parse(again.out);
+    EXPECT_EQ(j2["total"]["input_tokens"], input);
+    EXPECT_EQ(j2["total"]["output_tokens"], output);
+    EXPECT_EQ(j2["total"]["cost_usd"], total_cost);
+    auto csv = run({"--format", "csv", "--by", "day", "--since", "2000-01-01"});
+    EXPECT_EQ(csv.exit_code, 0);
+    EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 3) << csv.out;
+    auto none = run({"--format", "json", "--until", "2000-01-01"});
+    EXPECT_EQ(json::parse(none.out)["total"]["requests"], 0);
+    auto bad = run({"--since", "yesterday"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("--since"), std::string::npos);
+}
+
+TEST_F(Llm, PricesUpdateValidatesAndShowExplains) {
+    // A local HTTP server serving the shared price file and a broken one.
+    auto site = work_ / "site";
+    fs::create_directories(site);
+    fs::copy_file(shared_dir() / "data" / "genai-prices" / "data.json", site / "data.json");
+    std::ofstream(site / "broken.json") << R"([{"id": "x"}])";
+    child_process server({python3, "-u", "-m", "http.server", "--bind", "127.0.0.1", "0",
+                          "--directory", site.string()});
+    auto line = server.wait_for_stdout_line(std::regex(R"(port (\d+))"), std::chrono::seconds(10));
+    ASSERT_TRUE(line) << server.stderr_text();
+    std::string base = "http://127.0.0.1:" + (*line)[1];
+    spawn_options env;
+    env.env = {{"XDG_CACHE_HOME", (work_ / "cache").string()}};
+    auto update = run_command({LLM_PROXY_BINARY, "prices", "update", "--url", base + "/data.json"},
+                              std::chrono::seconds(30), "", env);
+    ASSERT_EQ(update.exit_code, 0) << update.err;
+    auto saved = work_ / "cache" / "llm_proxy" / "prices.json";
+    EXPECT_EQ(slurp(saved), slurp(site / "data.json"));
+    auto bad = run_command({LLM_PROXY_BINARY, "prices", "update", "--url", base + "/broken.json"},
+                           std::chrono::seconds(30), "", env);
+    EXPECT_EQ(bad.exit_code, 1);
+    EXPECT_NE(bad.err.find("not a valid genai-prices v2 table"), std::string::npos) << bad.err;
+    EXPECT_EQ(slurp(saved), slurp(site / "data.json")) << "a bad download replaces nothing";
+    auto missing = run_command({LLM_PROXY_BINARY, "prices", "update", "--url", base + "/nope.json"},
+                               std::chrono::seconds(30), "", env);
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_NE(missing.err.find("404"), std::string::npos) << missing.err;
+    auto show = run_command({LLM_PROXY_BINARY, "prices", "show", "gpt-4o-mini"},
+                            std::chrono::seconds(30), "", env);
+    ASSERT_EQ(show.exit_code, 0) << show.err;
+    EXPECT_NE(show.out.find("input_mtok: 0.15"), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find(saved.string()), std::string::npos) << "the updated file is used";
+    auto unknown = run_command({LLM_PROXY_BINARY, "prices", "show", "no-such-model-xyz"},
+                               std::chrono::seconds(30), "", env);
+    EXPECT_EQ(unknown.exit_code, 1);
+}
+
+}  // namespace llm_proxy::test

@@ -1,0 +1,233 @@
+// The pieces that tie the llm module into the proxy: the usage-chunk filter and the request
+// rewrite of --inject-usage, the run ledger, the record's llm object and report totals.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../../src/addons/usage_chunk_filter.hpp"
+#include "llm_proxy/addons/llm_observer.hpp"
+#include "llm_proxy/llm/ledger.hpp"
+#include "llm_proxy/llm/record_json.hpp"
+#include "llm_proxy/llm/record_reader.hpp"
+#include "llm_proxy/llm/report.hpp"
+
+using namespace llm_proxy;
+using json = nlohmann::json;
+
+namespace {
+
+const std::string chunk1 =
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\","
+    "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
+const std::string chunk2 =
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\","
+    "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n";
+const std::string usage_chunk =
+    "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o-mini\","
+    "\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}"
+    "\n\n";
+const std::string done = "data: [DONE]\n\n";
+
+std::string run_filter(const std::string& body, std::size_t piece, std::vector<std::string>& seen) {
+    addons::usage_chunk_filter filter([&seen](std::string_view e) { seen.emplace_back(e); });
+    std::string out;
+    for (std::size_t at = 0; at < body.size(); at += piece) {
+        filter.on_data(std::string_view(body).substr(at, piece), out);
+    }
+    filter.on_end(out);
+    return out;
+}
+
+}  // namespace
+
+TEST(LlmUsageFilter, DropsOnlyTheUsageChunkAndSeesEveryEventWhateverThePieces) {
+    const std::string body = chunk1 + chunk2 + usage_chunk + done;
+    for (std::size_t piece : {std::size_t{1}, std::size_t{2}, std::size_t{7}, body.size()}) {
+        SCOPED_TRACE(piece);
+        std::vector<std::string> seen;
+        EXPECT_EQ(run_filter(body, piece, seen), chunk1 + chunk2 + done);
+        EXPECT_EQ(seen, (std::vector<std::string>{chunk1, chunk2, usage_chunk, done}));
+    }
+}
+
+TEST(LlmUsageFilter, CrlfEventsAndAnUnfinishedTailPass) {
+    std::string crlf_usage = usage_chunk.substr(0, usage_chunk.size() - 2) + "\r\n\r\n";
+    std::string body = "data: {\"choices\":[{\"index\":0,\"delta\":{}}]}\r\n\r\n" + crlf_usage +
+                       "data: [DONE]";  // no blank line at the end
+    std::vector<std::string> seen;
+    EXPECT_EQ(run_filter(body, 3, seen),
+              "data: {\"choices\":[{\"index\":0,\"delta\":{}}]}\r\n\r\ndata: [DONE]");
+    EXPECT_EQ(seen.size(), 3u);
+}
+
+TEST(LlmUsageFilter, AChunkWithChoicesAndUsageStays) {
+    EXPECT_FALSE(addons::usage_chunk_filter::is_usage_only(chunk2));
+    EXPECT_TRUE(addons::usage_chunk_filter::is_usage_only(usage_chunk));
+    EXPECT_FALSE(
+        addons::usage_chunk_filter::is_usage_only("data: {\"usage\": 5, \"choices\": []}\n\n"));
+    EXPECT_FALSE(addons::usage_chunk_filter::is_usage_only("data: not json \"usage\"\n\n"));
+}
+
+TEST(LlmInjectUsage, InsertsStreamOptionsKeepingEveryOtherByte) {
+    std::string body =
+        R"({"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"\u00e9"}]})";
+    auto changed = addons::with_usage_requested(body);
+    ASSERT_TRUE(changed);
+    EXPECT_EQ(
+        *changed,
+        R"({"stream_options":{"include_usage":true},"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"\u00e9"}]})");
+    auto j = json::parse(*changed);
+    EXPECT_TRUE(j["stream_options"]["include_usage"].get<bool>());
+}
+
+TEST(LlmInjectUsage, LeavesAloneWhatNeedsNoChange) {
+    EXPECT_FALSE(addons::with_usage_requested(R"({"model":"m","messages":[]})"));
+    EXPECT_FALSE(addons::with_usage_requested(R"({"stream":false})"));
+    EXPECT_FALSE(
+        addons::with_usage_requested(R"({"stream":true,"stream_options":{"include_usage":true}})"));
+    EXPECT_FALSE(addons::with_usage_requested("not json"));
+    EXPECT_FALSE(addons::with_usage_requested(R"({"stream":true,"stream_options":5})"));
+    auto changed =
+        addons::with_usage_requested(R"({"stream":true,"stream_options":{"include_usage":false}})");
+    ASSERT_TRUE(changed);
+    EXPECT_TRUE(json::parse(*changed)["stream_options"]["include_usage"].get<bool>());
+}
+
+namespace {
+llm::summary sample_summary() {
+    llm::summary s;
+    s.call.provider = llm::provider::anthropic;
+    s.call.api = llm::api::messages;
+    s.call.request_model = "claude-sonnet-4-0";
+    s.call.response_model = "claude-sonnet-4-20250514";
+    s.call.stream = true;
+    s.call.usage.input_tokens = 1200;
+    s.call.usage.output_tokens = 85;
+    s.call.usage.cache_read_tokens = 1024;
+    llm::answer a;
+    a.content = "Hello \"there\"";
+    a.reasoning = "thinking...";
+    a.finish_reason = "tool_use";
+    llm::tool_call t;
+    t.id = "toolu_1";
+    t.name = "get_weather";
+    t.arguments = R"({"city":"Paris"})";
+    a.tool_calls.push_back(t);
+    s.call.answers.push_back(a);
+    s.cost_usd = llm::cost{*llm::money::parse("0.000134"), *llm::money::parse("0.000051"),
+                           *llm::money::parse("0.000185")};
+    s.priced_as = "claude-sonnet-4";
+    s.first_token_ms = 312;
+    return s;
+}
+}  // namespace
+
+TEST(LlmRecordJson, RoundTripsEveryField) {
+    auto s = sample_summary();
+    auto j = llm::to_json(s);
+    EXPECT_EQ(j["provider"], "anthropic");
+    EXPECT_EQ(j["api"], "messages");
+    EXPECT_EQ(j["usage"]["input_tokens"], 1200);
+    EXPECT_FALSE(j["usage"].contains("reasoning_tokens")) << "not reported: left out, not 0";
+    EXPECT_EQ(j["cost_usd"]["total"].dump(), "0.000185");
+    EXPECT_EQ(j["output"]["tool_calls"][0]["function"]["name"], "get_weather");
+    EXPECT_EQ(j["finish_reason"], "tool_use");
+    EXPECT_EQ(j["first_token_ms"], 312);
+    EXPECT_EQ(j["incomplete"], false);
+    auto back = llm::summary_from_json(json::parse(j.dump()));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(llm::to_json(*back), j);
+    EXPECT_EQ(back->cost_usd->total, s.cost_usd->total);
+}
+
+TEST(LlmRecordJson, UnpricedCallHasNullCost) {
+    auto s = sample_summary();
+    s.cost_usd.reset();
+    auto j = llm::to_json(s);
+    EXPECT_TRUE(j["cost_usd"].is_null());
+    EXPECT_FALSE(llm::summary_from_json(json::parse(j.dump()))->cost_usd);
+    EXPECT_FALSE(llm::summary_from_json(json::object({{"provider", "nope"}})));
+}
+
+TEST(LlmLedger, SumsPerModelAndOverall) {
+    llm::ledger l;
+    auto s = sample_summary();
+    l.add(s);
+    auto t = l.add(s);
+    EXPECT_EQ(t.calls, 2u);
+    EXPECT_EQ(t.input_tokens, 2400u);
+    EXPECT_EQ(l.spent(), *llm::money::parse("0.00037"));
+    s.cost_usd.reset();
+    s.call.response_model = "other";
+    l.add(s);
+    EXPECT_EQ(l.overall().calls, 3u);
+    EXPECT_EQ(l.overall().unpriced_calls, 1u);
+    EXPECT_EQ(l.by_model().size(), 2u);
+    EXPECT_EQ(l.spent(), *llm::money::parse("0.00037"));
+}
+
+TEST(LlmRecordReader, TimestampsParseAsUtc) {
+    using namespace std::chrono;
+    auto t = llm::parse_timestamp("2026-11-27T05:23:07.123456Z");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(duration_cast<microseconds>(t->time_since_epoch()).count() % 1000000, 123456);
+    EXPECT_EQ(llm::parse_timestamp("2026-11-27T07:23:07.123456+02:00"), t);
+    auto day = llm::parse_timestamp("2026-11-27");
+    ASSERT_TRUE(day);
+    EXPECT_EQ(floor<days>(*t), *day);
+    EXPECT_FALSE(llm::parse_timestamp("2026-13-01"));
+    EXPECT_FALSE(llm::parse_timestamp("yesterday"));
+    EXPECT_FALSE(llm::parse_timestamp("2026-11-27T05:23"));
+}
+
+TEST(LlmRecordReader, ReadsTheLlmObjectOfARecord) {
+    json record = {
+        {"object_type", "llm_proxy_traffic_log"},
+        {"schema", "v2"},
+        {"timestamp", "2026-11-27T05:23:07.123456Z"},
+        {"connection_stats", {{"duration_ms", 840}}},
+        {"request", {{"method", "POST"}, {"url", "https://api.anthropic.com/v1/messages"}}},
+        {"response", {{"status", 200}}},
+        {"llm", llm::to_json(sample_summary())}};
+    auto row = llm::read_record(record, {});
+    ASSERT_TRUE(row);
+    EXPECT_EQ(row->host, "api.anthropic.com");
+    EXPECT_EQ(row->day, "2026-11-27");
+    EXPECT_EQ(row->status, 200u);
+    EXPECT_EQ(row->duration_ms, 840);
+    ASSERT_TRUE(row->llm);
+    EXPECT_FALSE(row->computed);
+    EXPECT_EQ(row->llm->call.usage.output_tokens, 85u);
+    EXPECT_FALSE(llm::read_record(json::object({{"foo", 1}}), {}));
+}
+
+TEST(LlmReport, GroupsTotalsAndPercentiles) {
+    llm::report rep(llm::group_by::model);
+    llm::record_row row;
+    row.status = 200;
+    row.llm = sample_summary();
+    for (int i = 1; i <= 10; ++i) {
+        row.duration_ms = i * 100;
+        rep.add(row);
+    }
+    llm::record_row failed;
+    failed.error_kind = "upstream_reset";
+    rep.add(failed);
+    ASSERT_EQ(rep.groups().size(), 2u);
+    const auto& g = rep.groups().at("claude-sonnet-4-20250514");
+    EXPECT_EQ(g.requests, 10u);
+    EXPECT_EQ(g.input_tokens, 12000u);
+    EXPECT_EQ(g.cost, *llm::money::parse("0.00185"));
+    EXPECT_EQ(rep.total().requests, 11u);
+    EXPECT_EQ(rep.total().errors, 1u);
+    auto j = json::parse(rep.json());
+    EXPECT_EQ(j["total"]["cost_usd"].dump(), "0.00185");
+    EXPECT_EQ(j["groups"][0]["latency_ms_p50"], 500);
+    EXPECT_EQ(j["groups"][0]["latency_ms_p95"], 1000);
+    auto csv = rep.csv();
+    EXPECT_NE(csv.find("claude-sonnet-4-20250514,10,0,10,12000,10240,850,0,0.00185,"),
+              std::string::npos)
+        << csv;
+    EXPECT_NE(rep.table().find("total"), std::string::npos);
+}
