@@ -2,7 +2,7 @@
 """Rewrite src/llm/default_prices.json, llm_proxy's built-in price table, from a genai-prices
 v2 data.json (https://github.com/pydantic/genai-prices, prices/new_data/v2/data.json, MIT).
 
-usage: tools/update_default_prices.py DATA_JSON --checked YYYY-MM-DD [--out FILE]
+usage: src/llm/update_default_prices.py DATA_JSON --checked YYYY-MM-DD [--out FILE]
 
 Keeps the providers openai, anthropic and google with their models, match rules and prices,
 drops the usage extractors (llm_proxy parses usage itself), and stamps every model with
