@@ -56,7 +56,8 @@ asio::awaitable<answer> exchange(Stream& stream, beast::tcp_stream& tcp, const s
 asio::awaitable<answer> fetch_once(const boost::urls::url_view& u, const http_get_options& o) {
     auto ex = co_await asio::this_coro::executor;
     std::string host(u.host_address());
-    std::string port = u.has_port() ? std::string(u.port()) : (u.scheme() == "https" ? "443" : "80");
+    std::string port =
+        u.has_port() ? std::string(u.port()) : (u.scheme() == "https" ? "443" : "80");
     std::string target(u.encoded_target());
     if (target.empty()) {
         target = "/";

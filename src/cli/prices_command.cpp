@@ -134,7 +134,8 @@ const subcommand_registration prices{[] {
         o->update->add_option("--url", o->url, "Where to download it from")->capture_default_str();
         o->show = cmd.add_subcommand("show", "Print what a model costs and which rule matched");
         o->show->add_option("model", o->model, "Model name, e.g. gpt-4o-mini")->required();
-        o->show->add_option("--provider", o->provider, "Provider id (openai, anthropic, google...)");
+        o->show->add_option("--provider", o->provider,
+                            "Provider id (openai, anthropic, google...)");
         return [o, &g] { return o->update->parsed() ? update(*o, g) : show(*o, g); };
     };
     return s;

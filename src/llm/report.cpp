@@ -116,8 +116,12 @@ namespace {
 std::vector<row_values> rows_of(std::map<std::string, group_totals>& groups, group_totals& total) {
     std::vector<row_values> out;
     auto one = [](const std::string& key, group_totals& t) {
-        row_values r{key, &t, percentile(t.latency_ms, 50), percentile(t.latency_ms, 95),
-                     percentile(t.first_token_ms, 50), percentile(t.first_token_ms, 95)};
+        row_values r{key,
+                     &t,
+                     percentile(t.latency_ms, 50),
+                     percentile(t.latency_ms, 95),
+                     percentile(t.first_token_ms, 50),
+                     percentile(t.first_token_ms, 95)};
         return r;
     };
     for (auto& [k, t] : groups) {
@@ -131,10 +135,9 @@ std::vector<row_values> rows_of(std::map<std::string, group_totals>& groups, gro
 std::string report::table() {
     std::string out;
     char buf[640];
-    std::snprintf(buf, sizeof buf,
-                  "%-36s %9s %7s %12s %12s %12s %11s %14s %9s %9s %9s %9s\n", group_name(by_),
-                  "requests", "errors", "input", "cached", "output", "reasoning", "cost USD",
-                  "p50 ms", "p95 ms", "ttft p50", "ttft p95");
+    std::snprintf(buf, sizeof buf, "%-36s %9s %7s %12s %12s %12s %11s %14s %9s %9s %9s %9s\n",
+                  group_name(by_), "requests", "errors", "input", "cached", "output", "reasoning",
+                  "cost USD", "p50 ms", "p95 ms", "ttft p50", "ttft p95");
     out += buf;
     for (const auto& r : rows_of(groups_, total_)) {
         const auto& t = *r.t;
@@ -162,7 +165,9 @@ std::string report::json() {
     nlohmann::json total;
     for (const auto& r : rows_of(groups_, total_)) {
         const auto& t = *r.t;
-        auto opt = [](std::optional<double> v) { return v ? nlohmann::json(*v) : nlohmann::json(); };
+        auto opt = [](std::optional<double> v) {
+            return v ? nlohmann::json(*v) : nlohmann::json();
+        };
         nlohmann::json o = {{"key", r.key},
                             {"requests", t.requests},
                             {"errors", t.errors},
@@ -185,8 +190,8 @@ std::string report::json() {
             groups.push_back(std::move(o));
         }
     }
-    return nlohmann::json{{"group_by", group_name(by_)}, {"groups", groups}, {"total", total}}
-               .dump(2) +
+    return nlohmann::json{{"group_by", group_name(by_)}, {"groups", groups}, {"total", total}}.dump(
+               2) +
            "\n";
 }
 
