@@ -170,6 +170,12 @@ void llm_observer::finish(flow& f, bool complete) {
         complete = complete && decoded.ok && !decoded.truncated;
     }
     llm::call c = st->parser->finish(complete && !st->compressed_overflow);
+    if (!st->first_token_ms && has_output(c)) {
+        // A whole (non-streamed or compressed) answer is known when its body has passed.
+        st->first_token_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - f.started)
+                .count();
+    }
     auto cache = f.tags.find("cache");
     bool hit = cache != f.tags.end() && cache->second == "HIT";
     auto s = llm::summarize(std::move(c), options_.prices.get(), f.started_at, hit);

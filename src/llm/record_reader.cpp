@@ -126,13 +126,13 @@ std::optional<record_row> read_record(const json& record, const read_options& o)
     }
     row.method = req.value("method", "");
     std::string url = req.value("url", "");
-    std::string target = "/";
+    std::string target;
     if (auto u = boost::urls::parse_uri(url)) {
         row.host = std::string(u->encoded_host_and_port());
         target = std::string(u->encoded_target());
-        if (target.empty()) {
-            target = "/";
-        }
+    }
+    if (target.empty()) {
+        target.push_back('/');
     }
     if (auto resp = record.find("response"); resp != record.end() && resp->is_object()) {
         row.status = resp->value("status", 0u);

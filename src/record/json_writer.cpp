@@ -46,6 +46,18 @@ void json_writer::escaped(std::string_view s) {
     out_.push_back('"');
 }
 
+void json_writer::value(const nlohmann::json& j, int level) {
+    std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::string pad(static_cast<std::size_t>(level) * 2, ' ');
+    std::size_t at = 0;
+    for (std::size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', at)) {
+        out_.append(text, at, nl + 1 - at);
+        out_ += pad;
+        at = nl + 1;
+    }
+    out_.append(text, at, std::string::npos);
+}
+
 void json_writer::string_array(const std::vector<sanitized>& values, int level) {
     if (values.empty()) {
         out_ += "[]";

@@ -5,6 +5,7 @@
 // always valid UTF-8.
 
 #include <charconv>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,10 @@ class json_writer {
     void literal(ascii_literal s) { out_ += s.view(); }
 
     void string_array(const std::vector<sanitized>& values, int level);
+
+    // A whole JSON value at nesting `level` (an object's members come out in key order).
+    // nlohmann's serializer escapes it and replaces invalid UTF-8, as sanitize_utf8 does.
+    void value(const nlohmann::json& j, int level);
 
     // An object at nesting `level`, closed by the destructor. Members must be added in key
     // order (as std::map sorts them in nlohmann::json).

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "json_writer.hpp"
+#include "llm_proxy/llm/record_json.hpp"
 #include "llm_proxy/record/flow_record.hpp"
 #include "llm_proxy/util/ids.hpp"
 #include "record_fields.hpp"
@@ -91,6 +92,9 @@ std::string render_record(const flow& f, const record_options& options,
             json_writer::object error(record.key("error"), record.inner());
             error.key("kind").string(sanitize_utf8(to_string(f.error_kind)));
             error.key("message").string(sanitize_utf8(f.error));
+        }
+        if (f.llm) {
+            record.key("llm").value(llm::to_json(*f.llm), record.inner());
         }
         record.key("object_type").string("llm_proxy_traffic_log");
         {

@@ -223,8 +223,13 @@ TEST(LlmReport, GroupsTotalsAndPercentiles) {
     EXPECT_EQ(rep.total().errors, 1u);
     auto j = json::parse(rep.json());
     EXPECT_EQ(j["total"]["cost_usd"].dump(), "0.00185");
-    EXPECT_EQ(j["groups"][0]["latency_ms_p50"], 500);
-    EXPECT_EQ(j["groups"][0]["latency_ms_p95"], 1000);
+    ASSERT_EQ(j["groups"].size(), 2u);
+    EXPECT_EQ(j["groups"][0]["key"], "(not an LLM call)");
+    const auto& model = j["groups"][1];
+    EXPECT_EQ(model["key"], "claude-sonnet-4-20250514");
+    EXPECT_EQ(model["latency_ms_p50"], 500);
+    EXPECT_EQ(model["latency_ms_p95"], 1000);
+    EXPECT_TRUE(j["groups"][0]["latency_ms_p50"].is_null()) << "no duration was recorded";
     auto csv = rep.csv();
     EXPECT_NE(csv.find("claude-sonnet-4-20250514,10,0,10,12000,10240,850,0,0.00185,"),
               std::string::npos)
