@@ -358,3 +358,117 @@ TEST_F(Llm, PricesUpdateValidatesAndShowExplains) {
 }
 
 }  // namespace llm_proxy::test
+
+namespace llm_proxy::test {
+
+namespace {
+
+// Where .ci/install-deps puts the JavaScript SDKs.
+fs::path sdk_node_dir() {
+    if (const char* d = std::getenv("LLM_PROXY_TEST_NODE_DIR"); d && *d) {
+        return d;
+    }
+    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
+        return fs::path(x) / "llm_proxy" / "test-node";
+    }
+    const char* home = std::getenv("HOME");
+    return fs::path(home ? home : "/") / ".cache" / "llm_proxy" / "test-node";
+}
+
+}  // namespace
+
+class LlmSdk : public Llm {
+  protected:
+    // Runs `script` with node (the SDKs on NODE_PATH, the proxy's CA trusted); its stdout as JSON.
+    json run_node(const std::string& file, const std::string& script) {
+        auto modules = sdk_node_dir() / "node_modules";
+        EXPECT_TRUE(fs::exists(modules / "openai") && fs::exists(modules / "@anthropic-ai/sdk"))
+            << modules << " lacks the SDKs: run .ci/install-deps";
+        auto path = work_.write_file(file, script);
+        spawn_options env;
+        env.env = {{"NODE_PATH", modules.string()},
+                   {"NODE_EXTRA_CA_CERTS", proxy_ca_cert().string()}};
+        auto r =
+            run_command({"node", path.string(), proxy_->url()}, std::chrono::seconds(60), "", env);
+        EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+        return json::parse(r.out, nullptr, false);
+    }
+};
+
+TEST_F(LlmSdk, OpenAiFinalChatCompletionEqualsTheRecordsOutput) {
+    start_proxy(llm_args({"dir_logger", "-o", log_dir().string()}));
+    const std::string name = "oaipy-chat-stream-parse_multiple_pydantic_tools-so";
+    auto sdk = run_node("openai_final.js", R"JS(
+const { OpenAI } = require('openai');
+const { HttpsProxyAgent } = require('https-proxy-agent');
+const client = new OpenAI({ apiKey: 'sk-test', httpAgent: new HttpsProxyAgent(process.argv[2]),
+                            maxRetries: 0 });
+(async () => {
+  const stream = client.beta.chat.completions.stream(
+    { model: 'gpt-4o-2024-08-06', messages: [{ role: 'user', content: 'weather?' }] },
+    { headers: { 'X-Fake-Replay': ')JS" + name +
+                                               R"JS(' } });
+  const done = await stream.finalChatCompletion();
+  console.log(JSON.stringify(done.choices[0].message));
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+)JS");
+    ASSERT_TRUE(sdk.is_object());
+    auto records = wait_for_records(1);
+    ASSERT_EQ(records.size(), 1u);
+    const auto& out = records[0]["llm"]["output"];
+    EXPECT_EQ(out["content"], sdk["content"]);
+    ASSERT_TRUE(sdk["tool_calls"].is_array());
+    ASSERT_EQ(out["tool_calls"].size(), sdk["tool_calls"].size());
+    for (std::size_t i = 0; i < out["tool_calls"].size(); ++i) {
+        EXPECT_EQ(out["tool_calls"][i]["id"], sdk["tool_calls"][i]["id"]);
+        EXPECT_EQ(out["tool_calls"][i]["function"]["name"],
+                  sdk["tool_calls"][i]["function"]["name"]);
+        EXPECT_EQ(out["tool_calls"][i]["function"]["arguments"],
+                  sdk["tool_calls"][i]["function"]["arguments"]);
+    }
+}
+
+TEST_F(LlmSdk, AnthropicFinalMessageEqualsTheRecordsOutput) {
+    start_proxy(llm_args({"dir_logger", "-o", log_dir().string()}));
+    const std::string name = "pai-msg-stream-anthropic-model-thinking-part-stream";
+    auto sdk = run_node("anthropic_final.js", R"JS(
+const Anthropic = require('@anthropic-ai/sdk');
+const { HttpsProxyAgent } = require('https-proxy-agent');
+const client = new Anthropic({ apiKey: 'sk-ant-test', httpAgent: new HttpsProxyAgent(process.argv[2]),
+                               maxRetries: 0 });
+(async () => {
+  const stream = client.messages.stream(
+    { model: 'claude-sonnet-4-0', max_tokens: 1024, messages: [{ role: 'user', content: 'hi' }] },
+    { headers: { 'X-Fake-Replay': ')JS" + name + R"JS(' } });
+  const m = await stream.finalMessage();
+  console.log(JSON.stringify(m));
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+)JS");
+    ASSERT_TRUE(sdk.is_object());
+    auto records = wait_for_records(1);
+    ASSERT_EQ(records.size(), 1u);
+    const auto& llm = records[0]["llm"];
+    std::string text, thinking;
+    json tools = json::array();
+    for (const auto& block : sdk["content"]) {
+        if (block["type"] == "text") {
+            text += block["text"].get<std::string>();
+        } else if (block["type"] == "thinking") {
+            thinking += block["thinking"].get<std::string>();
+        } else if (block["type"] == "tool_use") {
+            tools.push_back(block);
+        }
+    }
+    EXPECT_EQ(llm["output"].value("content", json("")), json(text));
+    EXPECT_EQ(llm["output"].value("reasoning", json("")), json(thinking));
+    EXPECT_EQ(llm["output"].value("tool_calls", json::array()).size(), tools.size());
+    EXPECT_EQ(llm["finish_reason"], sdk["stop_reason"]);
+    EXPECT_EQ(llm["response_model"], sdk["model"]);
+    EXPECT_EQ(llm["usage"]["output_tokens"], sdk["usage"]["output_tokens"]);
+    EXPECT_EQ(llm["usage"]["input_tokens"],
+              sdk["usage"]["input_tokens"].get<std::uint64_t>() +
+                  sdk["usage"].value("cache_read_input_tokens", std::uint64_t{0}) +
+                  sdk["usage"].value("cache_creation_input_tokens", std::uint64_t{0}));
+}
+
+}  // namespace llm_proxy::test
