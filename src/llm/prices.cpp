@@ -9,6 +9,8 @@
 #include <regex>
 #include <set>
 
+#include "llm_proxy/util/text.hpp"
+
 namespace llm_proxy::llm {
 
 using json = nlohmann::json;
@@ -288,16 +290,6 @@ std::string label(const std::string& base, std::size_t i, const json& obj) {
     return s;
 }
 
-std::string ascii_lower(std::string_view text) {
-    std::string s(text);
-    for (char& c : s) {
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c - 'A' + 'a');
-        }
-    }
-    return s;
-}
-
 std::string normalize_provider_id(std::string_view id) {
     auto is_space = [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; };
     while (!id.empty() && is_space(id.front())) {
@@ -306,7 +298,7 @@ std::string normalize_provider_id(std::string_view id) {
     while (!id.empty() && is_space(id.back())) {
         id.remove_suffix(1);
     }
-    return ascii_lower(id);
+    return to_lower(id);
 }
 
 }  // namespace
@@ -328,7 +320,7 @@ match_clause match_clause::leaf(kind k, std::string value) {
     if (k == kind::regex) {
         c.regex_ = compile_regex(value);
     }
-    c.lower_value_ = ascii_lower(value);
+    c.lower_value_ = to_lower(value);
     c.value_ = std::move(value);
     return c;
 }
@@ -352,16 +344,16 @@ bool match_clause::matches(std::string_view text, std::string& rule) const {
     bool ok = false;
     switch (kind_) {
         case kind::equals:
-            ok = ascii_lower(text) == lower_value_;
+            ok = iequals(text, lower_value_);
             break;
         case kind::starts_with:
-            ok = ascii_lower(text).starts_with(lower_value_);
+            ok = istarts_with(text, lower_value_);
             break;
         case kind::ends_with:
-            ok = ascii_lower(text).ends_with(lower_value_);
+            ok = iends_with(text, lower_value_);
             break;
         case kind::contains:
-            ok = ascii_lower(text).find(lower_value_) != std::string::npos;
+            ok = icontains(text, lower_value_);
             break;
         case kind::regex:
             ok = regex_ && std::regex_search(text.begin(), text.end(), regex_->re);
@@ -691,7 +683,7 @@ const provider_info* price_table::find_provider_by_model(std::string_view model_
 namespace {
 
 // `model_ref` already lower-cased.
-std::optional<found_model> find_in(const provider_info& p, const std::string& model_ref) {
+std::optional<found_model> find_in(const provider_info& p, std::string_view model_ref) {
     for (const auto& m : p.models) {
         std::string rule;
         if (m.match.matches(model_ref, rule)) {
@@ -705,7 +697,37 @@ std::optional<found_model> find_in(const provider_info& p, const std::string& mo
 
 std::optional<found_model> price_table::find_model(const provider_info& p,
                                                    std::string_view model_ref) const {
-    const std::string ref = ascii_lower(model_ref);
+    std::string key = p.id;
+    key += '\n';
+    key += to_lower(model_ref);
+    if (auto hit = lookups_.find(key)) {
+        return *hit;
+    }
+    auto found = find_uncached(p, std::string_view(key).substr(p.id.size() + 1));
+    lookups_.put(std::move(key), found);
+    return found;
+}
+
+std::optional<std::optional<found_model>> price_table::lookup_cache::find(
+    const std::string& key) const {
+    std::shared_lock lock(mutex_);
+    auto it = map_.find(key);
+    if (it == map_.end()) {
+        return std::nullopt;
+    }
+    return it->second;
+}
+
+void price_table::lookup_cache::put(std::string key, std::optional<found_model> value) {
+    std::unique_lock lock(mutex_);
+    if (map_.size() >= max_entries) {
+        map_.clear();  // model names are a small set; this bounds a stream of made-up ones
+    }
+    map_.emplace(std::move(key), std::move(value));
+}
+
+std::optional<found_model> price_table::find_uncached(const provider_info& p,
+                                                      std::string_view ref) const {
     if (auto m = find_in(p, ref)) {
         return m;
     }

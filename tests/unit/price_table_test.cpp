@@ -181,6 +181,34 @@ TEST(PriceMatch, ReportsTheRuleThatMatched) {
     EXPECT_EQ(r.match_rule, R"(equals "model-eq")");
 }
 
+TEST(PriceMatch, RepeatedLookupsGiveTheSameAnswerInAnyCase) {
+    const provider_info* p = table().find_provider(provider::openai);
+    for (int i = 0; i < 3; ++i) {
+        for (std::string_view name : {"or-b-1", "OR-B-1", "Or-B-1"}) {
+            auto f = table().find_model(*p, name);
+            ASSERT_TRUE(f) << name;
+            EXPECT_EQ(f->rule, R"(starts_with "or-b")");
+            EXPECT_EQ(f->provider, p);
+        }
+        EXPECT_FALSE(table().find_model(*p, "no-such-model"));
+    }
+}
+
+TEST(PriceMatch, ACopiedTableAnswersWithItsOwnModels) {
+    price_table original = table();
+    const provider_info* p = original.find_provider(provider::openai);
+    ASSERT_TRUE(original.find_model(*p, "model-eq"));  // now remembered by the original
+    price_table copy = original;
+    const provider_info* cp = copy.find_provider(provider::openai);
+    auto f = copy.find_model(*cp, "model-eq");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->provider, cp);
+    EXPECT_GE(f->model, cp->models.data());
+    EXPECT_LT(f->model, cp->models.data() + cp->models.size());
+    original = price_table{};  // the copy's answers do not point into the original
+    EXPECT_EQ(copy.find_model(*cp, "model-eq")->model->id, "eq");
+}
+
 TEST(PriceMatch, ClauseToString) {
     auto c = match_clause::from_json_text(
         R"({"or": [{"equals": "a\"b"}, {"contains": "c"}, {"and": [{"regex": "^d"}, {"ends_with": "e"}]}]})");

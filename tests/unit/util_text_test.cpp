@@ -20,6 +20,17 @@ TEST(UtilText, IstartsWith) {
     EXPECT_TRUE(istarts_with("x", ""));
 }
 
+TEST(UtilText, IendsWithAndIcontains) {
+    EXPECT_TRUE(iends_with("GPT-4o-Mini", "-mini"));
+    EXPECT_FALSE(iends_with("mini", "-mini"));
+    EXPECT_TRUE(iends_with("x", ""));
+    EXPECT_TRUE(icontains("Claude-3-5-SONNET-latest", "sonnet"));
+    EXPECT_TRUE(icontains("abc", "abc"));
+    EXPECT_FALSE(icontains("abc", "abcd"));
+    EXPECT_FALSE(icontains("a-b-c", "bc"));
+    EXPECT_TRUE(icontains("", ""));
+}
+
 TEST(UtilText, ToLowerChangesOnlyAsciiLetters) {
     EXPECT_EQ(to_lower("Hello-World_42 \xC3\x84"), "hello-world_42 \xC3\x84");
 }

@@ -22,8 +22,8 @@ struct request_facts {
     bool include_usage = false;  // OpenAI "stream_options": {"include_usage": true}
 };
 
-// Reads the request body without building a document (a SAX pass, so large inputs such as
-// images cost no allocations).
+// Reads the facts the answer's parser needs from the request body (any body: facts it
+// cannot read stay at their defaults).
 request_facts read_request(const endpoint& e, std::string_view body);
 
 // The call as known from the request alone: provider, api, request_model, stream.

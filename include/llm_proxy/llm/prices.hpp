@@ -10,10 +10,13 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -202,7 +205,30 @@ class price_table {
     static std::optional<price_result> price(const model_prices& prices, const usage& u);
 
   private:
+    // find_model's answers by provider and lower-cased model name, shared by the threads. A
+    // copy of the table starts with an empty cache (the answers point into the providers).
+    class lookup_cache {
+      public:
+        lookup_cache() = default;
+        lookup_cache(const lookup_cache&) {}
+        lookup_cache& operator=(const lookup_cache&) {
+            std::unique_lock lock(mutex_);
+            map_.clear();
+            return *this;
+        }
+        std::optional<std::optional<found_model>> find(const std::string& key) const;
+        void put(std::string key, std::optional<found_model> value);
+
+      private:
+        static constexpr std::size_t max_entries = 4096;
+        mutable std::shared_mutex mutex_;
+        std::unordered_map<std::string, std::optional<found_model>> map_;
+    };
+
+    std::optional<found_model> find_uncached(const provider_info& p, std::string_view ref) const;
+
     std::vector<provider_info> providers_;
+    mutable lookup_cache lookups_;
 };
 
 // "openai", "anthropic", "google": the genai-prices provider ids.

@@ -13,6 +13,12 @@ bool iequals(std::string_view a, std::string_view b);
 // `s` starts with `prefix`, ignoring ASCII case.
 bool istarts_with(std::string_view s, std::string_view prefix);
 
+// `s` ends with `suffix`, ignoring ASCII case.
+bool iends_with(std::string_view s, std::string_view suffix);
+
+// `s` contains `needle`, ignoring ASCII case.
+bool icontains(std::string_view s, std::string_view needle);
+
 // ASCII lower-casing (A-Z only; other bytes unchanged, whatever the locale).
 std::string to_lower(std::string_view s);
 
