@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llm_proxy/llm/summary.hpp"
-#include "llm_proxy/record/body_decoder.hpp"
+#include "llm_proxy/record/stream_decoder.hpp"
 #include "usage_chunk_filter.hpp"
 
 namespace llm_proxy::addons {
@@ -15,9 +15,9 @@ struct llm_observer::state {
     llm::endpoint endpoint;
     llm::request_facts request;
     std::optional<llm::response_parser> parser;
-    std::string content_encoding;  // non-empty: the body is kept and parsed at its end
-    std::string compressed;
-    bool compressed_overflow = false;
+    std::unique_ptr<record::stream_decoder> decoder;  // a compressed body's
+    std::size_t decoded = 0;
+    bool decoded_too_much = false;
     bool fed_by_filter = false;  // the usage-chunk filter feeds the parser
     bool injected = false;
     std::optional<double> first_token_ms;
@@ -110,7 +110,11 @@ boost::asio::awaitable<void> llm_observer::on_response_headers(flow& f) {
     st->parser.emplace(st->endpoint, st->request);
     auto coding = find_header(f.response->headers, "Content-Encoding").value_or("");
     if (!is_identity(coding)) {
-        st->content_encoding = std::string(coding);
+        std::string error;
+        st->decoder = record::stream_decoder::make(coding, error);
+        if (!st->decoder) {
+            st->parser.reset();  // a coding we cannot undo: no facts
+        }
         co_return;
     }
     auto type = find_header(f.response->headers, "Content-Type").value_or("");
@@ -137,15 +141,26 @@ void llm_observer::on_response_body(flow& f, std::string_view chunk) {
     if (st == nullptr || !st->parser || st->fed_by_filter) {
         return;
     }
-    if (st->content_encoding.empty()) {
+    if (!st->decoder) {
         feed(f, *st, chunk);
         return;
     }
-    if (st->compressed.size() + chunk.size() > options_.max_compressed_body) {
-        st->compressed_overflow = true;
-        return;
-    }
-    st->compressed.append(chunk);
+    struct to_parser final : record::stream_decoder::sink {
+        to_parser(llm_observer& o, flow& f, state& st) : o(o), f(f), st(st) {}
+        bool write(std::string_view decoded) override {
+            st.decoded += decoded.size();
+            if (st.decoded > o.options_.max_decoded_body) {
+                st.decoded_too_much = true;
+                return false;
+            }
+            o.feed(f, st, decoded);
+            return true;
+        }
+        llm_observer& o;
+        flow& f;
+        state& st;
+    } sink(*this, f, *st);
+    st->decoder->feed(chunk, sink);
 }
 
 void llm_observer::on_response_end(flow& f) {
@@ -161,15 +176,10 @@ void llm_observer::finish(flow& f, bool complete) {
     if (st == nullptr || !st->parser) {
         return;
     }
-    if (!st->content_encoding.empty() && !st->compressed_overflow) {
-        auto decoded = record::decode_body(st->content_encoding, st->compressed,
-                                           options_.max_compressed_body * 4);
-        if (decoded.ok) {
-            feed(f, *st, decoded.data);
-        }
-        complete = complete && decoded.ok && !decoded.truncated;
+    if (st->decoder) {
+        complete = complete && st->decoder->complete() && !st->decoded_too_much;
     }
-    llm::call c = st->parser->finish(complete && !st->compressed_overflow);
+    llm::call c = st->parser->finish(complete);
     if (!st->first_token_ms && has_output(c)) {
         // A whole (non-streamed or compressed) answer is known when its body has passed.
         st->first_token_ms =

@@ -4,26 +4,18 @@
 #include <cstdlib>
 #include <string>
 
+#include "llm_proxy/util/text.hpp"
+
 namespace llm_proxy::cache {
 
 namespace {
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
 
 // Calls fn(item) for each comma-separated item of a header value, trimmed, non-empty.
 template <class Fn>
 void for_each_item(std::string_view value, Fn&& fn) {
     while (!value.empty()) {
         auto comma = value.find(',');
-        auto item = trim(value.substr(0, comma));
+        auto item = trim_space(value.substr(0, comma));
         if (!item.empty()) {
             fn(item);
         }
@@ -36,7 +28,7 @@ void for_each_item(std::string_view value, Fn&& fn) {
 
 // The directive name of "no-cache", "max-age=0", "private=\"x\"".
 std::string_view directive_name(std::string_view item) {
-    return trim(item.substr(0, item.find('=')));
+    return trim_space(item.substr(0, item.find('=')));
 }
 
 }  // namespace

@@ -22,8 +22,9 @@ struct llm_observer_options {
     llm::host_map hosts;
     std::shared_ptr<const llm::price_table> prices;  // nullptr: calls are not priced
     bool inject_usage = false;
-    // A compressed response body is kept (up to this) and parsed when it ends.
-    std::size_t max_compressed_body = 8u << 20;
+    // A compressed response is decoded as it passes, up to this many decoded bytes (a
+    // decompression bomb stops there; the call is then marked incomplete).
+    std::size_t max_decoded_body = 256u << 20;
 };
 
 class llm_observer : public addon {

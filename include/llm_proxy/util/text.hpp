@@ -7,6 +7,9 @@
 
 namespace llm_proxy {
 
+// `s` without leading and trailing spaces, tabs, CR and LF.
+std::string_view trim_space(std::string_view s);
+
 // Case-insensitive ASCII comparison (header names, schemes, tokens).
 bool iequals(std::string_view a, std::string_view b);
 
