@@ -89,23 +89,49 @@ std::optional<std::size_t> index_member(const json& j, std::string_view key) {
     return static_cast<std::size_t>(*v);
 }
 
-// Parses `text` into `parser`'s document (valid until the parser's next parse), with the
-// padding simdjson reads past the end; nullopt for invalid JSON or invalid UTF-8.
-std::optional<json> parse_in_place(simdjson::dom::parser& parser, std::string& text) {
-    text.reserve(text.size() + simdjson::SIMDJSON_PADDING);
-    json root;
-    if (parser.parse(text.data(), text.size(), false).get(root) != simdjson::SUCCESS) {
-        return std::nullopt;
+// The JSON parser of this thread, shared by every request and answer parsed on it: a
+// document is only used until the parse that made it returns, and parses on one thread never
+// nest. A parser or text buffer grown past 1 MiB by a large document is dropped after use.
+class thread_parser {
+  public:
+    static thread_parser& get() {
+        thread_local thread_parser p;
+        return p;
     }
-    return root;
-}
 
-std::optional<json> parse_json(simdjson::dom::parser& parser, std::string& scratch,
-                               std::string_view text) {
-    scratch.reserve(text.size() + simdjson::SIMDJSON_PADDING);
-    scratch.assign(text);
-    return parse_in_place(parser, scratch);
-}
+    // nullopt for invalid JSON or invalid UTF-8. The document lives until the next parse.
+    std::optional<json> parse(std::string_view text) {
+        scratch_.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+        scratch_.assign(text);
+        return parse_in_place(scratch_);
+    }
+
+    // The same without a copy: `text` gets the padding simdjson reads past the end and must
+    // outlive the document.
+    std::optional<json> parse_in_place(std::string& text) {
+        text.reserve(text.size() + simdjson::SIMDJSON_PADDING);
+        json root;
+        if (parser_.parse(text.data(), text.size(), false).get(root) != simdjson::SUCCESS) {
+            return std::nullopt;
+        }
+        return root;
+    }
+
+    // Called when a document is no longer used.
+    void trim() {
+        if (parser_.capacity() > keep_capacity) {
+            parser_ = simdjson::dom::parser{};
+        }
+        if (scratch_.capacity() > keep_capacity) {
+            std::string().swap(scratch_);
+        }
+    }
+
+  private:
+    static constexpr std::size_t keep_capacity = 1u << 20;
+    simdjson::dom::parser parser_;
+    std::string scratch_;
+};
 
 std::optional<std::uint64_t> sum(std::initializer_list<std::optional<std::uint64_t>> parts) {
     std::optional<std::uint64_t> total;
@@ -218,13 +244,9 @@ void read_bool(const json& j, std::string_view key, bool& out) {
 
 // Picks "model", "stream" and "stream_options.include_usage" from the top-level object.
 request_facts read_request(const endpoint& e, std::string_view body) {
-    // One parser per thread, its buffers bounded: a large request parses with a parser of its
-    // own size, which is dropped afterwards.
-    static constexpr std::size_t keep_capacity = 1u << 20;
-    thread_local simdjson::dom::parser parser;
-    thread_local std::string scratch;
+    auto& parser = thread_parser::get();
     request_facts facts;
-    if (auto root = parse_json(parser, scratch, body); root && root->is_object()) {
+    if (auto root = parser.parse(body); root && root->is_object()) {
         if (auto model = string_member(*root, "model")) {
             facts.model.assign(*model);
         }
@@ -233,12 +255,7 @@ request_facts read_request(const endpoint& e, std::string_view body) {
             read_bool(*options, "include_usage", facts.include_usage);
         }
     }
-    if (parser.capacity() > keep_capacity) {
-        parser = simdjson::dom::parser{};
-    }
-    if (scratch.capacity() > keep_capacity) {
-        std::string().swap(scratch);
-    }
+    parser.trim();
     if (e.provider == provider::google) {
         facts.model = e.path_model;
         facts.stream = e.path_stream;
@@ -303,8 +320,6 @@ struct response_parser::impl {
     bool array_closed = false;
 
     sse_decoder sse;
-    simdjson::dom::parser parser;  // one per flow: its buffers go with the flow
-    std::string scratch;           // the text being parsed, padded as simdjson wants
 
     std::size_t text_bytes = 0;
     // Per answer: (the API's tool index, position in tool_calls).
@@ -876,11 +891,15 @@ struct response_parser::impl {
             done = true;
             return;
         }
-        auto parsed = parse_json(parser, scratch, data);
-        if (!parsed || !parsed->is_object()) {
-            return;
+        auto& parser = thread_parser::get();
+        auto parsed = parser.parse(data);
+        if (parsed && parsed->is_object()) {
+            event_document(*parsed);
         }
-        const json& j = *parsed;
+        parser.trim();
+    }
+
+    void event_document(const json& j) {
         if (auto message = error_message(j)) {
             c.error = std::move(message);
             done = true;
@@ -1038,10 +1057,12 @@ struct response_parser::impl {
             case form::json_body: {
                 bool parsed = false;
                 if (!body_dropped) {
-                    if (auto j = parse_in_place(parser, body)) {
+                    auto& parser = thread_parser::get();
+                    if (auto j = parser.parse_in_place(body)) {
                         document(*j);
                         parsed = true;
                     }
+                    parser.trim();
                     std::string().swap(body);
                 }
                 c.incomplete = !body_complete || (!parsed && !body_dropped);
