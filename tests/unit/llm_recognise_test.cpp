@@ -145,12 +145,25 @@ TEST(LlmRequest, Facts) {
     EXPECT_FALSE(f.stream);
     EXPECT_FALSE(f.include_usage);
 
-    for (std::string_view bad :
-         {"", "{", "{\"model\":\"gpt-4o\",", "[1,2]", "\"text\"", "{\"model\":\"a\"} trailing"}) {
+    for (std::string_view bad : {"", "{", "[1,2]", "\"text\"", "{\"model\":12,", "{model:\"a\"}"}) {
         f = llm::read_request(e, bad);
         EXPECT_EQ(f.model, "") << bad;
         EXPECT_FALSE(f.stream) << bad;
     }
+
+    // A body cut short (captured up to a limit): the members before the cut count.
+    f = llm::read_request(
+        e, R"({ "model" : "gpt-\"4o\"", "stream": true, "stream_options": {"include_usage": true},)"
+           R"( "messages": [{"role": "user", "content": "a long {[ conversation \" ]} cut)");
+    EXPECT_EQ(f.model, "gpt-\"4o\"");
+    EXPECT_TRUE(f.stream);
+    EXPECT_TRUE(f.include_usage);
+    f = llm::read_request(e,
+                          R"({"messages": [{"role": "user", "content": "x"}], "model": "gpt-4o)");
+    EXPECT_EQ(f.model, "") << "the model after the cut is not known";
+    f = llm::read_request(e, R"({"model": "gpt-4o", "stream": tr)");
+    EXPECT_EQ(f.model, "gpt-4o");
+    EXPECT_FALSE(f.stream) << "a literal cut short is not read";
 
     auto c = llm::call_from_request(e, llm::read_request(e, R"({"model":"m","stream":true})"));
     EXPECT_EQ(c.request_model, "m");

@@ -23,7 +23,8 @@ struct request_facts {
 };
 
 // Reads the facts the answer's parser needs from the request body (any body: facts it
-// cannot read stay at their defaults).
+// cannot read stay at their defaults). A body cut short, as captured up to a limit, gives the
+// members that come before the cut.
 request_facts read_request(const endpoint& e, std::string_view body);
 
 // The call as known from the request alone: provider, api, request_model, stream.
