@@ -2,6 +2,8 @@
 
 #include <boost/url/parse.hpp>
 #include <charconv>
+#include <chrono>
+#include <cstdio>
 
 #include "llm_proxy/llm/parser.hpp"
 #include "llm_proxy/llm/record_json.hpp"
@@ -52,6 +54,20 @@ std::optional<summary> compute(const json& record, const read_options& o, const 
     auto tags = record.value("tags", json::object());
     bool hit = tags.is_object() && tags.value("cache", "") == "HIT";
     return summarize(parser.finish(complete), o.prices, at, hit);
+}
+
+}  // namespace
+
+namespace {
+
+// "YYYY-MM-DD" of the UTC day `t` falls on (a record's own date may be in another zone).
+std::string utc_day(std::chrono::system_clock::time_point t) {
+    using namespace std::chrono;
+    year_month_day ymd{floor<days>(t)};
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+    return buf;
 }
 
 }  // namespace
@@ -119,7 +135,7 @@ std::optional<record_row> read_record(const json& record, const read_options& o)
         return std::nullopt;
     }
     row.time = *ts;
-    row.day = record.value("timestamp", "").substr(0, 10);
+    row.day = utc_day(*ts);
     const auto& req = record["request"];
     if (!req.is_object()) {
         return std::nullopt;

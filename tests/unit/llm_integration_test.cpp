@@ -202,6 +202,39 @@ TEST(LlmRecordReader, ReadsTheLlmObjectOfARecord) {
     EXPECT_FALSE(llm::read_record(json::object({{"foo", 1}}), {}));
 }
 
+TEST(LlmRecordReader, ComputesTheLlmObjectOfAGoToolRecord) {
+    // As the original Go tool writes them: Go's RFC 3339 time with nanoseconds and the local
+    // offset, header values as lists, decoded bodies, no llm object.
+    json record = json::parse(R"({
+      "object_type": "llm_proxy_traffic_log", "schema": "v2",
+      "timestamp": "2024-05-14T22:04:05.123456789-07:00",
+      "connection_stats": {"client_address": "127.0.0.1:50412",
+                           "url": "https://api.openai.com/v1/chat/completions",
+                           "duration_ms": 431, "proxy_id": "0b7a3c1e"},
+      "request": {"method": "POST", "url": "https://api.openai.com/v1/chat/completions",
+                  "proto": "HTTP/1.1", "header": {"Content-Type": ["application/json"]},
+                  "body": "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"},
+      "response": {"status": 200, "header": {"Content-Type": ["application/json"]},
+                   "body": "{\"id\":\"chatcmpl-9\",\"model\":\"gpt-4o-mini-2024-07-18\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hello!\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2,\"total_tokens\":11}}"}
+    })");
+    llm::read_options options;
+    options.prices = &llm::price_table::builtin();
+    auto row = llm::read_record(record, options);
+    ASSERT_TRUE(row);
+    EXPECT_EQ(row->day, "2024-05-15") << "05-14 22:04 at -07:00 is 05-15 in UTC";
+    EXPECT_EQ(row->host, "api.openai.com");
+    EXPECT_EQ(row->duration_ms, 431);
+    ASSERT_TRUE(row->llm);
+    EXPECT_TRUE(row->computed);
+    EXPECT_EQ(row->llm->call.request_model, "gpt-4o-mini");
+    EXPECT_EQ(row->llm->call.response_model, "gpt-4o-mini-2024-07-18");
+    EXPECT_EQ(row->llm->call.usage.input_tokens, 9u);
+    EXPECT_EQ(row->llm->call.usage.output_tokens, 2u);
+    ASSERT_EQ(row->llm->call.answers.size(), 1u);
+    EXPECT_EQ(row->llm->call.answers[0].content, "Hello!");
+    EXPECT_TRUE(row->llm->cost_usd) << "priced with the built-in table";
+}
+
 TEST(LlmReport, GroupsTotalsAndPercentiles) {
     llm::report rep(llm::group_by::model);
     llm::record_row row;
