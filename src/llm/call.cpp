@@ -1,5 +1,8 @@
 #include "llm_proxy/llm/call.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 #include <string_view>
 
 namespace llm_proxy::llm {
@@ -58,9 +61,8 @@ std::optional<api> api_from_string(std::string_view s) {
 }
 
 bool usage::empty() const {
-    return !input_tokens && !output_tokens && !cache_read_tokens && !cache_write_tokens &&
-           !cache_write_1h_tokens && !reasoning_tokens && !input_audio_tokens &&
-           !output_audio_tokens;
+    return std::none_of(std::begin(usage_fields), std::end(usage_fields),
+                        [this](const auto& f) { return (this->*f.second).has_value(); });
 }
 
 }  // namespace llm_proxy::llm

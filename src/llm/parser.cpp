@@ -700,7 +700,8 @@ struct response_parser::impl {
 
     // --- dispatch ---
 
-    void document(const json& j) {
+    // A whole answer (streamed: false) or one streamed chunk: the API's error, else its parts.
+    void dispatch(const json& j, bool streamed) {
         if (!j.is_object()) {
             return;
         }
@@ -713,19 +714,23 @@ struct response_parser::impl {
             case api::chat_completions:
             case api::completions:
             case api::embeddings:
-                chat(j, false);
+                chat(j, streamed);
                 break;
             case api::responses:
-                responses_document(j);
+                streamed ? responses_event(j) : responses_document(j);
                 break;
             case api::messages:
-                anthropic_document(j);
+                streamed ? anthropic_event(j) : anthropic_document(j);
                 break;
             case api::generate_content:
                 gemini(j);
                 break;
         }
-        done = true;
+    }
+
+    void document(const json& j) {
+        dispatch(j, false);
+        done = done || j.is_object();
     }
 
     // One streamed chunk: an SSE event's data or an element of a streamed JSON array.
@@ -736,34 +741,10 @@ struct response_parser::impl {
         }
         auto& parser = thread_parser::get();
         auto parsed = parser.parse(data);
-        if (parsed && parsed->is_object()) {
-            event_document(*parsed);
+        if (parsed) {
+            dispatch(*parsed, true);
         }
         parser.trim();
-    }
-
-    void event_document(const json& j) {
-        if (auto message = error_message(j)) {
-            c.error = std::move(message);
-            done = true;
-            return;
-        }
-        switch (c.api) {
-            case api::chat_completions:
-            case api::completions:
-            case api::embeddings:
-                chat(j, true);
-                break;
-            case api::responses:
-                responses_event(j);
-                break;
-            case api::messages:
-                anthropic_event(j);
-                break;
-            case api::generate_content:
-                gemini(j);
-                break;
-        }
     }
 
     // A streamed JSON array ("[{...},\r\n{...}]"): each top-level element is one chunk.

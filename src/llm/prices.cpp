@@ -630,20 +630,8 @@ const price_table& price_table::builtin() {
 
 // --- lookup ---
 
-const char* price_provider_id(provider p) {
-    switch (p) {
-        case provider::openai:
-            return "openai";
-        case provider::anthropic:
-            return "anthropic";
-        case provider::google:
-            return "google";
-    }
-    return "";
-}
-
 const provider_info* price_table::find_provider(provider p) const {
-    return find_provider(price_provider_id(p));
+    return find_provider(std::string_view(to_string(p)));  // our names are genai-prices' ids
 }
 
 const provider_info* price_table::find_provider(std::string_view provider_id) const {

@@ -20,14 +20,9 @@ void get_count(const json& o, const char* key, std::optional<std::uint64_t>& v) 
 
 json usage_json(const usage& u) {
     json o = json::object();
-    put_count(o, "input_tokens", u.input_tokens);
-    put_count(o, "output_tokens", u.output_tokens);
-    put_count(o, "cache_read_tokens", u.cache_read_tokens);
-    put_count(o, "cache_write_tokens", u.cache_write_tokens);
-    put_count(o, "cache_write_1h_tokens", u.cache_write_1h_tokens);
-    put_count(o, "reasoning_tokens", u.reasoning_tokens);
-    put_count(o, "input_audio_tokens", u.input_audio_tokens);
-    put_count(o, "output_audio_tokens", u.output_audio_tokens);
+    for (const auto& [name, field] : usage_fields) {
+        put_count(o, name, u.*field);
+    }
     return o;
 }
 
@@ -36,14 +31,9 @@ usage usage_from(const json& o) {
     if (!o.is_object()) {
         return u;
     }
-    get_count(o, "input_tokens", u.input_tokens);
-    get_count(o, "output_tokens", u.output_tokens);
-    get_count(o, "cache_read_tokens", u.cache_read_tokens);
-    get_count(o, "cache_write_tokens", u.cache_write_tokens);
-    get_count(o, "cache_write_1h_tokens", u.cache_write_1h_tokens);
-    get_count(o, "reasoning_tokens", u.reasoning_tokens);
-    get_count(o, "input_audio_tokens", u.input_audio_tokens);
-    get_count(o, "output_audio_tokens", u.output_audio_tokens);
+    for (const auto& [name, field] : usage_fields) {
+        get_count(o, name, u.*field);
+    }
     return u;
 }
 

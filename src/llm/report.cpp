@@ -55,23 +55,9 @@ void group_totals::add(const record_row& row) {
     if (!row.llm) {
         return;
     }
-    const auto& s = *row.llm;
-    ++llm_calls;
-    const auto& u = s.call.usage;
-    input_tokens += u.input_tokens.value_or(0);
-    cache_read_tokens += u.cache_read_tokens.value_or(0);
-    output_tokens += u.output_tokens.value_or(0);
-    reasoning_tokens += u.reasoning_tokens.value_or(0);
-    if (s.cost_usd) {
-        cost += s.cost_usd->total;
-    } else {
-        ++unpriced_calls;
-    }
-    if (s.saved_usd) {
-        saved += *s.saved_usd;
-    }
-    if (s.first_token_ms) {
-        first_token_ms.push_back(*s.first_token_ms);
+    llm.add(*row.llm);
+    if (row.llm->first_token_ms) {
+        first_token_ms.push_back(*row.llm->first_token_ms);
     }
 }
 
@@ -141,18 +127,18 @@ std::string report::table() {
     out += buf;
     for (const auto& r : rows_of(groups_, total_)) {
         const auto& t = *r.t;
-        std::string cost = t.cost.to_string();
-        if (t.unpriced_calls > 0) {
+        std::string cost = t.llm.cost.to_string();
+        if (t.llm.unpriced_calls > 0) {
             cost += "+?";  // some calls have no known price
         }
         std::snprintf(buf, sizeof buf,
                       "%-36s %9llu %7llu %12llu %12llu %12llu %11llu %14s %9s %9s %9s %9s\n",
                       r.key.c_str(), static_cast<unsigned long long>(t.requests),
                       static_cast<unsigned long long>(t.errors),
-                      static_cast<unsigned long long>(t.input_tokens),
-                      static_cast<unsigned long long>(t.cache_read_tokens),
-                      static_cast<unsigned long long>(t.output_tokens),
-                      static_cast<unsigned long long>(t.reasoning_tokens), cost.c_str(),
+                      static_cast<unsigned long long>(t.llm.input_tokens),
+                      static_cast<unsigned long long>(t.llm.cache_read_tokens),
+                      static_cast<unsigned long long>(t.llm.output_tokens),
+                      static_cast<unsigned long long>(t.llm.reasoning_tokens), cost.c_str(),
                       ms_text(r.p50).c_str(), ms_text(r.p95).c_str(), ms_text(r.ttft50).c_str(),
                       ms_text(r.ttft95).c_str());
         out += buf;
@@ -171,14 +157,14 @@ std::string report::json() {
         nlohmann::json o = {{"key", r.key},
                             {"requests", t.requests},
                             {"errors", t.errors},
-                            {"llm_calls", t.llm_calls},
-                            {"input_tokens", t.input_tokens},
-                            {"cache_read_tokens", t.cache_read_tokens},
-                            {"output_tokens", t.output_tokens},
-                            {"reasoning_tokens", t.reasoning_tokens},
-                            {"cost_usd", money_json(t.cost)},
-                            {"saved_usd", money_json(t.saved)},
-                            {"unpriced_calls", t.unpriced_calls},
+                            {"llm_calls", t.llm.calls},
+                            {"input_tokens", t.llm.input_tokens},
+                            {"cache_read_tokens", t.llm.cache_read_tokens},
+                            {"output_tokens", t.llm.output_tokens},
+                            {"reasoning_tokens", t.llm.reasoning_tokens},
+                            {"cost_usd", money_json(t.llm.cost)},
+                            {"saved_usd", money_json(t.llm.saved)},
+                            {"unpriced_calls", t.llm.unpriced_calls},
                             {"latency_ms_p50", opt(r.p50)},
                             {"latency_ms_p95", opt(r.p95)},
                             {"first_token_ms_p50", opt(r.ttft50)},
@@ -214,11 +200,11 @@ std::string report::csv() {
     for (const auto& r : rows_of(groups_, total_)) {
         const auto& t = *r.t;
         out += quoted(r.key) + "," + std::to_string(t.requests) + "," + std::to_string(t.errors) +
-               "," + std::to_string(t.llm_calls) + "," + std::to_string(t.input_tokens) + "," +
-               std::to_string(t.cache_read_tokens) + "," + std::to_string(t.output_tokens) + "," +
-               std::to_string(t.reasoning_tokens) + "," + t.cost.to_string() + "," +
-               t.saved.to_string() + "," + std::to_string(t.unpriced_calls) + "," + num(r.p50) +
-               "," + num(r.p95) + "," + num(r.ttft50) + "," + num(r.ttft95) + "\n";
+               "," + std::to_string(t.llm.calls) + "," + std::to_string(t.llm.input_tokens) + "," +
+               std::to_string(t.llm.cache_read_tokens) + "," + std::to_string(t.llm.output_tokens) +
+               "," + std::to_string(t.llm.reasoning_tokens) + "," + t.llm.cost.to_string() + "," +
+               t.llm.saved.to_string() + "," + std::to_string(t.llm.unpriced_calls) + "," +
+               num(r.p50) + "," + num(r.p95) + "," + num(r.ttft50) + "," + num(r.ttft95) + "\n";
     }
     return out;
 }

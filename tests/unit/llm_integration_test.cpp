@@ -250,8 +250,8 @@ TEST(LlmReport, GroupsTotalsAndPercentiles) {
     ASSERT_EQ(rep.groups().size(), 2u);
     const auto& g = rep.groups().at("claude-sonnet-4-20250514");
     EXPECT_EQ(g.requests, 10u);
-    EXPECT_EQ(g.input_tokens, 12000u);
-    EXPECT_EQ(g.cost, *llm::money::parse("0.00185"));
+    EXPECT_EQ(g.llm.input_tokens, 12000u);
+    EXPECT_EQ(g.llm.cost, *llm::money::parse("0.00185"));
     EXPECT_EQ(rep.total().requests, 11u);
     EXPECT_EQ(rep.total().errors, 1u);
     auto j = json::parse(rep.json());

@@ -56,7 +56,7 @@ std::chrono::system_clock::time_point parse_utc(const std::string& s) {
 
 std::optional<provider> provider_from_id(const std::string& id) {
     for (provider p : {provider::openai, provider::anthropic, provider::google}) {
-        if (id == price_provider_id(p)) {
+        if (id == to_string(p)) {
             return p;
         }
     }

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace llm_proxy::llm {
@@ -34,6 +35,18 @@ struct usage {
     std::optional<std::uint64_t> output_audio_tokens;    // part of output_tokens
 
     bool empty() const;
+};
+
+// Every count of a usage, with the name records give it.
+inline constexpr std::pair<const char*, std::optional<std::uint64_t> usage::*> usage_fields[] = {
+    {"input_tokens", &usage::input_tokens},
+    {"output_tokens", &usage::output_tokens},
+    {"cache_read_tokens", &usage::cache_read_tokens},
+    {"cache_write_tokens", &usage::cache_write_tokens},
+    {"cache_write_1h_tokens", &usage::cache_write_1h_tokens},
+    {"reasoning_tokens", &usage::reasoning_tokens},
+    {"input_audio_tokens", &usage::input_audio_tokens},
+    {"output_audio_tokens", &usage::output_audio_tokens},
 };
 
 struct tool_call {

@@ -231,7 +231,4 @@ class price_table {
     mutable lookup_cache lookups_;
 };
 
-// "openai", "anthropic", "google": the genai-prices provider ids.
-const char* price_provider_id(provider p);
-
 }  // namespace llm_proxy::llm

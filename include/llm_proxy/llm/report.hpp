@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "llm_proxy/llm/ledger.hpp"
 #include "llm_proxy/llm/money.hpp"
 #include "llm_proxy/llm/record_reader.hpp"
 
@@ -15,14 +16,7 @@ enum class group_by { model, provider, host, day, status };
 struct group_totals {
     std::uint64_t requests = 0;
     std::uint64_t errors = 0;  // failed flows and 4xx/5xx answers
-    std::uint64_t llm_calls = 0;
-    std::uint64_t input_tokens = 0;
-    std::uint64_t cache_read_tokens = 0;
-    std::uint64_t output_tokens = 0;
-    std::uint64_t reasoning_tokens = 0;
-    std::uint64_t unpriced_calls = 0;  // LLM calls whose model has no known price
-    money cost;
-    money saved;
+    totals llm;                // of the LLM calls among them
     std::vector<double> latency_ms;
     std::vector<double> first_token_ms;
 
