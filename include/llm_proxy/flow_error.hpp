@@ -21,6 +21,7 @@ enum class flow_error {
     upstream_timeout,       // 504: no upstream progress in --upstream-timeout
     bad_upstream_response,  // 502: invalid response head or body framing
     addon_error,            // 500: an addon's hook or body transform threw
+    upstream_proxy,         // 502: the --upstream-proxy parent failed or refused
 };
 
 // The name used in records and error bodies ("upstream_reset"); "" for none.

@@ -104,6 +104,13 @@ void add_global_options(CLI::App& app, global_options& g) {
                    "HOST:PORT:HOST2:PORT2 - connect to HOST2:PORT2 for HOST:PORT, still verifying "
                    "the certificate for HOST (repeatable, as curl's --connect-to)")
         ->allow_extra_args(false);
+    app.add_option("--upstream-proxy", g.upstream_proxy,
+                   "http://[user:pass@]host:port - send all upstream traffic through this HTTP "
+                   "proxy (CONNECT for https, absolute-form for http); HTTP_PROXY/HTTPS_PROXY "
+                   "are never read");
+    app.add_option("--upstream-no-proxy", g.upstream_no_proxy,
+                   "LIST - hosts that bypass --upstream-proxy: comma-separated names, .suffix or "
+                   "*.suffix, IP addresses, CIDRs (10.0.0.0/8, fd00::/8), * for all");
     app.add_option("--threads", g.threads, "Worker threads (default: one per core)")
         ->check(CLI::Range(0u, 256u));
     app.add_option("--idle-timeout", g.idle_timeout_s,

@@ -22,6 +22,8 @@ struct global_options {
     bool debug = false;
     std::string upstream_ca;
     std::vector<std::string> connect_to;
+    std::string upstream_proxy;     // http://[user:pass@]host:port
+    std::string upstream_no_proxy;  // comma-separated hosts, .suffixes, IPs, CIDRs, *
     unsigned threads = 0;
     double idle_timeout_s = 60;
     double upstream_timeout_s = 600;

@@ -154,6 +154,13 @@ proxy_config make_proxy_config(const global_options& g) {
     for (const auto& rule : g.connect_to) {
         c.connect_to.push_back(parse_connect_to(rule));
     }
+    if (!g.upstream_proxy.empty()) {
+        c.upstream_proxy = parse_parent_proxy(g.upstream_proxy);
+    }
+    c.upstream_no_proxy = no_proxy_list::parse(g.upstream_no_proxy);
+    if (!c.upstream_proxy && !c.upstream_no_proxy.empty()) {
+        throw std::invalid_argument("--upstream-no-proxy needs --upstream-proxy");
+    }
     c.threads = g.threads;
     c.client_idle_timeout = seconds(g.idle_timeout_s);
     c.upstream_timeout = seconds(g.upstream_timeout_s);
@@ -203,6 +210,12 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
             spdlog::warn(
                 "!!! --skip-upstream-tls-verify: upstream certificates are NOT verified; anyone "
                 "on the network path can read and change this traffic !!!");
+        }
+        if (config.upstream_proxy) {
+            // Never the credentials: they are for the parent only.
+            spdlog::info("upstream connections go through the proxy {}{}",
+                         config.upstream_proxy->authority(),
+                         config.upstream_proxy->has_credentials ? " (with credentials)" : "");
         }
         auto chain = std::make_shared<addon_chain>();
         if (!g.no_http_upgrader) {

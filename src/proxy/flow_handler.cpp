@@ -30,6 +30,23 @@ bool is_connection_loss(const beast::error_code& ec) {
            ec == http::error::partial_message || ec == asio::ssl::error::stream_truncated;
 }
 
+// The request head as the upstream connection takes it. Plain HTTP through the parent proxy:
+// absolute-form, with the parent's Proxy-Authorization (on this hop only, never in the flow).
+std::string upstream_head_text(const upstream_connection& up, const request_head& r,
+                               head_framing framing) {
+    if (up.absolute_prefix.empty()) {
+        return request_head_text(r.method, r.target, r.headers, framing);
+    }
+    std::string target = r.target.starts_with("/") ? up.absolute_prefix + r.target
+                                                   : up.absolute_prefix + "/" + r.target;
+    if (up.proxy_authorization.empty()) {
+        return request_head_text(r.method, target, r.headers, framing);
+    }
+    header_list headers = r.headers;
+    headers.emplace_back("Proxy-Authorization", up.proxy_authorization);
+    return request_head_text(r.method, target, headers, framing);
+}
+
 // Fills scheme/host/port/target of an absolute-form request target. Returns an error text.
 std::string parse_absolute_target(std::string_view target, request_head& head) {
     auto r = boost::urls::parse_absolute_uri(target);
@@ -343,6 +360,16 @@ asio::awaitable<std::optional<bool>> client_session::exchange_with_upstream(flow
         if (!ec) {
             ec = co_await read_response_head(ctx);
         }
+        if (!ec && !ctx.up->parent.empty() && ctx.response->get().result_int() == 407) {
+            // Only the parent asks for proxy credentials: its 407 is no answer of the origin.
+            auto& res = ctx.response->get();
+            std::string message = "upstream proxy " + ctx.up->parent + " refused " +
+                                  ctx.up->absolute_prefix + ": 407 " + std::string(res.reason());
+            ctx.up->stream.close();
+            fail_flow(f, flow_error::upstream_proxy, message);
+            co_return co_await send_error(502, to_string(flow_error::upstream_proxy), message,
+                                          ctx.client_keep_alive && ctx.request_body.done());
+        }
         if (!ec) {
             co_return std::nullopt;
         }
@@ -389,9 +416,8 @@ asio::awaitable<relay_result> client_session::send_request(flow_context& ctx) {
     }
     auto framing = upstream_framing(ctx);
     auto encoder = encoder_for(framing);
-    body_sink sink{
-        ctx.up->stream, encoder, shared_.config.upstream_timeout,
-        request_head_text(f.request.method, f.request.target, f.request.headers, framing)};
+    body_sink sink{ctx.up->stream, encoder, shared_.config.upstream_timeout,
+                   upstream_head_text(*ctx.up, f.request, framing)};
     if (ctx.body_in_memory) {
         co_return co_await send_body(sink, f.request_body.data, ctx.request_body.trailers());
     }

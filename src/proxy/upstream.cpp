@@ -1,11 +1,14 @@
 #include "upstream.hpp"
 
 #include "http_util.hpp"
+#include "parent_connect.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sys/socket.h>
+
+#include <optional>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -49,6 +52,50 @@ std::string tls_failure_detail(SSL* ssl, const beast::error_code& ec) {
     return ec.message();
 }
 
+struct tcp_result {
+    std::optional<beast::tcp_stream> stream;
+    upstream_error error;
+};
+
+// DNS and TCP to host:port within the connect timeout.
+asio::awaitable<tcp_result> open_tcp(asio::io_context& ioc, const std::string& host,
+                                     std::uint16_t port, std::chrono::milliseconds timeout) {
+    tcp_result out;
+    tcp::resolver resolver(ioc);
+    asio::steady_timer timer(ioc);
+    timer.expires_after(timeout);
+    auto raced = co_await (resolver.async_resolve(host, std::to_string(port), use_tuple) ||
+                           timer.async_wait(use_tuple));
+    if (raced.index() == 1) {
+        out.error = {504, flow_error::dns_timeout, "resolving " + host + " timed out"};
+        co_return out;
+    }
+    auto [rec, endpoints] = std::get<0>(raced);
+    if (rec) {
+        out.error = {502, flow_error::dns, "cannot resolve " + host + ": " + rec.message()};
+        co_return out;
+    }
+
+    beast::tcp_stream tcp_stream(ioc);
+    tcp_stream.expires_after(timeout);
+    auto [cec, ep] = co_await tcp_stream.async_connect(endpoints, use_tuple);
+    if (cec) {
+        if (cec == beast::error::timeout) {
+            out.error = {504, flow_error::connect_timeout,
+                         "connecting to " + host + ":" + std::to_string(port) + " timed out"};
+        } else {
+            out.error = {
+                502, flow_error::connect,
+                "cannot connect to " + host + ":" + std::to_string(port) + ": " + cec.message()};
+        }
+        co_return out;
+    }
+    tcp_stream.socket().set_option(tcp::no_delay(true));
+    spdlog::debug("connected to {}:{} via {}:{}", host, port, ep.address().to_string(), ep.port());
+    out.stream.emplace(std::move(tcp_stream));
+    co_return out;
+}
+
 }  // namespace
 
 upstream_pool::upstream_pool(asio::io_context& ioc, const proxy_config& config,
@@ -82,7 +129,7 @@ bool upstream_pool::usable(idle_entry& e) const {
 }
 
 asio::awaitable<acquire_result> upstream_pool::acquire(const upstream_target& target) {
-    auto key = target.key();
+    auto key = pool_key(target);
     auto it = idle_.find(key);
     if (it != idle_.end()) {
         auto& list = it->second;
@@ -101,45 +148,58 @@ asio::awaitable<acquire_result> upstream_pool::acquire(const upstream_target& ta
     co_return co_await connect(target);
 }
 
+const parent_proxy* upstream_pool::parent_for(const upstream_target& target) const {
+    if (!config_.upstream_proxy || config_.upstream_no_proxy.matches(target.host)) {
+        return nullptr;
+    }
+    return &*config_.upstream_proxy;
+}
+
+std::string upstream_pool::pool_key(const upstream_target& target) const {
+    const auto* parent = parent_for(target);
+    return parent ? target.key() + " via " + parent->authority() : target.key();
+}
+
 asio::awaitable<acquire_result> upstream_pool::connect(const upstream_target& target) {
+    // --connect-to rewrites where the target is: the TCP address when direct, the CONNECT
+    // target (or the absolute-form URL) when through the parent.
     auto [host, port] = connect_address(config_, target);
     acquire_result out;
-    tcp::resolver resolver(ioc_);
-    asio::steady_timer timer(ioc_);
-    timer.expires_after(config_.connect_timeout);
-    auto raced = co_await (resolver.async_resolve(host, std::to_string(port), use_tuple) ||
-                           timer.async_wait(use_tuple));
-    if (raced.index() == 1) {
-        out.error = {504, flow_error::dns_timeout, "resolving " + host + " timed out"};
-        co_return out;
-    }
-    auto [rec, endpoints] = std::get<0>(raced);
-    if (rec) {
-        out.error = {502, flow_error::dns, "cannot resolve " + host + ": " + rec.message()};
-        co_return out;
-    }
-
-    beast::tcp_stream tcp_stream(ioc_);
-    tcp_stream.expires_after(config_.connect_timeout);
-    auto [cec, ep] = co_await tcp_stream.async_connect(endpoints, use_tuple);
-    if (cec) {
-        if (cec == beast::error::timeout) {
-            out.error = {504, flow_error::connect_timeout,
-                         "connecting to " + host + ":" + std::to_string(port) + " timed out"};
-        } else {
-            out.error = {
-                502, flow_error::connect,
-                "cannot connect to " + host + ":" + std::to_string(port) + ": " + cec.message()};
+    const auto* parent = parent_for(target);
+    // The parent itself is reached by its own address.
+    const std::string tcp_host = parent ? parent->host : host;
+    const std::uint16_t tcp_port = parent ? parent->port : port;
+    auto opened = co_await open_tcp(ioc_, tcp_host, tcp_port, config_.connect_timeout);
+    if (!opened.stream) {
+        out.error = std::move(opened.error);
+        if (parent) {
+            out.error.status = 502;
+            out.error.kind = flow_error::upstream_proxy;
+            out.error.message = "upstream proxy " + parent->authority() + ": " + out.error.message;
         }
         co_return out;
     }
-    tcp_stream.socket().set_option(tcp::no_delay(true));
-    spdlog::debug("connected to upstream {} via {}:{}", target.key(), ep.address().to_string(),
-                  ep.port());
+    beast::tcp_stream tcp_stream = std::move(*opened.stream);
+    const std::string authority = format_authority(host, port);
+    if (parent && target.scheme == "https") {
+        auto problem = co_await parent_connect(tcp_stream, *parent, authority,
+                                               config_.connect_timeout, config_.max_header_bytes);
+        if (!problem.empty()) {
+            out.error = {502, flow_error::upstream_proxy, std::move(problem)};
+            co_return out;
+        }
+        spdlog::debug("upstream proxy {} opened a tunnel to {}", parent->authority(), authority);
+    }
 
     auto conn = std::make_unique<upstream_connection>(std::move(tcp_stream));
-    conn->key = target.key();
+    conn->key = pool_key(target);
+    if (parent && target.scheme != "https") {
+        conn->parent = parent->authority();
+        conn->absolute_prefix = "http://" + authority;
+        conn->proxy_authorization = parent->authorization();
+    }
     if (target.scheme == "https") {
+        conn->stream.tcp().expires_after(config_.connect_timeout);
         conn->stream.start_tls(tls_);
         SSL* ssl = conn->stream.tls().native_handle();
         tls::prepare_upstream_ssl(ssl, target.host, !config_.skip_upstream_tls_verify);

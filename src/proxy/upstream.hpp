@@ -44,6 +44,12 @@ struct upstream_connection {
     beast::flat_buffer buffer{256 * 1024};
     std::string key;
     bool reused = false;
+    // Plain HTTP through --upstream-proxy: the parent's "host:port", the "http://host:port"
+    // that makes request targets absolute-form, and the Proxy-Authorization value (empty
+    // without credentials). All empty for a direct connection or a tunnel.
+    std::string parent;
+    std::string absolute_prefix;
+    std::string proxy_authorization;
 };
 
 struct acquire_result {
@@ -68,6 +74,10 @@ class upstream_pool {
         std::chrono::steady_clock::time_point since;
     };
     asio::awaitable<acquire_result> connect(const upstream_target& target);
+    // The parent proxy `target` goes through, or null when it goes direct.
+    const parent_proxy* parent_for(const upstream_target& target) const;
+    // The pool key: a connection through the parent is never taken for a direct one.
+    std::string pool_key(const upstream_target& target) const;
     asio::awaitable<void> sweep_loop();
     bool usable(idle_entry& e) const;
     // Closes the connection idle the longest, over all hosts.

@@ -34,6 +34,8 @@ std::string_view to_string(flow_error e) {
             return "bad_upstream_response";
         case flow_error::addon_error:
             return "addon_error";
+        case flow_error::upstream_proxy:
+            return "upstream_proxy";
     }
     return "unknown";
 }

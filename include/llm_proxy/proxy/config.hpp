@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "llm_proxy/proxy/parent_proxy.hpp"
+
 namespace llm_proxy {
 
 // curl's --connect-to: requests for host:port connect to connect_host:connect_port instead,
@@ -30,6 +32,10 @@ struct proxy_config {
     std::optional<std::filesystem::path> upstream_ca;
     std::vector<connect_to_rule> connect_to;
     unsigned threads = 0;  // 0: hardware concurrency
+    // --upstream-proxy: upstream connections go through this HTTP proxy, but for the hosts
+    // of --upstream-no-proxy.
+    std::optional<parent_proxy> upstream_proxy;
+    no_proxy_list upstream_no_proxy;
 
     std::size_t max_header_bytes = 64 * 1024;
     std::chrono::milliseconds client_header_timeout{30'000};  // whole request head
