@@ -104,6 +104,17 @@ void add_global_options(CLI::App& app, global_options& g) {
                    "HOST:PORT:HOST2:PORT2 - connect to HOST2:PORT2 for HOST:PORT, still verifying "
                    "the certificate for HOST (repeatable, as curl's --connect-to)")
         ->allow_extra_args(false);
+    app.add_option("--reverse", g.reverse,
+                   "[PREFIX=]URL - also accept plain requests to the proxy itself (a client's "
+                   "base URL) and send them to URL; the longest matching PREFIX wins and is "
+                   "stripped (repeatable, e.g. /anthropic=https://api.anthropic.com)")
+        ->allow_extra_args(false);
+    app.add_flag("--reverse-forwarded-for", g.reverse_forwarded_for,
+                 "Append the client address to X-Forwarded-For on --reverse requests");
+    app.add_option("--reverse-tls-cert", g.reverse_tls_cert,
+                   "PEM certificate (chain) to serve the listener over TLS as well (with "
+                   "--reverse-tls-key; plain HTTP keeps working on the same port)");
+    app.add_option("--reverse-tls-key", g.reverse_tls_key, "PEM private key of --reverse-tls-cert");
     app.add_option("--threads", g.threads, "Worker threads (default: one per core)")
         ->check(CLI::Range(0u, 256u));
     app.add_option("--idle-timeout", g.idle_timeout_s,

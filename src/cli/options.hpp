@@ -22,6 +22,11 @@ struct global_options {
     bool debug = false;
     std::string upstream_ca;
     std::vector<std::string> connect_to;
+    // Reverse (base-URL) mode
+    std::vector<std::string> reverse;  // "[PREFIX=]URL"
+    bool reverse_forwarded_for = false;
+    std::string reverse_tls_cert;
+    std::string reverse_tls_key;
     unsigned threads = 0;
     double idle_timeout_s = 60;
     double upstream_timeout_s = 600;

@@ -5,6 +5,7 @@
 
 #include <boost/version.hpp>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "cli/options.hpp"
@@ -81,6 +82,17 @@ void setup_logging(const global_options& g) {
                                 text + "'");
 }
 
+// A file the user named, expanded and checked to be readable now (not at the first client).
+std::filesystem::path readable_file(std::string_view flag, const std::string& text) {
+    auto path = expand_home(text);
+    std::ifstream in(path, std::ios::binary);
+    std::error_code ec;
+    if (!in || std::filesystem::is_directory(path, ec)) {
+        throw std::invalid_argument(std::string(flag) + ": cannot read '" + path.string() + "'");
+    }
+    return path;
+}
+
 }  // namespace
 
 std::filesystem::path expand_home(const std::string& p) {
@@ -153,6 +165,15 @@ proxy_config make_proxy_config(const global_options& g) {
     }
     for (const auto& rule : g.connect_to) {
         c.connect_to.push_back(parse_connect_to(rule));
+    }
+    c.reverse = parse_reverse_routes(g.reverse);
+    c.reverse_forwarded_for = g.reverse_forwarded_for;
+    if (g.reverse_tls_cert.empty() != g.reverse_tls_key.empty()) {
+        throw std::invalid_argument("--reverse-tls-cert and --reverse-tls-key go together");
+    }
+    if (!g.reverse_tls_cert.empty()) {
+        c.reverse_tls_cert = readable_file("--reverse-tls-cert", g.reverse_tls_cert);
+        c.reverse_tls_key = readable_file("--reverse-tls-key", g.reverse_tls_key);
     }
     c.threads = g.threads;
     c.client_idle_timeout = seconds(g.idle_timeout_s);

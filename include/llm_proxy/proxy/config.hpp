@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "llm_proxy/proxy/reverse_routes.hpp"
+
 namespace llm_proxy {
 
 // curl's --connect-to: requests for host:port connect to connect_host:connect_port instead,
@@ -30,6 +32,13 @@ struct proxy_config {
     std::optional<std::filesystem::path> upstream_ca;
     std::vector<connect_to_rule> connect_to;
     unsigned threads = 0;  // 0: hardware concurrency
+
+    // Reverse (base-URL) mode: origin-form requests go to the route their path matches.
+    std::vector<reverse_route> reverse;
+    bool reverse_forwarded_for = false;  // append the client address to X-Forwarded-For
+    // Serve the listener over TLS as well (detected by the first byte) with this certificate.
+    std::optional<std::filesystem::path> reverse_tls_cert;
+    std::optional<std::filesystem::path> reverse_tls_key;
 
     std::size_t max_header_bytes = 64 * 1024;
     std::chrono::milliseconds client_header_timeout{30'000};  // whole request head
