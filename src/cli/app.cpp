@@ -111,6 +111,17 @@ void add_global_options(CLI::App& app, global_options& g) {
     app.add_option("--upstream-no-proxy", g.upstream_no_proxy,
                    "LIST - hosts that bypass --upstream-proxy: comma-separated names, .suffix or "
                    "*.suffix, IP addresses, CIDRs (10.0.0.0/8, fd00::/8), * for all");
+    app.add_option("--reverse", g.reverse,
+                   "[PREFIX=]URL - also accept plain requests to the proxy itself (a client's "
+                   "base URL) and send them to URL; the longest matching PREFIX wins and is "
+                   "stripped (repeatable, e.g. /anthropic=https://api.anthropic.com)")
+        ->allow_extra_args(false);
+    app.add_flag("--reverse-forwarded-for", g.reverse_forwarded_for,
+                 "Append the client address to X-Forwarded-For on --reverse requests");
+    app.add_option("--reverse-tls-cert", g.reverse_tls_cert,
+                   "PEM certificate (chain) to serve the listener over TLS as well (with "
+                   "--reverse-tls-key; plain HTTP keeps working on the same port)");
+    app.add_option("--reverse-tls-key", g.reverse_tls_key, "PEM private key of --reverse-tls-cert");
     app.add_option("--threads", g.threads, "Worker threads (default: one per core)")
         ->check(CLI::Range(0u, 256u));
     app.add_option("--idle-timeout", g.idle_timeout_s,

@@ -24,6 +24,11 @@ struct global_options {
     std::vector<std::string> connect_to;
     std::string upstream_proxy;     // http://[user:pass@]host:port
     std::string upstream_no_proxy;  // comma-separated hosts, .suffixes, IPs, CIDRs, *
+    // Reverse (base-URL) mode
+    std::vector<std::string> reverse;  // "[PREFIX=]URL"
+    bool reverse_forwarded_for = false;
+    std::string reverse_tls_cert;
+    std::string reverse_tls_key;
     unsigned threads = 0;
     double idle_timeout_s = 60;
     double upstream_timeout_s = 600;

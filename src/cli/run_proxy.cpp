@@ -5,6 +5,7 @@
 
 #include <boost/version.hpp>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "cli/options.hpp"
@@ -79,6 +80,17 @@ void setup_logging(const global_options& g) {
     }
     throw std::invalid_argument("--listen: expected HOST:PORT, [IPv6]:PORT, :PORT or PORT, got '" +
                                 text + "'");
+}
+
+// A file the user named, expanded and checked to be readable now (not at the first client).
+std::filesystem::path readable_file(std::string_view flag, const std::string& text) {
+    auto path = expand_home(text);
+    std::ifstream in(path, std::ios::binary);
+    std::error_code ec;
+    if (!in || std::filesystem::is_directory(path, ec)) {
+        throw std::invalid_argument(std::string(flag) + ": cannot read '" + path.string() + "'");
+    }
+    return path;
 }
 
 }  // namespace
@@ -160,6 +172,15 @@ proxy_config make_proxy_config(const global_options& g) {
     c.upstream_no_proxy = no_proxy_list::parse(g.upstream_no_proxy);
     if (!c.upstream_proxy && !c.upstream_no_proxy.empty()) {
         throw std::invalid_argument("--upstream-no-proxy needs --upstream-proxy");
+    }
+    c.reverse = parse_reverse_routes(g.reverse);
+    c.reverse_forwarded_for = g.reverse_forwarded_for;
+    if (g.reverse_tls_cert.empty() != g.reverse_tls_key.empty()) {
+        throw std::invalid_argument("--reverse-tls-cert and --reverse-tls-key go together");
+    }
+    if (!g.reverse_tls_cert.empty()) {
+        c.reverse_tls_cert = readable_file("--reverse-tls-cert", g.reverse_tls_cert);
+        c.reverse_tls_key = readable_file("--reverse-tls-key", g.reverse_tls_key);
     }
     c.threads = g.threads;
     c.client_idle_timeout = seconds(g.idle_timeout_s);

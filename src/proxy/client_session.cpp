@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http/read.hpp>
@@ -47,6 +48,9 @@ client_session::client_session(worker& w, tcp::socket socket)
       client_(beast::tcp_stream(std::move(socket))),
       buffer_(w.shared.config.max_header_bytes + 64 * 1024) {
     client_address_ = endpoint_text(client_.tcp().socket());
+    beast::error_code ec;
+    auto ep = client_.tcp().socket().remote_endpoint(ec);
+    client_ip_ = ec ? "unknown" : ep.address().to_string();
     buffer_.reserve(4 * 1024);  // a typical request head and body in one read
     worker_.sessions.insert(this);
     ++worker_.session_count;
@@ -84,6 +88,13 @@ asio::awaitable<void> client_session::run() {
     beast::error_code ec;
     client_.tcp().socket().set_option(tcp::no_delay(true), ec);
     spdlog::debug("{} connected", client_address_);
+    if (shared_.listener_tls) {
+        bool ok = co_await accept_listener_tls();
+        if (!ok) {
+            client_.close();
+            co_return;
+        }
+    }
     bool first = true;
     while (!shared_.stopping.load(std::memory_order_relaxed)) {
         request_parser parser;
@@ -142,6 +153,11 @@ asio::awaitable<bool> client_session::handle_connect(request_parser& parser) {
     if (tunnel_host_) {
         co_return co_await send_error(400, "bad_request", "CONNECT inside a tunnel", false);
     }
+    if (client_.is_tls()) {
+        co_return co_await send_error(400, "bad_request",
+                                      "CONNECT over a TLS connection to the proxy is not supported",
+                                      false);
+    }
     if (!parse_connect_target(parser.get().target(), host, port)) {
         co_return co_await send_error(
             400, "bad_request",
@@ -164,24 +180,63 @@ asio::awaitable<bool> client_session::handle_connect(request_parser& parser) {
     spdlog::debug("{} CONNECT {}:{}", client_address_, host, port);
 
     // TLS starts with a handshake record (0x16); anything else is plain HTTP in the tunnel.
-    client_.tcp().expires_after(shared_.config.client_header_timeout);
-    auto [ec] = co_await client_.tcp().socket().async_wait(tcp::socket::wait_read, use_tuple);
-    if (ec) {
+    auto first = co_await peek_first_byte();
+    if (!first) {
         co_return false;
     }
-    unsigned char first = 0;
-    beast::error_code pec;
-    std::size_t got =
-        client_.tcp().socket().receive(asio::buffer(&first, 1), tcp::socket::message_peek, pec);
-    if (pec || got == 0) {
-        co_return false;
-    }
-    if (first != 0x16) {
+    if (*first != 0x16) {
         tunnel_scheme_ = "http";
         co_return true;
     }
     tunnel_scheme_ = "https";
     co_return co_await start_tunnel_tls();
+}
+
+asio::awaitable<std::optional<unsigned char>> client_session::peek_first_byte() {
+    // The stream's own timeout covers only its reads and writes, not a wait on the socket.
+    auto& socket = client_.tcp().socket();
+    asio::steady_timer deadline(socket.get_executor());
+    deadline.expires_after(shared_.config.client_header_timeout);
+    auto waiting = std::make_shared<bool>(true);
+    deadline.async_wait([&socket, waiting](const beast::error_code& e) {
+        if (!e && *waiting) {
+            beast::error_code ignored;
+            socket.cancel(ignored);
+        }
+    });
+    auto [ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
+    *waiting = false;
+    deadline.cancel();
+    if (ec) {
+        co_return std::nullopt;
+    }
+    unsigned char first = 0;
+    beast::error_code pec;
+    std::size_t got = socket.receive(asio::buffer(&first, 1), tcp::socket::message_peek, pec);
+    if (pec || got == 0) {
+        co_return std::nullopt;
+    }
+    co_return first;
+}
+
+asio::awaitable<bool> client_session::accept_listener_tls() {
+    auto first = co_await peek_first_byte();
+    if (!first) {
+        co_return false;
+    }
+    if (*first != 0x16) {
+        co_return true;  // plain HTTP on the same port
+    }
+    client_.start_tls(*shared_.listener_tls);
+    client_.tcp().expires_after(shared_.config.client_header_timeout);
+    auto [ec] = co_await client_.tls().async_handshake(asio::ssl::stream_base::server, use_tuple);
+    if (ec) {
+        spdlog::debug("{} TLS handshake with the listener failed: {}", client_address_,
+                      ec.message());
+        co_return false;
+    }
+    spdlog::debug("{} TLS established with the listener", client_address_);
+    co_return true;
 }
 
 asio::awaitable<bool> client_session::start_tunnel_tls() {

@@ -37,6 +37,11 @@ class client_session : public std::enable_shared_from_this<client_session> {
     asio::awaitable<void> run();
     asio::awaitable<bool> handle_connect(request_parser& parser);
     asio::awaitable<bool> start_tunnel_tls();
+    // The first byte the client sends, left unread (nullopt: closed, timed out or failed).
+    asio::awaitable<std::optional<unsigned char>> peek_first_byte();
+    // Reverse mode over TLS: a connection opening with a TLS handshake gets the listener's
+    // certificate. False when the client went away or the handshake failed.
+    asio::awaitable<bool> accept_listener_tls();
 
     // Runs one flow. Returns true when the client connection may serve another request.
     // The stages are in flow_handler.cpp, in the order they run.
@@ -78,6 +83,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
     flex_stream client_;
     beast::flat_buffer buffer_;
     std::string client_address_;
+    std::string client_ip_;  // without port or brackets (X-Forwarded-For)
     bool idle_ = true;
 
     // Inside a CONNECT tunnel: the authority every request goes to.

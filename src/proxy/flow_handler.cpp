@@ -116,6 +116,8 @@ struct client_session::flow_context {
     bool client_sent_length = false;
     bool client_keep_alive = false;
     bool expect_continue = false;
+    unsigned reject_status = 400;  // when admission fails
+    std::string_view reject_code = to_string(flow_error::bad_request);
     bool body_in_memory = false;  // f.request_body.data is the whole body
     std::string unsent_prefix;    // body bytes read for addons but not yet sent upstream
     std::unique_ptr<upstream_connection> up;
@@ -139,7 +141,11 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
     f.started_at = std::chrono::system_clock::now();
     f.started = std::chrono::steady_clock::now();
     if (auto problem = admit(ctx); !problem.empty()) {
-        co_return co_await send_error(400, to_string(flow_error::bad_request), problem, false);
+        // A path no --reverse rule knows is not a broken request: a bodiless one keeps the
+        // connection.
+        bool keep_alive =
+            ctx.reject_status == 404 && ctx.client_keep_alive && ctx.request_body.done();
+        co_return co_await send_error(ctx.reject_status, ctx.reject_code, problem, keep_alive);
     }
     bool keep_alive = co_await run_flow(ctx);
     // The flow is finished: its addon state goes, and it no longer changes.
@@ -227,7 +233,23 @@ std::string client_session::admit(flow_context& ctx) {
         ctx.request_body = framing_decoder::for_length(*n);
     }
     std::string_view raw_target = req.target();
-    if (!tunnel_host_ || !raw_target.starts_with("/")) {
+    bool reverse = false;
+    if (!tunnel_host_ && raw_target.starts_with("/") && !shared_.config.reverse.empty()) {
+        // Reverse mode: the flow gets the same upstream fields an absolute-form request
+        // to the route's URL would.
+        auto m = match_reverse_route(shared_.config.reverse, raw_target);
+        if (!m) {
+            ctx.reject_status = 404;
+            ctx.reject_code = "not_found";
+            return "no --reverse rule matches the path '" +
+                   std::string(raw_target.substr(0, raw_target.find('?')).substr(0, 200)) + "'";
+        }
+        f.request.scheme = m->route->scheme;
+        f.request.host = m->route->host;
+        f.request.port = m->route->port;
+        f.request.target = std::move(m->target);
+        reverse = true;
+    } else if (!tunnel_host_ || !raw_target.starts_with("/")) {
         if (auto problem = parse_absolute_target(raw_target, f.request); !problem.empty()) {
             return problem;
         }
@@ -241,6 +263,9 @@ std::string client_session::admit(flow_context& ctx) {
         f.request.port = tunnel_port_;
     }
     f.request.headers = end_to_end_headers(req.base());
+    if (reverse && shared_.config.reverse_forwarded_for) {
+        append_forwarded_for(f.request.headers, client_ip_);
+    }
     if (auto e = req.find(http::field::expect); e != req.end()) {
         ctx.expect_continue = iequals(e->value(), "100-continue") && req.version() == 11;
     }

@@ -64,6 +64,18 @@ void erase_header(header_list& headers, std::string_view name) {
     std::erase_if(headers, [&](const auto& kv) { return iequals(kv.first, name); });
 }
 
+void append_forwarded_for(header_list& headers, std::string_view client_ip) {
+    for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
+        if (iequals(it->first, "X-Forwarded-For")) {
+            // RFC 7239 section 5.2 style: the list grows by one entry per hop.
+            it->second += it->second.empty() ? "" : ", ";
+            it->second += client_ip;
+            return;
+        }
+    }
+    headers.emplace_back("X-Forwarded-For", std::string(client_ip));
+}
+
 std::string error_json(std::string_view code, std::string_view message) {
     nlohmann::json j = {{"error",
                          {{"message", std::string(message)},

@@ -22,6 +22,9 @@ void append_headers(boost::beast::http::fields& fields, const header_list& heade
 // Removes every field named `name` (case-insensitive).
 void erase_header(header_list& headers, std::string_view name);
 
+// Appends `client_ip` to the last X-Forwarded-For field ("a, b"), or adds the field.
+void append_forwarded_for(header_list& headers, std::string_view client_ip);
+
 // An OpenAI-style error body: {"error":{"message":..,"type":"llm_proxy_error","code":..}}.
 std::string error_json(std::string_view code, std::string_view message);
 

@@ -32,6 +32,10 @@ class server_impl {
         shared_.server_tls = tls::make_server_context(shared_.ca);
         shared_.upstream_tls = tls::make_upstream_context(shared_.config.skip_upstream_tls_verify,
                                                           shared_.config.upstream_ca);
+        if (shared_.config.reverse_tls_cert && shared_.config.reverse_tls_key) {
+            shared_.listener_tls = tls::make_listener_context(*shared_.config.reverse_tls_cert,
+                                                              *shared_.config.reverse_tls_key);
+        }
 
         unsigned n = shared_.config.threads;
         if (n == 0) {

@@ -22,6 +22,8 @@ struct shared_state {
     std::shared_ptr<tls::certificate_authority> ca;
     std::unique_ptr<asio::ssl::context> server_tls;
     std::unique_ptr<asio::ssl::context> upstream_tls;
+    // Reverse mode over TLS: the listener's own certificate (null: plain HTTP only).
+    std::unique_ptr<asio::ssl::context> listener_tls;
     // Leaf minting (an RSA/EC signature) runs here, never on a worker's event loop.
     asio::thread_pool mint_pool{1};
     std::atomic<bool> stopping{false};

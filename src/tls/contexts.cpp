@@ -141,6 +141,33 @@ std::unique_ptr<boost::asio::ssl::context> make_server_context(
     return ctx;
 }
 
+std::unique_ptr<boost::asio::ssl::context> make_listener_context(
+    const std::filesystem::path& cert_file, const std::filesystem::path& key_file) {
+    auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                     ssl::context::no_sslv3 | ssl::context::single_dh_use);
+    SSL_CTX* native = ctx->native_handle();
+    if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1) {
+        throw std::runtime_error("cannot set the minimum TLS version: " + openssl_errors());
+    }
+    SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_alpn_select_cb(native, select_alpn, nullptr);
+    if (SSL_CTX_use_certificate_chain_file(native, cert_file.c_str()) != 1) {
+        throw std::runtime_error("cannot load the certificate " + cert_file.string() + ": " +
+                                 openssl_errors());
+    }
+    if (SSL_CTX_use_PrivateKey_file(native, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+        throw std::runtime_error("cannot load the private key " + key_file.string() + ": " +
+                                 openssl_errors());
+    }
+    if (SSL_CTX_check_private_key(native) != 1) {
+        throw std::runtime_error("the key " + key_file.string() +
+                                 " does not match the certificate " + cert_file.string() + ": " +
+                                 openssl_errors());
+    }
+    return ctx;
+}
+
 void use_leaf(SSL* ssl, const leaf_certificate& leaf, X509* ca_cert) {
     if (SSL_use_certificate(ssl, leaf.cert.get()) != 1 || SSL_use_PrivateKey(ssl, leaf.key) != 1) {
         throw std::runtime_error("cannot install the certificate for " + leaf.host + ": " +

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "llm_proxy/proxy/parent_proxy.hpp"
+#include "llm_proxy/proxy/reverse_routes.hpp"
 
 namespace llm_proxy {
 
@@ -36,6 +37,13 @@ struct proxy_config {
     // of --upstream-no-proxy.
     std::optional<parent_proxy> upstream_proxy;
     no_proxy_list upstream_no_proxy;
+
+    // Reverse (base-URL) mode: origin-form requests go to the route their path matches.
+    std::vector<reverse_route> reverse;
+    bool reverse_forwarded_for = false;  // append the client address to X-Forwarded-For
+    // Serve the listener over TLS as well (detected by the first byte) with this certificate.
+    std::optional<std::filesystem::path> reverse_tls_cert;
+    std::optional<std::filesystem::path> reverse_tls_key;
 
     std::size_t max_header_bytes = 64 * 1024;
     std::chrono::milliseconds client_header_timeout{30'000};  // whole request head

@@ -17,6 +17,11 @@ namespace llm_proxy::tls {
 std::unique_ptr<boost::asio::ssl::context> make_server_context(
     std::shared_ptr<certificate_authority> ca);
 
+// Server context for the listener itself (reverse mode over TLS): a fixed certificate chain
+// and key from PEM files, TLS 1.2+, ALPN "http/1.1". Throws std::runtime_error.
+std::unique_ptr<boost::asio::ssl::context> make_listener_context(
+    const std::filesystem::path& cert_file, const std::filesystem::path& key_file);
+
 // Installs `leaf` (plus the CA as chain) on one connection before its handshake.
 void use_leaf(SSL* ssl, const leaf_certificate& leaf, X509* ca_cert);
 
