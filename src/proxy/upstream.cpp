@@ -101,12 +101,13 @@ asio::awaitable<acquire_result> upstream_pool::acquire(const upstream_target& ta
     co_return co_await connect(target);
 }
 
-asio::awaitable<acquire_result> upstream_pool::connect(const upstream_target& target) {
-    auto [host, port] = connect_address(config_, target);
-    acquire_result out;
-    tcp::resolver resolver(ioc_);
-    asio::steady_timer timer(ioc_);
-    timer.expires_after(config_.connect_timeout);
+asio::awaitable<tcp_connect_result> connect_tcp(asio::io_context& ioc, const proxy_config& config,
+                                                const upstream_target& target) {
+    auto [host, port] = connect_address(config, target);
+    tcp_connect_result out;
+    tcp::resolver resolver(ioc);
+    asio::steady_timer timer(ioc);
+    timer.expires_after(config.connect_timeout);
     auto raced = co_await (resolver.async_resolve(host, std::to_string(port), use_tuple) ||
                            timer.async_wait(use_tuple));
     if (raced.index() == 1) {
@@ -119,8 +120,8 @@ asio::awaitable<acquire_result> upstream_pool::connect(const upstream_target& ta
         co_return out;
     }
 
-    beast::tcp_stream tcp_stream(ioc_);
-    tcp_stream.expires_after(config_.connect_timeout);
+    beast::tcp_stream tcp_stream(ioc);
+    tcp_stream.expires_after(config.connect_timeout);
     auto [cec, ep] = co_await tcp_stream.async_connect(endpoints, use_tuple);
     if (cec) {
         if (cec == beast::error::timeout) {
@@ -136,6 +137,19 @@ asio::awaitable<acquire_result> upstream_pool::connect(const upstream_target& ta
     tcp_stream.socket().set_option(tcp::no_delay(true));
     spdlog::debug("connected to upstream {} via {}:{}", target.key(), ep.address().to_string(),
                   ep.port());
+    out.stream.emplace(std::move(tcp_stream));
+    co_return out;
+}
+
+asio::awaitable<acquire_result> upstream_pool::connect(const upstream_target& target) {
+    acquire_result out;
+    auto connected = co_await connect_tcp(ioc_, config_, target);
+    if (!connected.stream) {
+        out.error = std::move(connected.error);
+        co_return out;
+    }
+    // Still under the connect timeout set before the TCP connect: it covers the TLS handshake.
+    beast::tcp_stream tcp_stream = std::move(*connected.stream);
 
     auto conn = std::make_unique<upstream_connection>(std::move(tcp_stream));
     conn->key = target.key();
