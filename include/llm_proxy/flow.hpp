@@ -67,6 +67,16 @@ class body_transform {
     virtual void on_end(std::string& out) { (void)out; }
 };
 
+// A CONNECT relayed blind (not intercepted), as recorded with --log-tunnels. The flow's
+// request holds method CONNECT, host and port; no response.
+struct tunnel_stats {
+    std::string sni;                        // server name of the ClientHello, if one was read
+    std::uint64_t bytes_from_client = 0;    // relayed client -> upstream
+    std::uint64_t bytes_from_upstream = 0;  // relayed upstream -> client
+    // client_closed, upstream_closed (who closed first), idle_timeout or error
+    std::string end;
+};
+
 struct flow;
 
 namespace llm {
@@ -134,6 +144,9 @@ struct flow {
     // What the LLM observer understood of the call (nullptr: not an LLM API call). Set when
     // the response ends or the flow fails; the record's "llm" object.
     std::shared_ptr<const llm::summary> llm;
+
+    // Set for a blind tunnel's record (--log-tunnels); such a flow only reaches on_flow_done.
+    std::optional<tunnel_stats> tunnel;
 
     // Free-form annotations addons leave for each other and for the record
     // (e.g. "scheme_upgraded" -> "true").

@@ -152,6 +152,32 @@ void add_global_options(CLI::App& app, global_options& g) {
     app.add_option("--prices", g.prices_file,
                    "Price table (genai-prices v2 JSON) instead of the one from 'llm_proxy prices "
                    "update' or the built-in one");
+    app.add_option("--allow-hosts", g.allow_hosts,
+                   "REGEX - intercept only CONNECTs whose host:port or TLS server name (SNI) "
+                   "matches; the others are relayed blind (repeatable)")
+        ->allow_extra_args(false);
+    app.add_option("--ignore-hosts", g.ignore_hosts,
+                   "REGEX - relay CONNECTs whose host:port or TLS server name matches blind, "
+                   "without interception; plain-HTTP requests to them go unlogged (repeatable)")
+        ->allow_extra_args(false);
+    app.add_option("--intercept", g.intercept,
+                   "all: intercept every connection (default); llm: only the known LLM API "
+                   "hosts (OpenAI, Anthropic, Google and every --llm-host)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"all", "llm"}));
+    app.add_flag("--log-tunnels", g.log_tunnels,
+                 "Write one record per blind tunnel (host, port, bytes, duration, how it ended)");
+    app.add_option("--tunnel-idle-timeout", g.tunnel_idle_timeout_s,
+                   "Seconds a blind tunnel may pass no byte either way before it is closed")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    app.add_option("--proxy-auth", g.proxy_auth,
+                   "USER:PASS - require these proxy credentials (Basic; repeatable)")
+        ->allow_extra_args(false);
+    app.add_option("--proxy-auth-file", g.proxy_auth_file,
+                   "File of user:password lines accepted as proxy credentials ('#' comments)");
+    app.add_flag("--allow-open-proxy", g.allow_open_proxy,
+                 "Listen on a non-loopback address without proxy authentication");
     app.add_flag("--inject-usage", g.inject_usage,
                  "Ask for the usage of OpenAI chat streams that do not ask for it, and hide the "
                  "extra usage chunk from the client");

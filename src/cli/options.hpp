@@ -39,6 +39,16 @@ struct global_options {
     std::vector<std::string> llm_hosts;  // "HOST=openai|anthropic|google"
     std::string prices_file;             // --prices
     bool inject_usage = false;
+    // Selective interception
+    std::vector<std::string> allow_hosts;   // --allow-hosts REGEX
+    std::vector<std::string> ignore_hosts;  // --ignore-hosts REGEX
+    std::string intercept = "all";          // --intercept all|llm
+    bool log_tunnels = false;
+    double tunnel_idle_timeout_s = 600;
+    // Proxy authentication
+    std::vector<std::string> proxy_auth;  // USER:PASS
+    std::string proxy_auth_file;
+    bool allow_open_proxy = false;
 };
 
 // Each subcommand sets `run`; main calls it after parsing.
@@ -64,6 +74,10 @@ std::filesystem::path expand_home(const std::string& path);
 // Builds the LLM observer's options from the global flags (host mappings, price table).
 // Throws std::invalid_argument.
 addons::llm_observer_options make_observer_options(const global_options& options);
+
+// The interception filter of --allow-hosts / --ignore-hosts / --intercept. Throws
+// std::invalid_argument (both lists given, a bad regular expression).
+host_filter make_host_filter(const global_options& options);
 
 // Builds the engine configuration from the global flags. Throws std::invalid_argument.
 proxy_config make_proxy_config(const global_options& options);

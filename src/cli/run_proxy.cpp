@@ -13,6 +13,7 @@
 #include "llm_proxy/addons/llm_observer.hpp"
 #include "llm_proxy/addons/scheme_upgrader.hpp"
 #include "llm_proxy/addons/terminal_logger.hpp"
+#include "llm_proxy/llm/recognise.hpp"
 #include "llm_proxy/proxy/server.hpp"
 #include "llm_proxy/tls/certificate_authority.hpp"
 #include "llm_proxy/util/authority.hpp"
@@ -93,7 +94,45 @@ std::filesystem::path readable_file(std::string_view flag, const std::string& te
     return path;
 }
 
+bool is_loopback(const std::string& host) {
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(host, ec);
+    return !ec && address.is_loopback();
+}
+
 }  // namespace
+
+host_filter make_host_filter(const global_options& g) {
+    if (!g.allow_hosts.empty() && !g.ignore_hosts.empty()) {
+        throw std::invalid_argument(
+            "--allow-hosts and --ignore-hosts cannot be combined (as in mitmproxy): give one");
+    }
+    if (g.intercept == "llm") {
+        if (!g.allow_hosts.empty() || !g.ignore_hosts.empty()) {
+            throw std::invalid_argument(
+                "--intercept llm cannot be combined with --allow-hosts or --ignore-hosts");
+        }
+        std::vector<std::string> hosts = {"api.openai.com", "api.anthropic.com",
+                                          "generativelanguage.googleapis.com"};
+        llm::host_map mapped;
+        for (const auto& spec : g.llm_hosts) {
+            if (auto problem = llm::parse_host_mapping(spec, mapped)) {
+                throw std::invalid_argument("--llm-host '" + spec + "': " + *problem);
+            }
+        }
+        for (const auto& e : mapped.entries) {
+            hosts.push_back(e.host);
+        }
+        return host_filter::allow_hosts_exactly(hosts);
+    }
+    if (g.intercept != "all") {
+        throw std::invalid_argument("--intercept: expected all or llm, got '" + g.intercept + "'");
+    }
+    if (!g.allow_hosts.empty()) {
+        return host_filter(host_filter::mode::allow, g.allow_hosts, "--allow-hosts");
+    }
+    return host_filter(host_filter::mode::ignore, g.ignore_hosts, "--ignore-hosts");
+}
 
 std::filesystem::path expand_home(const std::string& p) {
     if (p == "~" || p.starts_with("~/")) {
@@ -188,6 +227,21 @@ proxy_config make_proxy_config(const global_options& g) {
     c.connect_timeout = seconds(g.connect_timeout_s);
     c.shutdown_grace = seconds(g.shutdown_grace_s);
     c.max_idle_upstream = g.max_idle_upstream;
+    c.tunnel_idle_timeout = seconds(g.tunnel_idle_timeout_s);
+    c.log_tunnels = g.log_tunnels;
+    c.intercept = make_host_filter(g);
+    for (const auto& credentials : g.proxy_auth) {
+        c.proxy_auth.add(credentials);
+    }
+    if (!g.proxy_auth_file.empty()) {
+        c.proxy_auth.add_file(expand_home(g.proxy_auth_file));
+    }
+    if (!is_loopback(c.listen_host) && !c.proxy_auth.enabled() && !g.allow_open_proxy) {
+        throw std::invalid_argument(
+            "--listen " + g.listen +
+            " is not a loopback address: anyone who reaches it could use this proxy. Require "
+            "credentials with --proxy-auth or --proxy-auth-file, or pass --allow-open-proxy");
+    }
     return c;
 }
 

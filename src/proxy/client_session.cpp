@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -14,12 +15,14 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "client_hello.hpp"
 #include "http_util.hpp"
 #include "llm_proxy/tls/contexts.hpp"
 
 namespace llm_proxy::proxy {
 
 using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
@@ -128,7 +131,9 @@ asio::awaitable<void> client_session::run() {
             break;
         }
         bool keep_going = false;
-        if (parser.get().method() == http::verb::connect) {
+        if (!tunnel_host_ && !authorized(parser)) {
+            keep_going = co_await send_auth_required();
+        } else if (parser.get().method() == http::verb::connect) {
             keep_going = co_await handle_connect(parser);
         } else {
             keep_going = co_await handle_request(parser);
@@ -169,6 +174,15 @@ asio::awaitable<bool> client_session::handle_connect(request_parser& parser) {
         co_return co_await send_error(400, "bad_request", "data sent before the CONNECT response",
                                       false);
     }
+    const auto& filter = shared_.config.intercept;
+    const std::string authority = host_port_text(host, port);
+    // The target alone decides when it matches a pattern: an ignored target is relayed blind,
+    // an allowed one intercepted. Otherwise the ClientHello's server name may still match.
+    bool decided = filter.intercepts_everything() || filter.matches(authority);
+    if (decided && !filter.intercept({authority})) {
+        std::string no_sni;  // named: no temporaries inside co_await (GCC 12)
+        co_return co_await run_blind_tunnel(host, port, std::move(no_sni), false);
+    }
     static constexpr std::string_view established = "HTTP/1.1 200 Connection established\r\n\r\n";
     client_.tcp().expires_after(shared_.config.client_io_timeout);
     auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(established), use_tuple);
@@ -178,6 +192,23 @@ asio::awaitable<bool> client_session::handle_connect(request_parser& parser) {
     tunnel_host_ = host;
     tunnel_port_ = port;
     spdlog::debug("{} CONNECT {}:{}", client_address_, host, port);
+
+    if (!decided) {
+        bool gone = false;
+        auto sni = co_await peek_sni(gone);
+        if (gone) {
+            co_return false;
+        }
+        std::vector<std::string> names = {authority};
+        if (sni) {
+            names.push_back(*sni);
+            names.push_back(host_port_text(*sni, port));
+        }
+        if (!filter.intercept(names)) {
+            std::string name = sni.value_or("");
+            co_return co_await run_blind_tunnel(host, port, std::move(name), true);
+        }
+    }
 
     // TLS starts with a handshake record (0x16); anything else is plain HTTP in the tunnel.
     auto first = co_await peek_first_byte();
@@ -263,6 +294,71 @@ asio::awaitable<bool> client_session::start_tunnel_tls() {
     }
     spdlog::debug("{} TLS established for {}", client_address_, host);
     co_return true;
+}
+
+bool client_session::authorized(const request_parser& parser) const {
+    const auto& credentials = shared_.config.proxy_auth;
+    if (!credentials.enabled()) {
+        return true;
+    }
+    auto it = parser.get().find(http::field::proxy_authorization);
+    return it != parser.get().end() && credentials.accepts(it->value());
+}
+
+asio::awaitable<bool> client_session::send_auth_required() {
+    spdlog::debug("{} proxy authentication missing or wrong: 407", client_address_);
+    http::response<http::string_body> res{http::status::proxy_authentication_required, 11};
+    res.set(http::field::proxy_authenticate, "Basic realm=\"llm_proxy\"");
+    res.set(http::field::content_type, "application/json");
+    res.set("X-Llm_proxy-Error", "proxy_auth_required");
+    res.body() = error_json("proxy_auth_required",
+                            "proxy authentication required: send Proxy-Authorization with the "
+                            "Basic credentials given to --proxy-auth");
+    res.keep_alive(false);  // the request's body, if any, was not read
+    res.prepare_payload();
+    client_.tcp().expires_after(shared_.config.client_io_timeout);
+    co_await http::async_write(client_, res, use_tuple);
+    co_return false;
+}
+
+asio::awaitable<std::optional<std::string>> client_session::peek_sni(bool& client_gone) {
+    auto& socket = client_.tcp().socket();
+    const auto deadline = std::chrono::steady_clock::now() + shared_.config.client_header_timeout;
+    std::string bytes(max_client_hello_bytes, '\0');
+    asio::steady_timer timer(worker_.ioc);
+    auto pause = std::chrono::milliseconds(1);
+    std::size_t seen = 0;
+    while (true) {
+        timer.expires_at(deadline);
+        auto raced = co_await (socket.async_wait(tcp::socket::wait_read, use_tuple) ||
+                               timer.async_wait(use_tuple));
+        if (raced.index() == 1 || std::get<0>(std::get<0>(raced))) {
+            client_gone = true;
+            co_return std::nullopt;
+        }
+        beast::error_code ec;
+        std::size_t n = socket.receive(asio::buffer(bytes), tcp::socket::message_peek, ec);
+        if (ec || n == 0) {
+            client_gone = true;
+            co_return std::nullopt;
+        }
+        auto scan = scan_client_hello(std::string_view(bytes.data(), n));
+        if (scan.state != client_hello_scan::status::need_more || n == bytes.size()) {
+            co_return scan.sni;
+        }
+        if (n == seen) {
+            // Part of a ClientHello is in, the rest not yet: the socket stays readable, so
+            // wait a moment before peeking again (rare: a ClientHello split over segments).
+            timer.expires_after(pause);
+            co_await timer.async_wait(use_tuple);
+            pause = std::min(pause * 2, std::chrono::milliseconds(50));
+            if (std::chrono::steady_clock::now() >= deadline) {
+                client_gone = true;
+                co_return std::nullopt;
+            }
+        }
+        seen = n;
+    }
 }
 
 asio::awaitable<bool> client_session::send_error(unsigned status, std::string_view code,

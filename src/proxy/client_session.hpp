@@ -42,6 +42,16 @@ class client_session : public std::enable_shared_from_this<client_session> {
     // Reverse mode over TLS: a connection opening with a TLS handshake gets the listener's
     // certificate. False when the client went away or the handshake failed.
     asio::awaitable<bool> accept_listener_tls();
+    // Proxy authentication (proxy_auth.cpp): whether the request may pass, and the 407.
+    bool authorized(const request_parser& parser) const;
+    asio::awaitable<bool> send_auth_required();
+    // Peeks at the client's first bytes (a ClientHello) without consuming them; nullopt when
+    // the client went away or stayed silent.
+    asio::awaitable<std::optional<std::string>> peek_sni(bool& client_gone);
+    // A CONNECT that is not intercepted (blind_tunnel.cpp): connects to the target, answers
+    // 200 unless `answered`, then relays bytes both ways until both sides are done.
+    asio::awaitable<bool> run_blind_tunnel(const std::string& host, std::uint16_t port,
+                                           std::string sni, bool answered);
 
     // Runs one flow. Returns true when the client connection may serve another request.
     // The stages are in flow_handler.cpp, in the order they run.
@@ -85,6 +95,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
     std::string client_address_;
     std::string client_ip_;  // without port or brackets (X-Forwarded-For)
     bool idle_ = true;
+    // The addons the current flow goes through: all of them, or none for a plain-HTTP
+    // request to a host that is not intercepted.
+    addon_chain* flow_chain_ = nullptr;
 
     // Inside a CONNECT tunnel: the authority every request goes to.
     std::optional<std::string> tunnel_host_;

@@ -130,7 +130,7 @@ void client_session::fail_flow(flow& f, flow_error kind, std::string message) {
     f.duration = std::chrono::steady_clock::now() - f.started;
     spdlog::debug("{} flow {} failed: {}: {}", client_address_, f.id, to_string(f.error_kind),
                   f.error);
-    shared_.chain->on_error(f);
+    flow_chain_->on_error(f);
 }
 
 asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
@@ -140,6 +140,7 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
     f.client_address = client_address_;
     f.started_at = std::chrono::system_clock::now();
     f.started = std::chrono::steady_clock::now();
+    flow_chain_ = shared_.chain.get();
     if (auto problem = admit(ctx); !problem.empty()) {
         // A path no --reverse rule knows is not a broken request: a bodiless one keeps the
         // connection.
@@ -147,16 +148,23 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
             ctx.reject_status == 404 && ctx.client_keep_alive && ctx.request_body.done();
         co_return co_await send_error(ctx.reject_status, ctx.reject_code, problem, keep_alive);
     }
+    if (!tunnel_host_ &&
+        !shared_.config.intercept.intercept({host_port_text(f.request.host, f.request.port)})) {
+        // Not intercepted: forwarded as it came, no addon sees it, no record.
+        spdlog::debug("{} {} {}:{} forwarded without interception", client_address_,
+                      f.request.method, f.request.host, f.request.port);
+        flow_chain_ = &shared_.no_addons;
+    }
     bool keep_alive = co_await run_flow(ctx);
     // The flow is finished: its addon state goes, and it no longer changes.
     f.release_state();
-    shared_.chain->on_flow_done(std::move(ctx.owner));
+    flow_chain_->on_flow_done(std::move(ctx.owner));
     co_return keep_alive;
 }
 
 asio::awaitable<bool> client_session::run_flow(flow_context& ctx) {
     auto& f = ctx.f;
-    auto& chain = *shared_.chain;
+    auto& chain = *flow_chain_;
     const std::string client_authority = f.request.authority();
     if (!chain.on_request_headers(f)) {
         co_return co_await fail_addon(ctx);
@@ -574,10 +582,10 @@ asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
     std::optional<std::string> head_length;  // a HEAD answer keeps the length it leaves out
     auto decoder = take_response_head(ctx, head_length);
     unsigned upstream_status = ctx.response->get().result_int();
-    if (!co_await shared_.chain->on_response_headers(f)) {
+    if (!co_await flow_chain_->on_response_headers(f)) {
         co_return co_await fail_addon(ctx);
     }
-    ctx.response_capture = shared_.chain->response_capture_limit(f);
+    ctx.response_capture = flow_chain_->response_capture_limit(f);
     bool switching = f.response->status == 101 || upstream_status == 101;
     auto out = client_framing(ctx, decoder, head_length);
     ctx.client_keep_alive = ctx.client_keep_alive && out.kind != framing::until_close &&
@@ -603,7 +611,7 @@ asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
         for (auto p : pieces) {
             f.response_body.append(p, capture);
             f.response_bytes += p.size();
-            if (!shared_.chain->on_response_body(f, p)) {
+            if (!flow_chain_->on_response_body(f, p)) {
                 return false;
             }
         }
@@ -686,7 +694,7 @@ asio::awaitable<bool> client_session::finish_response(flow_context& ctx, const r
         co_return false;  // closing tells the client the body is incomplete
     }
     f.duration = std::chrono::steady_clock::now() - f.started;
-    shared_.chain->on_response_end(f);
+    flow_chain_->on_response_end(f);
     // Reused only when both messages ended exactly at their framing boundary: nothing
     // unread may wait on the connection (bytes past the response would be taken as the
     // answer to the next client's request).
@@ -734,7 +742,7 @@ asio::awaitable<bool> client_session::answer_locally(flow& f, bool keep_alive) {
     if (!f.response) {
         f.response = response_head{500, "Internal Server Error", 11, {}};
     }
-    auto& chain = *shared_.chain;
+    auto& chain = *flow_chain_;
     if (!co_await chain.on_response_headers(f)) {
         fail_flow(f, flow_error::addon_error, f.addon_failure);
         co_return co_await send_error(500, to_string(flow_error::addon_error), f.addon_failure,

@@ -98,6 +98,37 @@ asio::awaitable<tcp_result> open_tcp(asio::io_context& ioc, const std::string& h
 
 }  // namespace
 
+asio::awaitable<tcp_connect_result> connect_tcp(asio::io_context& ioc, const proxy_config& config,
+                                                const upstream_target& target) {
+    auto [host, port] = connect_address(config, target);
+    const bool via_parent =
+        config.upstream_proxy && !config.upstream_no_proxy.matches(target.host);
+    tcp_connect_result out;
+    const parent_proxy* parent = via_parent ? &*config.upstream_proxy : nullptr;
+    auto opened = co_await open_tcp(ioc, parent ? parent->host : host,
+                                    parent ? parent->port : port, config.connect_timeout);
+    if (!opened.stream) {
+        out.error = std::move(opened.error);
+        if (parent) {
+            out.error.status = 502;
+            out.error.kind = flow_error::upstream_proxy;
+            out.error.message = "upstream proxy " + parent->authority() + ": " + out.error.message;
+        }
+        co_return out;
+    }
+    if (parent) {
+        // A blind tunnel through the parent: CONNECT to the target, whatever its protocol.
+        auto problem = co_await parent_connect(*opened.stream, *parent, format_authority(host, port),
+                                               config.connect_timeout, config.max_header_bytes);
+        if (!problem.empty()) {
+            out.error = {502, flow_error::upstream_proxy, std::move(problem)};
+            co_return out;
+        }
+    }
+    out.stream = std::move(opened.stream);
+    co_return out;
+}
+
 upstream_pool::upstream_pool(asio::io_context& ioc, const proxy_config& config,
                              asio::ssl::context& tls)
     : ioc_(ioc), config_(config), tls_(tls), sweep_timer_(ioc) {}

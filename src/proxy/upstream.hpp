@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -56,6 +57,15 @@ struct acquire_result {
     std::unique_ptr<upstream_connection> connection;
     upstream_error error;  // meaningful when connection is null
 };
+
+// DNS + TCP to where --connect-to sends `target` (the target itself otherwise), bounded by
+// connect_timeout, through --upstream-proxy when it applies. Used by blind tunnels.
+struct tcp_connect_result {
+    std::optional<beast::tcp_stream> stream;  // connected, TCP_NODELAY set
+    upstream_error error;                     // meaningful when stream is empty
+};
+asio::awaitable<tcp_connect_result> connect_tcp(asio::io_context& ioc, const proxy_config& config,
+                                                const upstream_target& target);
 
 class upstream_pool {
   public:

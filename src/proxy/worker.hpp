@@ -19,6 +19,8 @@ namespace llm_proxy::proxy {
 struct shared_state {
     proxy_config config;
     std::shared_ptr<addon_chain> chain;
+    // What plain-HTTP requests to hosts that are not intercepted go through: no addon.
+    addon_chain no_addons;
     std::shared_ptr<tls::certificate_authority> ca;
     std::unique_ptr<asio::ssl::context> server_tls;
     std::unique_ptr<asio::ssl::context> upstream_tls;

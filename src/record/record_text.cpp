@@ -8,6 +8,7 @@
 
 #include "json_writer.hpp"
 #include "llm_proxy/llm/record_json.hpp"
+#include "llm_proxy/proxy/host_patterns.hpp"
 #include "llm_proxy/record/flow_record.hpp"
 #include "llm_proxy/util/ids.hpp"
 #include "record_fields.hpp"
@@ -70,7 +71,10 @@ std::string render_record(const flow& f, const record_options& options,
     out.reserve(1024 + f.request_body.data.size() + f.response_body.data.size());
     json_writer w(out);
     // A flow that failed before its request line was parsed has no host to build a URL from.
-    sanitized url = f.request.host.empty() ? sanitized() : sanitize_utf8(f.request.url());
+    // A blind tunnel has no URL: its CONNECT target stands for it.
+    sanitized url = f.request.host.empty() ? sanitized()
+                    : f.tunnel ? sanitize_utf8(host_port_text(f.request.host, f.request.port))
+                               : sanitize_utf8(f.request.url());
     {
         json_writer::object record(w, 0);
         if (options.log_connection_stats) {
@@ -88,7 +92,7 @@ std::string render_record(const flow& f, const record_options& options,
             }
         }
         // Also set when the response started but then broke off (e.g. upstream reset mid-body).
-        if (!f.response || f.error_kind != flow_error::none) {
+        if ((!f.response && !f.tunnel) || f.error_kind != flow_error::none) {
             json_writer::object error(record.key("error"), record.inner());
             error.key("kind").string(sanitize_utf8(to_string(f.error_kind)));
             error.key("message").string(sanitize_utf8(f.error));
@@ -133,6 +137,17 @@ std::string render_record(const flow& f, const record_options& options,
             }
         }
         record.key("timestamp").string(sanitize_utf8(format_timestamp(f.started_at)));
+        if (f.tunnel) {
+            json_writer::object t(record.key("tunnel"), record.inner());
+            t.key("bytes_from_client").number(f.tunnel->bytes_from_client);
+            t.key("bytes_from_upstream").number(f.tunnel->bytes_from_upstream);
+            t.key("end").string(sanitize_utf8(f.tunnel->end));
+            t.key("host").string(sanitize_utf8(f.request.host));
+            t.key("port").number(f.request.port);
+            if (!f.tunnel->sni.empty()) {
+                t.key("sni").string(sanitize_utf8(f.tunnel->sni));
+            }
+        }
     }
     out.push_back('\n');
     return out;

@@ -10,6 +10,8 @@
 
 #include "llm_proxy/proxy/parent_proxy.hpp"
 #include "llm_proxy/proxy/reverse_routes.hpp"
+#include "llm_proxy/proxy/host_patterns.hpp"
+#include "llm_proxy/proxy/proxy_auth.hpp"
 
 namespace llm_proxy {
 
@@ -58,6 +60,16 @@ struct proxy_config {
     // Each holds a socket and its TLS state, so a proxy that saw thousands of host names
     // does not keep thousands of connections open.
     std::size_t max_idle_upstream = 64;
+
+    // Which connections are intercepted (--allow-hosts, --ignore-hosts, --intercept). The
+    // others become blind tunnels (CONNECT) or are forwarded unobserved (plain HTTP).
+    host_filter intercept;
+    // A blind tunnel with no byte in either direction for this long is closed.
+    std::chrono::milliseconds tunnel_idle_timeout{600'000};
+    // One record per blind tunnel through the addons' on_flow_done (the dir_logger).
+    bool log_tunnels = false;
+    // Accepted proxy credentials; none: no authentication.
+    proxy_credentials proxy_auth;
 };
 
 }  // namespace llm_proxy

@@ -1,0 +1,197 @@
+#include "blind_tunnel.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "client_session.hpp"
+#include "llm_proxy/util/ids.hpp"
+
+namespace llm_proxy::proxy {
+
+namespace {
+
+using asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+struct tunnel_state {
+    tunnel_state(tcp::socket& c, tcp::socket& u) : client(c), upstream(u) {}
+    tcp::socket& client;
+    tcp::socket& upstream;
+    std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
+    std::string first_closed;  // which side finished sending first
+    std::string error;
+    bool client_fault = false;  // the error was on the client's side
+    bool timed_out = false;
+
+    // Stops both directions: an error on one side ends the tunnel.
+    void abort() {
+        beast::error_code ec;
+        client.cancel(ec);
+        upstream.cancel(ec);
+    }
+};
+
+// One direction: reads from `from`, writes everything to `to`, until `from` ends its sending
+// (then `to` gets a FIN and the other direction goes on) or something fails.
+asio::awaitable<void> pump(tunnel_state& st, tcp::socket& from, tcp::socket& to,
+                           std::uint64_t& count, const char* side) {
+    std::array<char, tunnel_buffer_bytes> buffer;
+    while (true) {
+        auto [rec, n] = co_await from.async_read_some(asio::buffer(buffer), use_tuple);
+        if (n > 0) {
+            st.last_activity = std::chrono::steady_clock::now();
+            auto [wec, wn] =
+                co_await asio::async_write(to, asio::buffer(buffer.data(), n), use_tuple);
+            count += wn;
+            st.last_activity = std::chrono::steady_clock::now();
+            if (wec) {
+                if (st.error.empty() && !st.timed_out && wec != asio::error::operation_aborted) {
+                    st.error = std::string("writing to the ") +
+                               (side[0] == 'c' ? "upstream" : "client") + ": " + wec.message();
+                    st.client_fault = side[0] != 'c';
+                }
+                st.abort();
+                co_return;
+            }
+        }
+        if (rec == asio::error::eof) {
+            if (st.first_closed.empty()) {
+                st.first_closed = side;
+            }
+            beast::error_code ec;
+            to.shutdown(tcp::socket::shutdown_send, ec);
+            co_return;
+        }
+        if (rec) {
+            if (st.error.empty() && !st.timed_out && rec != asio::error::operation_aborted) {
+                st.error = std::string("reading from the ") +
+                           (side[0] == 'c' ? "client" : "upstream") + ": " + rec.message();
+                st.client_fault = side[0] == 'c';
+            }
+            st.abort();
+            co_return;
+        }
+    }
+}
+
+// Closes the tunnel when no byte moved either way for `idle`.
+asio::awaitable<void> watchdog(tunnel_state& st, asio::steady_timer& timer,
+                               std::chrono::milliseconds idle) {
+    while (true) {
+        timer.expires_at(st.last_activity + idle);
+        auto [ec] = co_await timer.async_wait(use_tuple);
+        if (ec) {
+            co_return;  // the relay finished first
+        }
+        if (std::chrono::steady_clock::now() >= st.last_activity + idle) {
+            st.timed_out = true;
+            st.abort();
+            co_return;
+        }
+    }
+}
+
+}  // namespace
+
+asio::awaitable<tunnel_outcome> relay_blind(tcp::socket& client, tcp::socket& upstream,
+                                            std::chrono::milliseconds idle_timeout) {
+    tunnel_outcome out;
+    tunnel_state st(client, upstream);
+    asio::steady_timer timer(client.get_executor());
+    // Named awaitables: the operators below take them by value.
+    auto up = pump(st, client, upstream, out.from_client, "client_closed");
+    auto down = pump(st, upstream, client, out.from_upstream, "upstream_closed");
+    auto guard = watchdog(st, timer, idle_timeout);
+    co_await ((std::move(up) && std::move(down)) || std::move(guard));
+    if (st.timed_out) {
+        out.end = "idle_timeout";
+    } else if (!st.error.empty()) {
+        out.end = "error";
+        out.error = std::move(st.error);
+        out.client_fault = st.client_fault;
+    } else {
+        out.end = st.first_closed;
+    }
+    co_return out;
+}
+
+asio::awaitable<bool> client_session::run_blind_tunnel(const std::string& host, std::uint16_t port,
+                                                       std::string sni, bool answered) {
+    const auto& config = shared_.config;
+    auto record = std::make_shared<flow>();
+    auto& f = *record;
+    f.id = make_uuid();
+    f.client_address = client_address_;
+    f.started_at = std::chrono::system_clock::now();
+    f.started = std::chrono::steady_clock::now();
+    f.request.method = "CONNECT";
+    f.request.scheme = "https";
+    f.request.host = host;
+    f.request.port = port;
+    f.tunnel.emplace();
+    f.tunnel->sni = std::move(sni);
+    auto finish = [&](std::string end) {
+        f.duration = std::chrono::steady_clock::now() - f.started;
+        f.tunnel->end = std::move(end);
+        spdlog::debug("{} blind tunnel to {}:{} ended ({}): {} bytes up, {} down", client_address_,
+                      host, port, f.tunnel->end, f.tunnel->bytes_from_client,
+                      f.tunnel->bytes_from_upstream);
+        if (config.log_tunnels) {
+            shared_.chain->on_flow_done(std::move(record));
+        }
+    };
+
+    spdlog::debug("{} CONNECT {}:{} relayed blind", client_address_, host, port);
+    // Named: GCC 12 destroys temporaries with destructors inside a co_await expression twice.
+    const upstream_target target{"tcp", host, port};
+    auto connected = co_await connect_tcp(worker_.ioc, config, target);
+    if (!connected.stream) {
+        f.error_kind = connected.error.kind;
+        f.error = connected.error.message;
+        finish("error");
+        if (!answered) {
+            co_await send_error(connected.error.status, to_string(connected.error.kind),
+                                connected.error.message, false);
+        }
+        co_return false;
+    }
+    auto& upstream = connected.stream->socket();
+    if (!answered) {
+        static constexpr std::string_view established =
+            "HTTP/1.1 200 Connection established\r\n\r\n";
+        client_.tcp().expires_after(config.client_io_timeout);
+        auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(established), use_tuple);
+        if (wec) {
+            f.error_kind = flow_error::client_disconnected;
+            f.error = "writing the CONNECT response: " + wec.message();
+            finish("error");
+            co_return false;
+        }
+    }
+    // Beast's timers do not cover the raw socket operations below; the watchdog does.
+    client_.tcp().expires_never();
+    connected.stream->expires_never();
+    shrink_idle_buffer(buffer_);
+    auto outcome =
+        co_await relay_blind(client_.tcp().socket(), upstream, config.tunnel_idle_timeout);
+    f.tunnel->bytes_from_client = outcome.from_client;
+    f.tunnel->bytes_from_upstream = outcome.from_upstream;
+    if (outcome.end == "error") {
+        f.error_kind =
+            outcome.client_fault ? flow_error::client_disconnected : flow_error::upstream_reset;
+        f.error = outcome.error;
+    }
+    connected.stream->close();
+    finish(outcome.end);
+    co_return false;
+}
+
+}  // namespace llm_proxy::proxy

@@ -1,0 +1,150 @@
+// The server name read from a ClientHello before the proxy answers the handshake, and the
+// record of a blind tunnel.
+#include <gtest/gtest.h>
+#include <openssl/bio.h>
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+
+#include "llm_proxy/flow.hpp"
+#include "llm_proxy/record/flow_record.hpp"
+#include "proxy/client_hello.hpp"
+
+using namespace llm_proxy;
+using proxy::client_hello_scan;
+using proxy::scan_client_hello;
+
+namespace {
+
+// The first flight of a real OpenSSL client: its ClientHello record(s).
+std::string client_hello(const char* sni) {
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                          SSL_CTX_free);
+    std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+    BIO* in = BIO_new(BIO_s_mem());
+    BIO* out = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl.get(), in, out);  // ssl owns both
+    if (sni != nullptr) {
+        SSL_set_tlsext_host_name(ssl.get(), sni);
+    }
+    SSL_set_connect_state(ssl.get());
+    EXPECT_LE(SSL_do_handshake(ssl.get()), 0);  // wants to read the server's answer
+    char* data = nullptr;
+    long n = BIO_get_mem_data(out, &data);
+    return std::string(data, static_cast<std::size_t>(n));
+}
+
+// The same handshake message cut into two records.
+std::string split_into_two_records(const std::string& one_record) {
+    std::string header = one_record.substr(0, 3);
+    std::string message = one_record.substr(5);
+    std::size_t half = message.size() / 2;
+    auto record = [&](std::string_view part) {
+        std::string r = header;
+        r.push_back(static_cast<char>(part.size() >> 8));
+        r.push_back(static_cast<char>(part.size() & 0xff));
+        return r + std::string(part);
+    };
+    return record(std::string_view(message).substr(0, half)) +
+           record(std::string_view(message).substr(half));
+}
+
+}  // namespace
+
+TEST(ClientHello, ServerNameOfARealClientHello) {
+    auto hello = client_hello("Api.Example.COM");
+    auto scan = scan_client_hello(hello);
+    ASSERT_EQ(scan.state, client_hello_scan::status::complete);
+    EXPECT_EQ(scan.sni, "api.example.com");
+    // Extra bytes after it change nothing.
+    EXPECT_EQ(scan_client_hello(hello + "\x17\x03\x03").sni, "api.example.com");
+}
+
+TEST(ClientHello, EveryPrefixNeedsMore) {
+    auto hello = client_hello("upstream.test");
+    for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{4}, std::size_t{5},
+                          std::size_t{9}, hello.size() / 2, hello.size() - 1}) {
+        EXPECT_EQ(scan_client_hello(hello.substr(0, n)).state, client_hello_scan::status::need_more)
+            << n;
+    }
+}
+
+TEST(ClientHello, WithoutServerName) {
+    auto scan = scan_client_hello(client_hello(nullptr));
+    EXPECT_EQ(scan.state, client_hello_scan::status::complete);
+    EXPECT_FALSE(scan.sni);
+}
+
+TEST(ClientHello, SpreadOverTwoRecords) {
+    auto two = split_into_two_records(client_hello("two.records.test"));
+    auto scan = scan_client_hello(two);
+    ASSERT_EQ(scan.state, client_hello_scan::status::complete);
+    EXPECT_EQ(scan.sni, "two.records.test");
+    EXPECT_EQ(scan_client_hello(two.substr(0, two.size() - 3)).state,
+              client_hello_scan::status::need_more);
+}
+
+TEST(ClientHello, NotTls) {
+    EXPECT_EQ(scan_client_hello("GET / HTTP/1.1\r\n\r\n").state,
+              client_hello_scan::status::not_tls);
+    EXPECT_EQ(scan_client_hello("G").state, client_hello_scan::status::not_tls);
+    // A handshake record that is no ClientHello (a ServerHello, type 2).
+    EXPECT_EQ(scan_client_hello(std::string("\x16\x03\x01\x00\x04\x02\x00\x00\x00", 9)).state,
+              client_hello_scan::status::not_tls);
+    // A zero-length record.
+    EXPECT_EQ(scan_client_hello(std::string("\x16\x03\x01\x00\x00", 5)).state,
+              client_hello_scan::status::not_tls);
+}
+
+TEST(ClientHello, TruncatedExtensionsGiveNoNameButNoCrash) {
+    auto hello = client_hello("cut.test");
+    // Claim a longer extension block than there is, inside a complete message.
+    std::string bad = hello;
+    for (std::size_t i = 5 + 4 + 34; i < bad.size(); ++i) {
+        bad[i] = '\xff';
+    }
+    auto scan = scan_client_hello(bad);
+    EXPECT_EQ(scan.state, client_hello_scan::status::complete);
+    EXPECT_FALSE(scan.sni);
+}
+
+TEST(TunnelRecord, FieldsOfABlindTunnel) {
+    flow f;
+    f.id = "id";
+    f.client_address = "127.0.0.1:5000";
+    f.request.method = "CONNECT";
+    f.request.scheme = "https";
+    f.request.host = "example.com";
+    f.request.port = 443;
+    f.duration = std::chrono::milliseconds(1500);
+    f.tunnel.emplace();
+    f.tunnel->sni = "example.com";
+    f.tunnel->bytes_from_client = 517;
+    f.tunnel->bytes_from_upstream = 4096;
+    f.tunnel->end = "client_closed";
+    auto r = record::make_record(f, {}, "proxy");
+    EXPECT_EQ(r["request"]["method"], "CONNECT");
+    EXPECT_EQ(r["request"]["url"], "example.com:443");
+    EXPECT_EQ(r["connection_stats"]["url"], "example.com:443");
+    EXPECT_EQ(r["connection_stats"]["duration_ms"], 1500);
+    EXPECT_FALSE(r.contains("response"));
+    EXPECT_FALSE(r.contains("error"));
+    EXPECT_EQ(r["tunnel"], (nlohmann::json{{"bytes_from_client", 517},
+                                           {"bytes_from_upstream", 4096},
+                                           {"end", "client_closed"},
+                                           {"host", "example.com"},
+                                           {"port", 443},
+                                           {"sni", "example.com"}}));
+    EXPECT_EQ(r["schema"], "v2");
+
+    f.tunnel->end = "error";
+    f.tunnel->sni.clear();
+    f.error_kind = flow_error::connect;
+    f.error = "cannot connect";
+    f.request.host = "::1";
+    r = record::make_record(f, {}, "proxy");
+    EXPECT_EQ(r["error"]["kind"], "connect");
+    EXPECT_EQ(r["request"]["url"], "[::1]:443");
+    EXPECT_FALSE(r["tunnel"].contains("sni"));
+}
