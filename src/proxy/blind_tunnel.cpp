@@ -2,13 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
-#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/write.hpp>
+#include <memory>
 
 #include "client_session.hpp"
 #include "llm_proxy/util/ids.hpp"
@@ -43,13 +43,16 @@ struct tunnel_state {
 // (then `to` gets a FIN and the other direction goes on) or something fails.
 asio::awaitable<void> pump(tunnel_state& st, tcp::socket& from, tcp::socket& to,
                            std::uint64_t& count, const char* side) {
-    std::array<char, tunnel_buffer_bytes> buffer;
+    // On the heap rather than in the coroutine frame (GCC 12 warns about the frame's
+    // deallocation when it holds a large array).
+    auto buffer = std::make_unique<char[]>(tunnel_buffer_bytes);
     while (true) {
-        auto [rec, n] = co_await from.async_read_some(asio::buffer(buffer), use_tuple);
+        auto [rec, n] = co_await from.async_read_some(
+            asio::buffer(buffer.get(), tunnel_buffer_bytes), use_tuple);
         if (n > 0) {
             st.last_activity = std::chrono::steady_clock::now();
             auto [wec, wn] =
-                co_await asio::async_write(to, asio::buffer(buffer.data(), n), use_tuple);
+                co_await asio::async_write(to, asio::buffer(buffer.get(), n), use_tuple);
             count += wn;
             st.last_activity = std::chrono::steady_clock::now();
             if (wec) {
