@@ -101,12 +101,11 @@ asio::awaitable<tcp_result> open_tcp(asio::io_context& ioc, const std::string& h
 asio::awaitable<tcp_connect_result> connect_tcp(asio::io_context& ioc, const proxy_config& config,
                                                 const upstream_target& target) {
     auto [host, port] = connect_address(config, target);
-    const bool via_parent =
-        config.upstream_proxy && !config.upstream_no_proxy.matches(target.host);
+    const bool via_parent = config.upstream_proxy && !config.upstream_no_proxy.matches(target.host);
     tcp_connect_result out;
     const parent_proxy* parent = via_parent ? &*config.upstream_proxy : nullptr;
-    auto opened = co_await open_tcp(ioc, parent ? parent->host : host,
-                                    parent ? parent->port : port, config.connect_timeout);
+    auto opened = co_await open_tcp(ioc, parent ? parent->host : host, parent ? parent->port : port,
+                                    config.connect_timeout);
     if (!opened.stream) {
         out.error = std::move(opened.error);
         if (parent) {
@@ -118,14 +117,15 @@ asio::awaitable<tcp_connect_result> connect_tcp(asio::io_context& ioc, const pro
     }
     if (parent) {
         // A blind tunnel through the parent: CONNECT to the target, whatever its protocol.
-        auto problem = co_await parent_connect(*opened.stream, *parent, format_authority(host, port),
-                                               config.connect_timeout, config.max_header_bytes);
+        auto problem =
+            co_await parent_connect(*opened.stream, *parent, format_authority(host, port),
+                                    config.connect_timeout, config.max_header_bytes);
         if (!problem.empty()) {
             out.error = {502, flow_error::upstream_proxy, std::move(problem)};
             co_return out;
         }
     }
-    out.stream = std::move(opened.stream);
+    out.stream.emplace(std::move(*opened.stream));
     co_return out;
 }
 

@@ -509,10 +509,9 @@ TEST(LlmParser, ManyEventsInPiecesAreAllReassembled) {
     const std::size_t events = 40000;
     std::string body;
     for (std::size_t i = 0; i < events; ++i) {
-        body +=
-            R"(data: {"id":"x","model":"m","choices":[{"index":0,"delta":{"content":"tok ",)"
-            R"("tool_calls":[{"index":0,"function":{"arguments":"ab"}}]}}]})"
-            "\n\n";
+        body += R"(data: {"id":"x","model":"m","choices":[{"index":0,"delta":{"content":"tok ",)"
+                R"("tool_calls":[{"index":0,"function":{"arguments":"ab"}}]}}]})"
+                "\n\n";
     }
     body += "data: [DONE]\n\n";
     llm::response_parser p(e, {});

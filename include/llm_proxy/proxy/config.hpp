@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "llm_proxy/proxy/parent_proxy.hpp"
-#include "llm_proxy/proxy/reverse_routes.hpp"
 #include "llm_proxy/proxy/host_patterns.hpp"
+#include "llm_proxy/proxy/parent_proxy.hpp"
 #include "llm_proxy/proxy/proxy_auth.hpp"
+#include "llm_proxy/proxy/reverse_routes.hpp"
 
 namespace llm_proxy {
 
