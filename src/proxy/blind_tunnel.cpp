@@ -154,7 +154,7 @@ asio::awaitable<bool> client_session::run_blind_tunnel(const std::string& host, 
 
     spdlog::debug("{} CONNECT {}:{} relayed blind", client_address_, host, port);
     // Named: GCC 12 destroys temporaries with destructors inside a co_await expression twice.
-    const upstream_target target{"tcp", host, port};
+    const upstream_target target{"tcp", host, port, {}};
     auto connected = co_await connect_tcp(worker_.ioc, config, target);
     if (!connected.stream) {
         f.error_kind = connected.error.kind;

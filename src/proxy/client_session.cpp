@@ -18,6 +18,7 @@
 #include "client_hello.hpp"
 #include "http_util.hpp"
 #include "llm_proxy/tls/contexts.hpp"
+#include "llm_proxy/util/text.hpp"
 
 namespace llm_proxy::proxy {
 
@@ -183,6 +184,11 @@ asio::awaitable<bool> client_session::handle_connect(request_parser& parser) {
         std::string no_sni;  // named: no temporaries inside co_await (GCC 12)
         co_return co_await run_blind_tunnel(host, port, std::move(no_sni), false);
     }
+    if (decided) {
+        // Intercepted: the upstream connection opens while the client reads our answer and
+        // handshakes with us.
+        early_ = worker_.pool.connect_early({"https", host, port, {}});
+    }
     static constexpr std::string_view established = "HTTP/1.1 200 Connection established\r\n\r\n";
     client_.tcp().expires_after(shared_.config.client_io_timeout);
     auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(established), use_tuple);
@@ -193,9 +199,10 @@ asio::awaitable<bool> client_session::handle_connect(request_parser& parser) {
     tunnel_port_ = port;
     spdlog::debug("{} CONNECT {}:{}", client_address_, host, port);
 
+    std::optional<std::string> sni;
     if (!decided) {
         bool gone = false;
-        auto sni = co_await peek_sni(gone);
+        sni = co_await peek_sni(gone);
         if (gone) {
             co_return false;
         }
@@ -217,9 +224,30 @@ asio::awaitable<bool> client_session::handle_connect(request_parser& parser) {
     }
     if (*first != 0x16) {
         tunnel_scheme_ = "http";
+        early_.reset();  // its connection, TLS, is of no use here; it joins the pool
         co_return true;
     }
     tunnel_scheme_ = "https";
+    if (decided) {
+        bool gone = false;
+        sni = co_await peek_sni(gone);
+        if (gone) {
+            co_return false;
+        }
+    }
+    if (sni && !iequals(*sni, host)) {
+        // The ClientHello names another server than the CONNECT target (typically an
+        // address): the name is what our certificate, the upstream's check and the record
+        // use; the CONNECT target stays where the connection goes.
+        spdlog::debug("{} CONNECT {}:{} names {} in its ClientHello", client_address_, host, port,
+                      *sni);
+        tunnel_address_ = host;
+        tunnel_host_ = *sni;
+        early_.reset();
+    }
+    if (!early_) {
+        early_ = worker_.pool.connect_early({"https", *tunnel_host_, port, tunnel_address_});
+    }
     co_return co_await start_tunnel_tls();
 }
 

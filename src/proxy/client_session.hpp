@@ -103,6 +103,11 @@ class client_session : public std::enable_shared_from_this<client_session> {
     std::optional<std::string> tunnel_host_;
     std::uint16_t tunnel_port_ = 0;
     std::string tunnel_scheme_;
+    // Where the tunnel's upstream is when the ClientHello named another server than the
+    // CONNECT target (that target), else empty.
+    std::string tunnel_address_;
+    // The upstream connection opened while the client handshakes, until a request takes it.
+    std::shared_ptr<early_connection> early_;
 };
 
 }  // namespace llm_proxy::proxy

@@ -370,9 +370,15 @@ asio::awaitable<bool> client_session::use_replaced_body(flow_context& ctx) {
 // connection may serve another request.
 asio::awaitable<std::optional<bool>> client_session::exchange_with_upstream(flow_context& ctx) {
     auto& f = ctx.f;
-    upstream_target target{f.request.scheme, f.request.host, f.request.port};
+    upstream_target target{f.request.scheme, f.request.host, f.request.port, {}};
+    if (tunnel_host_ && f.request.host == *tunnel_host_ && f.request.port == tunnel_port_) {
+        target.address = tunnel_address_;
+    }
     for (int attempt = 0;; ++attempt) {
-        auto acquired = co_await worker_.pool.acquire(target);
+        // The tunnel's early connection serves its first request (when it is for the same
+        // target: an addon may have sent the request elsewhere).
+        auto early = std::exchange(early_, nullptr);
+        auto acquired = co_await worker_.pool.acquire(target, early.get());
         if (!acquired.connection) {
             auto& e = acquired.error;
             fail_flow(f, e.kind, e.message);

@@ -34,14 +34,24 @@ namespace {
 std::pair<std::string, std::uint16_t> connect_address(const proxy_config& config,
                                                       const upstream_target& t) {
     for (const auto& rule : config.connect_to) {
-        bool host_ok = rule.host.empty() || iequals(rule.host, t.host);
+        bool host_ok = rule.host.empty() || iequals(rule.host, t.dial_host());
         bool port_ok = rule.port == 0 || rule.port == t.port;
         if (host_ok && port_ok) {
-            return {rule.connect_host.empty() ? t.host : rule.connect_host,
+            return {rule.connect_host.empty() ? t.dial_host() : rule.connect_host,
                     rule.connect_port == 0 ? t.port : rule.connect_port};
         }
     }
-    return {t.host, t.port};
+    return {t.dial_host(), t.port};
+}
+
+// The parent proxy `t` goes through (--upstream-proxy), or null when it goes direct.
+const parent_proxy* parent_proxy_for(const proxy_config& config, const upstream_target& t) {
+    const auto& direct = config.upstream_no_proxy;
+    if (!config.upstream_proxy || direct.matches(t.host) ||
+        (!t.address.empty() && direct.matches(t.address))) {
+        return nullptr;
+    }
+    return &*config.upstream_proxy;
 }
 
 std::string tls_failure_detail(SSL* ssl, const beast::error_code& ec) {
@@ -101,9 +111,8 @@ asio::awaitable<tcp_result> open_tcp(asio::io_context& ioc, const std::string& h
 asio::awaitable<tcp_connect_result> connect_tcp(asio::io_context& ioc, const proxy_config& config,
                                                 const upstream_target& target) {
     auto [host, port] = connect_address(config, target);
-    const bool via_parent = config.upstream_proxy && !config.upstream_no_proxy.matches(target.host);
     tcp_connect_result out;
-    const parent_proxy* parent = via_parent ? &*config.upstream_proxy : nullptr;
+    const parent_proxy* parent = parent_proxy_for(config, target);
     auto opened = co_await open_tcp(ioc, parent ? parent->host : host, parent ? parent->port : port,
                                     config.connect_timeout);
     if (!opened.stream) {
@@ -159,31 +168,77 @@ bool upstream_pool::usable(idle_entry& e) const {
     return e.connection->stream.is_tls();
 }
 
-asio::awaitable<acquire_result> upstream_pool::acquire(const upstream_target& target) {
-    auto key = pool_key(target);
+std::unique_ptr<upstream_connection> upstream_pool::take_idle(const std::string& key) {
     auto it = idle_.find(key);
-    if (it != idle_.end()) {
-        auto& list = it->second;
-        while (!list.empty()) {
-            idle_entry e = std::move(list.back());
-            list.pop_back();
-            --idle_total_;
-            if (usable(e)) {
-                e.connection->reused = true;
-                spdlog::debug("reusing upstream connection to {}", key);
-                co_return acquire_result{std::move(e.connection), {}};
-            }
-            e.connection->stream.close();
+    if (it == idle_.end()) {
+        return nullptr;
+    }
+    auto& list = it->second;
+    while (!list.empty()) {
+        idle_entry e = std::move(list.back());
+        list.pop_back();
+        --idle_total_;
+        if (usable(e)) {
+            e.connection->reused = true;
+            spdlog::debug("reusing upstream connection to {}", key);
+            return std::move(e.connection);
         }
+        e.connection->stream.close();
+    }
+    return nullptr;
+}
+
+asio::awaitable<acquire_result> upstream_pool::acquire(const upstream_target& target,
+                                                       early_connection* early) {
+    auto key = pool_key(target);
+    if (auto c = take_idle(key)) {
+        co_return acquire_result{std::move(c), {}};
+    }
+    if (early && !early->claimed && early->key == key) {
+        early->claimed = true;
+        if (!early->finished) {
+            co_await early->done.async_wait(use_tuple);  // cancelled when it finishes
+        }
+        if (early->has_result) {
+            co_return std::move(early->result);
+        }
+    }
+    // No early attempt, or it succeeded before the request came (its connection is in the
+    // idle pool by now).
+    if (auto c = take_idle(key)) {
+        co_return acquire_result{std::move(c), {}};
     }
     co_return co_await connect(target);
 }
 
-const parent_proxy* upstream_pool::parent_for(const upstream_target& target) const {
-    if (!config_.upstream_proxy || config_.upstream_no_proxy.matches(target.host)) {
-        return nullptr;
+std::shared_ptr<early_connection> upstream_pool::connect_early(const upstream_target& target) {
+    auto e = std::make_shared<early_connection>(ioc_);
+    e->key = pool_key(target);
+    asio::co_spawn(ioc_, run_early(target, e), asio::detached);
+    return e;
+}
+
+asio::awaitable<void> upstream_pool::run_early(upstream_target target,
+                                               std::shared_ptr<early_connection> e) {
+    auto r = co_await connect(target);
+    e->finished = true;
+    if (!e->claimed && r.connection) {
+        // Nobody waits for it (yet): the request that comes takes it from the pool.
+        release(std::move(r.connection));
+        co_return;
     }
-    return &*config_.upstream_proxy;
+    if (!r.connection) {
+        spdlog::debug("early connection to {} failed: {}", target.key(), r.error.message);
+    }
+    // A failure is kept for the request: it is the answer a new attempt would most likely
+    // get too, and trying twice would double a timeout.
+    e->result = std::move(r);
+    e->has_result = true;
+    e->done.cancel();
+}
+
+const parent_proxy* upstream_pool::parent_for(const upstream_target& target) const {
+    return parent_proxy_for(config_, target);
 }
 
 std::string upstream_pool::pool_key(const upstream_target& target) const {
@@ -258,7 +313,7 @@ asio::awaitable<acquire_result> upstream_pool::connect(const upstream_target& ta
 }
 
 void upstream_pool::release(std::unique_ptr<upstream_connection> c) {
-    if (config_.max_idle_upstream == 0) {
+    if (config_.max_idle_upstream == 0 || closed_) {
         c->stream.close();
         return;
     }
@@ -306,6 +361,7 @@ asio::awaitable<void> upstream_pool::sweep_loop() {
 }
 
 void upstream_pool::close_all() {
+    closed_ = true;
     sweep_timer_.cancel();
     for (auto& [key, list] : idle_) {
         for (auto& e : list) {

@@ -23,9 +23,16 @@ namespace llm_proxy::proxy {
 
 struct upstream_target {
     std::string scheme;  // "http" or "https"
-    std::string host;
+    std::string host;    // the name: Host, TLS server name, certificate check
     std::uint16_t port = 0;
-    std::string key() const { return scheme + "://" + host + ":" + std::to_string(port); }
+    // Where to connect when it is not `host` (a CONNECT to an address whose ClientHello
+    // names the server); --connect-to rules still apply to it.
+    std::string address;
+    std::string key() const {
+        auto k = scheme + "://" + host + ":" + std::to_string(port);
+        return address.empty() ? k : k + " at " + address;
+    }
+    const std::string& dial_host() const { return address.empty() ? host : address; }
 };
 
 // Why an upstream could not be reached; `status` is what the client gets (502 or 504).
@@ -67,12 +74,31 @@ struct tcp_connect_result {
 asio::awaitable<tcp_connect_result> connect_tcp(asio::io_context& ioc, const proxy_config& config,
                                                 const upstream_target& target);
 
+// A connection opened ahead of the request that will use it (upstream_pool::connect_early).
+struct early_connection {
+    explicit early_connection(asio::io_context& ioc) : done(ioc) {
+        done.expires_at(std::chrono::steady_clock::time_point::max());
+    }
+    std::string key;
+    asio::steady_timer done;  // cancelled when the attempt finishes
+    bool finished = false;
+    bool claimed = false;
+    bool has_result = false;  // `result` holds the connection, or the error, for the request
+    acquire_result result;
+};
+
 class upstream_pool {
   public:
     upstream_pool(asio::io_context& ioc, const proxy_config& config, asio::ssl::context& tls);
 
-    // A live pooled connection to `target`, or a new one.
-    asio::awaitable<acquire_result> acquire(const upstream_target& target);
+    // Starts connecting to `target` (TCP, and TLS verified) now, while the client is still
+    // busy with its own handshake. Passed to acquire(), the attempt is the request's
+    // connection; unclaimed, a connection it opened joins the idle pool.
+    std::shared_ptr<early_connection> connect_early(const upstream_target& target);
+    // A live pooled connection to `target`, the early attempt `early` (when it was made for
+    // the same target), or a new one.
+    asio::awaitable<acquire_result> acquire(const upstream_target& target,
+                                            early_connection* early = nullptr);
     // Returns a connection whose last exchange finished cleanly and may be reused.
     void release(std::unique_ptr<upstream_connection> c);
     void close_all();
@@ -84,6 +110,9 @@ class upstream_pool {
         std::chrono::steady_clock::time_point since;
     };
     asio::awaitable<acquire_result> connect(const upstream_target& target);
+    asio::awaitable<void> run_early(upstream_target target, std::shared_ptr<early_connection> e);
+    // Takes a usable idle connection for `key`, if there is one.
+    std::unique_ptr<upstream_connection> take_idle(const std::string& key);
     // The parent proxy `target` goes through, or null when it goes direct.
     const parent_proxy* parent_for(const upstream_target& target) const;
     // The pool key: a connection through the parent is never taken for a direct one.
@@ -100,6 +129,7 @@ class upstream_pool {
     std::size_t idle_total_ = 0;
     asio::steady_timer sweep_timer_;
     bool sweeping_ = false;
+    bool closed_ = false;  // close_all() ran: nothing joins the idle pool any more
 };
 
 }  // namespace llm_proxy::proxy

@@ -127,8 +127,7 @@ TEST_F(Intercept, ServerNameAllowsInterception) {
     auto url = "https://127.0.0.1:" + std::to_string(upstream_->port()) + "/echo";
     start_dir_logger({"--allow-hosts", "^upstream\\.test$"});
     auto o = proxy_->make_client_options(proxy_ca_cert().string());
-    o.tls_host = "upstream.test";
-    o.verify_peer = false;  // our leaf names the CONNECT target, 127.0.0.1
+    o.tls_host = "upstream.test";  // our leaf names the server of the ClientHello
     http_client intercepted(o);
     EXPECT_EQ(intercepted.get(url).status, 200u);
     EXPECT_EQ(certificate_issuer(intercepted.peer_certificate_pem()), proxy_ca());

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# bench/first_event.sh — time to the first SSE event of a NEW intercepted connection, against
+# the direct path, in the same run (issue "first byte sooner": within 1.5 ms of direct).
+#
+#   bench/first_event.sh                          (from the repository root or anywhere)
+#
+# Starts the fake upstream (TLS) and `llm_proxy simple --threads 1`, then runs, BENCH_REPEATS
+# times and interleaved, bench/sse_latency.py --new-connection for each target: every stream
+# opens its own connection (direct: TCP + TLS to the upstream; proxied: CONNECT, TLS with the
+# proxy's leaf, and the proxy's own TCP + TLS upstream), and the time from starting it to the
+# first event is measured. The first stream of a run (leaf minting) is left out. Prints the
+# medians, and the added time per repeat (proxied − direct of the same repeat), median.
+#
+# Environment: BENCH_REPEATS=7 BENCH_STREAMS=40 BENCH_BUILD_DIR=build-bench (Release, built
+# unless BENCH_SKIP_BUILD=1), BENCH_BEFORE_BIN=PATH (an earlier llm_proxy measured alongside),
+# BENCH_RESULTS_NAME=first_event (bench/results/<name>.md).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+REPEATS="${BENCH_REPEATS:-7}"
+STREAMS="${BENCH_STREAMS:-40}"
+BUILD="${BENCH_BUILD_DIR:-build-bench}"
+NAME="${BENCH_RESULTS_NAME:-first_event}"
+PY=/usr/bin/python3
+TMP="$(mktemp -d /tmp/llm_proxy_first_event.XXXXXX)"
+declare -A PID
+declare -A PORT
+PIDS_TO_STOP=()
+
+log() { printf '[first-event %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+cleanup() {
+    local p
+    for p in "${PIDS_TO_STOP[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+build
+make_certs
+start_upstream
+
+start_proxy() {  # start_proxy NAME BINARY
+    local port
+    port="$(free_port)"
+    "$2" --listen "127.0.0.1:$port" --ca_dir "$TMP/ca_$1" --upstream-ca "$TMP/pki/testca.pem" \
+        --threads 1 simple >"$TMP/$1.log" 2>&1 &
+    PID[$1]=$!
+    PIDS_TO_STOP+=("$!")
+    wait_port "$port" "${PID[$1]}" "$1"
+    PORT[$1]=$port
+}
+TARGETS="direct llm_simple"
+start_proxy llm_simple "$BUILD/llm_proxy"
+if [[ -n "${BENCH_BEFORE_BIN:-}" ]]; then
+    start_proxy before "$BENCH_BEFORE_BIN"
+    TARGETS="direct before llm_simple"
+fi
+
+RAW="$TMP/raw.tsv"
+for ((rep = 1; rep <= REPEATS; rep++)); do
+    for t in $TARGETS; do
+        px=""
+        trust="$TMP/pki/testca.pem"
+        if [[ "$t" != direct ]]; then
+            px="http://127.0.0.1:${PORT[$t]}"
+            trust="$TMP/ca_$t/mitmproxy-ca-cert.pem"
+        fi
+        "$PY" bench/sse_latency.py --new-connection --url "https://localhost:$UPORT/v1/chat/completions" \
+            --proxy "$px" --cafile "$trust" --streams "$STREAMS" --events 2 --interval-ms 1 \
+            --label "$rep	$t" >>"$RAW" || die "run $rep of $t failed"
+    done
+    log "repeat $rep/$REPEATS done"
+done
+
+OUT="bench/results/$NAME.md"
+"$PY" - "$RAW" "$TARGETS" "$REPEATS" "$STREAMS" >"$OUT" <<'PYEOF'
+import statistics, sys, platform, os
+raw, targets, repeats, streams = sys.argv[1], sys.argv[2].split(), sys.argv[3], sys.argv[4]
+ttfe = {}
+for line in open(raw):
+    f = line.rstrip("\n").split("\t")
+    ttfe.setdefault(f[1], {})[int(f[0])] = float(f[2])
+names = {"direct": "direct (no proxy)", "before": "llm_proxy simple, earlier version (BENCH_BEFORE_BIN)",
+         "llm_simple": "llm_proxy simple"}
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print("# Time to the first SSE event on a new connection\n")
+print(f"bench/first_event.sh: {repeats} repeats × {streams} streams per target, interleaved; every stream"
+      " on a new connection, the first of each run left out. Machine: "
+      f"{cpu}, {os.cpu_count()} cores, {platform.platform()}.\n")
+print("| target | time to first event p50 of the repeats' medians ms | added vs direct ms (median of per-repeat differences) |")
+print("|---|---:|---:|")
+for t in targets:
+    vals = list(ttfe.get(t, {}).values())
+    if not vals:
+        continue
+    diffs = [ttfe[t][r] - ttfe["direct"][r] for r in ttfe[t] if r in ttfe["direct"]]
+    added = "–" if t == "direct" else f"{statistics.median(diffs):+.3f}"
+    print(f"| {names.get(t, t)} | {statistics.median(vals):.3f} | {added} |")
+PYEOF
+cat "$OUT"
