@@ -44,21 +44,27 @@ build
 make_certs
 start_upstream
 
-start_proxy() {  # start_proxy NAME BINARY
-    local port
+start_proxy() {  # start_proxy NAME BINARY [GLOBAL OPTIONS...]
+    local port name="$1" bin="$2"
+    shift 2
     port="$(free_port)"
-    "$2" --listen "127.0.0.1:$port" --ca_dir "$TMP/ca_$1" --upstream-ca "$TMP/pki/testca.pem" \
-        --threads 1 simple >"$TMP/$1.log" 2>&1 &
-    PID[$1]=$!
+    "$bin" --listen "127.0.0.1:$port" --ca_dir "$TMP/ca_$name" --upstream-ca "$TMP/pki/testca.pem" \
+        --threads 1 "$@" simple >"$TMP/$name.log" 2>&1 &
     PIDS_TO_STOP+=("$!")
-    wait_port "$port" "${PID[$1]}" "$1"
-    PORT[$1]=$port
+    PID[$name]=$!
+    wait_port "$port" "${PID[$name]}" "$name"
+    PORT[$name]=$port
 }
-TARGETS="direct llm_simple"
+# Two cases: the proxy holds a pooled upstream connection from the previous stream (what a
+# new client connection finds in steady use), and no pooling (--max-idle-upstream 0: every
+# client connection needs a new upstream connection, as the first one to a host does).
+TARGETS="direct llm_simple llm_nopool"
 start_proxy llm_simple "$BUILD/llm_proxy"
+start_proxy llm_nopool "$BUILD/llm_proxy" --max-idle-upstream 0
 if [[ -n "${BENCH_BEFORE_BIN:-}" ]]; then
     start_proxy before "$BENCH_BEFORE_BIN"
-    TARGETS="direct before llm_simple"
+    start_proxy before_nopool "$BENCH_BEFORE_BIN" --max-idle-upstream 0
+    TARGETS="direct before llm_simple before_nopool llm_nopool"
 fi
 
 RAW="$TMP/raw.tsv"
@@ -85,8 +91,11 @@ ttfe = {}
 for line in open(raw):
     f = line.rstrip("\n").split("\t")
     ttfe.setdefault(f[1], {})[int(f[0])] = float(f[2])
-names = {"direct": "direct (no proxy)", "before": "llm_proxy simple, earlier version (BENCH_BEFORE_BIN)",
-         "llm_simple": "llm_proxy simple"}
+names = {"direct": "direct (no proxy)",
+         "before": "llm_proxy simple, earlier version (BENCH_BEFORE_BIN)",
+         "llm_simple": "llm_proxy simple",
+         "before_nopool": "llm_proxy simple --max-idle-upstream 0, earlier version",
+         "llm_nopool": "llm_proxy simple --max-idle-upstream 0 (a new upstream connection each time)"}
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print("# Time to the first SSE event on a new connection\n")
 print(f"bench/first_event.sh: {repeats} repeats × {streams} streams per target, interleaved; every stream"

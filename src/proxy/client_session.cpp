@@ -224,7 +224,7 @@ asio::awaitable<bool> client_session::handle_connect(request_parser& parser) {
     }
     if (*first != 0x16) {
         tunnel_scheme_ = "http";
-        early_.reset();  // its connection, TLS, is of no use here; it joins the pool
+        early_.reset();  // a TLS connection is of no use here: it closes
         co_return true;
     }
     tunnel_scheme_ = "https";

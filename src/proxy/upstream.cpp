@@ -191,20 +191,26 @@ std::unique_ptr<upstream_connection> upstream_pool::take_idle(const std::string&
 asio::awaitable<acquire_result> upstream_pool::acquire(const upstream_target& target,
                                                        early_connection* early) {
     auto key = pool_key(target);
-    if (auto c = take_idle(key)) {
-        co_return acquire_result{std::move(c), {}};
-    }
     if (early && !early->claimed && early->key == key) {
-        early->claimed = true;
-        if (!early->finished) {
-            co_await early->done.async_wait(use_tuple);  // cancelled when it finishes
+        if (early->finished) {
+            // Done before the request came: its connection (or its error) waited for it. A
+            // connection that waited counts as reused: if the server closed it meanwhile,
+            // the request is retried on a new one.
+            early->claimed = true;
+            if (early->result.connection) {
+                early->result.connection->reused = true;
+            }
+            co_return std::move(early->result);
         }
-        if (early->has_result) {
+        if (auto c = take_idle(key)) {
+            co_return acquire_result{std::move(c), {}};
+        }
+        early->claimed = true;
+        co_await early->done.async_wait(use_tuple);  // cancelled when it finishes
+        if (early->finished) {
             co_return std::move(early->result);
         }
     }
-    // No early attempt, or it succeeded before the request came (its connection is in the
-    // idle pool by now).
     if (auto c = take_idle(key)) {
         co_return acquire_result{std::move(c), {}};
     }
@@ -212,8 +218,14 @@ asio::awaitable<acquire_result> upstream_pool::acquire(const upstream_target& ta
 }
 
 std::shared_ptr<early_connection> upstream_pool::connect_early(const upstream_target& target) {
+    auto key = pool_key(target);
+    if (auto it = idle_.find(key); it != idle_.end() && !it->second.empty()) {
+        // A pooled connection is there for the request: another would cost both ends a
+        // handshake for nothing.
+        return nullptr;
+    }
     auto e = std::make_shared<early_connection>(ioc_);
-    e->key = pool_key(target);
+    e->key = std::move(key);
     asio::co_spawn(ioc_, run_early(target, e), asio::detached);
     return e;
 }
@@ -221,19 +233,14 @@ std::shared_ptr<early_connection> upstream_pool::connect_early(const upstream_ta
 asio::awaitable<void> upstream_pool::run_early(upstream_target target,
                                                std::shared_ptr<early_connection> e) {
     auto r = co_await connect(target);
-    e->finished = true;
-    if (!e->claimed && r.connection) {
-        // Nobody waits for it (yet): the request that comes takes it from the pool.
-        release(std::move(r.connection));
-        co_return;
-    }
     if (!r.connection) {
         spdlog::debug("early connection to {} failed: {}", target.key(), r.error.message);
     }
-    // A failure is kept for the request: it is the answer a new attempt would most likely
-    // get too, and trying twice would double a timeout.
+    // Kept for the tunnel's first request (a failure too: it is the answer a new attempt
+    // would most likely get, and trying twice would double a timeout). Unclaimed, it closes
+    // with the tunnel.
     e->result = std::move(r);
-    e->has_result = true;
+    e->finished = true;
     e->done.cancel();
 }
 

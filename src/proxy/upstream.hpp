@@ -81,9 +81,8 @@ struct early_connection {
     }
     std::string key;
     asio::steady_timer done;  // cancelled when the attempt finishes
-    bool finished = false;
+    bool finished = false;    // `result` holds the connection, or the error, for the request
     bool claimed = false;
-    bool has_result = false;  // `result` holds the connection, or the error, for the request
     acquire_result result;
 };
 
@@ -93,7 +92,8 @@ class upstream_pool {
 
     // Starts connecting to `target` (TCP, and TLS verified) now, while the client is still
     // busy with its own handshake. Passed to acquire(), the attempt is the request's
-    // connection; unclaimed, a connection it opened joins the idle pool.
+    // connection; unclaimed, it closes when the caller drops it. Null (nothing to do) when an
+    // idle connection to `target` is already in the pool.
     std::shared_ptr<early_connection> connect_early(const upstream_target& target);
     // A live pooled connection to `target`, the early attempt `early` (when it was made for
     // the same target), or a new one.
