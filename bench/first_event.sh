@@ -23,22 +23,10 @@ STREAMS="${BENCH_STREAMS:-40}"
 BUILD="${BENCH_BUILD_DIR:-build-bench}"
 NAME="${BENCH_RESULTS_NAME:-first_event}"
 PY=/usr/bin/python3
-TMP="$(mktemp -d /tmp/llm_proxy_first_event.XXXXXX)"
-declare -A PID
-declare -A PORT
-PIDS_TO_STOP=()
-
-log() { printf '[first-event %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-cleanup() {
-    local p
-    for p in "${PIDS_TO_STOP[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
 # shellcheck source=bench/lib.sh
-source bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_script_setup first-event llm_proxy_first_event
+declare -A PORT
 
 build
 make_certs

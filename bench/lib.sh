@@ -1,6 +1,25 @@
-# bench/lib.sh — helpers shared by bench/run.sh and bench/cache.sh (sourced, not run).
+# bench/lib.sh — helpers shared by the bench/*.sh scripts (sourced, not run).
 # Expects from the caller: log, die, $ROOT, $BUILD, $TMP, the associative array PID and the
-# array PIDS_TO_STOP. start_upstream sets UPORT.
+# array PIDS_TO_STOP (or bench_script_setup, which makes them). start_upstream sets UPORT.
+
+# bench_script_setup TAG TMP_PREFIX: log/die printing "[TAG hh:mm:ss]", a fresh $TMP, PID and
+# PIDS_TO_STOP, and a trap that stops every process in PIDS_TO_STOP and removes $TMP on exit.
+bench_script_setup() {
+    BENCH_TAG="$1"
+    TMP="$(mktemp -d "/tmp/$2.XXXXXX")"
+    declare -gA PID=()
+    PIDS_TO_STOP=()
+    trap bench_cleanup EXIT
+}
+# (scripts that define their own log/die before sourcing keep them)
+declare -F log >/dev/null || log() { printf '[%s %s] %s\n' "${BENCH_TAG:-bench}" "$(date -u +%H:%M:%S)" "$*" >&2; }
+declare -F die >/dev/null || die() { log "ERROR: $*"; exit 1; }
+bench_cleanup() {
+    local p
+    for p in "${PIDS_TO_STOP[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$TMP"
+}
 
 build() {
     if [[ "${BENCH_SKIP_BUILD:-0}" == 1 && -x "$BUILD/llm_proxy" && -x "$BUILD/tests/fake_upstream" ]]; then

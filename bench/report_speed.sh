@@ -25,21 +25,10 @@ COPIES="${BENCH_COPIES:-5}"
 REPEATS="${BENCH_REPEATS:-5}"
 BUILD="${BENCH_BUILD_DIR:-build-bench}"
 PY=/usr/bin/python3
-TMP="$(mktemp -d /tmp/llm_proxy_report_bench.XXXXXX)"
-declare -A PID
-PIDS_TO_STOP=()
-
-log() { printf '[report-bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-cleanup() {
-    local p
-    for p in "${PIDS_TO_STOP[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
+# shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
+bench_script_setup report-bench llm_proxy_report_bench
+
 for tool in hey taskset bc; do command -v "$tool" >/dev/null || die "$tool is missing (bench/run.sh installs hey)"; done
 [[ -x /usr/bin/time ]] || die "/usr/bin/time is missing (apt-get install time)"
 build
