@@ -5,6 +5,8 @@ find_package(CLI11 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(simdjson 3 REQUIRED)
+# libxcrypt (libcrypt-dev): bcrypt / SHA-crypt lines of --proxy-auth-file.
+find_library(CRYPT_LIBRARY crypt REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(Threads REQUIRED)
 find_package(PkgConfig REQUIRED)

@@ -1,9 +1,11 @@
 #include "llm_proxy/proxy/proxy_auth.hpp"
 
+#include <crypt.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include <fstream>
+#include <memory>
 #include <stdexcept>
 
 #include "llm_proxy/util/text.hpp"
@@ -41,11 +43,9 @@ std::string credential_problem(std::string_view text) {
     if (password.empty()) {
         return "the password is empty";
     }
-    if (password.starts_with("$2a$") || password.starts_with("$2b$") ||
-        password.starts_with("$2y$") || password.starts_with("$apr1$") ||
-        password.starts_with("{SHA}")) {
-        return "hashed htpasswd passwords (bcrypt, apr1, SHA) are not supported; write "
-               "user:password in clear text (and keep the file mode 0600)";
+    if (password.starts_with("$apr1$") || password.starts_with("{SHA}")) {
+        return "htpasswd's apr1 and SHA hashes are not supported; use bcrypt (htpasswd -B) or "
+               "write user:password in clear text (and keep the file mode 0600)";
     }
     for (char c : text) {
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
@@ -53,6 +53,38 @@ std::string credential_problem(std::string_view text) {
         }
     }
     return {};
+}
+
+// Whether `password` is a crypt() hash this system can check (bcrypt, SHA-crypt, yescrypt).
+bool is_crypt_hash(std::string_view password) {
+    static constexpr std::string_view prefixes[] = {"$2a$", "$2b$", "$2y$", "$5$", "$6$", "$y$"};
+    for (auto p : prefixes) {
+        if (password.starts_with(p)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+constexpr std::size_t checked_cache_limit = 1024;
+
+// crypt() of `password` with the settings of `hash` (empty when libcrypt refuses them).
+std::string crypt_with(const std::string& password, const std::string& hash) {
+    auto data = std::make_unique<crypt_data>();
+    const char* out = crypt_rn(password.c_str(), hash.c_str(), data.get(), sizeof(crypt_data));
+    if (out == nullptr || out[0] == '*') {
+        return {};
+    }
+    return out;
+}
+
+// Whether libcrypt supports the method of `hash` and `hash` is whole: hashing any password
+// with its settings gives a result of the same length (a cut line does not).
+bool crypt_hash_is_usable(const std::string& hash) {
+    if (crypt_checksalt(hash.c_str()) != CRYPT_SALT_OK) {
+        return false;
+    }
+    return crypt_with("probe", hash).size() == hash.size();
 }
 
 }  // namespace
@@ -82,7 +114,20 @@ void proxy_credentials::add_file(const std::filesystem::path& file) {
             throw std::invalid_argument("--proxy-auth-file: " + file.string() + " line " +
                                         std::to_string(number) + ": " + problem);
         }
-        digests_.push_back(sha256(l));
+        auto colon = l.find(':');
+        std::string_view password = l.substr(colon + 1);
+        if (is_crypt_hash(password)) {
+            std::string hash(password);
+            if (!crypt_hash_is_usable(hash)) {
+                throw std::invalid_argument("--proxy-auth-file: " + file.string() + " line " +
+                                            std::to_string(number) +
+                                            ": the password hash is malformed or of a method "
+                                            "this system's libcrypt does not support");
+            }
+            hashed_.push_back({std::string(l.substr(0, colon)), std::move(hash)});
+        } else {
+            digests_.push_back(sha256(l));
+        }
         ++added;
     }
     if (added == 0) {
@@ -101,6 +146,50 @@ bool proxy_credentials::accepts(std::string_view proxy_authorization) const {
     for (const auto& d : digests_) {
         // Every entry is compared, so the time does not tell which one matched.
         ok = (CRYPTO_memcmp(d.data(), given.data(), d.size()) == 0) || ok;
+    }
+    if (ok || hashed_.empty()) {
+        return ok;
+    }
+    return check_hashed(*credentials, given);
+}
+
+bool proxy_credentials::check_hashed(const std::string& credentials, const digest& given) const {
+    auto seen = [&given](const std::vector<digest>& list) {
+        bool found = false;
+        for (const auto& d : list) {
+            found = (CRYPTO_memcmp(d.data(), given.data(), d.size()) == 0) || found;
+        }
+        return found;
+    };
+    {
+        std::lock_guard lock(checked_->mutex);
+        if (seen(checked_->accepted)) {
+            return true;
+        }
+        if (seen(checked_->refused)) {
+            return false;
+        }
+    }
+    // The slow hash, once per distinct credentials (a client repeating wrong ones is answered
+    // from the cache too).
+    auto colon = credentials.find(':');
+    std::string_view user = std::string_view(credentials).substr(0, colon);
+    std::string password = credentials.substr(colon + 1);
+    bool ok = false;
+    for (const auto& e : hashed_) {
+        if (e.user != user) {
+            continue;
+        }
+        auto out = crypt_with(password, e.hash);
+        if (out.size() == e.hash.size() &&
+            CRYPTO_memcmp(out.data(), e.hash.data(), e.hash.size()) == 0) {
+            ok = true;
+        }
+    }
+    std::lock_guard lock(checked_->mutex);
+    auto& list = ok ? checked_->accepted : checked_->refused;
+    if (list.size() < checked_cache_limit) {
+        list.push_back(given);
     }
     return ok;
 }
