@@ -1,0 +1,64 @@
+#pragma once
+// Cleaning a fine-tuning dataset as it is written:
+//
+//   --dedupe    an example identical to one already written is skipped;
+//   --longest   of the requests of one conversation, where a later request's messages extend
+//               an earlier one's (the earlier answer included), only the longest is kept;
+//   --split F   each example goes to the training file with probability F, decided by a hash
+//               of the example and --seed: the same example lands in the same file on every
+//               run, whatever the order of the records.
+//
+// Examples are compared by 128-bit hashes of their text, so memory grows by 16 bytes per
+// example kept for --dedupe and per message for --longest, never by the examples themselves.
+
+#include <cstdint>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "llm_proxy/export/formats.hpp"
+
+namespace llm_proxy::exporter {
+
+struct hash128 {
+    std::uint64_t a = 0;
+    std::uint64_t b = 0;
+    friend bool operator==(const hash128&, const hash128&) = default;
+};
+
+hash128 hash_text(std::string_view text, std::uint64_t seed = 0);
+
+struct hash128_hasher {
+    std::size_t operator()(const hash128& h) const { return static_cast<std::size_t>(h.a); }
+};
+
+// --dedupe: true the first time an example's text is seen.
+class deduplicator {
+  public:
+    bool first_time(std::string_view line);
+
+  private:
+    std::unordered_set<hash128, hash128_hasher> seen_;
+};
+
+// The hashes --longest compares an example by: of its context (everything but the messages)
+// followed by its first 1, 2, ... n messages. full() is the last one.
+std::vector<hash128> prefix_hashes(const example& e);
+
+// --longest: learns every example's proper prefixes, then tells which examples another one
+// extends.
+class longest_filter {
+  public:
+    // Remembers the proper prefixes of an example (its hashes but the last).
+    void learn(const std::vector<hash128>& prefixes);
+    // Another example continues the conversation of the one whose full hash this is.
+    bool extended(const hash128& full) const { return prefixes_.contains(full); }
+
+  private:
+    std::unordered_set<hash128, hash128_hasher> prefixes_;
+};
+
+// --split: whether the example goes to the training file (else to the validation file).
+bool goes_to_training(std::string_view line, double fraction, std::uint64_t seed);
+
+}  // namespace llm_proxy::exporter
