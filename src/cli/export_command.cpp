@@ -136,8 +136,8 @@ exporter::export_options make_options(const export_cli& o, exporter::format f,
         try {
             s.model = std::regex(o.model, std::regex::ECMAScript);
         } catch (const std::regex_error& e) {
-            throw std::invalid_argument("--model '" + o.model +
-                                        "': not a regular expression (" + e.what() + ")");
+            throw std::invalid_argument("--model '" + o.model + "': not a regular expression (" +
+                                        e.what() + ")");
         }
     }
     for (const auto& p : o.providers) {
@@ -224,13 +224,15 @@ const subcommand_registration export_registration{[] {
         cmd.add_option("--check", o->check,
                        "Validate FILE against the rules of --format instead of exporting; "
                        "exit 1 when it has problems");
-        cmd.add_option("--host", o->hosts, "Only flows to this host (host or host:port; repeatable)")
+        cmd.add_option("--host", o->hosts,
+                       "Only flows to this host (host or host:port; repeatable)")
             ->allow_extra_args(false);
         cmd.add_option("--model", o->model,
                        "Only calls whose request or response model matches this regular "
                        "expression");
-        cmd.add_option("--provider", o->providers, "Only calls to openai, anthropic or google "
-                                                   "(repeatable)")
+        cmd.add_option("--provider", o->providers,
+                       "Only calls to openai, anthropic or google "
+                       "(repeatable)")
             ->check(CLI::IsMember({"openai", "anthropic", "google"}))
             ->allow_extra_args(false);
         cmd.add_option("--status", o->status,

@@ -61,8 +61,8 @@ example to_anthropic(const conversation& c) {
     }
     std::size_t first = 0;
     const message* system = nullptr;
-    while (first < c.messages.size() && (c.messages[first].role == role::system ||
-                                         c.messages[first].role == role::developer)) {
+    while (first < c.messages.size() &&
+           (c.messages[first].role == role::system || c.messages[first].role == role::developer)) {
         if (system != nullptr) {
             return skip("several system messages");
         }

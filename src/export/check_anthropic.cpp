@@ -22,7 +22,8 @@ void check_anthropic_line(std::string_view line, std::vector<std::string>& out) 
     }
     for (const auto& [key, value] : j.items()) {
         if (key != "system" && key != "messages") {
-            out.push_back("unexpected key " + in_quotes(key) + " (only \"system\" and \"messages\")");
+            out.push_back("unexpected key " + in_quotes(key) +
+                          " (only \"system\" and \"messages\")");
         }
     }
     if (auto s = j.find("system"); s != j.end() && !s->is_string()) {
@@ -51,8 +52,9 @@ void check_anthropic_line(std::string_view line, std::vector<std::string>& out) 
                               " (only \"role\" and \"content\")");
             }
         }
-        std::string role = m.contains("role") && m["role"].is_string() ? m["role"].get<std::string>()
-                                                                       : std::string();
+        std::string role = m.contains("role") && m["role"].is_string()
+                               ? m["role"].get<std::string>()
+                               : std::string();
         if (role != "user" && role != "assistant") {
             out.push_back(where + "role must be \"user\" or \"assistant\"" +
                           (role.empty() ? std::string() : ", not " + in_quotes(role)));

@@ -22,9 +22,8 @@ namespace {
 
 std::uint64_t line_at(std::string_view text, std::size_t offset) {
     offset = std::min(offset, text.size());
-    return 1 + static_cast<std::uint64_t>(
-                   std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset),
-                              '\n'));
+    return 1 + static_cast<std::uint64_t>(std::count(
+                   text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
 }
 
 // Finds where each element of log.entries starts, without a parse tree: just enough JSON to
@@ -302,8 +301,8 @@ class entry_checker {
         }
         if (time != nullptr && std::fabs(time->get<double>() - sum) > 1e-3) {
             char buf[160];
-            std::snprintf(buf, sizeof buf,
-                          "time %g is not the sum of the timings (%g)", time->get<double>(), sum);
+            std::snprintf(buf, sizeof buf, "time %g is not the sum of the timings (%g)",
+                          time->get<double>(), sum);
             r_.add(line_, prefix_ + ": " + buf);
         }
     }
@@ -325,8 +324,8 @@ void check_har(std::string_view text, check_result& r) {
         har = json::parse(text);
     } catch (const json::parse_error& e) {
         r.add(line_at(text, e.byte == 0 ? 0 : e.byte - 1),
-              "not valid JSON (" + std::string(e.what()).substr(std::string(e.what()).find(']') + 2) +
-                  ")");
+              "not valid JSON (" +
+                  std::string(e.what()).substr(std::string(e.what()).find(']') + 2) + ")");
         return;
     }
     auto log = har.is_object() ? har.find("log") : har.end();

@@ -24,17 +24,16 @@ enum kind : unsigned {
 
 bool is(const json& v, unsigned kinds) {
     return ((kinds & string) && v.is_string()) || ((kinds & null) && v.is_null()) ||
-           ((kinds & boolean) && v.is_boolean()) ||
-           ((kinds & integer) && v.is_number_integer()) || ((kinds & number) && v.is_number()) ||
-           ((kinds & array) && v.is_array()) || ((kinds & object) && v.is_object());
+           ((kinds & boolean) && v.is_boolean()) || ((kinds & integer) && v.is_number_integer()) ||
+           ((kinds & number) && v.is_number()) || ((kinds & array) && v.is_array()) ||
+           ((kinds & object) && v.is_object());
 }
 
 std::string kinds_text(unsigned kinds) {
     std::string out;
     const std::pair<unsigned, const char*> names[] = {
-        {string, "a string"},  {integer, "an integer"}, {number, "a number"},
-        {boolean, "a boolean"}, {array, "a list"},      {object, "an object"},
-        {null, "null"}};
+        {string, "a string"}, {integer, "an integer"}, {number, "a number"}, {boolean, "a boolean"},
+        {array, "a list"},    {object, "an object"},   {null, "null"}};
     for (const auto& [k, name] : names) {
         if (kinds & k) {
             out += out.empty() ? "" : " or ";

@@ -79,11 +79,11 @@ void check_tools(const json& j, std::vector<std::string>& out) {
                 const auto& tool = (*t)[i];
                 bool ok = tool.is_object() && tool.value("type", "") == "function" &&
                           tool.contains("function") && tool["function"].is_object() &&
-                          tool["function"].contains("name") &&
-                          tool["function"]["name"].is_string();
+                          tool["function"].contains("name") && tool["function"]["name"].is_string();
                 if (!ok) {
-                    out.push_back(at("tools", i) +
-                                  "must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
+                    out.push_back(
+                        at("tools", i) +
+                        "must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
                 }
             }
         }
@@ -129,8 +129,9 @@ void check_openai_chat_line(std::string_view line, std::vector<std::string>& out
                 out.push_back(where + "unexpected key " + in_quotes(key));
             }
         }
-        std::string role = m.contains("role") && m["role"].is_string() ? m["role"].get<std::string>()
-                                                                       : std::string();
+        std::string role = m.contains("role") && m["role"].is_string()
+                               ? m["role"].get<std::string>()
+                               : std::string();
         if (role.empty()) {
             out.push_back(where + "no role");
         } else if (!roles.contains(role)) {
@@ -182,7 +183,8 @@ void check_openai_chat_line(std::string_view line, std::vector<std::string>& out
             }
         }
         if (auto w = m.find("weight"); w != m.end()) {
-            if (!w->is_number_integer() || (w->get<std::int64_t>() != 0 && w->get<std::int64_t>() != 1)) {
+            if (!w->is_number_integer() ||
+                (w->get<std::int64_t>() != 0 && w->get<std::int64_t>() != 1)) {
                 out.push_back(where + "weight must be 0 or 1");
             } else if (role != "assistant") {
                 out.push_back(where + "weight is allowed on assistant messages only");

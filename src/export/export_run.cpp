@@ -242,9 +242,9 @@ std::pair<fs::path, fs::path> split_paths(const fs::path& out) {
 std::string export_summary::text() const {
     std::string out;
     char buf[256];
-    const char* unit = format == format::har ? "HAR entries" : format == format::jsonl
-                                                                 ? "lines"
-                                                                 : "examples";
+    const char* unit = format == format::har     ? "HAR entries"
+                       : format == format::jsonl ? "lines"
+                                                 : "examples";
     std::snprintf(buf, sizeof buf, "llm_proxy export (%s): %llu records read, %llu %s written\n",
                   to_string(format), static_cast<unsigned long long>(files),
                   static_cast<unsigned long long>(written), unit);
@@ -278,12 +278,13 @@ std::string export_summary::text() const {
         }
     }
     if (format != format::har) {
+        const char* per = format == format::jsonl ? "call" : "example";
         if (tokens.empty()) {
-            out += "tokens per example: no usage reported";
+            out += std::string("tokens per ") + per + ": no usage reported";
         } else {
             auto sorted = tokens;
             std::sort(sorted.begin(), sorted.end());
-            std::snprintf(buf, sizeof buf, "tokens per example: min %llu / median %llu / max %llu",
+            std::snprintf(buf, sizeof buf, "tokens per %s: min %llu / median %llu / max %llu", per,
                           static_cast<unsigned long long>(sorted.front()),
                           static_cast<unsigned long long>(sorted[(sorted.size() - 1) / 2]),
                           static_cast<unsigned long long>(sorted.back()));

@@ -115,8 +115,8 @@ void write_response(json_text& j, const flow_view& f) {
         return;
     }
     j.key("status").number(f.status);
-    auto reason = boost::beast::http::obsolete_reason(
-        static_cast<boost::beast::http::status>(f.status));
+    auto reason =
+        boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(f.status));
     j.key("statusText").string(std::string_view(reason.data(), reason.size()));
     j.key("httpVersion").string("HTTP/1.1");
     j.key("cookies").begin_array().end_array();

@@ -60,8 +60,7 @@ example to_openai_chat(const conversation& c) {
     for (const auto& m : c.messages) {
         for (const auto& p : m.content) {
             if (p.k == part::kind::other) {
-                return skip("unmappable " + std::string(to_string(m.role)) + " content: " +
-                            p.type);
+                return skip("unmappable " + std::string(to_string(m.role)) + " content: " + p.type);
             }
             if (p.k == part::kind::image && m.role != role::user) {
                 return skip(std::string("image in a ") + to_string(m.role) + " message");
@@ -95,9 +94,9 @@ example to_openai_chat(const conversation& c) {
             call_ids.insert(t.id);
         }
         if (!detail::has_content(m) && m.tool_calls.empty()) {
-            return skip(&m == &c.messages.back() ? "empty answer"
-                                                 : "empty " + std::string(to_string(m.role)) +
-                                                       " message");
+            return skip(&m == &c.messages.back()
+                            ? "empty answer"
+                            : "empty " + std::string(to_string(m.role)) + " message");
         }
     }
 

@@ -93,9 +93,8 @@ message read_message(const element& j) {
     if (!r) {
         // The legacy "function" role and anything unknown: kept whole, never mapped.
         m.role = role::user;
-        m.content.push_back(
-            other_part(std::string("role ") + std::string(string_member(j, "role").value_or("?")),
-                       j));
+        m.content.push_back(other_part(
+            std::string("role ") + std::string(string_member(j, "role").value_or("?")), j));
         return m;
     }
     m.role = *r;
@@ -139,8 +138,7 @@ message read_message(const element& j) {
                 }
                 m.tool_calls.push_back(std::move(call));
             }
-        } else if (key == "annotations" && value.is_array() &&
-                   array_of(value).size() == 0) {
+        } else if (key == "annotations" && value.is_array() && array_of(value).size() == 0) {
             continue;  // what the SDK's message objects carry back: no content
         } else {
             m.content.push_back(other_part(std::string("message ") + std::string(key), value));

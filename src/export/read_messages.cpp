@@ -167,15 +167,17 @@ void read_turn(const element& j, conversation& c) {
 
 conversation read_messages(const element& body) {
     conversation c;
-    if (auto system = member(body, "system"); system && !system->is_null()) {
+    auto system = member(body, "system");
+    auto empty_text = system ? as_string(*system) : std::nullopt;
+    if (system && !system->is_null() && !(empty_text && empty_text->empty())) {
         message m;
         m.role = role::system;
         if (auto text = as_string(*system)) {
             m.content.push_back(text_part(*text));
         } else if (system->is_array()) {
             for (const auto& b : array_of(*system)) {
-                auto text = string_member(b, "type").value_or("") == "text" ? plain_text(b)
-                                                                            : std::nullopt;
+                auto text =
+                    string_member(b, "type").value_or("") == "text" ? plain_text(b) : std::nullopt;
                 if (text) {
                     m.content.push_back(text_part(*text));
                 } else {

@@ -171,11 +171,14 @@ void read_item(const element& item, conversation& c) {
 
 conversation read_responses(const element& body) {
     conversation c;
+    // "" is how clients say "no instructions": no system message then.
     if (auto instructions = string_member(body, "instructions")) {
-        message m;
-        m.role = role::system;
-        m.content.push_back(text_part(*instructions));
-        c.messages.push_back(std::move(m));
+        if (!instructions->empty()) {
+            message m;
+            m.role = role::system;
+            m.content.push_back(text_part(*instructions));
+            c.messages.push_back(std::move(m));
+        }
     } else if (auto other = member(body, "instructions"); other && !other->is_null()) {
         message m;
         m.role = role::system;

@@ -133,8 +133,12 @@ nlohmann::json to_nlohmann(const element& e) {
         }
         case simdjson::dom::element_type::STRING:
             return std::string(e.get_string().value_unsafe());
-        case simdjson::dom::element_type::INT64:
-            return e.get_int64().value_unsafe();
+        case simdjson::dom::element_type::INT64: {
+            // simdjson keeps every integer that fits as int64; nlohmann (and the readers of
+            // the llm object) want counts unsigned, as its own parser makes them.
+            auto v = e.get_int64().value_unsafe();
+            return v >= 0 ? nlohmann::json(static_cast<std::uint64_t>(v)) : nlohmann::json(v);
+        }
         case simdjson::dom::element_type::UINT64:
             return e.get_uint64().value_unsafe();
         case simdjson::dom::element_type::DOUBLE:
@@ -206,8 +210,7 @@ const flow_view* record_source::read(const fs::path& file, std::string& why_not)
     return parse(std::string_view(buf), std::move(stem), why_not);
 }
 
-const flow_view* record_source::parse(std::string_view text, std::string id,
-                                      std::string& why_not) {
+const flow_view* record_source::parse(std::string_view text, std::string id, std::string& why_not) {
     auto& m = *impl_;
     if (text.data() != m.buffer.data()) {
         m.buffer.reserve(text.size() + simdjson::SIMDJSON_PADDING);

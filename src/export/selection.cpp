@@ -73,8 +73,8 @@ status_filter status_filter::parse(std::string_view text) {
     while (true) {
         auto comma = rest.find(',');
         auto item = trim_space(rest.substr(0, comma));
-        if (item.size() == 3 && (item.ends_with("xx") || item.ends_with("XX")) &&
-            item[0] >= '1' && item[0] <= '5') {
+        if (item.size() == 3 && (item.ends_with("xx") || item.ends_with("XX")) && item[0] >= '1' &&
+            item[0] <= '5') {
             unsigned base = static_cast<unsigned>(item[0] - '0') * 100;
             f.ranges.emplace_back(base, base + 99);
         } else if (auto c = code(item)) {
@@ -108,16 +108,15 @@ std::optional<std::string> rejected(const selection& s, const flow_view& f) {
     if (!s.hosts.empty()) {
         std::string host = to_lower(f.host);
         std::string_view bare = bare_host(host);
-        bool any = std::any_of(s.hosts.begin(), s.hosts.end(), [&](const std::string& h) {
-            return h == host || h == bare;
-        });
+        bool any = std::any_of(s.hosts.begin(), s.hosts.end(),
+                               [&](const std::string& h) { return h == host || h == bare; });
         if (!any) {
             return std::string("host not selected");
         }
     }
     if (!s.providers.empty()) {
-        if (!f.llm || std::find(s.providers.begin(), s.providers.end(),
-                                f.llm->call.provider) == s.providers.end()) {
+        if (!f.llm || std::find(s.providers.begin(), s.providers.end(), f.llm->call.provider) ==
+                          s.providers.end()) {
             return std::string("provider not selected");
         }
     }
@@ -136,11 +135,10 @@ std::optional<std::string> rejected(const selection& s, const flow_view& f) {
             }
             break;
         case status_filter::mode::codes: {
-            bool any = std::any_of(s.status.ranges.begin(), s.status.ranges.end(),
-                                   [&](const auto& r) {
-                                       return f.has_response && f.status >= r.first &&
-                                              f.status <= r.second;
-                                   });
+            bool any =
+                std::any_of(s.status.ranges.begin(), s.status.ranges.end(), [&](const auto& r) {
+                    return f.has_response && f.status >= r.first && f.status <= r.second;
+                });
             if (!any) {
                 return f.has_response ? "status " + std::to_string(f.status)
                                       : std::string("no response");

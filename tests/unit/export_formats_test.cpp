@@ -123,9 +123,9 @@ TEST(ExportChat, MultiTurnWithToolCallsAndAnImage) {
     auto e = to_openai_chat(c);
     EXPECT_TRUE(e.line.starts_with("{\"messages\":[{\"role\":\"system\""));
     ASSERT_EQ(e.messages.size(), 7u);
-    EXPECT_EQ(e.line.substr(e.messages.back().first,
-                            e.messages.back().second - e.messages.back().first),
-              R"({"role":"assistant","content":"Rain."})");
+    EXPECT_EQ(
+        e.line.substr(e.messages.back().first, e.messages.back().second - e.messages.back().first),
+        R"({"role":"assistant","content":"Rain."})");
     // Bedrock's format has no tools, images or tool calls: skipped, with the reason.
     auto b = to_anthropic(c);
     EXPECT_FALSE(b.ok);
@@ -165,8 +165,7 @@ TEST(ExportChat, WhatDoesNotMapIsSkippedWithItsReason) {
                       {{{"type", "input_audio"},
                         {"input_audio", {{"data", "AAAA"}, {"format", "wav"}}}}}}}}}};
     EXPECT_EQ(skipped(audio), "unmappable user content: input_audio");
-    json function_role = {
-        {"messages", {{{"role", "function"}, {"name", "f"}, {"content", "x"}}}}};
+    json function_role = {{"messages", {{{"role", "function"}, {"name", "f"}, {"content", "x"}}}}};
     EXPECT_EQ(skipped(function_role), "unmappable user content: role function");
     json orphan = {{"messages",
                     {{{"role", "user"}, {"content", "hi"}},
@@ -196,29 +195,29 @@ TEST(ExportChat, WhatDoesNotMapIsSkippedWithItsReason) {
 }
 
 TEST(ExportResponses, InputItemsBecomeMessages) {
-    json body = {
-        {"model", "gpt-4.1"},
-        {"instructions", "Answer briefly."},
-        {"input",
-         {{{"role", "user"},
-           {"content",
-            {{{"type", "input_text"}, {"text", "Weather in Paris?"}},
-             {{"type", "input_image"}, {"image_url", "data:image/png;base64,iVBORw0KGgo="},
-              {"detail", "auto"}}}}},
-          {{"type", "reasoning"},
-           {"id", "rs_1"},
-           {"summary", {{{"type", "summary_text"}, {"text", "Need the tool."}}}}},
-          {{"type", "function_call"},
-           {"call_id", "call_9"},
-           {"name", "get_weather"},
-           {"arguments", "{\"city\":\"Paris\"}"}},
-          {{"type", "function_call_output"}, {"call_id", "call_9"}, {"output", "18C"}}}},
-        {"tools",
-         {{{"type", "function"},
-           {"name", "get_weather"},
-           {"description", "Weather"},
-           {"parameters", {{"type", "object"}}},
-           {"strict", true}}}}};
+    json body = {{"model", "gpt-4.1"},
+                 {"instructions", "Answer briefly."},
+                 {"input",
+                  {{{"role", "user"},
+                    {"content",
+                     {{{"type", "input_text"}, {"text", "Weather in Paris?"}},
+                      {{"type", "input_image"},
+                       {"image_url", "data:image/png;base64,iVBORw0KGgo="},
+                       {"detail", "auto"}}}}},
+                   {{"type", "reasoning"},
+                    {"id", "rs_1"},
+                    {"summary", {{{"type", "summary_text"}, {"text", "Need the tool."}}}}},
+                   {{"type", "function_call"},
+                    {"call_id", "call_9"},
+                    {"name", "get_weather"},
+                    {"arguments", "{\"city\":\"Paris\"}"}},
+                   {{"type", "function_call_output"}, {"call_id", "call_9"}, {"output", "18C"}}}},
+                 {"tools",
+                  {{{"type", "function"},
+                    {"name", "get_weather"},
+                    {"description", "Weather"},
+                    {"parameters", {{"type", "object"}}},
+                    {"strict", true}}}}};
     auto c = read(llm::api::responses, body);
     append_answer(c, text_answer("18C in Paris."), llm::provider::openai);
     auto e = to_openai_chat(c);
@@ -238,11 +237,10 @@ TEST(ExportResponses, InputItemsBecomeMessages) {
         {{"role", "tool"}, {"content", "18C"}, {"tool_call_id", "call_9"}},
         {{"role", "assistant"}, {"content", "18C in Paris."}}};
     EXPECT_EQ(j["messages"], expected_messages);
-    EXPECT_EQ(j["tools"][0]["function"],
-              json({{"name", "get_weather"},
-                    {"description", "Weather"},
-                    {"parameters", {{"type", "object"}}},
-                    {"strict", true}}));
+    EXPECT_EQ(j["tools"][0]["function"], json({{"name", "get_weather"},
+                                               {"description", "Weather"},
+                                               {"parameters", {{"type", "object"}}},
+                                               {"strict", true}}));
     ASSERT_EQ(e.notes.size(), 1u);
     EXPECT_EQ(e.notes[0], "reasoning left out");
     // The neutral line keeps the reasoning and the image.
@@ -260,8 +258,9 @@ TEST(ExportResponses, StringInputAndServerHeldConversations) {
     EXPECT_EQ(line_of(to_anthropic(c), format::anthropic),
               json::parse(R"({"messages":[{"role":"user","content":"Hi"},)"
                           R"({"role":"assistant","content":"Hello!"}]})"));
-    auto later = read(llm::api::responses,
-                      {{"model", "gpt-4.1"}, {"input", "And then?"}, {"previous_response_id", "r"}});
+    auto later =
+        read(llm::api::responses,
+             {{"model", "gpt-4.1"}, {"input", "And then?"}, {"previous_response_id", "r"}});
     append_answer(later, text_answer("Then."), llm::provider::openai);
     EXPECT_EQ(to_openai_chat(later).skipped,
               "conversation held by the server (previous_response_id)");
@@ -269,8 +268,8 @@ TEST(ExportResponses, StringInputAndServerHeldConversations) {
                     {{"input", "news?"}, {"tools", {{{"type", "web_search_preview"}}}}});
     append_answer(web, text_answer("..."), llm::provider::openai);
     EXPECT_EQ(to_openai_chat(web).skipped, "unmappable tool: web_search_preview");
-    auto item = read(llm::api::responses,
-                     {{"input", {{{"type", "item_reference"}, {"id", "msg_1"}}}}});
+    auto item =
+        read(llm::api::responses, {{"input", {{{"type", "item_reference"}, {"id", "msg_1"}}}}});
     append_answer(item, text_answer("..."), llm::provider::openai);
     EXPECT_EQ(to_openai_chat(item).skipped, "unmappable assistant content: item_reference");
 }
@@ -279,7 +278,8 @@ TEST(ExportAnthropic, MessagesWithToolUseToBothFormats) {
     json body = {
         {"model", "claude-sonnet-4-0"},
         {"max_tokens", 1024},
-        {"system", {{{"type", "text"}, {"text", "Be brief."}, {"cache_control", {{"type", "ephemeral"}}}}}},
+        {"system",
+         {{{"type", "text"}, {"text", "Be brief."}, {"cache_control", {{"type", "ephemeral"}}}}}},
         {"messages",
          {{{"role", "user"},
            {"content",
@@ -299,9 +299,7 @@ TEST(ExportAnthropic, MessagesWithToolUseToBothFormats) {
             {{{"type", "tool_result"}, {"tool_use_id", "toolu_1"}, {"content", "a cat"}},
              {{"type", "text"}, {"text", "So?"}}}}}}},
         {"tools",
-         {{{"name", "zoom"},
-           {"description", "Zoom in"},
-           {"input_schema", {{"type", "object"}}}}}},
+         {{{"name", "zoom"}, {"description", "Zoom in"}, {"input_schema", {{"type", "object"}}}}}},
         {"tool_choice", {{"type", "auto"}, {"disable_parallel_tool_use", true}}}};
     auto c = read(llm::api::messages, body);
     append_answer(c, text_answer("A cat."), llm::provider::anthropic);
@@ -319,14 +317,17 @@ TEST(ExportAnthropic, MessagesWithToolUseToBothFormats) {
            {"tool_calls",
             {{{"id", "toolu_1"},
               {"type", "function"},
-              {"function", {{"name", "zoom"}, {"arguments", "{\"factor\":2,\"area\":\"top\"}"}}}}}}},
+              {"function",
+               {{"name", "zoom"}, {"arguments", "{\"factor\":2,\"area\":\"top\"}"}}}}}}},
           {{"role", "tool"}, {"content", "a cat"}, {"tool_call_id", "toolu_1"}},
           {{"role", "user"}, {"content", "So?"}},
           {{"role", "assistant"}, {"content", "A cat."}}}},
         {"tools",
          {{{"type", "function"},
            {"function",
-            {{"name", "zoom"}, {"description", "Zoom in"}, {"parameters", {{"type", "object"}}}}}}}},
+            {{"name", "zoom"},
+             {"description", "Zoom in"},
+             {"parameters", {{"type", "object"}}}}}}}},
         {"parallel_tool_calls", false}};
     EXPECT_EQ(j, expected);
     EXPECT_EQ(e.notes, std::vector<std::string>{"reasoning left out"});
@@ -342,21 +343,25 @@ TEST(ExportAnthropic, StreamedToolArgumentsCompareEqualToTheNextRequest) {
                        {"tools", {{{"name", "w"}, {"input_schema", {{"type", "object"}}}}}}});
     append_answer(first, tool_answer({call("toolu_2", "w", "{\"city\": \"Paris\"}")}),
                   llm::provider::anthropic);
-    auto second = read(
-        llm::api::messages,
-        {{"messages",
-          {{{"role", "user"}, {"content", "Paris?"}},
-           {{"role", "assistant"},
-            {"content",
-             {{{"type", "tool_use"}, {"id", "toolu_2"}, {"name", "w"}, {"input", {{"city", "Paris"}}}}}}},
-           {{"role", "user"},
-            {"content", {{{"type", "tool_result"}, {"tool_use_id", "toolu_2"}, {"content", "18C"}}}}}}},
-         {"tools", {{{"name", "w"}, {"input_schema", {{"type", "object"}}}}}}});
+    auto second =
+        read(llm::api::messages,
+             {{"messages",
+               {{{"role", "user"}, {"content", "Paris?"}},
+                {{"role", "assistant"},
+                 {"content",
+                  {{{"type", "tool_use"},
+                    {"id", "toolu_2"},
+                    {"name", "w"},
+                    {"input", {{"city", "Paris"}}}}}}},
+                {{"role", "user"},
+                 {"content",
+                  {{{"type", "tool_result"}, {"tool_use_id", "toolu_2"}, {"content", "18C"}}}}}}},
+              {"tools", {{{"name", "w"}, {"input_schema", {{"type", "object"}}}}}}});
     append_answer(second, text_answer("18C."), llm::provider::anthropic);
     auto a = to_openai_chat(first), b = to_openai_chat(second);
     ASSERT_TRUE(a.ok && b.ok) << a.skipped << b.skipped;
-    auto answer = a.line.substr(a.messages.back().first,
-                                a.messages.back().second - a.messages.back().first);
+    auto answer =
+        a.line.substr(a.messages.back().first, a.messages.back().second - a.messages.back().first);
     auto history = b.line.substr(b.messages[1].first, b.messages[1].second - b.messages[1].first);
     EXPECT_EQ(answer, history);
 }
@@ -367,21 +372,25 @@ TEST(ExportAnthropic, BedrockRules) {
         append_answer(c, a, llm::provider::anthropic);
         return to_anthropic(c);
     };
-    auto ok = bedrock({{"system", "Be kind."},
-                       {"messages",
-                        {{{"role", "user"}, {"content", "Hi"}},
-                         {{"role", "assistant"}, {"content", "Hello."}},
-                         {{"role", "user"}, {"content", {{{"type", "text"}, {"text", "Help"}}, {{"type", "text"}, {"text", " me"}}}}}}}});
+    auto ok = bedrock(
+        {{"system", "Be kind."},
+         {"messages",
+          {{{"role", "user"}, {"content", "Hi"}},
+           {{"role", "assistant"}, {"content", "Hello."}},
+           {{"role", "user"},
+            {"content",
+             {{{"type", "text"}, {"text", "Help"}}, {{"type", "text"}, {"text", " me"}}}}}}}});
     EXPECT_EQ(line_of(ok, format::anthropic),
               json::parse(R"({"system":"Be kind.","messages":[{"role":"user","content":"Hi"},)"
                           R"({"role":"assistant","content":"Hello."},)"
                           R"({"role":"user","content":"Help me"},)"
                           R"({"role":"assistant","content":"Sure."}]})"));
     EXPECT_EQ(ok.notes, std::vector<std::string>{"text parts of a message joined"});
-    EXPECT_EQ(bedrock({{"messages",
-                        {{{"role", "user"}, {"content", "a"}}, {{"role", "user"}, {"content", "b"}}}}})
-                  .skipped,
-              "user and assistant messages do not alternate");
+    EXPECT_EQ(
+        bedrock({{"messages",
+                  {{{"role", "user"}, {"content", "a"}}, {{"role", "user"}, {"content", "b"}}}}})
+            .skipped,
+        "user and assistant messages do not alternate");
     EXPECT_EQ(bedrock({{"messages", {{{"role", "assistant"}, {"content", "a"}}}}}).skipped,
               "first message is not a user's");
     EXPECT_EQ(bedrock({{"messages",
@@ -397,20 +406,20 @@ TEST(ExportAnthropic, BedrockRules) {
                   .skipped,
               "unmappable user content: document");
     // A server tool's call in the answer: Anthropic ran it; no client-side call to train.
-    auto server = read(llm::api::messages, {{"messages", {{{"role", "user"}, {"content", "news"}}}}});
-    append_answer(server,
-                  tool_answer({call("srvtoolu_1", "web_search", "{\"query\":\"news\"}",
-                                    "server_tool_use")},
-                              "Searching."),
-                  llm::provider::anthropic);
+    auto server =
+        read(llm::api::messages, {{"messages", {{{"role", "user"}, {"content", "news"}}}}});
+    append_answer(
+        server,
+        tool_answer({call("srvtoolu_1", "web_search", "{\"query\":\"news\"}", "server_tool_use")},
+                    "Searching."),
+        llm::provider::anthropic);
     EXPECT_EQ(to_openai_chat(server).skipped, "unmappable assistant content: server_tool_use");
     // A chat-completions conversation whose system prompt comes later does not map to Bedrock.
-    auto chat = read(llm::api::chat_completions,
-                     {{"messages",
-                       {{{"role", "user"}, {"content", "a"}},
-                        {{"role", "assistant"}, {"content", "b"}},
-                        {{"role", "system"}, {"content", "c"}},
-                        {{"role", "user"}, {"content", "d"}}}}});
+    auto chat = read(llm::api::chat_completions, {{"messages",
+                                                   {{{"role", "user"}, {"content", "a"}},
+                                                    {{"role", "assistant"}, {"content", "b"}},
+                                                    {{"role", "system"}, {"content", "c"}},
+                                                    {{"role", "user"}, {"content", "d"}}}}});
     append_answer(chat, text_answer("e"), llm::provider::openai);
     EXPECT_EQ(to_anthropic(chat).skipped, "system message inside the conversation");
 }

@@ -31,7 +31,7 @@ struct check_problem {
 };
 
 struct check_result {
-    std::uint64_t items = 0;  // examples / lines / HAR entries looked at
+    std::uint64_t items = 0;              // examples / lines / HAR entries looked at
     std::vector<check_problem> problems;  // the first max_problems
     std::uint64_t problem_count = 0;      // all of them
 

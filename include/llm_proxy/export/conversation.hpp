@@ -47,10 +47,10 @@ const char* to_string(role r);
 struct message {
     exporter::role role = exporter::role::user;
     std::vector<part> content;
-    std::vector<tool_call> tool_calls;  // assistant
-    std::string tool_call_id;           // tool: the call it answers
-    std::string name;                   // OpenAI's participant name ("" when none)
-    std::optional<int> weight;          // OpenAI fine-tuning weight, as given (0 or 1)
+    std::vector<tool_call> tool_calls;   // assistant
+    std::string tool_call_id;            // tool: the call it answers
+    std::string name;                    // OpenAI's participant name ("" when none)
+    std::optional<int> weight;           // OpenAI fine-tuning weight, as given (0 or 1)
     std::optional<std::string> refusal;  // an assistant refusal
     bool tool_error = false;             // tool: Anthropic's is_error
 };

@@ -30,8 +30,8 @@ struct export_options {
 
 struct export_summary {
     exporter::format format = exporter::format::openai_chat;
-    std::uint64_t files = 0;    // files read
-    std::uint64_t written = 0;  // examples, lines or HAR entries
+    std::uint64_t files = 0;                       // files read
+    std::uint64_t written = 0;                     // examples, lines or HAR entries
     std::map<std::string, std::uint64_t> skipped;  // by reason
     std::map<std::string, std::uint64_t> notes;    // what was left out on purpose
     std::vector<std::pair<std::filesystem::path, std::uint64_t>> outputs;  // lines per file

@@ -30,8 +30,8 @@ const char* to_string(format f);
 // One example line, or why there is none.
 struct example {
     bool ok = false;
-    std::string line;     // the JSON line, without its newline
-    std::string skipped;  // why not (when !ok)
+    std::string line;                // the JSON line, without its newline
+    std::string skipped;             // why not (when !ok)
     std::vector<std::string> notes;  // what was left out on purpose
     // Where each message's JSON text is in `line`, in order (the answer last), and where the
     // messages array is: --longest compares conversations message by message, and everything
@@ -52,7 +52,7 @@ example to_anthropic(const conversation& c);
 
 // What a provider-neutral line says besides the conversation.
 struct call_facts {
-    std::string time;  // the record's timestamp
+    std::string time;    // the record's timestamp
     std::string record;  // the record's file name without .json (the flow id)
     std::string host;
     unsigned status = 0;  // 0: no response

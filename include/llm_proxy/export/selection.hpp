@@ -27,8 +27,8 @@ struct status_filter {
 };
 
 struct selection {
-    bool llm_only = true;            // only LLM API calls (every format but har)
-    std::vector<std::string> hosts;  // "host" (any port) or "host:port", lower case
+    bool llm_only = true;             // only LLM API calls (every format but har)
+    std::vector<std::string> hosts;   // "host" (any port) or "host:port", lower case
     std::optional<std::regex> model;  // searched in the request's and the response's model
     std::vector<llm::provider> providers;
     std::optional<std::chrono::system_clock::time_point> since;  // inclusive
