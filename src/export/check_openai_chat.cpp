@@ -168,6 +168,9 @@ void check_openai_chat_line(std::string_view line, std::vector<std::string>& out
                                       "{\"name\", \"arguments\": string}}");
                         continue;
                     }
+                    if (!json::accept(c["function"]["arguments"].get_ref<const std::string&>())) {
+                        out.push_back(where + at("tool_calls", k) + "arguments are not JSON");
+                    }
                     call_ids.insert(c["id"].get<std::string>());
                 }
             }

@@ -91,6 +91,9 @@ example to_openai_chat(const conversation& c) {
             if (t.id.empty()) {
                 return skip("tool call without an id");
             }
+            if (!compact_json(t.arguments)) {
+                return skip("tool call arguments are not JSON (cut short?)");
+            }
             call_ids.insert(t.id);
         }
         if (!detail::has_content(m) && m.tool_calls.empty()) {

@@ -108,8 +108,14 @@ std::optional<std::string> rejected(const selection& s, const flow_view& f) {
     if (!s.hosts.empty()) {
         std::string host = to_lower(f.host);
         std::string_view bare = bare_host(host);
-        bool any = std::any_of(s.hosts.begin(), s.hosts.end(),
-                               [&](const std::string& h) { return h == host || h == bare; });
+        // The URL leaves a default port out: "host:443" names it all the same.
+        std::string with_port = host;
+        if (bare.size() == host.size()) {
+            with_port += istarts_with(f.url, "https:") ? ":443" : ":80";
+        }
+        bool any = std::any_of(s.hosts.begin(), s.hosts.end(), [&](const std::string& h) {
+            return h == host || h == bare || h == with_port;
+        });
         if (!any) {
             return std::string("host not selected");
         }

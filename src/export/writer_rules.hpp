@@ -19,6 +19,9 @@ inline std::optional<std::string> common_skip(const conversation& c) {
     if (!c.answered || c.messages.empty()) {
         return std::string("no answer");
     }
+    if (c.messages.size() == 1) {
+        return std::string("no messages in the request");
+    }
     return std::nullopt;
 }
 

@@ -308,9 +308,12 @@ TEST_F(Export, OpenAiSdkToolConversationToOpenAiChat) {
     check = llm_proxy({"export", "--check", out.string(), "--format", "openai-chat"});
     EXPECT_EQ(check.exit_code, 0) << check.out;
     // ...and a broken copy fails it, with the line.
-    auto broken = examples[1];
+    // (lines come in directory order: take the whole conversation, the longer one)
+    auto broken =
+        examples[0]["messages"].size() > examples[1]["messages"].size() ? examples[0] : examples[1];
+    ASSERT_EQ(broken["messages"][3]["role"], "tool");
     broken["messages"][3]["tool_call_id"] = "call_nobody_made";
-    write_file(work_ / "broken.jsonl", examples[0].dump() + "\n" + broken.dump() + "\n");
+    write_file(work_ / "broken.jsonl", one[0].dump() + "\n" + broken.dump() + "\n");
     check = llm_proxy(
         {"export", "--check", (work_ / "broken.jsonl").string(), "--format", "openai-chat"});
     EXPECT_EQ(check.exit_code, 1);

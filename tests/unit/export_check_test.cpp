@@ -59,7 +59,7 @@ TEST(ExportCheck, GoodFilesPass) {
 TEST(ExportCheck, OpenAiChatRules) {
     const auto f = format::openai_chat;
     expect_caught(f, good_chat, R"({"messages":[{"role":"user","content":"Hi"})",
-                  {"not valid JSON (column 42: syntax error while parsing array - unexpected end "
+                  {"not valid JSON (column 44: syntax error while parsing array - unexpected end "
                    "of input; expected ']')"});
     expect_caught(f, good_chat, R"([1,2])", {"not a JSON object"});
     expect_caught(
@@ -105,6 +105,10 @@ TEST(ExportCheck, OpenAiChatRules) {
          "\"function\": {\"name\", \"arguments\": string}}"});
     expect_caught(
         f, good_chat,
+        R"({"messages":[{"role":"user","content":"Hi"},{"role":"assistant","tool_calls":[{"id":"c","type":"function","function":{"name":"w","arguments":"{\"city\": \"Par"}}]}]})",
+        {"messages[1]: tool_calls[0]: arguments are not JSON"});
+    expect_caught(
+        f, good_chat,
         R"({"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":[{"type":"image_url","image_url":{"url":"https://x"}}]}]})",
         {"messages[1]: content[0]: images are allowed in user messages only"});
     expect_caught(
@@ -113,7 +117,7 @@ TEST(ExportCheck, OpenAiChatRules) {
         {"tools[0]: must be {\"type\": \"function\", \"function\": {\"name\": ...}}",
          "\"parallel_tool_calls\" must be true or false"});
     expect_caught(f, good_chat, "{\"messages\":[{\"role\":\"user\",\"content\":\"\xff\"}]}",
-                  {"not valid UTF-8 (byte 37 of the line)"});
+                  {"not valid UTF-8 (byte 40 of the line)"});
 }
 
 TEST(ExportCheck, EmptyLinesAndEmptyFiles) {

@@ -192,6 +192,7 @@ TEST(ExportChat, WhatDoesNotMapIsSkippedWithItsReason) {
               "refusal (the format has no refusal message)");
     EXPECT_EQ(skipped({{"messages", {{{"role", "user"}, {"content", "hi"}}}}}, llm::answer{}),
               "empty answer");
+    EXPECT_EQ(skipped({{"model", "gpt-4o"}}), "no messages in the request");
 }
 
 TEST(ExportResponses, InputItemsBecomeMessages) {
@@ -318,7 +319,7 @@ TEST(ExportAnthropic, MessagesWithToolUseToBothFormats) {
             {{{"id", "toolu_1"},
               {"type", "function"},
               {"function",
-               {{"name", "zoom"}, {"arguments", "{\"factor\":2,\"area\":\"top\"}"}}}}}}},
+               {{"name", "zoom"}, {"arguments", "{\"area\":\"top\",\"factor\":2}"}}}}}}},
           {{"role", "tool"}, {"content", "a cat"}, {"tool_call_id", "toolu_1"}},
           {{"role", "user"}, {"content", "So?"}},
           {{"role", "assistant"}, {"content", "A cat."}}}},

@@ -57,9 +57,10 @@ json record(const std::string& time, const std::string& url, const std::string& 
     return r;
 }
 
-json chat_record(const std::string& time, const json& messages, const std::string& answer,
-                 int prompt_tokens = 10, int completion_tokens = 5, unsigned status = 200) {
-    json body = {{"model", "gpt-4o-mini"}, {"messages", messages}};
+json chat_record(const std::string& time, const std::vector<json>& messages,
+                 const std::string& answer, int prompt_tokens = 10, int completion_tokens = 5,
+                 unsigned status = 200) {
+    json body = {{"model", "gpt-4o-mini"}, {"messages", json(messages)}};
     return record(time, "https://api.openai.com/v1/chat/completions", body.dump(), status,
                   status == 200 ? chat_answer(answer, prompt_tokens, completion_tokens).dump()
                                 : R"({"error":{"message":"slow down","type":"rate_limit"}})");
@@ -175,7 +176,8 @@ TEST_F(ExportRun, SelectionOptions) {
     EXPECT_EQ(count([](selection& s) { s.model = std::regex("^gpt-4o"); }), 3u);
     EXPECT_EQ(count([](selection& s) { s.model = std::regex("20250514$"); }), 1u);
     EXPECT_EQ(count([](selection& s) { s.hosts = {"api.anthropic.com"}; }), 1u);
-    EXPECT_EQ(count([](selection& s) { s.hosts = {"api.openai.com:443"}; }), 0u);
+    EXPECT_EQ(count([](selection& s) { s.hosts = {"api.openai.com:443"}; }), 3u);
+    EXPECT_EQ(count([](selection& s) { s.hosts = {"api.openai.com:8443"}; }), 0u);
     EXPECT_EQ(count([](selection& s) { s.since = llm::parse_timestamp("2026-11-02"); }), 3u);
     EXPECT_EQ(count([](selection& s) {
                   s.since = llm::parse_timestamp("2026-11-02");
