@@ -10,6 +10,7 @@
 #include "llm_proxy/export/check.hpp"
 #include "llm_proxy/export/export_run.hpp"
 #include "llm_proxy/llm/prices.hpp"
+#include "llm_proxy/util/text.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace llm_proxy;
@@ -301,6 +302,58 @@ TEST_F(ExportRun, HarOfEveryFlow) {
     o.selection.status = status_filter::parse("ok");
     o.selection.hosts = {"api.openai.com"};
     EXPECT_EQ(run_export(o).written, 4u) << "three chat answers and the models listing";
+}
+
+TEST_F(ExportRun, HarBinaryAndCutBodiesAndTimings) {
+    // An image download logged in base64, and a chat call whose request was cut at the capture
+    // limit, with the live parser's time to first token.
+    auto image = record("2026-11-05T10:00:00Z", "https://example.com/cat.png?size=2&x", "", 200,
+                        base64_encode(std::string("\x89PNG\r\n\x1a\n\0\xff", 10)), "image/png");
+    image["response"]["body_encoding"] = "base64";
+    put("img", image);
+    auto cut = chat_record("2026-11-05T10:01:00Z", {user("long")}, "ok");
+    cut["request"]["body_truncated"] = true;
+    cut["request"]["body_size"] = 5000000;
+    cut["llm"] = {{"provider", "openai"},
+                  {"api", "chat_completions"},
+                  {"request_model", "gpt-4o-mini"},
+                  {"response_model", "gpt-4o-mini-2024-07-18"},
+                  {"stream", true},
+                  {"usage", {{"input_tokens", 10}, {"output_tokens", 5}}},
+                  {"cost_usd", nullptr},
+                  {"output", {{"role", "assistant"}, {"content", "ok"}}},
+                  {"finish_reason", "stop"},
+                  {"first_token_ms", 45},
+                  {"incomplete", false}};
+    put("cut", cut);
+    auto s = run_export(options(format::har, "t.har"));
+    EXPECT_EQ(s.written, 2u);
+    EXPECT_EQ(check_file(work_ / "t.har", format::har).problem_count, 0u);
+    std::ifstream in(work_ / "t.har");
+    json har = json::parse(in);
+    for (const auto& e : har["log"]["entries"]) {
+        if (e["_record"] == "img") {
+            EXPECT_EQ(e["response"]["content"]["encoding"], "base64");
+            EXPECT_EQ(e["response"]["content"]["size"], 10);
+            EXPECT_EQ(e["response"]["content"]["mimeType"], "image/png");
+            EXPECT_EQ(e["request"]["queryString"],
+                      json::parse(R"([{"name":"size","value":"2"},{"name":"x","value":""}])"));
+            EXPECT_FALSE(e["request"].contains("postData"));
+            EXPECT_FALSE(e.contains("_llm"));
+            EXPECT_EQ(e["timings"]["wait"], 120);
+        } else {
+            EXPECT_EQ(e["request"]["_truncated"], true);
+            EXPECT_EQ(e["request"]["bodySize"], 5000000);
+            EXPECT_EQ(e["timings"]["wait"], 45) << "the time to the first token";
+            EXPECT_EQ(e["timings"]["receive"], 75);
+            EXPECT_EQ(e["time"], 120);
+            EXPECT_EQ(e["_llm"]["first_token_ms"], 45);
+            EXPECT_FALSE(e.contains("_llm_computed"));
+        }
+    }
+    // The cut request makes no fine-tuning example.
+    auto chat = run_export(options(format::openai_chat));
+    EXPECT_EQ(chat.skipped["request body cut at the capture limit"], 1u);
 }
 
 TEST_F(ExportRun, JsonlLinesFollowTheSchema) {
