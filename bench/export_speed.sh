@@ -153,7 +153,7 @@ measure() {  # measure DIR N ARGS... -> "cpu_rate wall_rate peak_rss_mib" median
 log "generating $SMALL and $LARGE records"
 generate "$TMP/small" "$SMALL"
 generate "$TMP/large" "$LARGE"
-bytes_small="$(du -sk "$TMP/small" | cut -f1)"
+bytes_small="$(find "$TMP/small" -name '*.json' -printf '%s\n' | awk '{s += $1} END {print s}')"
 
 rows=""
 for args in "--format openai-chat" "--format anthropic" "--format jsonl" "--format har" \
@@ -171,7 +171,7 @@ cat <<EOF
 ## llm_proxy export: records per second on one core, memory
 
 Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $("$BUILD/llm_proxy" --version | head -1), git $(git rev-parse --short HEAD).
-Synthetic records (bench/export_speed.sh: OpenAI chat with the llm object, streamed chat with a tool call, Anthropic messages, and records without the llm object, a quarter each; about $((bytes_small * 1024 / SMALL)) bytes per record on disk), $REPEATS runs each, medians; \`taskset -c 0\`, page cache warm. Load average at the end: $load.
+Synthetic records (bench/export_speed.sh: OpenAI chat with the llm object, streamed chat with a tool call, Anthropic messages, and records without the llm object, a quarter each; $((bytes_small / SMALL)) bytes per record on average), $REPEATS runs each, medians; \`taskset -c 0\`, page cache warm. Load average at the end: $load.
 
 | export | $SMALL records: records/s (CPU) | records/s (wall) | peak RSS MiB | $LARGE records: records/s (CPU) | records/s (wall) | peak RSS MiB |
 |---|---:|---:|---:|---:|---:|---:|

@@ -43,12 +43,59 @@ hash128 chain(const hash128& before, const hash128& next) {
 
 }  // namespace
 
+bool hash128_set::insert(const hash128& h) {
+    if (h.a == 0 && h.b == 0) {
+        bool added = !has_zero_;
+        has_zero_ = true;
+        return added;
+    }
+    if ((size_ + 1) * 10 > slots_.size() * 7) {
+        grow();
+    }
+    std::size_t i = slot_of(h);
+    if (slots_[i] == h) {
+        return false;
+    }
+    slots_[i] = h;
+    ++size_;
+    return true;
+}
+
+bool hash128_set::contains(const hash128& h) const {
+    if (h.a == 0 && h.b == 0) {
+        return has_zero_;
+    }
+    return !slots_.empty() && slots_[slot_of(h)] == h;
+}
+
+// The slot holding `h`, or the empty slot where it would go (linear probing).
+std::size_t hash128_set::slot_of(const hash128& h) const {
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = static_cast<std::size_t>(h.a) & mask;; i = (i + 1) & mask) {
+        const auto& s = slots_[i];
+        if (s == h || (s.a == 0 && s.b == 0)) {
+            return i;
+        }
+    }
+}
+
+void hash128_set::grow() {
+    std::vector<hash128> old;
+    old.swap(slots_);
+    slots_.assign(old.empty() ? 1024 : old.size() * 2, hash128{});
+    for (const auto& h : old) {
+        if (h.a != 0 || h.b != 0) {
+            slots_[slot_of(h)] = h;
+        }
+    }
+}
+
 hash128 hash_text(std::string_view text, std::uint64_t seed) {
     return hash_bytes(text, seed);
 }
 
 bool deduplicator::first_time(std::string_view line) {
-    return seen_.insert(hash_text(line)).second;
+    return seen_.insert(hash_text(line));
 }
 
 std::vector<hash128> prefix_hashes(const example& e) {
