@@ -112,9 +112,11 @@ std::vector<hash128> prefix_hashes(const example& e) {
     return out;
 }
 
-void longest_filter::learn(const std::vector<hash128>& prefixes) {
+void longest_filter::mark(const std::vector<hash128>& prefixes) {
     for (std::size_t i = 0; i + 1 < prefixes.size(); ++i) {
-        prefixes_.insert(prefixes[i]);
+        if (fulls_.contains(prefixes[i])) {
+            extended_.insert(prefixes[i]);
+        }
     }
 }
 

@@ -161,7 +161,8 @@ std::optional<std::uint64_t> example_tokens(const flow_view& f) {
     return std::nullopt;
 }
 
-// The candidates of --longest, kept on disk until every conversation has been seen.
+// The candidates of --longest, kept on disk until every conversation has been seen: each with
+// its prefix hashes, notes (a bit mask), tokens and line, in binary.
 class longest_spool {
   public:
     longest_spool() : file_(std::tmpfile()) {
@@ -173,43 +174,43 @@ class longest_spool {
     longest_spool(const longest_spool&) = delete;
     longest_spool& operator=(const longest_spool&) = delete;
 
-    // Line format: "<hash a> <hash b> <notes> <tokens or -> <json>\n", notes a bit mask.
-    void put(const hash128& full, unsigned notes, std::optional<std::uint64_t> tokens,
-             std::string_view line) {
-        std::fprintf(file_, "%016llx %016llx %u %s ", static_cast<unsigned long long>(full.a),
-                     static_cast<unsigned long long>(full.b), notes,
-                     tokens ? std::to_string(*tokens).c_str() : "-");
-        std::fwrite(line.data(), 1, line.size(), file_);
-        std::fputc('\n', file_);
+    struct entry {
+        std::vector<hash128> hashes;
+        std::uint32_t notes = 0;
+        std::optional<std::uint64_t> tokens;
+        std::string line;
+    };
+
+    void put(const std::vector<hash128>& hashes, std::uint32_t notes,
+             std::optional<std::uint64_t> tokens, std::string_view line) {
+        std::uint64_t head[4] = {notes, tokens ? *tokens + 1 : 0, hashes.size(), line.size()};
+        bool ok = std::fwrite(head, sizeof head, 1, file_) == 1;
+        ok = ok &&
+             std::fwrite(hashes.data(), sizeof(hash128), hashes.size(), file_) == hashes.size();
+        ok = ok && std::fwrite(line.data(), 1, line.size(), file_) == line.size();
+        if (!ok) {
+            throw std::runtime_error("cannot write the temporary file of --longest");
+        }
     }
 
+    // Calls fn(entry) for each candidate, in the order they were put.
     template <class Fn>
     void each(Fn&& fn) {
         std::fflush(file_);
         std::rewind(file_);
-        std::string line;
-        char buf[1 << 16];
-        while (std::fgets(buf, sizeof buf, file_) != nullptr) {
-            line += buf;
-            if (line.empty() || line.back() != '\n') {
-                continue;
+        entry e;
+        std::uint64_t head[4];
+        while (std::fread(head, sizeof head, 1, file_) == 1) {
+            e.notes = static_cast<std::uint32_t>(head[0]);
+            e.tokens = head[1] ? std::optional<std::uint64_t>(head[1] - 1) : std::nullopt;
+            e.hashes.resize(head[2]);
+            e.line.resize(head[3]);
+            if (std::fread(e.hashes.data(), sizeof(hash128), e.hashes.size(), file_) !=
+                    e.hashes.size() ||
+                std::fread(e.line.data(), 1, e.line.size(), file_) != e.line.size()) {
+                throw std::runtime_error("cannot read the temporary file of --longest");
             }
-            line.pop_back();
-            hash128 h;
-            char tokens[32] = {0};
-            int used = 0;
-            unsigned long long a = 0, b = 0;
-            unsigned notes = 0;
-            if (std::sscanf(line.c_str(), "%16llx %16llx %u %31s %n", &a, &b, &notes, tokens,
-                            &used) >= 4) {
-                h = {a, b};
-                std::optional<std::uint64_t> t;
-                if (tokens[0] != '-') {
-                    t = std::stoull(tokens);
-                }
-                fn(h, notes, t, std::string_view(line).substr(static_cast<std::size_t>(used)));
-            }
-            line.clear();
+            fn(e);
         }
     }
 
@@ -381,26 +382,27 @@ export_summary run_export(const export_options& o) {
         }
         if (spool) {
             auto hashes = prefix_hashes(e);
-            longest.learn(hashes);
-            spool->put(hashes.back(), note_bits(e.notes), example_tokens(*f), e.line);
+            longest.add(hashes.back());
+            spool->put(hashes, note_bits(e.notes), example_tokens(*f), e.line);
             return;
         }
         count_notes(e.notes);
         sink->add(e.line, example_tokens(*f));
     });
     if (spool) {
-        spool->each([&](const hash128& full, unsigned notes, std::optional<std::uint64_t> tokens,
-                        std::string_view line) {
-            if (longest.extended(full)) {
+        // Which examples another one extends: only now is every conversation known.
+        spool->each([&](const longest_spool::entry& c) { longest.mark(c.hashes); });
+        spool->each([&](const longest_spool::entry& c) {
+            if (longest.extended(c.hashes.back())) {
                 ++s.skipped["a later request of the conversation extends it (--longest)"];
                 return;
             }
             for (std::size_t i = 0; i < note_names.size(); ++i) {
-                if (notes & (1u << i)) {
+                if (c.notes & (1u << i)) {
                     ++s.notes[note_names[i]];
                 }
             }
-            sink->add(line, tokens);
+            sink->add(c.line, c.tokens);
         });
     }
     bar.done();

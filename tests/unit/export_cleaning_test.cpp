@@ -69,10 +69,19 @@ TEST(ExportCleaning, PrefixHashesFollowTheMessagesInTheirContext) {
     ASSERT_EQ(short_one.size(), 2u);
     ASSERT_EQ(long_one.size(), 4u);
     longest_filter f;
-    f.learn(long_one);
+    for (const auto* h : {&short_one, &long_one, &other_tools}) {
+        f.add(h->back());
+    }
+    for (const auto* h : {&short_one, &long_one, &other_tools}) {
+        f.mark(*h);
+    }
     EXPECT_TRUE(f.extended(short_one.back()));
     EXPECT_FALSE(f.extended(long_one.back())) << "nothing extends the longest";
+    EXPECT_FALSE(f.extended(other_tools.back())) << "other tools, another conversation";
     longest_filter g;
-    g.learn(other_tools);
-    EXPECT_FALSE(g.extended(short_one.back())) << "other tools, another conversation";
+    g.add(short_one.back());
+    g.add(other_tools.back());
+    g.mark(short_one);
+    g.mark(other_tools);
+    EXPECT_FALSE(g.extended(short_one.back())) << "other tools do not continue it";
 }

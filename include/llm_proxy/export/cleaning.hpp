@@ -9,7 +9,8 @@
 //               run, whatever the order of the records.
 //
 // Examples are compared by 128-bit hashes of their text, so memory grows by about 23 bytes
-// per example for --dedupe and per message for --longest, never by the examples themselves.
+// per example for --dedupe and up to twice that for --longest, never by the examples
+// themselves.
 
 #include <cstdint>
 #include <string_view>
@@ -58,17 +59,19 @@ class deduplicator {
 // followed by its first 1, 2, ... n messages. full() is the last one.
 std::vector<hash128> prefix_hashes(const example& e);
 
-// --longest: learns every example's proper prefixes, then tells which examples another one
-// extends.
+// --longest, in three passes: add() every example's full hash, then mark() with every
+// example's hashes (the fulls equal to one of its proper prefixes are extended), then ask
+// extended(). Memory: two hashes per example at most, whatever the number of messages.
 class longest_filter {
   public:
-    // Remembers the proper prefixes of an example (its hashes but the last).
-    void learn(const std::vector<hash128>& prefixes);
+    void add(const hash128& full) { fulls_.insert(full); }
+    void mark(const std::vector<hash128>& prefixes);
     // Another example continues the conversation of the one whose full hash this is.
-    bool extended(const hash128& full) const { return prefixes_.contains(full); }
+    bool extended(const hash128& full) const { return extended_.contains(full); }
 
   private:
-    hash128_set prefixes_;
+    hash128_set fulls_;
+    hash128_set extended_;
 };
 
 // --split: whether the example goes to the training file (else to the validation file).
