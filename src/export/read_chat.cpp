@@ -118,9 +118,7 @@ message read_message(const element& j) {
         } else if (key == "refusal" && value.is_string()) {
             m.refusal = std::string(*as_string(value));
         } else if (key == "weight" && value.is_int64()) {
-            m.weight = static_cast<int>(value.get_int64().value_unsafe());
-        } else if (key == "weight" && value.is_uint64()) {
-            m.weight = static_cast<int>(value.get_uint64().value_unsafe() > 1 ? 2 : 1);
+            m.weight = value.get_int64().value_unsafe();  // a writer refuses all but 0 and 1
         } else if (key == "tool_calls" && value.is_array()) {
             for (const auto& tc : array_of(value)) {
                 auto fn = object_member(tc, "function");

@@ -50,7 +50,7 @@ struct message {
     std::vector<tool_call> tool_calls;   // assistant
     std::string tool_call_id;            // tool: the call it answers
     std::string name;                    // OpenAI's participant name ("" when none)
-    std::optional<int> weight;           // OpenAI fine-tuning weight, as given (0 or 1)
+    std::optional<std::int64_t> weight;  // OpenAI fine-tuning weight, as given (valid: 0 or 1)
     std::optional<std::string> refusal;  // an assistant refusal
     bool tool_error = false;             // tool: Anthropic's is_error
 };
