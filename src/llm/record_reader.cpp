@@ -38,22 +38,24 @@ std::string body_of(const json& part) {
 std::optional<summary> compute(const json& record, const read_options& o, const std::string& host,
                                const std::string& target, const std::string& method,
                                std::chrono::system_clock::time_point at) {
-    auto e = recognise(host, target, method, o.hosts != nullptr ? *o.hosts : host_map{});
-    if (!e) {
-        return std::nullopt;
+    if (!recognise(host, target, method, o.hosts != nullptr ? *o.hosts : host_map{})) {
+        return std::nullopt;  // not an LLM call: no body is decoded
     }
     const auto& req = record.value("request", json::object());
-    auto facts = read_request(*e, body_of(req));
+    std::string request_body = body_of(req);
+    std::string response_body;
+    record_bodies b;
+    b.request_body = request_body;
     auto resp = record.find("response");
-    if (resp == record.end() || !resp->is_object()) {
-        return summarize(call_from_request(*e, facts), o.prices, at, false);
+    if (resp != record.end() && resp->is_object()) {
+        response_body = body_of(*resp);
+        b.has_response = true;
+        b.response_body = response_body;
+        b.response_complete = !resp->value("body_truncated", false) && !record.contains("error");
+        auto tags = record.value("tags", json::object());
+        b.cache_hit = tags.is_object() && tags.value("cache", "") == "HIT";
     }
-    response_parser parser(*e, facts);
-    parser.feed(body_of(*resp));
-    bool complete = !resp->value("body_truncated", false) && !record.contains("error");
-    auto tags = record.value("tags", json::object());
-    bool hit = tags.is_object() && tags.value("cache", "") == "HIT";
-    return summarize(parser.finish(complete), o.prices, at, hit);
+    return compute_call(host, target, method, at, b, o);
 }
 
 }  // namespace
@@ -123,6 +125,23 @@ std::optional<std::chrono::system_clock::time_point> parse_timestamp(std::string
         return zone[0] == '+' ? t - offset : t + offset;
     }
     return std::nullopt;
+}
+
+std::optional<summary> compute_call(std::string_view host, std::string_view target,
+                                    std::string_view method,
+                                    std::chrono::system_clock::time_point at,
+                                    const record_bodies& b, const read_options& o) {
+    auto e = recognise(host, target, method, o.hosts != nullptr ? *o.hosts : host_map{});
+    if (!e) {
+        return std::nullopt;
+    }
+    auto facts = read_request(*e, b.request_body);
+    if (!b.has_response) {
+        return summarize(call_from_request(*e, facts), o.prices, at, false);
+    }
+    response_parser parser(*e, facts);
+    parser.feed(b.response_body);
+    return summarize(parser.finish(b.response_complete), o.prices, at, b.cache_hit);
 }
 
 std::optional<record_row> read_record(const json& record, const read_options& o) {

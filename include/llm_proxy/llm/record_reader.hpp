@@ -1,5 +1,5 @@
 #pragma once
-// Reads what `report` (and later `export`) needs from a record file: the flow's time, host,
+// Reads what `report` and `export` need from a record file: the flow's time, host,
 // status, latency and its LLM call. A record without an "llm" object (written before it
 // existed, or by the original Go tool) gets one computed from its bodies with the same
 // parsers and prices the proxy uses live.
@@ -33,6 +33,22 @@ struct read_options {
     const price_table* prices = nullptr;  // for records without an "llm" object
     const host_map* hosts = nullptr;
 };
+
+// What computing a record's call needs from it, bodies decoded (base64 undone).
+struct record_bodies {
+    std::string_view request_body;
+    bool has_response = false;
+    std::string_view response_body;
+    bool response_complete = true;  // not cut at the capture limit, and the flow did not fail
+    bool cache_hit = false;         // tags.cache == "HIT"
+};
+
+// The call a record describes, computed from its bodies as the proxy does live: nullopt when
+// the request is not an LLM API call. `host` and `target` as in the request URL.
+std::optional<summary> compute_call(std::string_view host, std::string_view target,
+                                    std::string_view method,
+                                    std::chrono::system_clock::time_point at,
+                                    const record_bodies& bodies, const read_options& options);
 
 // nullopt when `record` is not an llm_proxy traffic record.
 std::optional<record_row> read_record(const nlohmann::json& record, const read_options& options);
