@@ -15,13 +15,14 @@ NAMES = {
     "direct": "direct (no proxy)",
     "tinyproxy": "tinyproxy (CONNECT tunnel, no MITM)",
     "llm_simple": "llm_proxy simple",
+    "llm_tunnel": "llm_proxy simple --ignore-hosts . (blind tunnel, no MITM)",
     "llm_before": "llm_proxy simple, earlier version (BENCH_BEFORE_BIN)",
     "llm_dirlog": "llm_proxy dir_logger",
     "llm_dirlog_tmpfs": "llm_proxy dir_logger, records on tmpfs",
     "mitmdump": "mitmdump",
     "mitmdump_stream": "mitmdump --set stream_large_bodies=1",
 }
-ORDER = ["direct", "tinyproxy", "llm_before", "llm_simple", "llm_dirlog", "llm_dirlog_tmpfs", "mitmdump",
+ORDER = ["direct", "tinyproxy", "llm_tunnel", "llm_before", "llm_simple", "llm_dirlog", "llm_dirlog_tmpfs", "mitmdump",
          "mitmdump_stream"]
 
 
@@ -107,6 +108,8 @@ def main():
     L.append(f"llm_proxy: `{info.get('llm_proxy', '?')}` (git {info.get('llm_proxy_git', '?')}); "
              f"mitmdump {info.get('mitmdump', '?')}; tinyproxy {info.get('tinyproxy', '?')}; "
              f"hey {info.get('hey', '?')}; {info.get('openssl', '?')}.  ")
+    if info.get("loadavg"):
+        L.append(f"Load average of the machine: {info['loadavg']}.  ")
     L.append(f"Settings: `{info.get('settings', '')}`; every proxy with one worker thread where it has the option "
              f"(llm_proxy `--threads 1`; mitmdump is one Python process; tinyproxy a thread per connection).")
     L.append("")
@@ -135,7 +138,10 @@ def main():
                 fmt(hwm / 1024 if hwm else None, 1), f"{ok}/{sent}"))
     L.append("")
 
-    if "llm_simple" in targets:
+    if "llm_tunnel" in targets and "tinyproxy" in targets:
+        blind_tunnels(L, keys, targets, metric, per_rep_ratio, scen_name)
+
+    if "llm_simple" in targets and "mitmdump" in targets:
         L.append("### Ratios (per repeat, then median)")
         L.append("")
         L.append("| scenario | conc | CPU/req mitmdump ÷ llm_proxy | req/s llm_proxy ÷ mitmdump | "
@@ -296,26 +302,33 @@ def main():
         for r in recs:
             (idle if r.get("mode") == "idle" else hosts)[r["target"]].append(r)
         if idle:
-            L.append("### D: idle intercepted connections (bench/tunnels.py idle)")
+            L.append("### D: idle intercepted connections and blind tunnels (bench/tunnels.py idle)")
             L.append("")
             L.append("Each connection: CONNECT, TLS handshake with the proxy's leaf, one keep-alive "
                      "`GET /v1/models`, then held open. RSS per connection = (RSS with all of them "
                      "open after 1 s − RSS before) ÷ connections. One run per target on a freshly started "
                      "process: one that served the earlier load would reuse that heap and understate the cost.")
+            L.append("Blind tunnels (`tunnels.py idle --blind`: llm_tunnel, tinyproxy): the same, but the TLS "
+                     "handshake is with the upstream through the tunnel, the client trusting the upstream's CA "
+                     "alone; \"certificate issued by\" shows whose certificate it verified.")
             L.append("")
-            L.append("| target | connections | RSS per connection KiB | RSS before → after MiB | still answering |")
-            L.append("|---|---:|---:|---:|---:|")
+            L.append("| target | kind | connections | RSS per connection KiB | RSS before → after MiB | "
+                     "still answering | certificate issued by |")
+            L.append("|---|---|---:|---:|---:|---:|---|")
             for t in ORDER:
                 if t not in idle:
                     continue
                 rs = idle[t]
                 per = [r["kib_per_connection"] for r in rs]
-                L.append("| {} | {} | {} | {} → {} | {} |".format(
-                    NAMES.get(t, t), med([r["opened"] for r in rs]), fmt(med(per), 1) + spread(per, 1),
+                L.append("| {} | {} | {} | {} | {} → {} | {} | {} |".format(
+                    NAMES.get(t, t), "blind tunnel" if rs[0].get("blind") else "intercepted",
+                    med([r["opened"] for r in rs]), fmt(med(per), 1) + spread(per, 1),
                     fmt(med([r["rss_before_kib"] / 1024 for r in rs]), 1),
                     fmt(med([r["rss_after_kib"] / 1024 for r in rs]), 1),
+                    # tunnels.py checks every (opened // 20)-th connection: 20 or 21 of them
                     "{}/{}".format(sum(r["checked_alive"] for r in rs),
-                                   sum(min(20, r["opened"]) for r in rs))))
+                                   sum(len(range(0, r["opened"], max(1, r["opened"] // 20))) for r in rs)),
+                    rs[0].get("peer_issuer") or "–"))
             L.append("")
         if hosts:
             L.append("### F: first connection to new host names (bench/tunnels.py hosts)")
@@ -367,6 +380,37 @@ def main():
             vals = [med(metric(("A", c), t, "cpu_us_per_req")) for c in conc]
             label = NAMES.get(t, t).split(" (")[0]
             f.write(f'"{label}" ' + " ".join("NaN" if v is None else f"{v:.1f}" for v in vals) + "\n")
+
+
+def blind_tunnels(L, keys, targets, metric, per_rep_ratio, scen_name):
+    """llm_proxy relaying every CONNECT blind (--ignore-hosts .) against tinyproxy's tunnel."""
+    L.append("### Blind tunnels: llm_tunnel vs tinyproxy (per repeat, then median)")
+    L.append("")
+    L.append("Both relay the client's TLS to the upstream through a CONNECT tunnel without reading "
+             "it; ratios are taken within each repeat (the targets ran back to back) and their median "
+             "shown. Target of issue 12: llm_tunnel's CPU per request ≤ tinyproxy's.")
+    L.append("")
+    simple = "llm_simple" in targets
+    L.append("| scenario | conc | CPU µs/req llm_tunnel | CPU µs/req tinyproxy | **CPU llm_tunnel ÷ tinyproxy** | "
+             "req/s llm_tunnel ÷ tinyproxy | p50 added vs direct: llm_tunnel / tinyproxy ms |"
+             + (" CPU llm_tunnel ÷ llm_simple (MITM) |" if simple else ""))
+    L.append("|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if simple else ""))
+    for key in keys:
+        d50 = med(metric(key, "direct", "p50_ms"))
+        t50 = med(metric(key, "llm_tunnel", "p50_ms"))
+        p50 = med(metric(key, "tinyproxy", "p50_ms"))
+        add = "{} / {}".format(fmt(None if d50 is None or t50 is None else t50 - d50, 2),
+                               fmt(None if d50 is None or p50 is None else p50 - d50, 2))
+        row = "| {} | {} | {} | {} | {} | {} | {} |".format(
+            scen_name.get(key[0], key[0]), key[1],
+            fmt(med(metric(key, "llm_tunnel", "cpu_us_per_req")), 1) + spread(metric(key, "llm_tunnel", "cpu_us_per_req"), 1),
+            fmt(med(metric(key, "tinyproxy", "cpu_us_per_req")), 1) + spread(metric(key, "tinyproxy", "cpu_us_per_req"), 1),
+            fmt(per_rep_ratio(key, "llm_tunnel", "tinyproxy", "cpu_us_per_req"), 2, "×"),
+            fmt(per_rep_ratio(key, "llm_tunnel", "tinyproxy", "rps"), 2, "×"), add)
+        if simple:
+            row += " {} |".format(fmt(per_rep_ratio(key, "llm_tunnel", "llm_simple", "cpu_us_per_req"), 2, "×"))
+        L.append(row)
+    L.append("")
 
 
 def before_after(L, info, keys, metric, per_rep_ratio, a):

@@ -28,14 +28,22 @@
 #   BENCH_TARGETS="direct tinyproxy llm_simple llm_dirlog llm_dirlog_tmpfs mitmdump"
 #                           llm_dirlog writes its records under the temp dir in /tmp (the disk),
 #                           llm_dirlog_tmpfs the same into /dev/shm (tmpfs): the difference is
-#                           what the file system costs per record
+#                           what the file system costs per record. Opt-in: llm_tunnel is
+#                           llm_proxy simple with --ignore-hosts . (every CONNECT a blind
+#                           tunnel, like tinyproxy's HTTPS path), e.g.
+#                           BENCH_TARGETS="direct tinyproxy llm_tunnel llm_simple"
 #   BENCH_RECORDS_DIR=DIR   where llm_dirlog writes its records (default: the temp dir in /tmp),
 #                           e.g. a mount of the file system you will log to
 #   BENCH_SSE=1             scenario C (SSE latency with /usr/bin/python3 + httpx); 0 skips it
 #   BENCH_SSE_STREAMS=10 BENCH_SSE_EVENTS=20 BENCH_SSE_INTERVAL_MS=10
 #   BENCH_TUNNELS=1         scenarios D (idle intercepted connections: RSS per connection) and F
-#                           (first connection to new host names: leaf minting); 0 skips them
+#                           (first connection to new host names: leaf minting); 0 skips them.
+#                           D runs on every target but direct; llm_tunnel and tinyproxy hold
+#                           idle blind tunnels instead (tunnels.py idle --blind; tinyproxy at
+#                           most 200, its MaxClients is 256)
+#   BENCH_F=1               scenario F when BENCH_TUNNELS=1; 0 runs D alone
 #   BENCH_D_IDLE=1000 BENCH_F_HOSTS=1000   their sizes (bench/tunnels.py)
+#   BENCH_D_REPEATS=1       repeats of scenario D (each on freshly started processes)
 #   BENCH_E=1               scenario E (one large download per target and repeat, curl); 0 skips it
 #   BENCH_E_BYTES=67108864  size of that download (64 MiB; mitmdump 8 buffers it and needs
 #                           ~50 s for 100 MiB here, so the planned 1 GiB is opt-in:
@@ -93,6 +101,8 @@ E="${BENCH_E:-1}"
 TUNNELS="${BENCH_TUNNELS:-1}"
 D_IDLE="${BENCH_D_IDLE:-1000}"
 F_HOSTS="${BENCH_F_HOSTS:-1000}"
+F="${BENCH_F:-1}"
+D_REPEATS="${BENCH_D_REPEATS:-1}"
 E_BYTES="${BENCH_E_BYTES:-67108864}"
 E_REPEATS="${BENCH_E_REPEATS:-3}"
 E_TARGETS="${BENCH_E_TARGETS:-${TARGETS/llm_dirlog_tmpfs/}}"  # the tmpfs variant only matters for G
@@ -177,9 +187,11 @@ start_target() {  # start_target NAME
     [[ "$name" == direct ]] && return 0
     port="$(free_port)"
     case "$name" in
-    llm_simple | llm_dirlog | llm_dirlog_tmpfs | llm_before)
-        local sub=(simple) bin="$BUILD/llm_proxy"
+    llm_simple | llm_dirlog | llm_dirlog_tmpfs | llm_before | llm_tunnel)
+        local sub=(simple) bin="$BUILD/llm_proxy" filter=()
         [[ "$name" == llm_before ]] && bin="$BEFORE_BIN"
+        # Every host ignored: each CONNECT is relayed blind (no leaf minted, no record).
+        [[ "$name" == llm_tunnel ]] && filter=(--ignore-hosts .)
         # Records stay until the end of the run: deleting thousands of files between runs would
         # slow the next run's file creation (ext4 without a journal, as here, skips inodes
         # deleted in the last minutes when it allocates new ones).
@@ -197,7 +209,7 @@ start_target() {  # start_target NAME
         "$bin" "${sub[@]}" --listen "127.0.0.1:$port" --ca_dir "$TMP/ca_llm" \
             --upstream-ca "$TMP/pki/testca.pem" \
             --connect-to "api.openai.com:443:127.0.0.1:$UPORT" \
-            --connect-to "::127.0.0.1:$UPORT" --threads 1 \
+            --connect-to "::127.0.0.1:$UPORT" --threads 1 "${filter[@]}" \
             >"$TMP/$name.log" 2>&1 &
         ;;
     mitmdump | mitmdump_stream)
@@ -402,8 +414,9 @@ run_upload() {
 
 # ---------------------------------------------------------------- main
 main() {
-    local started
+    local started load_start
     started="$(date +%s)"
+    load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
     install_deps
     build
     TMP="$(mktemp -d /tmp/llm_proxy_bench.XXXXXX)"
@@ -465,7 +478,7 @@ main() {
         done
     fi
 
-    if [[ "$TUNNELS" == 1 ]]; then
+    if [[ "$TUNNELS" == 1 && "$F" == 1 ]]; then
         log "scenario F: first connections to $F_HOSTS new host names"
         for ((rep = 1; rep <= REPEATS; rep++)); do
             # New host names need the proxy to reach h<i>.bench.test: only llm_proxy has
@@ -509,18 +522,27 @@ main() {
     if [[ "$TUNNELS" == 1 ]]; then
         # Scenario D on freshly started proxies: a process that served the earlier load keeps
         # that heap and would hand it to the new connections, understating their cost.
-        log "scenario D: $D_IDLE idle intercepted connections per target (fresh processes)"
-        for t in $TARGETS; do
-            [[ "$t" == direct || "$t" == tinyproxy ]] && continue  # tinyproxy: MaxClients 256
-            [[ "$t" == llm_dirlog_tmpfs ]] && continue  # same memory as llm_dirlog
-            kill "${PID[$t]}" 2>/dev/null || true
-            wait "${PID[$t]}" 2>/dev/null || true
-            start_target "$t"
-            timeout "$RUN_TIMEOUT" "$PY" bench/tunnels.py idle --proxy-port "${PORT[$t]}" \
-                --pid "${PID[$t]}" --ca "$TRUST" --port "$UPORT" -n "$D_IDLE" \
-                --time-limit $((RUN_TIMEOUT - 20)) 2>"$TMP/tun_${t}.err" |
-                sed "s/^{/{\"rep\": 1, \"target\": \"$t\", /" >>"$TUN_RAW" ||
-                log "idle run for $t failed: $(tail -1 "$TMP/tun_${t}.err")"
+        log "scenario D: $D_IDLE idle intercepted connections or blind tunnels per target (fresh processes)"
+        for ((rep = 1; rep <= D_REPEATS; rep++)); do
+            for t in $TARGETS; do
+                [[ "$t" == direct ]] && continue
+                [[ "$t" == llm_dirlog_tmpfs ]] && continue  # same memory as llm_dirlog
+                # Blind tunnels (llm_tunnel, tinyproxy): the client trusts the upstream's CA alone,
+                # so each handshake is checked to be with the upstream, not with a minted leaf.
+                local d_args=(--ca "$TRUST") d_n="$D_IDLE"
+                if [[ "$t" == llm_tunnel || "$t" == tinyproxy ]]; then
+                    d_args=(--ca "$TMP/pki/testca.pem" --blind)
+                fi
+                [[ "$t" == tinyproxy ]] && ((d_n > 200)) && d_n=200  # MaxClients 256
+                kill "${PID[$t]}" 2>/dev/null || true
+                wait "${PID[$t]}" 2>/dev/null || true
+                start_target "$t"
+                timeout "$RUN_TIMEOUT" "$PY" bench/tunnels.py idle --proxy-port "${PORT[$t]}" \
+                    --pid "${PID[$t]}" "${d_args[@]}" --port "$UPORT" -n "$d_n" \
+                    --time-limit $((RUN_TIMEOUT - 20)) 2>"$TMP/tun_${t}_r$rep.err" |
+                    sed "s/^{/{\"rep\": $rep, \"target\": \"$t\", /" >>"$TUN_RAW" ||
+                    log "idle run for $t failed: $(tail -1 "$TMP/tun_${t}_r$rep.err")"
+            done
         done
     fi
 
@@ -546,6 +568,7 @@ main() {
             [[ -n "${RECDIR[$t]:-}" ]] && echo "records_fs_$t=$(describe_fs "${RECDIR[$t]}")"
         done
         echo "wall_s=$(( $(date +%s) - started ))"
+        echo "loadavg=$load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end (1, 5, 15 min)"
     } >"$versions"
     local R="bench/results/$RESULTS_NAME"
     cp "$RAW" "${R}_runs.tsv"

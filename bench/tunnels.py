@@ -4,6 +4,10 @@
 idle  (scenario D): opens N intercepted connections (CONNECT + TLS + one keep-alive request,
       so the proxy also holds the upstream side), keeps them all open, and reports the
       proxy's RSS growth per connection.
+      With --blind the proxy relays each CONNECT as a blind tunnel (llm_proxy --ignore-hosts .,
+      or tinyproxy): the TLS handshake is with the upstream itself, so --ca must be the
+      upstream's CA alone (the proxy's CA is not trusted: a handshake that succeeds saw the
+      upstream's certificate, not a minted one). The request and the idle period are the same.
 hosts (scenario F): opens one new connection per host name h<i>.<domain> (a leaf certificate
       minted per name) and, for comparison, new connections to a name whose leaf is already
       cached; reports the p50/p99 time to the first response of each kind. Meanwhile a probe
@@ -88,6 +92,9 @@ def idle(args, ctx):
     time.sleep(args.settle)
     after = rss_kib(args.pid)
     opened = len(conns)
+    # Whose certificate the client verified: the upstream's through a blind tunnel, a leaf of
+    # the proxy's CA when it intercepts.
+    issuer = dict(x[0] for x in conns[0].getpeercert()["issuer"]).get("commonName") if conns else None
     # Every connection still works after the idle period.
     alive = 0
     for tls in conns[:: max(1, opened // 20)]:
@@ -100,6 +107,8 @@ def idle(args, ctx):
         tls.close()
     return {
         "mode": "idle",
+        "blind": args.blind,
+        "peer_issuer": issuer,
         "opened": opened,
         "rss_before_kib": before,
         "rss_after_kib": after,
@@ -185,7 +194,11 @@ def main():
     ap.add_argument("--proxy-host", default="127.0.0.1")
     ap.add_argument("--proxy-port", type=int, required=True)
     ap.add_argument("--pid", type=int, required=True, help="proxy process id (RSS)")
-    ap.add_argument("--ca", required=True, help="the proxy's CA certificate (PEM)")
+    ap.add_argument("--ca", required=True,
+                    help="CA certificates the client trusts (PEM): the proxy's, or with --blind "
+                         "the upstream's alone")
+    ap.add_argument("--blind", action="store_true",
+                    help="idle mode: the proxy relays CONNECT blind (recorded in the output)")
     ap.add_argument("--host", default="localhost", help="idle mode / probe: target host")
     ap.add_argument("--port", type=int, required=True, help="target port")
     ap.add_argument("--domain", default="bench.test", help="hosts mode: h<i>.<domain>")

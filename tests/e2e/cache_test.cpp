@@ -7,6 +7,7 @@
 #include "e2e_fixture.hpp"
 #include "llm_proxy/flow.hpp"
 #include "llm_proxy/record/body_decoder.hpp"
+#include "support/node_sdk.hpp"
 #include "support/redis_server.hpp"
 
 namespace llm_proxy::test {
@@ -310,22 +311,8 @@ print(json.dumps({"verdict": verdict, "ctype": ctype, "chunks": chunks}))
     EXPECT_EQ(upstream_requests(), 1u);
 }
 
-// Where .ci/install-deps puts the OpenAI JavaScript SDK.
-static std::filesystem::path test_node_dir() {
-    if (const char* d = std::getenv("LLM_PROXY_TEST_NODE_DIR"); d && *d) {
-        return d;
-    }
-    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
-        return std::filesystem::path(x) / "llm_proxy" / "test-node";
-    }
-    const char* home = std::getenv("HOME");
-    return std::filesystem::path(home ? home : "/") / ".cache" / "llm_proxy" / "test-node";
-}
-
 TEST_F(Cache, OpenAiJavaScriptSdkStreamsAHitWithForAwait) {
-    auto modules = test_node_dir() / "node_modules";
-    ASSERT_TRUE(std::filesystem::exists(modules / "openai"))
-        << modules << " has no openai package: run .ci/install-deps";
+    ASSERT_EQ(missing_node_packages({"openai", "https-proxy-agent"}), "");
     start_cache({"--cache-engine", "memory"});
     std::string script = R"JS(
 const { OpenAI } = require('openai');
@@ -342,11 +329,10 @@ const client = new OpenAI({ apiKey: 'sk-test', baseURL: 'https://api.openai.com/
 })().catch((e) => { console.error(String(e)); process.exit(1); });
 )JS";
     auto path = work_.write_file("sdk_stream.js", script);
-    spawn_options env;
-    env.env = {{"NODE_PATH", modules.string()}, {"NODE_EXTRA_CA_CERTS", proxy_ca_cert().string()}};
     for (const char* expected : {"MISS", "HIT"}) {
-        auto r =
-            run_command({"node", path.string(), proxy_->url()}, std::chrono::seconds(30), "", env);
+        auto r = run_node_script(path, {proxy_->url()},
+                                 {{"NODE_EXTRA_CA_CERTS", proxy_ca_cert().string()}},
+                                 std::chrono::seconds(30));
         ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
         auto out = nlohmann::json::parse(r.out);
         EXPECT_EQ(out["verdict"], expected);

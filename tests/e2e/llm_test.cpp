@@ -12,6 +12,7 @@
 #include "llm_proxy/llm/parser.hpp"
 #include "llm_proxy/llm/prices.hpp"
 #include "llm_proxy/llm/record_json.hpp"
+#include "support/node_sdk.hpp"
 
 namespace llm_proxy::test {
 
@@ -369,35 +370,14 @@ TEST_F(Llm, PricesUpdateValidatesAndShowExplains) {
 
 namespace llm_proxy::test {
 
-namespace {
-
-// Where .ci/install-deps puts the JavaScript SDKs.
-fs::path sdk_node_dir() {
-    if (const char* d = std::getenv("LLM_PROXY_TEST_NODE_DIR"); d && *d) {
-        return d;
-    }
-    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
-        return fs::path(x) / "llm_proxy" / "test-node";
-    }
-    const char* home = std::getenv("HOME");
-    return fs::path(home ? home : "/") / ".cache" / "llm_proxy" / "test-node";
-}
-
-}  // namespace
-
 class LlmSdk : public Llm {
   protected:
     // Runs `script` with node (the SDKs on NODE_PATH, the proxy's CA trusted); its stdout as JSON.
     json run_node(const std::string& file, const std::string& script) {
-        auto modules = sdk_node_dir() / "node_modules";
-        EXPECT_TRUE(fs::exists(modules / "openai") && fs::exists(modules / "@anthropic-ai/sdk"))
-            << modules << " lacks the SDKs: run .ci/install-deps";
+        EXPECT_EQ(missing_node_packages({"openai", "@anthropic-ai/sdk", "https-proxy-agent"}), "");
         auto path = work_.write_file(file, script);
-        spawn_options env;
-        env.env = {{"NODE_PATH", modules.string()},
-                   {"NODE_EXTRA_CA_CERTS", proxy_ca_cert().string()}};
-        auto r =
-            run_command({"node", path.string(), proxy_->url()}, std::chrono::seconds(60), "", env);
+        auto r = run_node_script(path, {proxy_->url()},
+                                 {{"NODE_EXTRA_CA_CERTS", proxy_ca_cert().string()}});
         EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
         return json::parse(r.out, nullptr, false);
     }

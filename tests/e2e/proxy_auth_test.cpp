@@ -5,6 +5,7 @@
 
 #include "e2e_fixture.hpp"
 #include "llm_proxy/util/text.hpp"
+#include "support/node_sdk.hpp"
 #include "support/raw_socket.hpp"
 
 namespace llm_proxy::test {
@@ -127,6 +128,137 @@ TEST_F(ProxyAuth, CurlWithProxyUserAndWithCredentialsInTheProxyUrl) {
                                std::chrono::seconds(30), "", env);
     EXPECT_EQ(via_env.exit_code, 0) << via_env.err;
     EXPECT_NE(via_env.out.find("\"/echo\""), std::string::npos) << via_env.out;
+}
+
+// A password with characters that must be percent-encoded in a proxy URL: each client has to
+// decode it, and the proxy has to take --proxy-auth literally (a literal "%41" is no "A").
+const std::string odd_password = "p@ss:w/rd%41";
+const std::string odd_password_in_url = "p%40ss%3Aw%2Frd%2541";
+
+// GETs argv[4] with Python's requests or httpx (argv[1]) through the proxy URL argv[2],
+// trusting the CA in argv[3]; prints {"status", "body", "authenticate"} or {"proxy_error"}.
+const char* const python_proxy_client = R"PY(
+import json, sys
+import httpx, requests
+lib, proxy, ca, url = sys.argv[1:5]
+try:
+    if lib == "requests":
+        with requests.Session() as s:
+            s.trust_env = False  # the proxy below only, whatever the environment says
+            r = s.get(url, proxies={"http": proxy, "https": proxy}, verify=ca, timeout=20)
+        status, body, headers = r.status_code, r.text, r.headers
+    else:
+        with httpx.Client(proxies=proxy, verify=ca, timeout=20, trust_env=False) as c:
+            r = c.get(url)
+        status, body, headers = r.status_code, r.text, r.headers
+    print(json.dumps({"status": status, "body": body,
+                      "authenticate": headers.get("Proxy-Authenticate")}))
+except (requests.exceptions.ProxyError, httpx.ProxyError) as e:
+    print(json.dumps({"proxy_error": f"{type(e).__name__}: {e}"}))
+)PY";
+
+TEST_F(ProxyAuth, PythonRequestsAndHttpxWithCredentialsInTheProxyUrl) {
+    start_dir_logger({"--proxy-auth", "alice:" + odd_password});
+    auto script = work_.write_file("proxy_client.py", python_proxy_client);
+    auto port = std::to_string(proxy_->port());
+    const std::string good = "http://alice:" + odd_password_in_url + "@127.0.0.1:" + port;
+    auto run = [&](const std::string& lib, const std::string& proxy, const std::string& url) {
+        auto r = run_command({python3, script.string(), lib, proxy, proxy_ca_cert().string(), url},
+                             std::chrono::seconds(30));
+        EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+        auto j = nlohmann::json::parse(r.out, nullptr, false);
+        EXPECT_TRUE(j.is_object()) << r.out << r.err;
+        return j.is_object() ? j : nlohmann::json::object();
+    };
+    std::size_t passed = 0;
+    for (const std::string lib : {"requests", "httpx"}) {
+        SCOPED_TRACE(lib);
+        for (const std::string scheme : {"https", "http"}) {
+            SCOPED_TRACE(scheme);
+            auto ok = run(lib, good, scheme + "://api.openai.com/echo?client=" + lib);
+            ASSERT_EQ(ok.value("status", 0), 200) << ok.dump();
+            auto echoed = nlohmann::json::parse(ok["body"].get<std::string>());
+            EXPECT_EQ(echoed["target"], "/echo?client=" + lib);
+            EXPECT_FALSE(has_header(echoed, "Proxy-Authorization")) << echoed.dump();
+            ++passed;
+        }
+        // Refused: "p@ss:w/rdA" (what a proxy that percent-decoded --proxy-auth would accept),
+        // the URL-encoded form itself "p%40ss%3Aw%2Frd%41" (what a client that did not decode
+        // the URL would send), and a plain wrong password.
+        for (const std::string& password :
+             {std::string("p%40ss%3Aw%2Frd%41"), std::string("p%2540ss%253Aw%252Frd%2541"),
+              std::string("wrong")}) {
+            SCOPED_TRACE(password);
+            const std::string bad = "http://alice:" + password + "@127.0.0.1:" + port;
+            auto tunnel = run(lib, bad, "https://api.openai.com/echo");
+            ASSERT_TRUE(tunnel.contains("proxy_error")) << tunnel.dump();
+            EXPECT_NE(tunnel["proxy_error"].get<std::string>().find("407"), std::string::npos)
+                << tunnel.dump();
+            auto plain = run(lib, bad, "http://api.openai.com/echo");
+            EXPECT_EQ(plain.value("status", 0), 407) << plain.dump();
+            EXPECT_EQ(plain.value("authenticate", ""), "Basic realm=\"llm_proxy\"");
+        }
+    }
+    auto records = wait_for_records(passed);
+    EXPECT_EQ(records.size(), passed) << "the refused requests leave no record";
+    for (const auto& rec : records) {
+        EXPECT_EQ(rec["response"]["status"], 200) << rec.dump(2);
+        auto text = rec.dump();
+        EXPECT_EQ(text.find("Proxy-Authorization"), std::string::npos) << rec.dump(2);
+        EXPECT_EQ(text.find(base64_encode("alice:" + odd_password)), std::string::npos);
+    }
+    EXPECT_EQ(upstream_->stats()["requests"], passed);
+}
+
+// The OpenAI Node SDK with an agent built from HTTPS_PROXY (how its documentation configures a
+// proxy; https-proxy-agent takes the credentials from the URL and decodes them).
+TEST_F(ProxyAuth, OpenAiNodeSdkThroughHttpsProxyWithCredentialsStreamsAChatCompletion) {
+    ASSERT_EQ(missing_node_packages({"openai", "https-proxy-agent"}), "");
+    start_dir_logger({"--proxy-auth", "alice:" + odd_password});
+    auto script = work_.write_file("sdk_via_proxy.js", R"JS(
+const { OpenAI } = require('openai');
+const { HttpsProxyAgent } = require('https-proxy-agent');
+const client = new OpenAI({ apiKey: 'sk-test', maxRetries: 0,
+                            httpAgent: new HttpsProxyAgent(process.env.HTTPS_PROXY) });
+(async () => {
+  const stream = await client.chat.completions.create(
+    { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+    { headers: { 'X-Fake-Events': '5' } });
+  let content = '';
+  let chunks = 0;
+  for await (const chunk of stream) {
+    content += chunk.choices[0]?.delta?.content ?? '';
+    ++chunks;
+  }
+  console.log(JSON.stringify({ content, chunks }));
+})().catch((e) => { console.error(String(e)); process.exit(1); });
+)JS");
+    auto port = std::to_string(proxy_->port());
+    auto run = [&](const std::string& password) {
+        return run_node_script(script, {},
+                               {{"HTTPS_PROXY", "http://alice:" + password + "@127.0.0.1:" + port},
+                                {"NODE_EXTRA_CA_CERTS", proxy_ca_cert().string()}});
+    };
+    auto refused = run("wrong");
+    EXPECT_NE(refused.exit_code, 0) << refused.out;
+    EXPECT_NE(refused.err.find("407"), std::string::npos) << refused.err;
+
+    auto r = run(odd_password_in_url);
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto sdk = nlohmann::json::parse(r.out, nullptr, false);
+    ASSERT_TRUE(sdk.is_object()) << r.out;
+    // What the fake upstream streams for X-Fake-Events: 5, reassembled from the deltas.
+    EXPECT_EQ(sdk["content"], "tok0 tok1 tok2 tok3 tok4 ");
+    EXPECT_EQ(sdk["chunks"], 5);
+    auto records = wait_for_records(1);
+    ASSERT_EQ(records.size(), 1u) << "the refused CONNECT leaves no record";
+    const auto& rec = records[0];
+    EXPECT_EQ(rec["request"]["url"], "https://api.openai.com/v1/chat/completions");
+    EXPECT_EQ(rec["llm"]["output"]["content"], sdk["content"]);
+    auto text = rec.dump();
+    EXPECT_EQ(text.find("Proxy-Authorization"), std::string::npos) << rec.dump(2);
+    EXPECT_EQ(text.find(base64_encode("alice:" + odd_password)), std::string::npos);
+    EXPECT_EQ(text.find(odd_password), std::string::npos);
 }
 
 TEST_F(ProxyAuth, CredentialsFile) {

@@ -1,9 +1,8 @@
 // Reverse (base-URL) mode and the LLM features: a request through a base URL becomes the same
 // flow as one through the forward proxy (same record, same llm object), SSE streams as it
 // arrives, and the OpenAI Node SDK works with just `baseURL` pointed at the proxy.
-#include <cstdlib>
-
 #include "e2e_fixture.hpp"
+#include "support/node_sdk.hpp"
 
 namespace llm_proxy::test {
 
@@ -23,18 +22,6 @@ std::int64_t sent_at_us(const sse_event& e) {
 std::int64_t received_us(const sse_event& e) {
     return std::chrono::duration_cast<std::chrono::microseconds>(e.received.time_since_epoch())
         .count();
-}
-
-// Where .ci/install-deps puts the JavaScript SDKs.
-fs::path sdk_node_dir() {
-    if (const char* d = std::getenv("LLM_PROXY_TEST_NODE_DIR"); d && *d) {
-        return d;
-    }
-    if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) {
-        return fs::path(x) / "llm_proxy" / "test-node";
-    }
-    const char* home = std::getenv("HOME");
-    return fs::path(home ? home : "/") / ".cache" / "llm_proxy" / "test-node";
 }
 
 }  // namespace
@@ -110,9 +97,7 @@ TEST_F(ReverseLlm, SseStreamsAsItArrives) {
 }
 
 TEST_F(ReverseLlm, OpenAiNodeSdkWithABaseUrlStreamsAChatCompletion) {
-    auto modules = sdk_node_dir() / "node_modules";
-    ASSERT_TRUE(fs::exists(modules / "openai"))
-        << modules << " has no openai package: run .ci/install-deps";
+    ASSERT_EQ(missing_node_packages({"openai"}), "");
     start_dir_logger({"--reverse", "https://api.openai.com"});
     std::string script = R"JS(
 const { OpenAI } = require('openai');
@@ -126,9 +111,7 @@ const client = new OpenAI({ apiKey: 'sk-test', baseURL: process.argv[2] + '/v1',
 })().catch((e) => { console.error(String(e)); process.exit(1); });
 )JS";
     auto path = work_.write_file("reverse_sdk.js", script);
-    spawn_options env;
-    env.env = {{"NODE_PATH", modules.string()}};  // no proxy agent, no CA
-    auto r = run_command({"node", path.string(), proxy_->url()}, std::chrono::seconds(60), "", env);
+    auto r = run_node_script(path, {proxy_->url()});  // no proxy agent, no CA
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     auto message = json::parse(r.out, nullptr, false);
     ASSERT_TRUE(message.is_object()) << r.out;

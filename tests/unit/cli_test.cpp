@@ -3,21 +3,12 @@
 #include <string>
 #include <vector>
 
-#include "cli/app.hpp"
 #include "cli/options.hpp"
+#include "cli_run.hpp"
 
 using namespace llm_proxy;
-
-namespace {
-int run(std::vector<std::string> args) {
-    args.insert(args.begin(), "llm_proxy");
-    std::vector<char*> argv;
-    for (auto& a : args) {
-        argv.push_back(a.data());
-    }
-    return cli::run_cli(static_cast<int>(argv.size()), argv.data());
-}
-}  // namespace
+using cli::test::exits_2_with;
+using cli::test::run_cli_captured;
 
 TEST(Cli, ParseListen) {
     proxy_config c;
@@ -124,50 +115,52 @@ TEST(Cli, MakeProxyConfigFromFlags) {
 }
 
 TEST(Cli, UnknownSubcommandExits2) {
-    EXPECT_EQ(run({"frobnicate"}), 2);
+    EXPECT_TRUE(exits_2_with({"frobnicate"}, "llm_proxy: unknown subcommand 'frobnicate'"));
 }
 TEST(Cli, MissingSubcommandExits2) {
-    EXPECT_EQ(run({}), 2);
+    EXPECT_TRUE(exits_2_with({}, "llm_proxy: a subcommand is required"));
 }
 TEST(Cli, BadFlagValueExits2) {
-    EXPECT_EQ(run({"simple", "--threads", "many"}), 2);
-    EXPECT_EQ(run({"simple", "--max-idle-upstream", "-1"}), 2);
-    EXPECT_EQ(run({"--max-idle-upstream", "lots", "simple"}), 2);
+    EXPECT_TRUE(exits_2_with({"simple", "--threads", "many"}, "--threads"));
+    EXPECT_TRUE(exits_2_with({"simple", "--max-idle-upstream", "-1"}, "--max-idle-upstream"));
+    EXPECT_TRUE(exits_2_with({"--max-idle-upstream", "lots", "simple"}, "--max-idle-upstream"));
 }
 TEST(Cli, UnknownFlagExits2) {
-    EXPECT_EQ(run({"dir_logger", "--no-such-flag"}), 2);
+    EXPECT_TRUE(exits_2_with({"dir_logger", "--no-such-flag"}, "--no-such-flag"));
 }
 TEST(Cli, BadListenExits2) {
-    EXPECT_EQ(run({"simple", "--listen", "1.2.3.4:notaport"}), 2);
+    EXPECT_TRUE(exits_2_with({"simple", "--listen", "1.2.3.4:notaport"},
+                             "--listen: bad port 'notaport' in '1.2.3.4:notaport'"));
 }
 TEST(Cli, BadConnectToExits2) {
-    EXPECT_EQ(run({"simple", "--connect-to", "nonsense"}), 2);
+    EXPECT_TRUE(exits_2_with({"simple", "--connect-to", "nonsense"}, "--connect-to"));
 }
 TEST(Cli, MissingUpstreamCaExits2) {
-    EXPECT_EQ(run({"simple", "--upstream-ca", "/nonexistent/ca.pem"}), 2);
+    EXPECT_TRUE(
+        exits_2_with({"simple", "--upstream-ca", "/nonexistent/ca.pem"}, "/nonexistent/ca.pem"));
 }
 TEST(Cli, HelpAndVersionExit0) {
-    testing::internal::CaptureStdout();
-    EXPECT_EQ(run({"--help"}), 0);
-    EXPECT_EQ(run({"version"}), 0);
-    auto out = testing::internal::GetCapturedStdout();
-    EXPECT_NE(out.find("dir_logger"), std::string::npos);
-    EXPECT_NE(out.find("OpenSSL"), std::string::npos);
-    EXPECT_NE(out.find("Boost 1.81"), std::string::npos);
+    auto help = run_cli_captured({"--help"});
+    EXPECT_EQ(help.exit_code, 0) << help.err;
+    EXPECT_NE(help.out.find("dir_logger"), std::string::npos) << help.out;
+    auto version = run_cli_captured({"version"});
+    EXPECT_EQ(version.exit_code, 0) << version.err;
+    EXPECT_NE(version.out.find("OpenSSL"), std::string::npos) << version.out;
+    EXPECT_NE(version.out.find("Boost 1.81"), std::string::npos) << version.out;
 }
 
 TEST(Cli, CacheFlagsAreChecked) {
-    EXPECT_EQ(run({"cache", "--cache-engine", "mongodb"}), 2);
-    EXPECT_EQ(run({"cache", "--cache-ttl", "5 fortnights"}), 2);
-    EXPECT_EQ(run({"cache", "--cache-ttl", "-5"}), 2);
-    EXPECT_EQ(run({"cache", "--cache-max-bytes", "lots"}), 2);
-    EXPECT_EQ(run({"cache", "--cache-max-entries", "-1"}), 2);
+    EXPECT_TRUE(exits_2_with({"cache", "--cache-engine", "mongodb"}, "--cache-engine"));
+    EXPECT_TRUE(exits_2_with({"cache", "--cache-ttl", "5 fortnights"}, "--cache-ttl"));
+    EXPECT_TRUE(exits_2_with({"cache", "--cache-ttl", "-5"}, "--cache-ttl"));
+    EXPECT_TRUE(exits_2_with({"cache", "--cache-max-bytes", "lots"}, "--cache-max-bytes"));
+    EXPECT_TRUE(exits_2_with({"cache", "--cache-max-entries", "-1"}, "--cache-max-entries"));
 }
 
 TEST(Cli, CacheHelpExplainsTheCache) {
-    testing::internal::CaptureStdout();
-    EXPECT_EQ(run({"cache", "--help"}), 0);
-    auto out = testing::internal::GetCapturedStdout();
+    auto help = run_cli_captured({"cache", "--help"});
+    EXPECT_EQ(help.exit_code, 0) << help.err;
+    const auto& out = help.out;
     for (const char* text :
          {"X-Llm_proxy-Cache", "MISS", "HIT", "SKIP", "--cache-engine", "--cache-ttl",
           "--cache-key-headers", "NOT part of the key", "--output", "docs/cache.md"}) {

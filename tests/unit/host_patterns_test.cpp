@@ -5,22 +5,15 @@
 #include <string>
 #include <vector>
 
-#include "cli/app.hpp"
 #include "cli/options.hpp"
+#include "cli_run.hpp"
 #include "llm_proxy/proxy/host_patterns.hpp"
 
 using namespace llm_proxy;
+using cli::test::exits_2_with;
+using cli::test::run_cli_captured;
 
 namespace {
-
-int run(std::vector<std::string> args) {
-    args.insert(args.begin(), "llm_proxy");
-    std::vector<char*> argv;
-    for (auto& a : args) {
-        argv.push_back(a.data());
-    }
-    return cli::run_cli(static_cast<int>(argv.size()), argv.data());
-}
 
 std::string filter_error(const cli::global_options& g) {
     try {
@@ -116,10 +109,14 @@ TEST(HostFilter, InterceptLlmAllowsKnownAndMappedHosts) {
 }
 
 TEST(HostFilter, CliErrorsExit2) {
-    EXPECT_EQ(run({"--allow-hosts", "a", "--ignore-hosts", "b", "simple"}), 2);
-    EXPECT_EQ(run({"--ignore-hosts", "([", "simple"}), 2);
-    EXPECT_EQ(run({"--intercept", "some", "simple"}), 2);
-    EXPECT_EQ(run({"--intercept", "llm", "--allow-hosts", "x", "simple"}), 2);
+    EXPECT_TRUE(exits_2_with({"--allow-hosts", "a", "--ignore-hosts", "b", "simple"},
+                             "--allow-hosts and --ignore-hosts cannot be combined"));
+    EXPECT_TRUE(exits_2_with({"--ignore-hosts", "([", "simple"},
+                             "--ignore-hosts: bad regular expression '(['"));
+    EXPECT_TRUE(
+        exits_2_with({"--intercept", "some", "simple"}, "--intercept: some not in {all,llm}"));
+    EXPECT_TRUE(exits_2_with({"--intercept", "llm", "--allow-hosts", "x", "simple"},
+                             "--intercept llm cannot be combined with --allow-hosts"));
 }
 
 TEST(OpenBind, NonLoopbackNeedsAuthOrExplicitConsent) {
@@ -147,5 +144,6 @@ TEST(OpenBind, NonLoopbackNeedsAuthOrExplicitConsent) {
         g.listen = open;
         EXPECT_THROW((void)cli::make_proxy_config(g), std::invalid_argument) << open;
     }
-    EXPECT_EQ(run({"--listen", "0.0.0.0:0", "simple"}), 2);
+    EXPECT_TRUE(exits_2_with({"--listen", "0.0.0.0:0", "simple"},
+                             "--listen 0.0.0.0:0 is not a loopback address"));
 }

@@ -7,12 +7,14 @@
 #include <string>
 #include <vector>
 
-#include "cli/app.hpp"
 #include "cli/options.hpp"
+#include "cli_run.hpp"
 #include "llm_proxy/proxy/parent_proxy.hpp"
 #include "proxy/parent_connect.hpp"
 
 using namespace llm_proxy;
+using cli::test::exits_2_with;
+using cli::test::run_cli_captured;
 using proxy::connect_answer;
 using proxy::parse_connect_answer;
 
@@ -34,15 +36,6 @@ std::string no_proxy_error(const std::string& text) {
         return e.what();
     }
     return {};
-}
-
-int run(std::vector<std::string> args) {
-    args.insert(args.begin(), "llm_proxy");
-    std::vector<char*> argv;
-    for (auto& a : args) {
-        argv.push_back(a.data());
-    }
-    return cli::run_cli(static_cast<int>(argv.size()), argv.data());
 }
 
 }  // namespace
@@ -94,12 +87,15 @@ TEST(ParentProxyUrl, RejectsOtherSchemesAndBadPorts) {
 }
 
 TEST(ParentProxyUrl, BadValuesExit2) {
-    EXPECT_EQ(run({"--upstream-proxy", "https://proxy:3128", "simple"}), 2);
-    EXPECT_EQ(run({"--upstream-proxy", "http://proxy:notaport", "simple"}), 2);
-    EXPECT_EQ(run({"--upstream-proxy", "http://proxy:3128", "--upstream-no-proxy", "10.0.0.0/33",
-                   "simple"}),
-              2);
-    EXPECT_EQ(run({"--upstream-no-proxy", "localhost", "simple"}), 2);  // without a parent
+    EXPECT_TRUE(exits_2_with({"--upstream-proxy", "https://proxy:3128", "simple"},
+                             "only http:// parent proxies are supported"));
+    EXPECT_TRUE(exits_2_with({"--upstream-proxy", "http://proxy:notaport", "simple"},
+                             "--upstream-proxy: bad port"));
+    EXPECT_TRUE(exits_2_with(
+        {"--upstream-proxy", "http://proxy:3128", "--upstream-no-proxy", "10.0.0.0/33", "simple"},
+        "'10.0.0.0/33' has a bad prefix length"));
+    EXPECT_TRUE(exits_2_with({"--upstream-no-proxy", "localhost", "simple"},
+                             "--upstream-no-proxy needs --upstream-proxy"));
 }
 
 TEST(ParentProxyUrl, MakeProxyConfig) {

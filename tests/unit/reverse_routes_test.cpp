@@ -4,12 +4,14 @@
 #include <string>
 #include <vector>
 
-#include "cli/app.hpp"
 #include "cli/options.hpp"
+#include "cli_run.hpp"
 #include "llm_proxy/proxy/reverse_routes.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace llm_proxy;
+using cli::test::exits_2_with;
+using cli::test::run_cli_captured;
 
 namespace {
 
@@ -26,15 +28,6 @@ std::string rejection(const std::string& text) {
 std::string target_of(const std::vector<reverse_route>& routes, std::string_view target) {
     auto m = match_reverse_route(routes, target);
     return m ? m->route->host + " " + m->target : "none";
-}
-
-int run(std::vector<std::string> args) {
-    args.insert(args.begin(), "llm_proxy");
-    std::vector<char*> argv;
-    for (auto& a : args) {
-        argv.push_back(a.data());
-    }
-    return cli::run_cli(static_cast<int>(argv.size()), argv.data());
 }
 
 }  // namespace
@@ -133,28 +126,27 @@ TEST(ReverseRoutes, ProxyConfigGetsTheRules) {
 }
 
 TEST(ReverseRoutes, BadFlagsExit2) {
-    testing::internal::CaptureStderr();
-    EXPECT_EQ(run({"--reverse", "api.openai.com", "simple"}), 2);
-    EXPECT_EQ(run({"--reverse", "gopher://x.test", "simple"}), 2);
-    EXPECT_EQ(run({"--reverse", "openai=https://x.test", "simple"}), 2);
-    EXPECT_EQ(run({"--reverse", "/a=https://x.test", "--reverse", "/a=https://y.test", "simple"}),
-              2);
-    auto err = testing::internal::GetCapturedStderr();
-    EXPECT_NE(err.find("unsupported scheme 'gopher'"), std::string::npos) << err;
-    EXPECT_NE(err.find("is given twice"), std::string::npos) << err;
+    EXPECT_TRUE(
+        exits_2_with({"--reverse", "api.openai.com", "simple"}, "--reverse 'api.openai.com': "));
+    EXPECT_TRUE(
+        exits_2_with({"--reverse", "gopher://x.test", "simple"}, "unsupported scheme 'gopher'"));
+    EXPECT_TRUE(exits_2_with({"--reverse", "openai=https://x.test", "simple"},
+                             "--reverse 'openai=https://x.test': "));
+    EXPECT_TRUE(
+        exits_2_with({"--reverse", "/a=https://x.test", "--reverse", "/a=https://y.test", "simple"},
+                     "is given twice"));
 }
 
 TEST(ReverseRoutes, TlsFilesGoTogetherAndMustBeReadable) {
     test::temp_dir dir{"reverse_tls"};
     auto pem = dir.write_file("cert.pem", "not really a certificate\n");
-    testing::internal::CaptureStderr();
-    EXPECT_EQ(run({"--reverse", "https://x.test", "--reverse-tls-cert", pem.string(), "simple"}),
-              2);
-    EXPECT_EQ(run({"--reverse", "https://x.test", "--reverse-tls-key", pem.string(), "simple"}), 2);
-    EXPECT_EQ(run({"--reverse", "https://x.test", "--reverse-tls-cert", pem.string(),
-                   "--reverse-tls-key", (dir.path() / "missing.key").string(), "simple"}),
-              2);
-    auto err = testing::internal::GetCapturedStderr();
-    EXPECT_NE(err.find("go together"), std::string::npos) << err;
-    EXPECT_NE(err.find("--reverse-tls-key: cannot read"), std::string::npos) << err;
+    EXPECT_TRUE(
+        exits_2_with({"--reverse", "https://x.test", "--reverse-tls-cert", pem.string(), "simple"},
+                     "--reverse-tls-cert and --reverse-tls-key go together"));
+    EXPECT_TRUE(
+        exits_2_with({"--reverse", "https://x.test", "--reverse-tls-key", pem.string(), "simple"},
+                     "--reverse-tls-cert and --reverse-tls-key go together"));
+    EXPECT_TRUE(exits_2_with({"--reverse", "https://x.test", "--reverse-tls-cert", pem.string(),
+                              "--reverse-tls-key", (dir.path() / "missing.key").string(), "simple"},
+                             "--reverse-tls-key: cannot read"));
 }
