@@ -171,6 +171,11 @@ void add_global_options(CLI::App& app, global_options& g) {
                    "Seconds a blind tunnel may pass no byte either way before it is closed")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
+    app.add_option("--tunnel-half-closed-timeout", g.tunnel_half_closed_timeout_s,
+                   "Seconds a blind tunnel one of whose sides has finished sending may pass no "
+                   "byte before it is closed")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     app.add_option("--proxy-auth", g.proxy_auth,
                    "USER:PASS - require these proxy credentials (Basic; repeatable)")
         ->allow_extra_args(false);

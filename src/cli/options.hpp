@@ -45,6 +45,7 @@ struct global_options {
     std::string intercept = "all";          // --intercept all|llm
     bool log_tunnels = false;
     double tunnel_idle_timeout_s = 600;
+    double tunnel_half_closed_timeout_s = 60;
     // Proxy authentication
     std::vector<std::string> proxy_auth;  // USER:PASS
     std::string proxy_auth_file;

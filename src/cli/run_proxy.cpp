@@ -228,6 +228,7 @@ proxy_config make_proxy_config(const global_options& g) {
     c.shutdown_grace = seconds(g.shutdown_grace_s);
     c.max_idle_upstream = g.max_idle_upstream;
     c.tunnel_idle_timeout = seconds(g.tunnel_idle_timeout_s);
+    c.tunnel_half_closed_timeout = seconds(g.tunnel_half_closed_timeout_s);
     c.log_tunnels = g.log_tunnels;
     c.intercept = make_host_filter(g);
     for (const auto& credentials : g.proxy_auth) {

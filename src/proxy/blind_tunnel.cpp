@@ -22,9 +22,11 @@ using namespace asio::experimental::awaitable_operators;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 struct tunnel_state {
-    tunnel_state(tcp::socket& c, tcp::socket& u) : client(c), upstream(u) {}
+    tunnel_state(tcp::socket& c, tcp::socket& u) : client(c), upstream(u), timer(c.get_executor()) {}
     tcp::socket& client;
     tcp::socket& upstream;
+    asio::steady_timer timer;  // the watchdog's
+    bool half_closed = false;  // one direction has ended
     std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
     std::string first_closed;  // which side finished sending first
     std::string error;
@@ -40,15 +42,32 @@ struct tunnel_state {
 };
 
 // One direction: reads from `from`, writes everything to `to`, until `from` ends its sending
-// (then `to` gets a FIN and the other direction goes on) or something fails.
+// (then `to` gets a FIN and the other direction goes on) or something fails. The buffer is
+// held only while bytes flow: a read that did not fill it means the sender paused, so the
+// buffer goes back and the pump waits for readability without one (an idle tunnel holds no
+// relay buffer). A full read reads again at once (a bulk transfer keeps its buffer).
 asio::awaitable<void> pump(tunnel_state& st, tcp::socket& from, tcp::socket& to,
                            std::uint64_t& count, const char* side) {
-    // On the heap rather than in the coroutine frame (GCC 12 warns about the frame's
-    // deallocation when it holds a large array).
-    auto buffer = std::make_unique<char[]>(tunnel_buffer_bytes);
+    std::unique_ptr<char[]> buffer;
+    bool more = false;  // the last read filled the buffer: more is likely waiting
     while (true) {
-        auto [rec, n] = co_await from.async_read_some(
-            asio::buffer(buffer.get(), tunnel_buffer_bytes), use_tuple);
+        beast::error_code rec;
+        std::size_t n = 0;
+        if (!more) {
+            buffer.reset();
+            auto [wec] = co_await from.async_wait(tcp::socket::wait_read, use_tuple);
+            rec = wec;
+        }
+        if (!rec) {
+            if (!buffer) {
+                buffer = std::make_unique<char[]>(tunnel_buffer_bytes);
+            }
+            auto [e, got] = co_await from.async_read_some(
+                asio::buffer(buffer.get(), tunnel_buffer_bytes), use_tuple);
+            rec = e;
+            n = got;
+        }
+        more = n == tunnel_buffer_bytes;
         if (n > 0) {
             st.last_activity = std::chrono::steady_clock::now();
             auto [wec, wn] =
@@ -66,11 +85,14 @@ asio::awaitable<void> pump(tunnel_state& st, tcp::socket& from, tcp::socket& to,
             }
         }
         if (rec == asio::error::eof) {
-            if (st.first_closed.empty()) {
-                st.first_closed = side;
-            }
             beast::error_code ec;
             to.shutdown(tcp::socket::shutdown_send, ec);
+            if (st.first_closed.empty()) {
+                st.first_closed = side;
+                // The other direction now has the shorter half-closed limit.
+                st.half_closed = true;
+                st.timer.cancel();
+            }
             co_return;
         }
         if (rec) {
@@ -85,16 +107,26 @@ asio::awaitable<void> pump(tunnel_state& st, tcp::socket& from, tcp::socket& to,
     }
 }
 
-// Closes the tunnel when no byte moved either way for `idle`.
-asio::awaitable<void> watchdog(tunnel_state& st, asio::steady_timer& timer,
-                               std::chrono::milliseconds idle) {
+// Closes the tunnel when no byte moved either way for `idle`, or for `half_closed_idle` once
+// one direction has ended (a peer that sent its FIN and never closes would otherwise hold the
+// tunnel for the whole idle timeout).
+asio::awaitable<void> watchdog(tunnel_state& st, std::chrono::milliseconds idle,
+                               std::chrono::milliseconds half_closed_idle) {
+    // Cancellation (the relay finished) is checked, not thrown: a wake-up for the half-close
+    // may race with it.
+    co_await asio::this_coro::throw_if_cancelled(false);
     while (true) {
-        timer.expires_at(st.last_activity + idle);
-        auto [ec] = co_await timer.async_wait(use_tuple);
-        if (ec) {
-            co_return;  // the relay finished first
+        auto state = co_await asio::this_coro::cancellation_state;
+        if (state.cancelled() != asio::cancellation_type::none) {
+            co_return;
         }
-        if (std::chrono::steady_clock::now() >= st.last_activity + idle) {
+        auto limit = st.half_closed ? std::min(idle, half_closed_idle) : idle;
+        st.timer.expires_at(st.last_activity + limit);
+        auto [ec] = co_await st.timer.async_wait(use_tuple);
+        if (ec) {
+            continue;  // the relay finished (checked above) or a direction ended
+        }
+        if (std::chrono::steady_clock::now() >= st.last_activity + limit) {
             st.timed_out = true;
             st.abort();
             co_return;
@@ -105,14 +137,14 @@ asio::awaitable<void> watchdog(tunnel_state& st, asio::steady_timer& timer,
 }  // namespace
 
 asio::awaitable<tunnel_outcome> relay_blind(tcp::socket& client, tcp::socket& upstream,
-                                            std::chrono::milliseconds idle_timeout) {
+                                            std::chrono::milliseconds idle_timeout,
+                                            std::chrono::milliseconds half_closed_timeout) {
     tunnel_outcome out;
     tunnel_state st(client, upstream);
-    asio::steady_timer timer(client.get_executor());
     // Named awaitables: the operators below take them by value.
     auto up = pump(st, client, upstream, out.from_client, "client_closed");
     auto down = pump(st, upstream, client, out.from_upstream, "upstream_closed");
-    auto guard = watchdog(st, timer, idle_timeout);
+    auto guard = watchdog(st, idle_timeout, half_closed_timeout);
     co_await ((std::move(up) && std::move(down)) || std::move(guard));
     if (st.timed_out) {
         out.end = "idle_timeout";
@@ -182,9 +214,13 @@ asio::awaitable<bool> client_session::run_blind_tunnel(const std::string& host, 
     // Beast's timers do not cover the raw socket operations below; the watchdog does.
     client_.tcp().expires_never();
     connected.stream->expires_never();
-    shrink_idle_buffer(buffer_);
-    auto outcome =
-        co_await relay_blind(client_.tcp().socket(), upstream, config.tunnel_idle_timeout);
+    if (buffer_.size() == 0) {
+        // The session's read buffer has no use in the relay: give its memory back.
+        buffer_ = beast::flat_buffer(buffer_.max_size());
+    }
+    auto outcome = co_await relay_blind(client_.tcp().socket(), upstream,
+                                        config.tunnel_idle_timeout,
+                                        config.tunnel_half_closed_timeout);
     f.tunnel->bytes_from_client = outcome.from_client;
     f.tunnel->bytes_from_upstream = outcome.from_upstream;
     if (outcome.end == "error") {

@@ -1,7 +1,8 @@
 #pragma once
 // A blind tunnel: bytes relayed both ways at once between two TCP sockets, as they come, with
 // no look inside. Half-closes are passed on; the tunnel ends when both directions are done,
-// on an error, or when neither direction moved a byte for `idle_timeout`.
+// on an error, when neither direction moved a byte for `idle_timeout`, or, once one direction
+// has ended, for `half_closed_timeout`.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -21,11 +22,12 @@ struct tunnel_outcome {
     bool client_fault = false;  // the error was on the client's side
 };
 
-// Each direction owns one buffer of this size: an idle tunnel holds 2 x 8 KiB.
+// Each direction holds a buffer of this size while bytes flow; an idle direction holds none.
 inline constexpr std::size_t tunnel_buffer_bytes = 8 * 1024;
 
 boost::asio::awaitable<tunnel_outcome> relay_blind(boost::asio::ip::tcp::socket& client,
                                                    boost::asio::ip::tcp::socket& upstream,
-                                                   std::chrono::milliseconds idle_timeout);
+                                                   std::chrono::milliseconds idle_timeout,
+                                                   std::chrono::milliseconds half_closed_timeout);
 
 }  // namespace llm_proxy::proxy

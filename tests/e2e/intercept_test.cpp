@@ -280,6 +280,41 @@ TEST_F(Intercept, HalfClosesPassBothWaysAndTunnelsAreRecorded) {
     EXPECT_EQ(second["tunnel"]["end"], "upstream_closed");
 }
 
+// A peer that sends its FIN and never closes its other side cannot hold a tunnel for the whole
+// idle timeout: once one direction has ended, --tunnel-half-closed-timeout without a byte ends
+// it.
+TEST_F(Intercept, AHalfClosedTunnelEndsAfterTheHalfClosedTimeout) {
+    std::atomic<bool> release{false};
+    raw_server server(
+        [&release](int fd) {
+            // Reads to the client's FIN, answers, and keeps its own side open.
+            std::string got = recv_until_close(fd, std::chrono::seconds(20));
+            send_all(fd, "got " + got);
+            for (int i = 0; i < 400 && !release.load(); ++i) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+        },
+        1);
+    start_dir_logger({"--log-tunnels", "--ignore-hosts", "^raw\\.test:", "--connect-to",
+                      "raw.test:7001:127.0.0.1:" + std::to_string(server.port()),
+                      "--tunnel-half-closed-timeout", "0.3"});
+    auto fd = open_tunnel(proxy_->port(), "raw.test:7001");
+    ASSERT_TRUE(send_all(fd.get(), "hello"));
+    ::shutdown(fd.get(), SHUT_WR);
+    // The upstream never closes: only the half-closed limit can end the tunnel before this
+    // read's own 15 s limit (the idle timeout is 600 s).
+    auto started = std::chrono::steady_clock::now();
+    EXPECT_EQ(recv_until_close(fd.get(), std::chrono::seconds(15)), "got hello");
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(15));
+    release = true;
+    fd.reset();
+    auto records = records_after_stop();
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0]["tunnel"]["end"], "idle_timeout");
+    EXPECT_EQ(records[0]["tunnel"]["bytes_from_client"], 5);
+    EXPECT_EQ(records[0]["tunnel"]["bytes_from_upstream"], 9);
+}
+
 TEST_F(Intercept, UnreachableTunnelTargetIs502) {
     std::uint16_t dead_port;
     {

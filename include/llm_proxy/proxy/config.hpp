@@ -66,6 +66,9 @@ struct proxy_config {
     host_filter intercept;
     // A blind tunnel with no byte in either direction for this long is closed.
     std::chrono::milliseconds tunnel_idle_timeout{600'000};
+    // Once one direction of a blind tunnel has ended (its sender's FIN passed on), the tunnel is
+    // closed after this long without a byte (a peer that never closes its side cannot hold it).
+    std::chrono::milliseconds tunnel_half_closed_timeout{60'000};
     // One record per blind tunnel through the addons' on_flow_done (the dir_logger).
     bool log_tunnels = false;
     // Accepted proxy credentials; none: no authentication.
