@@ -22,7 +22,8 @@ using namespace asio::experimental::awaitable_operators;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 struct tunnel_state {
-    tunnel_state(tcp::socket& c, tcp::socket& u) : client(c), upstream(u), timer(c.get_executor()) {}
+    tunnel_state(tcp::socket& c, tcp::socket& u)
+        : client(c), upstream(u), timer(c.get_executor()) {}
     tcp::socket& client;
     tcp::socket& upstream;
     asio::steady_timer timer;  // the watchdog's
@@ -218,9 +219,9 @@ asio::awaitable<bool> client_session::run_blind_tunnel(const std::string& host, 
         // The session's read buffer has no use in the relay: give its memory back.
         buffer_ = beast::flat_buffer(buffer_.max_size());
     }
-    auto outcome = co_await relay_blind(client_.tcp().socket(), upstream,
-                                        config.tunnel_idle_timeout,
-                                        config.tunnel_half_closed_timeout);
+    auto outcome =
+        co_await relay_blind(client_.tcp().socket(), upstream, config.tunnel_idle_timeout,
+                             config.tunnel_half_closed_timeout);
     f.tunnel->bytes_from_client = outcome.from_client;
     f.tunnel->bytes_from_upstream = outcome.from_upstream;
     if (outcome.end == "error") {

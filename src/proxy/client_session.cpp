@@ -132,7 +132,7 @@ asio::awaitable<void> client_session::run() {
             break;
         }
         bool keep_going = false;
-        if (!tunnel_host_ && !authorized(parser)) {
+        if (!tunnel_host_ && !co_await authorized(parser)) {
             keep_going = co_await send_auth_required();
         } else if (parser.get().method() == http::verb::connect) {
             keep_going = co_await handle_connect(parser);
@@ -324,13 +324,24 @@ asio::awaitable<bool> client_session::start_tunnel_tls() {
     co_return true;
 }
 
-bool client_session::authorized(const request_parser& parser) const {
+asio::awaitable<bool> client_session::authorized(const request_parser& parser) {
     const auto& credentials = shared_.config.proxy_auth;
     if (!credentials.enabled()) {
-        return true;
+        co_return true;
     }
     auto it = parser.get().find(http::field::proxy_authorization);
-    return it != parser.get().end() && credentials.accepts(it->value());
+    if (it == parser.get().end()) {
+        co_return false;
+    }
+    auto fast = credentials.check_fast(it->value());
+    if (fast != proxy_credentials::verdict::unknown) {
+        co_return fast == proxy_credentials::verdict::accepted;
+    }
+    // A named function object (GCC 12: no lambda temporaries inside co_await).
+    auto slow = [&credentials, value = std::string(it->value())]() -> asio::awaitable<bool> {
+        co_return credentials.accepts(value);
+    };
+    co_return co_await asio::co_spawn(shared_.mint_pool, std::move(slow), asio::use_awaitable);
 }
 
 asio::awaitable<bool> client_session::send_auth_required() {

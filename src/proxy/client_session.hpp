@@ -43,7 +43,9 @@ class client_session : public std::enable_shared_from_this<client_session> {
     // certificate. False when the client went away or the handshake failed.
     asio::awaitable<bool> accept_listener_tls();
     // Proxy authentication (proxy_auth.cpp): whether the request may pass, and the 407.
-    bool authorized(const request_parser& parser) const;
+    // Whether the request carries accepted proxy credentials; a slow hash check (a hashed
+    // --proxy-auth-file line) runs on the minting thread, not on this event loop.
+    asio::awaitable<bool> authorized(const request_parser& parser);
     asio::awaitable<bool> send_auth_required();
     // Peeks at the client's first bytes (a ClientHello) without consuming them; nullopt when
     // the client went away or stayed silent.

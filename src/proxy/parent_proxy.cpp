@@ -109,8 +109,12 @@ parent_proxy parse_parent_proxy(std::string_view text) {
     }
     auto port = parse_port(u.port());
     if (!port || *port == 0) {
-        throw std::invalid_argument("--upstream-proxy: bad port '" + std::string(u.port()) +
-                                    "' in " + quoted);
+        // "host:notaport" parses as an empty port followed by a relative path: name it all.
+        std::string port_text(u.port());
+        if (!u.encoded_path().empty() && u.encoded_path().front() != '/') {
+            port_text += std::string(u.encoded_path());
+        }
+        throw std::invalid_argument("--upstream-proxy: bad port '" + port_text + "' in " + quoted);
     }
     if ((!u.encoded_path().empty() && u.encoded_path() != "/") || u.has_query() ||
         u.has_fragment()) {

@@ -136,10 +136,11 @@ void proxy_credentials::add_file(const std::filesystem::path& file) {
     }
 }
 
-bool proxy_credentials::accepts(std::string_view proxy_authorization) const {
+proxy_credentials::verdict proxy_credentials::check_fast(
+    std::string_view proxy_authorization) const {
     auto credentials = parse_basic_credentials(proxy_authorization);
     if (!credentials) {
-        return false;
+        return verdict::refused;
     }
     auto given = sha256(*credentials);
     bool ok = false;
@@ -147,13 +148,29 @@ bool proxy_credentials::accepts(std::string_view proxy_authorization) const {
         // Every entry is compared, so the time does not tell which one matched.
         ok = (CRYPTO_memcmp(d.data(), given.data(), d.size()) == 0) || ok;
     }
-    if (ok || hashed_.empty()) {
-        return ok;
+    if (ok) {
+        return verdict::accepted;
     }
-    return check_hashed(*credentials, given);
+    if (hashed_.empty()) {
+        return verdict::refused;
+    }
+    auto before = checked_before(given);
+    if (!before) {
+        return verdict::unknown;
+    }
+    return *before ? verdict::accepted : verdict::refused;
 }
 
-bool proxy_credentials::check_hashed(const std::string& credentials, const digest& given) const {
+bool proxy_credentials::accepts(std::string_view proxy_authorization) const {
+    auto fast = check_fast(proxy_authorization);
+    if (fast != verdict::unknown) {
+        return fast == verdict::accepted;
+    }
+    auto credentials = parse_basic_credentials(proxy_authorization);
+    return check_hashed(*credentials, sha256(*credentials));
+}
+
+std::optional<bool> proxy_credentials::checked_before(const digest& given) const {
     auto seen = [&given](const std::vector<digest>& list) {
         bool found = false;
         for (const auto& d : list) {
@@ -161,15 +178,17 @@ bool proxy_credentials::check_hashed(const std::string& credentials, const diges
         }
         return found;
     };
-    {
-        std::lock_guard lock(checked_->mutex);
-        if (seen(checked_->accepted)) {
-            return true;
-        }
-        if (seen(checked_->refused)) {
-            return false;
-        }
+    std::lock_guard lock(checked_->mutex);
+    if (seen(checked_->accepted)) {
+        return true;
     }
+    if (seen(checked_->refused)) {
+        return false;
+    }
+    return std::nullopt;
+}
+
+bool proxy_credentials::check_hashed(const std::string& credentials, const digest& given) const {
     // The slow hash, once per distinct credentials (a client repeating wrong ones is answered
     // from the cache too).
     auto colon = credentials.find(':');

@@ -1,7 +1,12 @@
 // Proxy authentication (--proxy-auth, --proxy-auth-file), the open-bind refusal, and the
 // proxy's indifference to proxy variables in its own environment.
+#include <crypt.h>
+#include <poll.h>
+
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <thread>
 
 #include "e2e_fixture.hpp"
 #include "llm_proxy/util/text.hpp"
@@ -278,6 +283,40 @@ TEST_F(ProxyAuth, BcryptHtpasswdFile) {
                   200u);
         expect_plain_407(basic("alice:s3cret"));
     }
+}
+
+// The slow hash of a hashed line runs off the event loop: with one worker, a client whose
+// clear-text credentials are checked at once is answered while another client's bcrypt check
+// (cost 13, about half a second) is still running.
+TEST_F(ProxyAuth, TheSlowHashCheckDoesNotHoldTheEventLoop) {
+    char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+    ASSERT_NE(crypt_gensalt_rn("$2b$", 13, nullptr, 0, salt, sizeof salt), nullptr);
+    crypt_data data{};
+    const char* hash = crypt_r("slow pass", salt, &data);
+    ASSERT_NE(hash, nullptr);
+    ASSERT_EQ(std::string(hash).substr(0, 7), "$2b$13$");
+    auto file = work_.write_file("htpasswd", "alice:" + std::string(hash) + "\n");
+    auto args = base_args();
+    auto threads = std::find(args.begin(), args.end(), "--threads");
+    ASSERT_NE(threads, args.end());
+    *(threads + 1) = "1";
+    args.insert(args.end(),
+                {"--proxy-auth-file", file.string(), "--proxy-auth", "bob:fast", "simple"});
+    proxy_ = std::make_unique<proxy_process>(args);
+
+    unique_fd slow(connect_raw("127.0.0.1", proxy_->port(), std::chrono::seconds(60)));
+    ASSERT_TRUE(send_all(slow.get(),
+                         "CONNECT api.openai.com:443 HTTP/1.1\r\nHost: "
+                         "api.openai.com:443\r\nProxy-Authorization: " +
+                             basic("alice:slow pass") + "\r\n\r\n"));
+    // Gives the proxy time to read that request and start its check (had it not, the test
+    // would prove nothing; it could not fail for that reason).
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(client_with(basic("bob:fast")).get("http://api.openai.com/echo").status, 200u);
+    // Answered while the bcrypt check still runs: the slow client has no answer yet.
+    pollfd p{slow.get(), POLLIN, 0};
+    EXPECT_EQ(::poll(&p, 1, 0), 0) << "the slow check finished before the fast client's answer";
+    EXPECT_EQ(recv_some(slow.get(), std::chrono::seconds(60), 12).substr(0, 12), "HTTP/1.1 200");
 }
 
 TEST_F(ProxyAuth, BadCredentialsFileExits2) {

@@ -79,6 +79,9 @@ TEST(ParentProxyUrl, RejectsOtherSchemesAndBadPorts) {
     EXPECT_EQ(url_error("http://proxy"),
               "--upstream-proxy: a port is required (host:port) in 'http://proxy'");
     EXPECT_EQ(url_error("http://proxy:"), "--upstream-proxy: bad port '' in 'http://proxy:'");
+    EXPECT_EQ(url_error("http://proxy:notaport"),
+              "--upstream-proxy: bad port 'notaport' in 'http://proxy:notaport'");
+    EXPECT_EQ(url_error("http://[::1]:x"), "--upstream-proxy: bad port 'x' in 'http://[::1]:x'");
     EXPECT_EQ(url_error("http://:3128"), "--upstream-proxy: no host in 'http://:3128'");
     EXPECT_EQ(url_error("http://proxy:3128/path"),
               "--upstream-proxy: no path or query allowed in 'http://proxy:3128/path'");
@@ -90,7 +93,7 @@ TEST(ParentProxyUrl, BadValuesExit2) {
     EXPECT_TRUE(exits_2_with({"--upstream-proxy", "https://proxy:3128", "simple"},
                              "only http:// parent proxies are supported"));
     EXPECT_TRUE(exits_2_with({"--upstream-proxy", "http://proxy:notaport", "simple"},
-                             "--upstream-proxy: bad port"));
+                             "--upstream-proxy: bad port 'notaport'"));
     EXPECT_TRUE(exits_2_with(
         {"--upstream-proxy", "http://proxy:3128", "--upstream-no-proxy", "10.0.0.0/33", "simple"},
         "'10.0.0.0/33' has a bad prefix length"));

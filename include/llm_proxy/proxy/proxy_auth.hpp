@@ -31,8 +31,14 @@ class proxy_credentials {
 
     bool enabled() const { return size() > 0; }
     std::size_t size() const { return digests_.size() + hashed_.size(); }
-    // Whether a Proxy-Authorization value carries accepted credentials.
+    // Whether a Proxy-Authorization value carries accepted credentials. May run the slow hash
+    // of a hashed line (tens of milliseconds for bcrypt): on an event loop, ask check_fast()
+    // first and run accepts() elsewhere when it says `unknown`.
     bool accepts(std::string_view proxy_authorization) const;
+    enum class verdict { accepted, refused, unknown };
+    // The answer without the slow hash: `unknown` only when the credentials match no
+    // clear-text entry and were never checked against the hashed lines.
+    verdict check_fast(std::string_view proxy_authorization) const;
 
   private:
     using digest = std::array<unsigned char, 32>;
@@ -47,6 +53,8 @@ class proxy_credentials {
         std::vector<digest> refused;
     };
     bool check_hashed(const std::string& credentials, const digest& given) const;
+    // Whether `given` was checked before: its outcome, or nullopt.
+    std::optional<bool> checked_before(const digest& given) const;
 
     std::vector<digest> digests_;
     std::vector<hashed_entry> hashed_;
