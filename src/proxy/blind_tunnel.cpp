@@ -46,7 +46,10 @@ struct tunnel_state {
 // (then `to` gets a FIN and the other direction goes on) or something fails. The buffer is
 // held only while bytes flow: a read that did not fill it means the sender paused, so the
 // buffer goes back and the pump waits for readability without one (an idle tunnel holds no
-// relay buffer). A full read reads again at once (a bulk transfer keeps its buffer).
+// relay buffer). A full read reads again at once (a bulk transfer keeps its buffer). Both
+// sockets are non-blocking: a read after readability and a write that the socket takes whole
+// (the usual case) complete at once, without a trip through the event loop; only a write the
+// peer is not ready for waits.
 asio::awaitable<void> pump(tunnel_state& st, tcp::socket& from, tcp::socket& to,
                            std::uint64_t& count, const char* side) {
     std::unique_ptr<char[]> buffer;
@@ -63,16 +66,26 @@ asio::awaitable<void> pump(tunnel_state& st, tcp::socket& from, tcp::socket& to,
             if (!buffer) {
                 buffer = std::make_unique<char[]>(tunnel_buffer_bytes);
             }
-            auto [e, got] = co_await from.async_read_some(
-                asio::buffer(buffer.get(), tunnel_buffer_bytes), use_tuple);
-            rec = e;
-            n = got;
+            n = from.read_some(asio::buffer(buffer.get(), tunnel_buffer_bytes), rec);
+            if (rec == asio::error::would_block || rec == asio::error::try_again) {
+                more = false;  // a spurious wake-up: wait again
+                continue;
+            }
         }
         more = n == tunnel_buffer_bytes;
         if (n > 0) {
             st.last_activity = std::chrono::steady_clock::now();
-            auto [wec, wn] =
-                co_await asio::async_write(to, asio::buffer(buffer.get(), n), use_tuple);
+            beast::error_code wec;
+            std::size_t wn = to.write_some(asio::buffer(buffer.get(), n), wec);
+            if (wec == asio::error::would_block || wec == asio::error::try_again) {
+                wec = {};
+            }
+            if (!wec && wn < n) {
+                auto [e, rest] = co_await asio::async_write(
+                    to, asio::buffer(buffer.get() + wn, n - wn), use_tuple);
+                wec = e;
+                wn += rest;
+            }
             count += wn;
             st.last_activity = std::chrono::steady_clock::now();
             if (wec) {
@@ -142,6 +155,14 @@ asio::awaitable<tunnel_outcome> relay_blind(tcp::socket& client, tcp::socket& up
                                             std::chrono::milliseconds half_closed_timeout) {
     tunnel_outcome out;
     tunnel_state st(client, upstream);
+    beast::error_code nb;
+    client.non_blocking(true, nb);
+    upstream.non_blocking(true, nb);
+    if (nb) {
+        out.end = "error";
+        out.error = "setting the sockets non-blocking: " + nb.message();
+        co_return out;
+    }
     // Named awaitables: the operators below take them by value.
     auto up = pump(st, client, upstream, out.from_client, "client_closed");
     auto down = pump(st, upstream, client, out.from_upstream, "upstream_closed");
