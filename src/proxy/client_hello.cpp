@@ -37,6 +37,35 @@ struct reader {
     }
 };
 
+// The host a server name stands for, lower case: some clients (Go programs built before
+// Go 1.20, e.g. `hey` with a proxy) send "host:port", which RFC 6066 does not allow; the port
+// is dropped. A name that is no DNS host name even then (IP literals are not allowed either,
+// but some clients send them: kept) is ignored.
+std::optional<std::string> server_name_host(std::string_view name) {
+    auto colon = name.rfind(':');
+    if (colon != std::string_view::npos && name.find(':') == colon && colon + 1 < name.size() &&
+        colon + 6 >= name.size()) {
+        bool digits = true;
+        for (char c : name.substr(colon + 1)) {
+            digits = digits && c >= '0' && c <= '9';
+        }
+        if (digits) {
+            name = name.substr(0, colon);
+        }
+    }
+    if (name.empty()) {
+        return std::nullopt;
+    }
+    for (char c : name) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-' || c == '_';
+        if (!ok) {
+            return std::nullopt;
+        }
+    }
+    return to_lower(name);
+}
+
 std::optional<std::string> find_sni(std::string_view hello) {
     reader r{hello};
     r.take(2 + 32);          // legacy_version, random
@@ -58,7 +87,7 @@ std::optional<std::string> find_sni(std::string_view hello) {
             auto name_type = list.take_uint(1);
             auto name = list.take(list.take_uint(2));
             if (list.ok && name_type == 0 && !name.empty()) {
-                return to_lower(name);
+                return server_name_host(name);
             }
         }
         return std::nullopt;

@@ -70,6 +70,20 @@ TEST(ClientHello, EveryPrefixNeedsMore) {
     }
 }
 
+// Go clients before Go 1.20 (e.g. `hey` through a proxy) send "host:port" as the server name:
+// the host is what it names. A name that is no host name at all is ignored.
+TEST(ClientHello, ServerNameWithAPortNamesTheHost) {
+    EXPECT_EQ(scan_client_hello(client_hello("Upstream.Test:8443")).sni, "upstream.test");
+    EXPECT_EQ(scan_client_hello(client_hello("upstream.test:443")).sni, "upstream.test");
+    EXPECT_EQ(scan_client_hello(client_hello("127.0.0.1:443")).sni, "127.0.0.1");
+    EXPECT_EQ(scan_client_hello(client_hello("127.0.0.1")).sni, "127.0.0.1");
+    EXPECT_FALSE(scan_client_hello(client_hello("upstream.test:")).sni);
+    EXPECT_FALSE(scan_client_hello(client_hello("upstream.test:44x")).sni);
+    EXPECT_FALSE(scan_client_hello(client_hello("::1")).sni);
+    EXPECT_FALSE(scan_client_hello(client_hello("a b")).sni);
+    EXPECT_FALSE(scan_client_hello(client_hello("x/y:443")).sni);
+}
+
 TEST(ClientHello, WithoutServerName) {
     auto scan = scan_client_hello(client_hello(nullptr));
     EXPECT_EQ(scan.state, client_hello_scan::status::complete);
