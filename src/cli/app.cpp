@@ -145,6 +145,11 @@ void add_global_options(CLI::App& app, global_options& g) {
                    "(at most 16 per host)")
         ->capture_default_str()
         ->check(CLI::Range(std::size_t{0}, std::size_t{100000}));
+    app.add_option("--max-connections", g.max_connections,
+                   "Client connections open at once; more wait in the listen backlog until one "
+                   "closes (default: derived from the descriptor limit, which the proxy raises "
+                   "to its hard maximum)")
+        ->check(CLI::Range(std::size_t{1}, std::size_t{10000000}));
     app.add_option("--llm-host", g.llm_hosts,
                    "HOST=openai|anthropic|google - read this host's calls with that API's rules "
                    "(Azure OpenAI, OpenRouter, Groq, vLLM, Ollama...; repeatable)")

@@ -35,6 +35,7 @@ struct global_options {
     double connect_timeout_s = 10;
     double shutdown_grace_s = 10;
     std::size_t max_idle_upstream = 64;
+    std::size_t max_connections = 0;
     // LLM traffic
     std::vector<std::string> llm_hosts;  // "HOST=openai|anthropic|google"
     std::string prices_file;             // --prices

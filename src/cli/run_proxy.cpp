@@ -1,7 +1,6 @@
 #include <openssl/opensslv.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 
 #include <boost/version.hpp>
 #include <cstdlib>
@@ -29,16 +28,6 @@ std::chrono::milliseconds seconds(double s) {
 std::filesystem::path default_ca_dir() {
     const char* home = std::getenv("HOME");
     return std::filesystem::path(home && *home ? home : ".") / ".mitmproxy";
-}
-
-// Every intercepted connection holds two sockets; the default soft limit of 1024 descriptors
-// would cap a busy proxy at about 500 clients.
-void raise_fd_limit() {
-    rlimit lim{};
-    if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        ::setrlimit(RLIMIT_NOFILE, &lim);
-    }
 }
 
 void setup_logging(const global_options& g) {
@@ -227,6 +216,7 @@ proxy_config make_proxy_config(const global_options& g) {
     c.connect_timeout = seconds(g.connect_timeout_s);
     c.shutdown_grace = seconds(g.shutdown_grace_s);
     c.max_idle_upstream = g.max_idle_upstream;
+    c.max_connections = g.max_connections;
     c.tunnel_idle_timeout = seconds(g.tunnel_idle_timeout_s);
     c.tunnel_half_closed_timeout = seconds(g.tunnel_half_closed_timeout_s);
     c.log_tunnels = g.log_tunnels;
@@ -262,7 +252,6 @@ addons::llm_observer_options make_observer_options(const global_options& g) {
 
 int run_proxy(const global_options& g, const addon_factory& add_addons) {
     setup_logging(g);
-    raise_fd_limit();
     proxy_config config;
     addons::llm_observer_options observer;
     try {

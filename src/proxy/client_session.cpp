@@ -63,6 +63,7 @@ client_session::client_session(worker& w, tcp::socket socket)
 client_session::~client_session() {
     worker_.sessions.erase(this);
     --worker_.session_count;
+    --worker_.shared.open_connections;
 }
 
 void client_session::start(worker& w, tcp::socket socket) {

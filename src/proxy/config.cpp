@@ -82,4 +82,9 @@ connect_to_rule parse_connect_to(const std::string& text) {
     return r;
 }
 
+std::size_t connection_limit_for(std::size_t descriptor_limit) {
+    std::size_t reserve = std::min<std::size_t>(256, descriptor_limit / 4);
+    return std::max<std::size_t>(1, (descriptor_limit - reserve) / 2);
+}
+
 }  // namespace llm_proxy

@@ -1,6 +1,8 @@
 #include "llm_proxy/proxy/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -51,6 +53,12 @@ class server_impl {
             throw std::runtime_error("bad listen address '" + shared_.config.listen_host +
                                      "': " + ec.message());
         }
+        max_connections_ = shared_.config.max_connections;
+        if (max_connections_ == 0) {
+            max_connections_ = connection_limit_for(raise_descriptor_limit());
+        }
+        spdlog::debug("at most {} client connections at once", max_connections_);
+
         tcp::endpoint ep(address, shared_.config.listen_port);
         acceptor_.open(ep.protocol(), ec);
         if (!ec) {
@@ -63,6 +71,24 @@ class server_impl {
         if (ec) {
             throw std::runtime_error("cannot listen on " + endpoint_text(ep) + ": " + ec.message());
         }
+    }
+
+    // Raises the soft descriptor limit to the hard one (a proxy holds two descriptors per
+    // connection; 1,024 is a common soft default) and returns the limit now in force.
+    static std::size_t raise_descriptor_limit() {
+        rlimit rl{};
+        if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            return 1024;
+        }
+        if (rl.rlim_cur < rl.rlim_max) {
+            rlimit raised{rl.rlim_max, rl.rlim_max};
+            if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+                rl.rlim_cur = rl.rlim_max;
+            }
+        }
+        constexpr rlim_t cap = 1 << 20;
+        return static_cast<std::size_t>(rl.rlim_cur == RLIM_INFINITY ? cap
+                                                                     : std::min(rl.rlim_cur, cap));
     }
 
     static std::string endpoint_text(const tcp::endpoint& ep) {
@@ -127,19 +153,66 @@ class server_impl {
   private:
     asio::awaitable<void> accept_loop() {
         std::size_t next = 0;
+        bool at_limit = false;  // --max-connections reached: not accepting
+        // accept() failures (out of descriptors...): when the last warning was given, the
+        // failures since, and whether accepting again was said after it.
+        std::chrono::steady_clock::time_point last_warning{};
+        bool warned_failure = false;
+        std::size_t failures = 0;
+        bool said_resumed = true;
         for (;;) {
+            if (shared_.open_connections.load() >= max_connections_) {
+                // New connections wait in the listen backlog until one closes.
+                if (!at_limit) {
+                    spdlog::warn(
+                        "{} client connections open (--max-connections): new "
+                        "connections wait until one closes",
+                        max_connections_);
+                    at_limit = true;
+                }
+                asio::steady_timer t(control_, std::chrono::milliseconds(10));
+                co_await t.async_wait(use_tuple);
+                if (!acceptor_.is_open()) {
+                    break;
+                }
+                continue;
+            }
+            if (at_limit) {
+                spdlog::info("below --max-connections again: accepting");
+                at_limit = false;
+            }
             auto& w = *workers_[next++ % workers_.size()];
             auto [ec, socket] = co_await acceptor_.async_accept(w.ioc, use_tuple);
             if (ec) {
                 if (ec == asio::error::operation_aborted || !acceptor_.is_open()) {
                     break;
                 }
-                spdlog::warn("accept failed: {}", ec.message());
-                // Out of file descriptors and similar: back off instead of spinning.
+                // Out of file descriptors and similar: back off instead of spinning. While
+                // it lasts (a connection closing may let one accept through, then it fails
+                // again), warn at most every 10 s.
+                auto now = std::chrono::steady_clock::now();
+                if (!warned_failure || now - last_warning >= std::chrono::seconds(10)) {
+                    spdlog::warn(
+                        "accept failed: {}; retrying every 50 ms ({} more failures "
+                        "since the last warning)",
+                        ec.message(), failures);
+                    last_warning = now;
+                    warned_failure = true;
+                    said_resumed = false;
+                    failures = 0;
+                } else {
+                    ++failures;
+                    spdlog::debug("accept failed: {}", ec.message());
+                }
                 asio::steady_timer t(control_, std::chrono::milliseconds(50));
                 co_await t.async_wait(use_tuple);
                 continue;
             }
+            if (warned_failure && !said_resumed) {
+                spdlog::info("accepting connections again");
+                said_resumed = true;
+            }
+            ++shared_.open_connections;
             asio::post(w.ioc, [&w, s = std::move(socket)]() mutable {
                 client_session::start(w, std::move(s));
             });
@@ -187,6 +260,7 @@ class server_impl {
 
     shared_state shared_;
     std::vector<std::unique_ptr<worker>> workers_;
+    std::size_t max_connections_ = 1;
     asio::io_context control_{1};
     tcp::acceptor acceptor_;
     asio::signal_set signals_;

@@ -29,6 +29,8 @@ struct shared_state {
     // Leaf minting (an RSA/EC signature) runs here, never on a worker's event loop.
     asio::thread_pool mint_pool{1};
     std::atomic<bool> stopping{false};
+    // Client connections accepted and not closed yet (all workers).
+    std::atomic<std::size_t> open_connections{0};
 };
 
 class client_session;

@@ -27,6 +27,11 @@ struct connect_to_rule {
 // Parses "HOST:PORT:HOST2:PORT2" (IPv6 in brackets). Throws std::invalid_argument.
 connect_to_rule parse_connect_to(const std::string& text);
 
+// The default --max-connections for a descriptor limit: each client connection may hold an
+// upstream connection too, and some descriptors stay for the listener, records, the cache
+// and pooled idle upstream connections.
+std::size_t connection_limit_for(std::size_t descriptor_limit);
+
 struct proxy_config {
     std::string listen_host = "127.0.0.1";
     std::uint16_t listen_port = 8080;
@@ -60,6 +65,9 @@ struct proxy_config {
     // Each holds a socket and its TLS state, so a proxy that saw thousands of host names
     // does not keep thousands of connections open.
     std::size_t max_idle_upstream = 64;
+    // Client connections open at once; past it, new connections wait in the listen backlog
+    // until one closes. 0: derived from the descriptor limit (connection_limit_for()).
+    std::size_t max_connections = 0;
 
     // Which connections are intercepted (--allow-hosts, --ignore-hosts, --intercept). The
     // others become blind tunnels (CONNECT) or are forwarded unobserved (plain HTTP).
