@@ -108,10 +108,9 @@ asio::awaitable<void> client_session::run() {
         shrink_idle_buffer(buffer_);
         client_.shrink_idle();
         idle_ = true;
-        client_.tcp().expires_after(first ? std::min(shared_.config.client_header_timeout,
-                                                     shared_.config.client_idle_timeout)
-                                          : shared_.config.client_idle_timeout);
-        auto head = co_await read_head_bytes();
+        auto head = co_await read_head_bytes(first ? std::min(shared_.config.client_header_timeout,
+                                                              shared_.config.client_idle_timeout)
+                                                   : shared_.config.client_idle_timeout);
         idle_ = false;
         first = false;
         if (head.ec) {
@@ -422,7 +421,33 @@ asio::awaitable<std::optional<std::string>> client_session::peek_sni(bool& clien
     }
 }
 
-asio::awaitable<client_session::head_bytes> client_session::read_head_bytes() {
+asio::awaitable<client_session::head_bytes> client_session::read_head_bytes(
+    std::chrono::steady_clock::duration timeout) {
+    // The stream's own timeout would close the socket: a timer cancels the read instead, so a
+    // client that stopped halfway through its head can still be told 408.
+    auto& socket = client_.tcp().socket();
+    client_.tcp().expires_never();
+    asio::steady_timer deadline(socket.get_executor());
+    deadline.expires_after(timeout);
+    auto waiting = std::make_shared<bool>(true);
+    auto expired = std::make_shared<bool>(false);
+    deadline.async_wait([&socket, waiting, expired](const beast::error_code& e) {
+        if (!e && *waiting) {
+            *expired = true;
+            beast::error_code ignored;
+            socket.cancel(ignored);
+        }
+    });
+    auto out = co_await scan_head_bytes();
+    *waiting = false;
+    deadline.cancel();
+    if (out.ec && *expired) {
+        out.ec = beast::error::timeout;
+    }
+    co_return out;
+}
+
+asio::awaitable<client_session::head_bytes> client_session::scan_head_bytes() {
     head_bytes out;
     std::size_t scanned = 0;
     const std::size_t limit = shared_.config.max_header_bytes;

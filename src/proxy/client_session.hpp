@@ -95,7 +95,8 @@ class client_session : public std::enable_shared_from_this<client_session> {
         std::string problem;
         std::size_t length = 0;  // of the complete head, its empty line included
     };
-    asio::awaitable<head_bytes> read_head_bytes();
+    asio::awaitable<head_bytes> read_head_bytes(std::chrono::steady_clock::duration timeout);
+    asio::awaitable<head_bytes> scan_head_bytes();
     // A request refused before it became a flow (or when admission failed): a record with the
     // status, the error kind, the client and what was parsed (`parsed`, else the raw head in
     // the buffer) goes through the addons' on_error and on_flow_done; reject() also answers.

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -296,6 +297,9 @@ void raw_upstream::accept_loop() {
         if (fd < 0) {
             continue;
         }
+        // Every write goes out at once: late bytes must not wait for an ACK (Nagle).
+        int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         std::size_t index = 0;
         {
             std::lock_guard lock(mutex_);
