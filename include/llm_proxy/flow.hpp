@@ -77,6 +77,18 @@ struct tunnel_stats {
     std::string end;
 };
 
+// A request the proxy refused before relaying it (400, 404, 407, 408, 431, 501): what it
+// answered and what it had read. With the head parsed, the flow's request holds its method,
+// version and fields as received (never Proxy-Authorization); without, raw_head holds the
+// first bytes of the head.
+struct rejection {
+    unsigned status = 0;   // the status the proxy answered with
+    std::string target;    // the request-target as received ("" when not parsed)
+    std::string raw_head;  // the head's first bytes when it could not be parsed
+    bool raw_head_truncated = false;
+    static constexpr std::size_t max_raw_head = 2048;
+};
+
 struct flow;
 
 namespace llm {
@@ -147,6 +159,8 @@ struct flow {
 
     // Set for a blind tunnel's record (--log-tunnels); such a flow only reaches on_flow_done.
     std::optional<tunnel_stats> tunnel;
+    // Set for a refused request; such a flow only reaches on_error and on_flow_done.
+    std::optional<rejection> rejected;
 
     // Free-form annotations addons leave for each other and for the record
     // (e.g. "scheme_upgraded" -> "true").

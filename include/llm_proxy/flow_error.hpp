@@ -22,6 +22,12 @@ enum class flow_error {
     bad_upstream_response,  // 502: invalid response head or body framing
     addon_error,            // 500: an addon's hook or body transform threw
     upstream_proxy,         // 502: the --upstream-proxy parent failed or refused
+    // Requests refused before they were relayed (records carry `rejected`):
+    proxy_auth_required,              // 407: --proxy-auth credentials missing or wrong
+    request_timeout,                  // 408: the request head did not arrive in time
+    request_header_fields_too_large,  // 431: the request head exceeds --max-header-bytes
+    not_implemented,                  // 501: a transfer coding other than chunked
+    not_found,                        // 404: no --reverse rule matches the path
 };
 
 // The name used in records and error bodies ("upstream_reset"); "" for none.

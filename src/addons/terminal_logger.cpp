@@ -47,8 +47,12 @@ void terminal_logger::on_response_end(flow& f) {
 }
 
 void terminal_logger::on_error(flow& f) {
-    spdlog::warn("{} {} {} -> error {}: {} {:.1f}ms", f.client_address, f.request.method,
-                 f.request.url(), to_string(f.error_kind), f.error, f.duration_ms());
+    // A refused request may have no URL: its target as received (or nothing) stands for it.
+    std::string where = !f.request.host.empty() ? f.request.url()
+                        : f.rejected            ? f.rejected->target
+                                                : std::string();
+    spdlog::warn("{} {} {} -> error {}: {} {:.1f}ms", f.client_address, f.request.method, where,
+                 to_string(f.error_kind), f.error, f.duration_ms());
 }
 
 }  // namespace llm_proxy::addons

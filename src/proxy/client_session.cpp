@@ -18,6 +18,7 @@
 #include "client_hello.hpp"
 #include "http_util.hpp"
 #include "llm_proxy/tls/contexts.hpp"
+#include "llm_proxy/util/ids.hpp"
 #include "llm_proxy/util/text.hpp"
 
 namespace llm_proxy::proxy {
@@ -108,33 +109,59 @@ asio::awaitable<void> client_session::run() {
         shrink_idle_buffer(buffer_);
         client_.shrink_idle();
         idle_ = true;
-        client_.tcp().expires_after(first ? std::min(shared_.config.client_header_timeout,
-                                                     shared_.config.client_idle_timeout)
-                                          : shared_.config.client_idle_timeout);
-        auto [rec, n] = co_await http::async_read_header(client_, buffer_, parser, use_tuple);
+        auto head = co_await read_head_bytes(first ? std::min(shared_.config.client_header_timeout,
+                                                              shared_.config.client_idle_timeout)
+                                                   : shared_.config.client_idle_timeout);
         idle_ = false;
         first = false;
+        if (head.ec) {
+            if (head.ec == beast::error::timeout && buffer_.size() > 0) {
+                co_await reject(408, flow_error::request_timeout,
+                                "request header not received in time", nullptr);
+            }
+            spdlog::debug("{} closing: {}", client_address_, head.ec.message());
+            break;
+        }
+        if (head.too_large) {
+            co_await reject(431, flow_error::request_header_fields_too_large,
+                            "request header block exceeds " +
+                                std::to_string(shared_.config.max_header_bytes) + " bytes",
+                            nullptr);
+            break;
+        }
+        if (!head.problem.empty()) {
+            co_await reject(400, flow_error::bad_request, "malformed request: " + head.problem,
+                            nullptr);
+            break;
+        }
+        // The whole head is in the buffer: Beast parses it without reading. The buffer is
+        // consumed only once it parsed, so a refused head is still there for the record.
+        beast::error_code rec;
+        std::size_t used = 0;
+        while (!rec && !parser.is_header_done()) {
+            auto n = parser.put(asio::buffer(buffer_.data() + used, head.length - used), rec);
+            used += n;
+            if (n == 0 && !rec) {
+                rec = http::error::need_more;  // cannot happen with a complete head
+            }
+        }
         if (rec) {
             if (rec == http::error::header_limit) {
-                co_await send_error(431, "request_header_fields_too_large",
-                                    "request header block exceeds " +
-                                        std::to_string(shared_.config.max_header_bytes) + " bytes",
-                                    false);
-            } else if (rec.category() ==
-                           http::make_error_code(http::error::bad_method).category() &&
-                       rec != http::error::end_of_stream && rec != http::error::partial_message) {
-                co_await send_error(400, "bad_request", "malformed request: " + rec.message(),
-                                    false);
-            } else if (rec == beast::error::timeout && buffer_.size() > 0) {
-                co_await send_error(408, "request_timeout", "request header not received in time",
-                                    false);
+                co_await reject(431, flow_error::request_header_fields_too_large,
+                                "request header block exceeds " +
+                                    std::to_string(shared_.config.max_header_bytes) + " bytes",
+                                nullptr);
+            } else {
+                co_await reject(400, flow_error::bad_request, "malformed request: " + rec.message(),
+                                nullptr);
             }
             spdlog::debug("{} closing: {}", client_address_, rec.message());
             break;
         }
+        buffer_.consume(used);
         bool keep_going = false;
         if (!tunnel_host_ && !co_await authorized(parser)) {
-            keep_going = co_await send_auth_required();
+            keep_going = co_await send_auth_required(parser);
         } else if (parser.get().method() == http::verb::connect) {
             keep_going = co_await handle_connect(parser);
         } else {
@@ -158,23 +185,23 @@ asio::awaitable<bool> client_session::handle_connect(request_parser& parser) {
     std::string host;
     std::uint16_t port = 0;
     if (tunnel_host_) {
-        co_return co_await send_error(400, "bad_request", "CONNECT inside a tunnel", false);
+        co_return co_await reject(400, flow_error::bad_request, "CONNECT inside a tunnel", &parser);
     }
     if (client_.is_tls()) {
-        co_return co_await send_error(400, "bad_request",
-                                      "CONNECT over a TLS connection to the proxy is not supported",
-                                      false);
+        co_return co_await reject(400, flow_error::bad_request,
+                                  "CONNECT over a TLS connection to the proxy is not supported",
+                                  &parser);
     }
     if (!parse_connect_target(parser.get().target(), host, port)) {
-        co_return co_await send_error(
-            400, "bad_request",
-            "CONNECT needs host:port, got '" + std::string(parser.get().target()) + "'", false);
+        co_return co_await reject(
+            400, flow_error::bad_request,
+            "CONNECT needs host:port, got '" + std::string(parser.get().target()) + "'", &parser);
     }
     if (buffer_.size() > 0) {
         // The client sent tunnel bytes before our 200; they belong to the tunnel, which must
         // start from a clean stream.
-        co_return co_await send_error(400, "bad_request", "data sent before the CONNECT response",
-                                      false);
+        co_return co_await reject(400, flow_error::bad_request,
+                                  "data sent before the CONNECT response", &parser);
     }
     const auto& filter = shared_.config.intercept;
     const std::string authority = host_port_text(host, port);
@@ -345,8 +372,13 @@ asio::awaitable<bool> client_session::authorized(const request_parser& parser) {
     co_return co_await asio::co_spawn(shared_.mint_pool, std::move(slow), asio::use_awaitable);
 }
 
-asio::awaitable<bool> client_session::send_auth_required() {
+asio::awaitable<bool> client_session::send_auth_required(const request_parser& parser) {
     spdlog::debug("{} proxy authentication missing or wrong: 407", client_address_);
+    record_rejection(407, flow_error::proxy_auth_required,
+                     parser.get().count(http::field::proxy_authorization) > 0
+                         ? "proxy credentials wrong"
+                         : "proxy credentials missing",
+                     &parser);
     http::response<http::string_body> res{http::status::proxy_authentication_required, 11};
     res.set(http::field::proxy_authenticate, "Basic realm=\"llm_proxy\"");
     res.set(http::field::content_type, "application/json");
@@ -399,6 +431,120 @@ asio::awaitable<std::optional<std::string>> client_session::peek_sni(bool& clien
         }
         seen = n;
     }
+}
+
+asio::awaitable<client_session::head_bytes> client_session::read_head_bytes(
+    std::chrono::steady_clock::duration timeout) {
+    // The stream's own timeout would close the socket: a timer cancels the read instead, so a
+    // client that stopped halfway through its head can still be told 408.
+    auto& socket = client_.tcp().socket();
+    client_.tcp().expires_never();
+    asio::steady_timer deadline(socket.get_executor());
+    deadline.expires_after(timeout);
+    auto waiting = std::make_shared<bool>(true);
+    auto expired = std::make_shared<bool>(false);
+    deadline.async_wait([&socket, waiting, expired](const beast::error_code& e) {
+        if (!e && *waiting) {
+            *expired = true;
+            beast::error_code ignored;
+            socket.cancel(ignored);
+        }
+    });
+    auto out = co_await scan_head_bytes();
+    *waiting = false;
+    deadline.cancel();
+    if (out.ec && *expired) {
+        out.ec = beast::error::timeout;
+    }
+    co_return out;
+}
+
+asio::awaitable<client_session::head_bytes> client_session::scan_head_bytes() {
+    head_bytes out;
+    std::size_t scanned = 0;
+    const std::size_t limit = shared_.config.max_header_bytes;
+    for (;;) {
+        std::string_view bytes(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+        auto scan = scan_request_head(bytes, scanned);
+        if (scan.state == head_scan::status::complete) {
+            out.length = scan.length;
+            out.problem = request_head_problem(bytes.substr(0, scan.length));
+            co_return out;
+        }
+        if (scan.state == head_scan::status::bad) {
+            out.problem = std::move(scan.problem);
+            co_return out;
+        }
+        if (bytes.size() > limit) {
+            out.too_large = true;
+            co_return out;
+        }
+        scanned = bytes.size() >= 3 ? bytes.size() - 3 : 0;  // an end may straddle reads
+        auto room = std::min<std::size_t>(16 * 1024, buffer_.max_size() - buffer_.size());
+        auto [ec, n] = co_await client_.async_read_some(buffer_.prepare(room), use_tuple);
+        buffer_.commit(n);
+        if (ec) {
+            out.ec = ec;
+            co_return out;
+        }
+    }
+}
+
+void client_session::record_rejection(unsigned status, flow_error kind, std::string message,
+                                      const request_parser* parsed) {
+    auto owner = std::make_shared<flow>();
+    flow& f = *owner;
+    f.id = make_uuid();
+    f.client_address = client_address_;
+    f.started_at = std::chrono::system_clock::now();
+    f.started = std::chrono::steady_clock::now();
+    auto& r = f.rejected.emplace();
+    r.status = status;
+    if (parsed) {
+        const auto& req = parsed->get();
+        f.request.method = std::string(req.method_string());
+        f.request.version = req.version() == 10 ? 10 : 11;
+        r.target = std::string(req.target());
+        for (const auto& field : req) {
+            // Whatever the record's filters say, proxy credentials never reach a record.
+            if (field.name() != http::field::proxy_authorization) {
+                f.request.headers.emplace_back(std::string(field.name_string()),
+                                               std::string(field.value()));
+            }
+        }
+        request_head where;
+        if (tunnel_host_) {
+            f.request.scheme = tunnel_scheme_;
+            f.request.host = *tunnel_host_;
+            f.request.port = tunnel_port_;
+            f.request.target = r.target.starts_with("/") ? r.target : "/";
+        } else if (req.method() != http::verb::connect &&
+                   parse_absolute_target(r.target, where).empty()) {
+            f.request.scheme = where.scheme;
+            f.request.host = where.host;
+            f.request.port = where.port;
+            f.request.target = where.target;
+        }
+    } else {
+        std::string_view bytes(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+        r.raw_head = std::string(bytes.substr(0, rejection::max_raw_head));
+        r.raw_head_truncated = bytes.size() > rejection::max_raw_head;
+    }
+    f.error_kind = kind;
+    f.error = std::move(message);
+    spdlog::debug("{} request refused: {} {}: {}", client_address_, status, to_string(kind),
+                  f.error);
+    auto& chain = *shared_.chain;
+    chain.on_error(f);
+    f.release_state();
+    chain.on_flow_done(std::move(owner));
+}
+
+asio::awaitable<bool> client_session::reject(unsigned status, flow_error kind, std::string message,
+                                             const request_parser* parsed, bool keep_alive) {
+    std::string text = message;
+    record_rejection(status, kind, std::move(message), parsed);
+    co_return co_await send_error(status, to_string(kind), text, keep_alive);
 }
 
 asio::awaitable<bool> client_session::send_error(unsigned status, std::string_view code,

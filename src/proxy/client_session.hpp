@@ -46,7 +46,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
     // Whether the request carries accepted proxy credentials; a slow hash check (a hashed
     // --proxy-auth-file line) runs on the minting thread, not on this event loop.
     asio::awaitable<bool> authorized(const request_parser& parser);
-    asio::awaitable<bool> send_auth_required();
+    asio::awaitable<bool> send_auth_required(const request_parser& parser);
     // Peeks at the client's first bytes (a ClientHello) without consuming them; nullopt when
     // the client went away or stayed silent.
     asio::awaitable<std::optional<std::string>> peek_sni(bool& client_gone);
@@ -88,6 +88,24 @@ class client_session : public std::enable_shared_from_this<client_session> {
     bool local_reply_pieces(flow& f, std::vector<std::string>& out);
     asio::awaitable<bool> send_error(unsigned status, std::string_view code,
                                      std::string_view message, bool keep_alive);
+    // Reads until the buffer holds a whole request head and checks its bytes (see
+    // scan_request_head, request_head_problem): an I/O error, a head over the limit, or a
+    // problem that makes it unreadable.
+    struct head_bytes {
+        beast::error_code ec;
+        bool too_large = false;
+        std::string problem;
+        std::size_t length = 0;  // of the complete head, its empty line included
+    };
+    asio::awaitable<head_bytes> read_head_bytes(std::chrono::steady_clock::duration timeout);
+    asio::awaitable<head_bytes> scan_head_bytes();
+    // A request refused before it became a flow (or when admission failed): a record with the
+    // status, the error kind, the client and what was parsed (`parsed`, else the raw head in
+    // the buffer) goes through the addons' on_error and on_flow_done; reject() also answers.
+    void record_rejection(unsigned status, flow_error kind, std::string message,
+                          const request_parser* parsed);
+    asio::awaitable<bool> reject(unsigned status, flow_error kind, std::string message,
+                                 const request_parser* parsed, bool keep_alive = false);
     void fail_flow(flow& f, flow_error kind, std::string message);
 
     worker& worker_;

@@ -26,6 +26,8 @@ class flex_stream {
     beast::tcp_stream& tcp() { return tls_ ? tls_->next_layer() : *tcp_; }
     bool is_tls() const { return tls_.has_value(); }
     tls_stream& tls() { return *tls_; }
+    // TLS bytes read from the socket but not yet by the caller (see tls_stream).
+    bool has_unread_input() const { return tls_ && tls_->has_unread_input(); }
 
     // Wraps the TCP stream in TLS; the handshake is the caller's.
     void start_tls(asio::ssl::context& ctx) {

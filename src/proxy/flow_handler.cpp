@@ -3,11 +3,11 @@
 // relay -> end. Bodies move through body_relay in both directions.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/url/parse.hpp>
 #include <charconv>
 
 #include "body_relay.hpp"
@@ -47,44 +47,6 @@ std::string upstream_head_text(const upstream_connection& up, const request_head
     return request_head_text(r.method, target, headers, framing);
 }
 
-// Fills scheme/host/port/target of an absolute-form request target. Returns an error text.
-std::string parse_absolute_target(std::string_view target, request_head& head) {
-    auto r = boost::urls::parse_absolute_uri(target);
-    if (!r) {
-        return "not a proxy request: expected an absolute URL (GET http://host/path) or CONNECT, "
-               "got '" +
-               std::string(target.substr(0, 200)) + "'";
-    }
-    head.scheme = to_lower(r->scheme());
-    if (head.scheme != "http" && head.scheme != "https") {
-        return "unsupported scheme '" + head.scheme + "'";
-    }
-    if (r->host_type() == boost::urls::host_type::ipv6) {
-        head.host = r->host_ipv6_address().to_string();
-    } else {
-        head.host = to_lower(r->encoded_host());
-    }
-    if (head.host.empty()) {
-        return "missing host in '" + std::string(target.substr(0, 200)) + "'";
-    }
-    if (r->has_port()) {
-        if (r->port_number() == 0) {
-            return "bad port in '" + std::string(target.substr(0, 200)) + "'";
-        }
-        head.port = r->port_number();
-    } else {
-        head.port = head.scheme == "https" ? 443 : 80;
-    }
-    head.target = std::string(r->encoded_path());
-    if (head.target.empty()) {
-        head.target = "/";
-    }
-    if (r->has_query()) {
-        head.target += "?" + std::string(r->encoded_query());
-    }
-    return {};
-}
-
 }  // namespace
 
 namespace {
@@ -117,7 +79,7 @@ struct client_session::flow_context {
     bool client_keep_alive = false;
     bool expect_continue = false;
     unsigned reject_status = 400;  // when admission fails
-    std::string_view reject_code = to_string(flow_error::bad_request);
+    flow_error reject_kind = flow_error::bad_request;
     bool body_in_memory = false;  // f.request_body.data is the whole body
     std::string unsent_prefix;    // body bytes read for addons but not yet sent upstream
     std::unique_ptr<upstream_connection> up;
@@ -146,7 +108,8 @@ asio::awaitable<bool> client_session::handle_request(request_parser& parser) {
         // connection.
         bool keep_alive =
             ctx.reject_status == 404 && ctx.client_keep_alive && ctx.request_body.done();
-        co_return co_await send_error(ctx.reject_status, ctx.reject_code, problem, keep_alive);
+        co_return co_await reject(ctx.reject_status, ctx.reject_kind, std::move(problem), &parser,
+                                  keep_alive);
     }
     if (!tunnel_host_ &&
         !shared_.config.intercept.intercept({host_port_text(f.request.host, f.request.port)})) {
@@ -232,8 +195,26 @@ std::string client_session::admit(flow_context& ctx) {
     if (has_te && req.version() == 10) {
         return "Transfer-Encoding in an HTTP/1.0 request";
     }
-    if (has_te && !ctx.parser.chunked()) {
-        return "unsupported Transfer-Encoding (only chunked is accepted)";
+    if (has_te) {
+        // RFC 9112 section 6.3: a request body is delimited by chunked, which must be the last
+        // coding and applied once; the proxy decodes no other coding (section 6.1: 501).
+        auto codings = transfer_codings(req.base());
+        if (codings.empty() || codings.back() != "chunked") {
+            return "Transfer-Encoding does not end with chunked: the body's length cannot be "
+                   "determined";
+        }
+        if (std::count(codings.begin(), codings.end(), "chunked") > 1) {
+            return "chunked applied more than once in Transfer-Encoding";
+        }
+        if (codings.size() > 1) {
+            ctx.reject_status = 501;
+            ctx.reject_kind = flow_error::not_implemented;
+            return "unsupported transfer coding '" + codings.front() +
+                   "' (only chunked is accepted)";
+        }
+        if (!ctx.parser.chunked()) {
+            return "unsupported Transfer-Encoding (only chunked is accepted)";
+        }
     }
     if (ctx.parser.chunked()) {
         ctx.request_body = framing_decoder::for_chunked();
@@ -248,7 +229,7 @@ std::string client_session::admit(flow_context& ctx) {
         auto m = match_reverse_route(shared_.config.reverse, raw_target);
         if (!m) {
             ctx.reject_status = 404;
-            ctx.reject_code = "not_found";
+            ctx.reject_kind = flow_error::not_found;
             return "no --reverse rule matches the path '" +
                    std::string(raw_target.substr(0, raw_target.find('?')).substr(0, 200)) + "'";
         }
@@ -705,7 +686,8 @@ asio::awaitable<bool> client_session::finish_response(flow_context& ctx, const r
     // unread may wait on the connection (bytes past the response would be taken as the
     // answer to the next client's request).
     bool reusable = !switching && decoder.kind() != framing::until_close &&
-                    ctx.response->get().keep_alive() && up->buffer.size() == 0;
+                    ctx.response->get().keep_alive() && up->buffer.size() == 0 &&
+                    !up->stream.has_unread_input();
     if (reusable) {
         worker_.pool.release(std::move(up));
     } else {

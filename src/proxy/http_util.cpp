@@ -5,6 +5,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/url/parse.hpp>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -98,6 +99,44 @@ bool parse_connect_target(std::string_view target, std::string& host, std::uint1
     return true;
 }
 
+// Fills scheme/host/port/target of an absolute-form request target. Returns an error text.
+std::string parse_absolute_target(std::string_view target, request_head& head) {
+    auto r = boost::urls::parse_absolute_uri(target);
+    if (!r) {
+        return "not a proxy request: expected an absolute URL (GET http://host/path) or CONNECT, "
+               "got '" +
+               std::string(target.substr(0, 200)) + "'";
+    }
+    head.scheme = to_lower(r->scheme());
+    if (head.scheme != "http" && head.scheme != "https") {
+        return "unsupported scheme '" + head.scheme + "'";
+    }
+    if (r->host_type() == boost::urls::host_type::ipv6) {
+        head.host = r->host_ipv6_address().to_string();
+    } else {
+        head.host = to_lower(r->encoded_host());
+    }
+    if (head.host.empty()) {
+        return "missing host in '" + std::string(target.substr(0, 200)) + "'";
+    }
+    if (r->has_port()) {
+        if (r->port_number() == 0) {
+            return "bad port in '" + std::string(target.substr(0, 200)) + "'";
+        }
+        head.port = r->port_number();
+    } else {
+        head.port = head.scheme == "https" ? 443 : 80;
+    }
+    head.target = std::string(r->encoded_path());
+    if (head.target.empty()) {
+        head.target = "/";
+    }
+    if (r->has_query()) {
+        head.target += "?" + std::string(r->encoded_query());
+    }
+    return {};
+}
+
 bool response_has_no_body(std::string_view method, unsigned status) {
     return method == "HEAD" || (status >= 100 && status < 200) || status == 204 || status == 304;
 }
@@ -115,6 +154,105 @@ bool is_field_value(std::string_view s) {
         auto u = static_cast<unsigned char>(c);
         return u == '\t' || (u >= 0x20 && u != 0x7f);
     });
+}
+
+head_scan scan_request_head(std::string_view bytes, std::size_t from) {
+    head_scan out;
+    std::size_t start = 0;  // the request line, after empty lines
+    while (bytes.substr(start, 2) == "\r\n") {
+        start += 2;
+    }
+    for (std::size_t i = std::max(from, start); i < bytes.size(); ++i) {
+        if (bytes[i] != '\n') {
+            continue;
+        }
+        if (i == 0 || bytes[i - 1] != '\r') {
+            out.state = head_scan::status::bad;
+            out.problem = "a line of the request head ends with a bare LF (CRLF required)";
+            return out;
+        }
+        if (i >= start + 3 && bytes.substr(i - 3, 4) == "\r\n\r\n") {
+            out.state = head_scan::status::complete;
+            out.length = i + 1;
+            return out;
+        }
+    }
+    return out;
+}
+
+std::string request_head_problem(std::string_view head) {
+    bool first = true;
+    while (!head.empty()) {
+        auto end = head.find("\r\n");
+        if (end == std::string_view::npos) {
+            return "the request head does not end with an empty line";
+        }
+        std::string_view line = head.substr(0, end);
+        head.remove_prefix(end + 2);
+        if (first && line.empty()) {
+            continue;  // empty lines before the request line
+        }
+        if (line.find('\r') != std::string_view::npos) {
+            return "a bare CR in the request head";
+        }
+        if (first) {
+            first = false;
+            bool ok = std::all_of(line.begin(), line.end(), [](char c) {
+                auto u = static_cast<unsigned char>(c);
+                return u >= 0x20 && u != 0x7f;
+            });
+            if (!ok) {
+                return "a control character in the request line";
+            }
+            continue;
+        }
+        if (line.empty()) {
+            return head.empty() ? std::string() : "bytes after the end of the request head";
+        }
+        if (line.front() == ' ' || line.front() == '\t') {
+            return "obsolete line folding (a field line starting with whitespace)";
+        }
+        auto colon = line.find(':');
+        if (colon == std::string_view::npos) {
+            return "a field line without a colon";
+        }
+        std::string_view name = line.substr(0, colon);
+        if (!is_token(name)) {
+            bool space = !name.empty() && (name.back() == ' ' || name.back() == '\t');
+            return space ? "whitespace between a field name and its colon"
+                         : "an invalid field name";
+        }
+        if (!is_field_value(line.substr(colon + 1))) {
+            return "a control character (NUL, CR, LF...) in the value of " + std::string(name);
+        }
+    }
+    return "the request head does not end with an empty line";
+}
+
+std::vector<std::string> transfer_codings(const http::fields& fields) {
+    std::vector<std::string> out;
+    for (const auto& field : fields) {
+        if (field.name() != http::field::transfer_encoding) {
+            continue;  // (the fields are in wire order: same names are not adjacent)
+        }
+        std::string_view list = field.value();
+        while (!list.empty()) {
+            auto comma = list.find(',');
+            std::string_view element = list.substr(0, comma);
+            list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+            element = element.substr(0, element.find(';'));
+            while (!element.empty() && (element.front() == ' ' || element.front() == '\t')) {
+                element.remove_prefix(1);
+            }
+            while (!element.empty() && (element.back() == ' ' || element.back() == '\t')) {
+                element.remove_suffix(1);
+            }
+            if (!element.empty()) {
+                out.push_back(to_lower(element));
+            }
+        }
+    }
+    return out;
 }
 
 namespace {

@@ -5,6 +5,7 @@
 #include <boost/beast/http/fields.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http_framing.hpp"
 #include "llm_proxy/flow.hpp"
@@ -32,6 +33,10 @@ std::string error_json(std::string_view code, std::string_view message);
 // brackets) and a port from 1 to 65535. False for anything else, userinfo included.
 bool parse_connect_target(std::string_view target, std::string& host, std::uint16_t& port);
 
+// Fills scheme/host/port/target of an absolute-form request target ("http://host/path").
+// Returns an error text, "" when it is one.
+std::string parse_absolute_target(std::string_view target, request_head& head);
+
 // True for methods/statuses whose responses never carry a body.
 bool response_has_no_body(std::string_view method, unsigned status);
 
@@ -39,6 +44,29 @@ bool response_has_no_body(std::string_view method, unsigned status);
 bool is_token(std::string_view s);
 // Characters a field value may hold: no CR, LF, NUL or other control characters but HTAB.
 bool is_field_value(std::string_view s);
+
+// Request heads as they arrive (RFC 9112 sections 2 and 5): where a head ends and whether its
+// bytes can be read one way only. The engine checks a head with these before Beast parses it,
+// since Beast accepts what a proxy must not pass on (obs-fold).
+struct head_scan {
+    enum class status { need_more, complete, bad };
+    status state = status::need_more;
+    std::size_t length = 0;  // complete: the head's bytes, its empty line included
+    std::string problem;     // bad: why
+};
+// Scans `bytes` from `from` (bytes before it were scanned by an earlier call and found
+// incomplete): a LF not preceded by CR is bad at once, the first empty line completes the
+// head. Empty lines before the request line are skipped (section 2.2).
+head_scan scan_request_head(std::string_view bytes, std::size_t from);
+// Checks a complete head line by line: a request line without control characters, field
+// lines `token ":" value` with no whitespace before the colon, no obs-fold (a line starting
+// with SP or HTAB), no CR, LF, NUL or other control character but HTAB in a value. Returns
+// the problem, or "".
+std::string request_head_problem(std::string_view head);
+
+// The transfer codings of Transfer-Encoding field values, in order, lower-cased, their
+// parameters dropped. An empty element (", ,") is skipped.
+std::vector<std::string> transfer_codings(const boost::beast::http::fields& fields);
 
 // How a message head announces its body: the framing field it needs.
 struct head_framing {

@@ -69,6 +69,9 @@ class tls_stream {
     executor_type get_executor() { return tcp_.get_executor(); }
     beast::tcp_stream& next_layer() { return tcp_; }
     SSL* native_handle() { return ssl_; }
+    // Bytes the peer sent that no read has taken yet: ciphertext read from the socket, or
+    // plaintext OpenSSL holds.
+    bool has_unread_input() const { return in_end_ > in_begin_ || SSL_pending(ssl_) > 0; }
 
     // Frees the buffers when nothing is buffered in them; call before an idle wait.
     void shrink_idle();

@@ -147,11 +147,9 @@ bool upstream_pool::usable(idle_entry& e) const {
     if (idle > config_.upstream_idle_timeout) {
         return false;
     }
-    // Back-to-back reuse skips the probe below (a syscall per request under load); a server
-    // that closes within this window without saying so is caught by the retry in the flow.
-    if (idle < std::chrono::milliseconds(100)) {
-        return true;
-    }
+    // Probed before every reuse, back-to-back too: bytes an upstream sent after its response
+    // would otherwise be read as the answer to the next client's request. A server that
+    // closes just after the probe is caught by the retry in the flow.
     // A peer that closed an idle connection leaves it readable with EOF (or an alert): any
     // readable byte on an idle connection means it is not safe to send a request on it.
     char b;
@@ -163,9 +161,10 @@ bool upstream_pool::usable(idle_entry& e) const {
     if (n < 0) {
         return errno == EAGAIN || errno == EWOULDBLOCK;
     }
-    // TLS 1.3 session tickets arrive after the handshake and are harmless; the TLS layer
-    // consumes them on the next read. Any other early bytes on plain HTTP are a protocol error.
-    return e.connection->stream.is_tls();
+    // Bytes on an idle connection: an alert, a close_notify, or data no request asked for.
+    // (TLS 1.3 session tickets come right after the handshake, before the first response, and
+    // were read with it.) Closing costs at most a new connection.
+    return false;
 }
 
 std::unique_ptr<upstream_connection> upstream_pool::take_idle(const std::string& key) {

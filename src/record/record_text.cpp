@@ -63,6 +63,41 @@ void body_and_header(json_writer::object& o, json_writer& w, const captured_body
     }
 }
 
+// The raw head of a refused request with the values of filtered fields (and always of
+// Proxy-Authorization, with their obs-fold continuation lines) replaced by "[filtered]".
+std::string redact_raw_head(std::string_view raw, const std::vector<std::string>& filter) {
+    std::string out;
+    out.reserve(raw.size());
+    bool redacting = false;
+    while (!raw.empty()) {
+        auto end = raw.find('\n');
+        std::string_view line = raw.substr(0, end == std::string_view::npos ? raw.size() : end + 1);
+        raw.remove_prefix(line.size());
+        bool continuation = line.front() == ' ' || line.front() == '\t';
+        if (!continuation) {
+            auto colon = line.find(':');
+            std::string_view name =
+                colon == std::string_view::npos ? std::string_view() : line.substr(0, colon);
+            while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) {
+                name.remove_suffix(1);
+            }
+            redacting = !name.empty() &&
+                        (iequals(name, "Proxy-Authorization") || detail::is_filtered(name, filter));
+            if (redacting) {
+                out.append(line.substr(0, colon + 1)).append(" [filtered]");
+                if (line.back() == '\n') {
+                    out.append(line.ends_with("\r\n") ? "\r\n" : "\n");
+                }
+                continue;
+            }
+        } else if (redacting) {
+            continue;
+        }
+        out.append(line);
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string render_record(const flow& f, const record_options& options,
@@ -101,6 +136,21 @@ std::string render_record(const flow& f, const record_options& options,
             record.key("llm").value(llm::to_json(*f.llm), record.inner());
         }
         record.key("object_type").string("llm_proxy_traffic_log");
+        if (f.rejected) {
+            json_writer::object r(record.key("rejected"), record.inner());
+            if (!f.rejected->raw_head.empty() && options.log_request_headers) {
+                r.key("raw_head")
+                    .string(sanitize_utf8(
+                        redact_raw_head(f.rejected->raw_head, options.filter_request_headers)));
+                if (f.rejected->raw_head_truncated) {
+                    r.key("raw_head_truncated").literal("true");
+                }
+            }
+            r.key("status").number(f.rejected->status);
+            if (!f.rejected->target.empty()) {
+                r.key("target").string(sanitize_utf8(f.rejected->target));
+            }
+        }
         {
             json_writer::object request(record.key("request"), record.inner());
             body_and_header(request, w, f.request_body, f.request.headers, options.log_request_body,

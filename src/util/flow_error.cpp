@@ -36,6 +36,16 @@ std::string_view to_string(flow_error e) {
             return "addon_error";
         case flow_error::upstream_proxy:
             return "upstream_proxy";
+        case flow_error::proxy_auth_required:
+            return "proxy_auth_required";
+        case flow_error::request_timeout:
+            return "request_timeout";
+        case flow_error::request_header_fields_too_large:
+            return "request_header_fields_too_large";
+        case flow_error::not_implemented:
+            return "not_implemented";
+        case flow_error::not_found:
+            return "not_found";
     }
     return "unknown";
 }

@@ -1,7 +1,11 @@
 // dir_logger's flags and record content, end to end.
 #include <sys/stat.h>
 
+#include <map>
+
 #include "e2e_fixture.hpp"
+#include "llm_proxy/util/text.hpp"
+#include "support/raw_socket.hpp"
 
 namespace llm_proxy::test {
 
@@ -114,6 +118,136 @@ TEST_F(DirLogger, BinaryBodiesAreBase64AndLongOnesTruncated) {
     EXPECT_EQ(resp["body_truncated"], true);
     EXPECT_EQ(resp["body_size"], 5000);
     EXPECT_LE(resp["body"].get<std::string>().size(), 4 * 1024 / 3 + 4);
+}
+
+// Requests refused before they are relayed leave a record: the status sent, the error kind,
+// the client, and what was parsed (the fields as received) or, when the head could not be
+// parsed, its first bytes (filtered like headers, valid UTF-8).
+TEST_F(DirLogger, RejectedRequestsAreRecorded) {
+    start_dir_logger();
+    auto status_of = [&](std::string raw) {
+        return raw_exchange(proxy_->host(), proxy_->port(), std::move(raw),
+                            std::chrono::seconds(10))
+            .substr(0, 12);
+    };
+    const std::string folded =
+        "GET http://api.openai.com/v1/models HTTP/1.1\r\nHost: api.openai.com\r\n"
+        "Authorization: Bearer sk-secret\r\nX-Bin: \xff\r\nX-Folded: a\r\n b\r\n\r\n";
+    EXPECT_EQ(status_of(folded), "HTTP/1.1 400");
+    EXPECT_EQ(status_of("POST http://api.openai.com/v1/chat/completions HTTP/1.1\r\n"
+                        "Host: api.openai.com\r\nTransfer-Encoding: gzip, chunked\r\n"
+                        "X-Marker: two\r\n\r\n0\r\n\r\n"),
+              "HTTP/1.1 501");
+    EXPECT_EQ(status_of("GET http://api.openai.com/ HTTP/1.1\r\nX-Big: " +
+                        std::string(70 * 1024, 'a') + "\r\n\r\n"),
+              "HTTP/1.1 431");
+    EXPECT_EQ(status_of("GET /v1/models HTTP/1.1\r\nHost: api.openai.com\r\n\r\n"), "HTTP/1.1 400");
+    auto records = wait_for_records(4);
+    ASSERT_EQ(records.size(), 4u);
+    std::map<std::string, nlohmann::json> by_marker;
+    for (auto& rec : records) {
+        ASSERT_TRUE(rec.contains("rejected")) << rec.dump(2);
+        EXPECT_FALSE(rec.contains("response")) << rec.dump(2);
+        EXPECT_EQ(rec["schema"], "v2");
+        EXPECT_TRUE(
+            rec["connection_stats"]["client_address"].get<std::string>().starts_with("127.0.0.1:"));
+        by_marker[std::to_string(rec["rejected"]["status"].get<int>()) + " " +
+                  rec["error"]["kind"].get<std::string>() +
+                  (rec["rejected"].contains("target") ? " parsed" : " raw")] = rec;
+    }
+
+    auto& fold = by_marker["400 bad_request raw"];
+    ASSERT_TRUE(fold.is_object()) << nlohmann::json(records).dump(2);
+    EXPECT_NE(fold["error"]["message"].get<std::string>().find("obsolete line folding"),
+              std::string::npos);
+    const auto raw = fold["rejected"]["raw_head"].get<std::string>();
+    EXPECT_TRUE(raw.starts_with("GET http://api.openai.com/v1/models HTTP/1.1\r\n")) << raw;
+    EXPECT_NE(raw.find("X-Folded: a\r\n b\r\n"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("Authorization: [filtered]\r\n"), std::string::npos) << raw;
+    EXPECT_EQ(raw.find("sk-secret"), std::string::npos) << raw;
+    EXPECT_NE(raw.find("X-Bin: \xef\xbf\xbd"), std::string::npos) << "invalid UTF-8 not replaced";
+    EXPECT_FALSE(fold["rejected"].contains("raw_head_truncated"));
+
+    auto& coding = by_marker["501 not_implemented parsed"];
+    ASSERT_TRUE(coding.is_object()) << nlohmann::json(records).dump(2);
+    EXPECT_EQ(coding["rejected"]["target"], "http://api.openai.com/v1/chat/completions");
+    EXPECT_EQ(coding["request"]["method"], "POST");
+    EXPECT_EQ(coding["request"]["url"], "http://api.openai.com/v1/chat/completions");
+    EXPECT_EQ(coding["request"]["header"]["Transfer-Encoding"][0], "gzip, chunked");
+    EXPECT_EQ(coding["request"]["header"]["X-Marker"][0], "two");
+    EXPECT_FALSE(coding["rejected"].contains("raw_head"));
+
+    auto& big = by_marker["431 request_header_fields_too_large raw"];
+    ASSERT_TRUE(big.is_object()) << nlohmann::json(records).dump(2);
+    EXPECT_EQ(big["rejected"]["raw_head_truncated"], true);
+    const auto big_raw = big["rejected"]["raw_head"].get<std::string>();
+    EXPECT_EQ(big_raw.size(), 2048u);
+    EXPECT_TRUE(big_raw.starts_with("GET http://api.openai.com/ HTTP/1.1\r\nX-Big: aaa"));
+
+    auto& origin = by_marker["400 bad_request parsed"];
+    ASSERT_TRUE(origin.is_object()) << nlohmann::json(records).dump(2);
+    EXPECT_EQ(origin["rejected"]["target"], "/v1/models");
+    EXPECT_EQ(origin["request"]["method"], "GET");
+    EXPECT_FALSE(origin["request"].contains("url"));
+    EXPECT_EQ(origin["request"]["header"]["Host"][0], "api.openai.com");
+}
+
+// A 407 is recorded without the credentials that were sent, whatever the filter lists say;
+// so is a malformed head that carries them.
+TEST_F(DirLogger, RejectedProxyAuthIsRecordedWithoutCredentials) {
+    start_dir_logger({"--proxy-auth", "alice:s3cret", "--filter-req-headers", "X-Nothing"});
+    const std::string wrong = base64_encode("alice:wrong-password");
+    auto status_of = [&](std::string raw) {
+        return raw_exchange(proxy_->host(), proxy_->port(), std::move(raw),
+                            std::chrono::seconds(10))
+            .substr(0, 12);
+    };
+    EXPECT_EQ(status_of("GET http://api.openai.com/echo HTTP/1.1\r\nHost: api.openai.com\r\n"
+                        "Proxy-Authorization: Basic " +
+                        wrong + "\r\nX-Marker: wrong\r\n\r\n"),
+              "HTTP/1.1 407");
+    EXPECT_EQ(status_of("CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\n"
+                        "X-Marker: missing\r\n\r\n"),
+              "HTTP/1.1 407");
+    EXPECT_EQ(status_of("GET http://api.openai.com/echo HTTP/1.1\r\nHost: api.openai.com\r\n"
+                        "Proxy-Authorization: Basic " +
+                        wrong + "\r\n  folded\r\nX-Marker: malformed\r\n\r\n"),
+              "HTTP/1.1 400");
+    auto records = wait_for_records(3);
+    ASSERT_EQ(records.size(), 3u);
+    int auth = 0;
+    for (auto& rec : records) {
+        const auto text = rec.dump();
+        EXPECT_EQ(text.find(wrong), std::string::npos) << rec.dump(2);
+        EXPECT_EQ(text.find("folded"), std::string::npos) << "a folded credential line was kept";
+        if (rec["rejected"]["status"] == 407) {
+            ++auth;
+            EXPECT_EQ(rec["error"]["kind"], "proxy_auth_required");
+            EXPECT_FALSE(rec["request"]["header"].contains("Proxy-Authorization"));
+            EXPECT_TRUE(rec["request"]["header"].contains("X-Marker")) << rec.dump(2);
+        } else {
+            EXPECT_EQ(rec["error"]["kind"], "bad_request");
+            EXPECT_NE(rec["rejected"]["raw_head"].get<std::string>().find(
+                          "Proxy-Authorization: [filtered]\r\nX-Marker: malformed"),
+                      std::string::npos)
+                << rec.dump(2);
+        }
+    }
+    EXPECT_EQ(auth, 2);
+}
+
+// A head that stops arriving gets a 408 and a record of what had come.
+TEST_F(DirLogger, RequestTimeoutIsRecorded) {
+    start_dir_logger({"--idle-timeout", "1"});
+    unique_fd fd(connect_raw(proxy_->host(), proxy_->port()));
+    const std::string partial = "GET http://api.openai.com/v1/models HTTP/1.1\r\nHo";
+    ASSERT_TRUE(send_all(fd.get(), partial));
+    EXPECT_EQ(recv_until_close(fd.get(), std::chrono::seconds(10)).substr(0, 12), "HTTP/1.1 408");
+    auto records = wait_for_records(1);
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0]["error"]["kind"], "request_timeout");
+    EXPECT_EQ(records[0]["rejected"]["status"], 408);
+    EXPECT_EQ(records[0]["rejected"]["raw_head"], partial);
 }
 
 TEST_F(DirLogger, UnwritableOutputIsAClearStartupError) {

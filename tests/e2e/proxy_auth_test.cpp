@@ -8,6 +8,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <thread>
 
+#include <algorithm>
+#include <thread>
+
 #include "e2e_fixture.hpp"
 #include "llm_proxy/util/text.hpp"
 #include "support/node_sdk.hpp"
@@ -17,6 +20,21 @@ namespace llm_proxy::test {
 
 class ProxyAuth : public e2e_test {
   protected:
+    // Waits (10 s at most) until `n` records of relayed requests and `total` records in all are
+    // written; returns all records, the refused requests' (407: a `rejected` object) included.
+    std::vector<nlohmann::json> wait_for_relayed_records(std::size_t n, std::size_t total = 0) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        for (;;) {
+            auto all = wait_for_records(0, std::chrono::milliseconds(0));
+            auto relayed = std::count_if(all.begin(), all.end(),
+                                         [](const auto& r) { return !r.contains("rejected"); });
+            if ((static_cast<std::size_t>(relayed) >= n && all.size() >= total) ||
+                std::chrono::steady_clock::now() > deadline) {
+                return all;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
     static std::string basic(std::string_view user_pass) {
         return "Basic " + base64_encode(user_pass);
     }
@@ -204,14 +222,26 @@ TEST_F(ProxyAuth, PythonRequestsAndHttpxWithCredentialsInTheProxyUrl) {
             EXPECT_EQ(plain.value("authenticate", ""), "Basic realm=\"llm_proxy\"");
         }
     }
-    auto records = wait_for_records(passed);
-    EXPECT_EQ(records.size(), passed) << "the refused requests leave no record";
+    // Each library passed twice (a tunnel and a plain request) and was refused six times.
+    auto records = wait_for_relayed_records(passed, passed + 3 * passed);
+    std::size_t relayed = 0;
     for (const auto& rec : records) {
-        EXPECT_EQ(rec["response"]["status"], 200) << rec.dump(2);
+        if (rec.contains("rejected")) {
+            // A refused request's record: the 407, without the credentials that were sent.
+            EXPECT_EQ(rec["rejected"]["status"], 407) << rec.dump(2);
+            EXPECT_EQ(rec["error"]["kind"], "proxy_auth_required") << rec.dump(2);
+        } else {
+            ++relayed;
+            EXPECT_EQ(rec["response"]["status"], 200) << rec.dump(2);
+        }
         auto text = rec.dump();
+        EXPECT_EQ(text.find("p%40ss"), std::string::npos) << rec.dump(2);
+        EXPECT_EQ(text.find(base64_encode("alice:wrong")), std::string::npos) << rec.dump(2);
         EXPECT_EQ(text.find("Proxy-Authorization"), std::string::npos) << rec.dump(2);
         EXPECT_EQ(text.find(base64_encode("alice:" + odd_password)), std::string::npos);
     }
+    EXPECT_EQ(relayed, passed);
+    EXPECT_GE(records.size(), passed + 3 * passed) << "each refused request leaves a record";
     EXPECT_EQ(upstream_->stats()["requests"], passed);
 }
 
@@ -255,8 +285,14 @@ const client = new OpenAI({ apiKey: 'sk-test', maxRetries: 0,
     // What the fake upstream streams for X-Fake-Events: 5, reassembled from the deltas.
     EXPECT_EQ(sdk["content"], "tok0 tok1 tok2 tok3 tok4 ");
     EXPECT_EQ(sdk["chunks"], 5);
-    auto records = wait_for_records(1);
-    ASSERT_EQ(records.size(), 1u) << "the refused CONNECT leaves no record";
+    auto records = wait_for_relayed_records(1, 2);
+    ASSERT_EQ(records.size(), 2u) << "the refused CONNECT and the stream leave a record each";
+    std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
+        return !a.contains("rejected") && b.contains("rejected");
+    });
+    EXPECT_EQ(records[1]["rejected"]["status"], 407);
+    EXPECT_EQ(records[1]["rejected"]["target"], "api.openai.com:443");
+    EXPECT_EQ(records[1].dump().find(base64_encode("alice:wrong")), std::string::npos);
     const auto& rec = records[0];
     EXPECT_EQ(rec["request"]["url"], "https://api.openai.com/v1/chat/completions");
     EXPECT_EQ(rec["llm"]["output"]["content"], sdk["content"]);

@@ -131,6 +131,54 @@ TEST(HttpUtil, ConnectTargetsRejected) {
     }
 }
 
+TEST(HttpUtil, RequestHeadScanFindsTheEndAndRefusesBareLf) {
+    using proxy::head_scan;
+    auto done = proxy::scan_request_head("GET / HTTP/1.1\r\nHost: a\r\n\r\nbody", 0);
+    EXPECT_EQ(done.state, head_scan::status::complete);
+    EXPECT_EQ(done.length, 27u);
+    EXPECT_EQ(proxy::scan_request_head("GET / HTTP/1.1\r\nHost: a\r\n", 0).state,
+              head_scan::status::need_more);
+    // Resumed near the end of what was scanned: an end split over two reads is found.
+    EXPECT_EQ(proxy::scan_request_head("GET / HTTP/1.1\r\n\r\n", 15).state,
+              head_scan::status::complete);
+    EXPECT_EQ(proxy::scan_request_head("\r\n\r\nGET / HTTP/1.1\r\n\r\n", 0).length, 22u);
+    EXPECT_EQ(proxy::scan_request_head("GET / HTTP/1.1\nHost: a", 0).state, head_scan::status::bad);
+    EXPECT_EQ(proxy::scan_request_head("GET / HTTP/1.1\r\nHost: a\n", 0).state,
+              head_scan::status::bad);
+}
+
+TEST(HttpUtil, RequestHeadProblems) {
+    const std::string start = "POST http://a/ HTTP/1.1\r\n";
+    EXPECT_EQ(proxy::request_head_problem(start + "Host: a\r\nX-A:\t1 2\t\r\n\r\n"), "");
+    EXPECT_EQ(proxy::request_head_problem(start + "X-A: \x80\xff\r\n\r\n"), "");  // obs-text
+    EXPECT_NE(proxy::request_head_problem(start + "X-A: a\r\n b\r\n\r\n").find("folding"),
+              std::string::npos);
+    EXPECT_NE(proxy::request_head_problem(start + " X-A: a\r\n\r\n").find("folding"),
+              std::string::npos);
+    EXPECT_NE(proxy::request_head_problem(start + "X-A : a\r\n\r\n").find("whitespace"),
+              std::string::npos);
+    EXPECT_NE(proxy::request_head_problem(start + "X-A\t: a\r\n\r\n").find("whitespace"),
+              std::string::npos);
+    EXPECT_NE(proxy::request_head_problem(start + "X-A: a\rb\r\n\r\n").find("CR"),
+              std::string::npos);
+    EXPECT_NE(proxy::request_head_problem(start + std::string("X-A: a\0b\r\n\r\n", 12)), "");
+    EXPECT_NE(proxy::request_head_problem(start + std::string("X-\0: a\r\n\r\n", 10)), "");
+    EXPECT_NE(proxy::request_head_problem(start + "X-A: \x7f\r\n\r\n"), "");
+    EXPECT_NE(proxy::request_head_problem(start + "no colon\r\n\r\n"), "");
+    EXPECT_NE(proxy::request_head_problem("POST http://a/\x01 HTTP/1.1\r\n\r\n"), "");
+}
+
+TEST(HttpUtil, TransferCodingsInWireOrderOverSeveralFields) {
+    boost::beast::http::fields f;
+    f.insert("Transfer-Encoding", "gzip ,\tIdentity;q=1");
+    f.insert("X-Other", "1");
+    f.insert("Transfer-Encoding", ", CHUNKED");
+    EXPECT_EQ(proxy::transfer_codings(f),
+              (std::vector<std::string>{"gzip", "identity", "chunked"}));
+    boost::beast::http::fields none;
+    EXPECT_TRUE(proxy::transfer_codings(none).empty());
+}
+
 TEST(HttpUtil, ErrorJsonIsOpenAiShaped) {
     auto body = proxy::error_json("upstream_tls_verification", "bad \"cert\"");
     EXPECT_NE(body.find("\"code\":\"upstream_tls_verification\""), std::string::npos);

@@ -16,7 +16,7 @@ using cli::test::run_cli_captured;
 namespace {
 
 // The message parse_reverse_route throws for `text`, or "" when it accepts it.
-std::string rejection(const std::string& text) {
+std::string route_problem(const std::string& text) {
     try {
         parse_reverse_route(text);
     } catch (const std::invalid_argument& e) {
@@ -58,21 +58,22 @@ TEST(ReverseRoutes, ParsesPrefixPortAndBasePath) {
 }
 
 TEST(ReverseRoutes, RejectsBadRules) {
-    EXPECT_NE(rejection("api.openai.com").find("with a scheme"), std::string::npos);
-    EXPECT_NE(rejection("/openai=api.openai.com").find("with a scheme"), std::string::npos);
-    EXPECT_NE(rejection("ftp://files.test").find("unsupported scheme 'ftp'"), std::string::npos);
-    EXPECT_NE(rejection("openai=https://api.openai.com").find("must start with '/'"),
+    EXPECT_NE(route_problem("api.openai.com").find("with a scheme"), std::string::npos);
+    EXPECT_NE(route_problem("/openai=api.openai.com").find("with a scheme"), std::string::npos);
+    EXPECT_NE(route_problem("ftp://files.test").find("unsupported scheme 'ftp'"),
               std::string::npos);
-    EXPECT_NE(rejection("/a?b=https://x.test").find("may not contain"), std::string::npos);
-    EXPECT_NE(rejection("/a//b=https://x.test").find("empty path segment"), std::string::npos);
-    EXPECT_NE(rejection("https://user@x.test").find("user information"), std::string::npos);
-    EXPECT_NE(rejection("https://x.test/?a=b").find("query"), std::string::npos);
-    EXPECT_NE(rejection("https://x.test/#f").find("fragment"), std::string::npos);
-    EXPECT_NE(rejection("https://x.test:0").find("bad port"), std::string::npos);
-    EXPECT_FALSE(rejection("https:///path").empty());
-    EXPECT_NE(rejection("https://x.test:99999").find("bad port"), std::string::npos);
-    EXPECT_NE(rejection("https://x.test:").find("bad port"), std::string::npos);
-    EXPECT_EQ(rejection("https://x.test"), "");
+    EXPECT_NE(route_problem("openai=https://api.openai.com").find("must start with '/'"),
+              std::string::npos);
+    EXPECT_NE(route_problem("/a?b=https://x.test").find("may not contain"), std::string::npos);
+    EXPECT_NE(route_problem("/a//b=https://x.test").find("empty path segment"), std::string::npos);
+    EXPECT_NE(route_problem("https://user@x.test").find("user information"), std::string::npos);
+    EXPECT_NE(route_problem("https://x.test/?a=b").find("query"), std::string::npos);
+    EXPECT_NE(route_problem("https://x.test/#f").find("fragment"), std::string::npos);
+    EXPECT_NE(route_problem("https://x.test:0").find("bad port"), std::string::npos);
+    EXPECT_FALSE(route_problem("https:///path").empty());
+    EXPECT_NE(route_problem("https://x.test:99999").find("bad port"), std::string::npos);
+    EXPECT_NE(route_problem("https://x.test:").find("bad port"), std::string::npos);
+    EXPECT_EQ(route_problem("https://x.test"), "");
 }
 
 TEST(ReverseRoutes, RejectsDuplicatePrefixes) {
