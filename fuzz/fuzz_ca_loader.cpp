@@ -23,17 +23,21 @@ namespace tls = llm_proxy::tls;
 
 namespace {
 
+// A directory of its own, removed at exit (the name lives in static storage without a
+// destructor, so the exit handler can still read it).
+char work_dir_name[] = "/tmp/llm_proxy_fuzz_ca_loader_XXXXXX";
+
 fs::path work_dir() {
-    static const fs::path dir = [] {
-        char name[] = "/tmp/llm_proxy_fuzz_ca_loader_XXXXXX";
-        check(mkdtemp(name) != nullptr, "mkdtemp");
+    static const bool made = [] {
+        check(mkdtemp(work_dir_name) != nullptr, "mkdtemp");
         std::atexit([] {
             std::error_code ec;
-            fs::remove_all(work_dir(), ec);
+            fs::remove_all(work_dir_name, ec);
         });
-        return fs::path(name);
+        return true;
     }();
-    return dir;
+    (void)made;
+    return fs::path(work_dir_name);
 }
 
 void write(const fs::path& p, std::string_view bytes) {

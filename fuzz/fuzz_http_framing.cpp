@@ -1,7 +1,7 @@
 // HTTP/1.1 body framing (http_framing.hpp): the strict decoder the body relay runs on every
 // request and response body (Content-Length, chunked with extensions and trailers,
 // close-delimited), fed arbitrary bytes in pieces of random sizes; the body data, trailers,
-// success or error must not depend on the cuts. Then the encoder's chunked framing of the
+// success or failure must not depend on the cuts. Then the encoder's chunked framing of the
 // decoded data, with the decoded trailers, decodes back to the same data and trailers.
 #include <fuzzer/FuzzedDataProvider.h>
 
@@ -79,9 +79,9 @@ outcome run(framing_decoder d, std::string_view wire, const std::vector<std::siz
         d.end_of_input();
     }
     check(d.body_bytes() == o.data.size(), "body_bytes() differs from the data handed out");
-    o.done = d.done();
+    // A failed decoder is also done (it takes nothing more): done here means complete.
+    o.done = d.done() && !d.failed();
     o.error = d.error();
-    check(!(o.done && d.failed()), "done and failed at once");
     if (o.done) {
         o.trailers = d.trailers();
     }
@@ -107,7 +107,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const outcome split = run(make(kind, length), wire, cuts, end);
     check(whole.data == split.data, "body data depends on the cuts");
     check(whole.done == split.done, "completion depends on the cuts");
-    check(whole.error == split.error, "the framing error depends on the cuts");
+    // Which error a bad body gets may depend on how much of the bad line had arrived (an
+    // invalid chunk size seen before its bare CR, or the bare CR seen first): that it fails
+    // may not.
+    check((whole.error == llm_proxy::proxy::framing_error::none) ==
+              (split.error == llm_proxy::proxy::framing_error::none),
+          "failing depends on the cuts");
     check(whole.trailers == split.trailers, "trailers depend on the cuts");
     if (whole.done) {
         check(whole.consumed == split.consumed, "bytes consumed depend on the cuts");
