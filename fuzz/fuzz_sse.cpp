@@ -37,7 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     events split_events;
     sse_decoder split(
         [&](std::string_view e, std::string_view d) {
-            check(e.size() <= max && d.size() <= max, "an event larger than the bound");
+            // (The default type "message" is the decoder's own, whatever the bound.)
+            check((e.size() <= max || e == "message") && d.size() <= max,
+                  "an event larger than the bound");
             split_events.emplace_back(e, d);
         },
         max);
