@@ -226,12 +226,14 @@ TEST(RedisUrl, ErrorMessagesNameTheProblem) {
     EXPECT_NE(message("redis://:%zz@h").find("%-escape"), std::string::npos);
 }
 
-// Found by fuzz/fuzz_redis_url: a host name that percent-decodes to a URL delimiter was
-// accepted, and display() then showed a URL naming another place (or none).
+// Found by fuzz/fuzz_redis_url: a host name that percent-decodes to a URL delimiter (or to
+// bytes outside ASCII) was accepted, and display() then showed a URL naming another place
+// (or none).
 TEST(RedisUrl, RejectsHostNamesThatDecodeToDelimiters) {
-    for (const char* bad : {"redis://%2Fcache.internal:6380/3", "redis://:secret::1]@%2Fcache/3",
-                            "redis://a%3A1:6379", "redis://a%40b/0", "redis://a%20b",
-                            "redis://a%00b", "redis://a%25b"}) {
+    for (const char* bad :
+         {"redis://%2Fcache.internal:6380/3", "redis://:secret::1]@%2Fcache/3",
+          "redis://a%3A1:6379", "redis://a%40b/0", "redis://a%20b", "redis://a%00b",
+          "redis://a%25b", "redis://a%FFb", "redis://caf%C3%A9"}) {
         try {
             parse_redis_url(bad);
             ADD_FAILURE() << bad << " was accepted";
