@@ -581,30 +581,36 @@ asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
     body_sink sink{client_, encoder, shared_.config.client_io_timeout,
                    response_head_text(f.request.version, f.response->status, f.response->reason,
                                       f.response->headers, out, ctx.client_keep_alive)};
-    body_source source(up.stream, up.buffer, decoder, shared_.config.upstream_timeout);
-    // An addon made a bodied response one without a body (204, 304): the body is read and
-    // dropped, so the upstream connection stays in step.
-    bool drop_body = out.kind == framing::none && decoder.kind() != framing::none;
-    body_filter filter = [this, &f, capture = ctx.response_capture, drop_body](
-                             std::vector<std::string_view>& pieces, bool last,
-                             std::string& scratch) {
-        if (drop_body) {
-            pieces.clear();
-            return true;
-        }
-        if (!transform_body(f, f.response_transforms, pieces, last, scratch)) {
-            return false;
-        }
-        for (auto p : pieces) {
-            f.response_body.append(p, capture);
-            f.response_bytes += p.size();
-            if (!flow_chain_->on_response_body(f, p)) {
+    relay_result result;
+    {
+        // The source reads the upstream connection's buffer, and its destructor consumes from
+        // it: it must be gone before finish_response hands the connection back to the pool,
+        // which may free it (a full pool, a pool closed for shutdown).
+        body_source source(up.stream, up.buffer, decoder, shared_.config.upstream_timeout);
+        // An addon made a bodied response one without a body (204, 304): the body is read and
+        // dropped, so the upstream connection stays in step.
+        bool drop_body = out.kind == framing::none && decoder.kind() != framing::none;
+        body_filter filter = [this, &f, capture = ctx.response_capture, drop_body](
+                                 std::vector<std::string_view>& pieces, bool last,
+                                 std::string& scratch) {
+            if (drop_body) {
+                pieces.clear();
+                return true;
+            }
+            if (!transform_body(f, f.response_transforms, pieces, last, scratch)) {
                 return false;
             }
-        }
-        return true;
-    };
-    auto result = co_await relay_body(source, sink, filter);
+            for (auto p : pieces) {
+                f.response_body.append(p, capture);
+                f.response_bytes += p.size();
+                if (!flow_chain_->on_response_body(f, p)) {
+                    return false;
+                }
+            }
+            return true;
+        };
+        result = co_await relay_body(source, sink, filter);
+    }
     co_return co_await finish_response(ctx, result, decoder, switching, sink.head.empty());
 }
 

@@ -226,6 +226,27 @@ TEST(RedisUrl, ErrorMessagesNameTheProblem) {
     EXPECT_NE(message("redis://:%zz@h").find("%-escape"), std::string::npos);
 }
 
+// Found by fuzz/fuzz_redis_url: a host name that percent-decodes to a URL delimiter (or to
+// bytes outside ASCII) was accepted, and display() then showed a URL naming another place
+// (or none).
+TEST(RedisUrl, RejectsHostNamesThatDecodeToDelimiters) {
+    for (const char* bad :
+         {"redis://%2Fcache.internal:6380/3", "redis://:secret::1]@%2Fcache/3",
+          "redis://a%3A1:6379", "redis://a%40b/0", "redis://a%20b", "redis://a%00b",
+          "redis://a%25b", "redis://a%FFb", "redis://caf%C3%A9"}) {
+        try {
+            parse_redis_url(bad);
+            ADD_FAILURE() << bad << " was accepted";
+        } catch (const std::invalid_argument& e) {
+            EXPECT_NE(std::string(e.what()).find("bad host name"), std::string::npos) << e.what();
+        }
+    }
+    // Escapes of ordinary host name characters still decode.
+    auto url = parse_redis_url("redis://cache%2Dinternal:6380/1");
+    EXPECT_EQ(url.host, "cache-internal");
+    EXPECT_EQ(parse_redis_url(url.display()).host, "cache-internal");
+}
+
 TEST(RedisUrl, RejectsBadUrlsWithoutLeakingThePassword) {
     for (const char* bad : {"",
                             "127.0.0.1:6379",
