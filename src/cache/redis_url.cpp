@@ -210,18 +210,20 @@ class url_parser {
         if (out.host.empty()) {
             throw fail("missing host");
         }
-        // A host name is percent-decoded: one that decodes to a URL delimiter, a space, a
-        // control character or a byte outside ASCII names no host (an international name is
-        // written in its ASCII form), and would not survive display() either.
+        // A host name is percent-decoded: one that decodes to anything but letters, digits,
+        // '-', '.', '_' and '~' (a delimiter, a space, a control character, a byte outside
+        // ASCII...) names no host (an international name is written in its ASCII form), and
+        // would not survive display() either.
         if (u.host_type() == urls::host_type::name &&
             std::any_of(out.host.begin(), out.host.end(), [](char c) {
-                const auto b = static_cast<unsigned char>(c);
-                return b <= 0x20 || b >= 0x7f ||
-                       std::string_view("/?#@[]:%\\").find(c) != std::string_view::npos;
+                const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+                                c == '~';
+                return !ok;
             })) {
             throw fail(
-                "bad host name: it decodes to a URL delimiter, a space, a control character or a "
-                "byte outside ASCII");
+                "bad host name: it decodes to a character other than letters, digits, '-', '.', "
+                "'_' and '~'");
         }
         out.port = 6379;
         if (u.has_port()) {

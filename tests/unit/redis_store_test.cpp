@@ -230,10 +230,10 @@ TEST(RedisUrl, ErrorMessagesNameTheProblem) {
 // bytes outside ASCII) was accepted, and display() then showed a URL naming another place
 // (or none).
 TEST(RedisUrl, RejectsHostNamesThatDecodeToDelimiters) {
-    for (const char* bad :
-         {"redis://%2Fcache.internal:6380/3", "redis://:secret::1]@%2Fcache/3",
-          "redis://a%3A1:6379", "redis://a%40b/0", "redis://a%20b", "redis://a%00b",
-          "redis://a%25b", "redis://a%FFb", "redis://caf%C3%A9"}) {
+    for (const char* bad : {"redis://%2Fcache.internal:6380/3", "redis://:secret::1]@%2Fcache/3",
+                            "redis://a%3A1:6379", "redis://a%40b/0", "redis://a%20b",
+                            "redis://a%00b", "redis://a%25b", "redis://a%FFb", "redis://caf%C3%A9",
+                            "redis://%3chost:6380/3", "redis://a%22b", "redis://a%7Bb"}) {
         try {
             parse_redis_url(bad);
             ADD_FAILURE() << bad << " was accepted";
