@@ -340,6 +340,10 @@ bool match_clause::matches(std::string_view text) const {
     return matches(text, rule);
 }
 
+namespace {
+constexpr std::size_t max_regex_subject = 512;
+}  // namespace
+
 bool match_clause::matches(std::string_view text, std::string& rule) const {
     bool ok = false;
     switch (kind_) {
@@ -356,7 +360,10 @@ bool match_clause::matches(std::string_view text, std::string& rule) const {
             ok = icontains(text, lower_value_);
             break;
         case kind::regex:
-            ok = regex_ && std::regex_search(text.begin(), text.end(), regex_->re);
+            // libstdc++'s regex matcher recurses once per character: a model name (which the
+            // client chooses) longer than any real one is not matched by a pattern at all.
+            ok = regex_ && text.size() <= max_regex_subject &&
+                 std::regex_search(text.begin(), text.end(), regex_->re);
             break;
         case kind::any_of:
             for (const auto& c : children_) {
@@ -651,8 +658,9 @@ const provider_info* price_table::find_provider(std::string_view provider_id) co
 
 const provider_info* price_table::find_provider_by_url(std::string_view base_url) const {
     for (const auto& p : providers_) {
-        if (p.api_regex_ && std::regex_search(base_url.begin(), base_url.end(), p.api_regex_->re,
-                                              std::regex_constants::match_continuous)) {
+        if (p.api_regex_ && base_url.size() <= max_regex_subject &&
+            std::regex_search(base_url.begin(), base_url.end(), p.api_regex_->re,
+                              std::regex_constants::match_continuous)) {
             return &p;
         }
     }

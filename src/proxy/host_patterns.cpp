@@ -39,6 +39,11 @@ host_filter host_filter::allow_hosts_exactly(const std::vector<std::string>& hos
 }
 
 bool host_filter::matches(std::string_view name) const {
+    // libstdc++'s regex matcher recurses once per character: a name longer than any host:port
+    // (a DNS name has at most 253 characters) matches no pattern rather than risk the stack.
+    if (name.size() > 300) {
+        return false;
+    }
     for (const auto& re : patterns_) {
         if (std::regex_search(name.begin(), name.end(), re)) {
             return true;
