@@ -37,19 +37,6 @@ struct export_cli {
     bool progress = true;
 };
 
-std::optional<std::chrono::system_clock::time_point> time_bound(const std::string& text,
-                                                                const char* flag) {
-    if (text.empty()) {
-        return std::nullopt;
-    }
-    auto t = llm::parse_timestamp(text);
-    if (!t) {
-        throw std::invalid_argument(std::string(flag) + " '" + text +
-                                    "': expected YYYY-MM-DD or an RFC 3339 time");
-    }
-    return t;
-}
-
 int run_check(const export_cli& o, exporter::format f) {
     exporter::check_result r;
     try {
@@ -143,8 +130,8 @@ exporter::export_options make_options(const export_cli& o, exporter::format f,
     for (const auto& p : o.providers) {
         s.providers.push_back(*llm::provider_from_string(p));  // checked by CLI11
     }
-    s.since = time_bound(o.since, "--since");
-    s.until = time_bound(o.until, "--until");
+    s.since = llm::parse_time_bound(o.since, "--since");
+    s.until = llm::parse_time_bound(o.until, "--until");
     // A HAR shows every flow unless asked otherwise; a dataset only calls that answered.
     s.status = exporter::status_filter::parse(
         o.status.empty() ? (f == exporter::format::har ? "all" : "ok") : o.status);

@@ -53,19 +53,6 @@ std::vector<fs::path> record_files(const std::vector<std::string>& inputs) {
     return out;
 }
 
-std::optional<std::chrono::system_clock::time_point> bound(const std::string& text,
-                                                           const char* flag) {
-    if (text.empty()) {
-        return std::nullopt;
-    }
-    auto t = llm::parse_timestamp(text);
-    if (!t) {
-        throw std::invalid_argument(std::string(flag) + " '" + text +
-                                    "': expected YYYY-MM-DD or an RFC 3339 time");
-    }
-    return t;
-}
-
 int run_report(const report_options& o, const global_options& g) {
     llm::group_by by = o.by == "provider" ? llm::group_by::provider
                        : o.by == "host"   ? llm::group_by::host
@@ -77,8 +64,8 @@ int run_report(const report_options& o, const global_options& g) {
     llm::host_map hosts;
     loaded_prices prices;
     try {
-        since = bound(o.since, "--since");
-        until = bound(o.until, "--until");
+        since = llm::parse_time_bound(o.since, "--since");
+        until = llm::parse_time_bound(o.until, "--until");
         for (const auto& spec : g.llm_hosts) {
             if (auto problem = llm::parse_host_mapping(spec, hosts)) {
                 throw std::invalid_argument("--llm-host '" + spec + "': " + *problem);

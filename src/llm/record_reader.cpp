@@ -189,4 +189,17 @@ std::optional<record_row> read_record(const json& record, const read_options& o)
     return row;
 }
 
+std::optional<std::chrono::system_clock::time_point> parse_time_bound(const std::string& text,
+                                                                      const char* flag) {
+    if (text.empty()) {
+        return std::nullopt;
+    }
+    auto t = parse_timestamp(text);
+    if (!t) {
+        throw std::invalid_argument(std::string(flag) + " '" + text +
+                                    "': expected YYYY-MM-DD or an RFC 3339 time");
+    }
+    return t;
+}
+
 }  // namespace llm_proxy::llm

@@ -55,5 +55,9 @@ std::optional<record_row> read_record(const nlohmann::json& record, const read_o
 
 // "2026-11-27T05:23:07.123456Z" (or with an offset, or a bare date) to a time point.
 std::optional<std::chrono::system_clock::time_point> parse_timestamp(std::string_view text);
+// A --since/--until value: nullopt when empty; throws std::invalid_argument naming `flag`
+// when it is no timestamp.
+std::optional<std::chrono::system_clock::time_point> parse_time_bound(const std::string& text,
+                                                                      const char* flag);
 
 }  // namespace llm_proxy::llm
