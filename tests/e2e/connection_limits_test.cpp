@@ -77,6 +77,12 @@ TEST_F(ConnectionLimits, NewConnectionsWaitInTheBacklogUntilOneCloses) {
 }
 
 TEST_F(ConnectionLimits, OutOfDescriptorsAcceptingPausesAndResumes) {
+#ifdef LLM_PROXY_SANITIZED
+    // UBSan's vptr check opens a pipe to probe memory; in a process out of descriptors that
+    // probe fails and it reports a false "invalid vptr" on the first virtual call. The plain
+    // build runs this test.
+    GTEST_SKIP() << "needs a process without sanitizers (UBSan's vptr check needs descriptors)";
+#endif
     start_proxy({"simple"});
     // A keep-alive connection that has been served (its upstream connection is pooled).
     unique_fd kept(connect_raw("127.0.0.1", proxy_->port()));
