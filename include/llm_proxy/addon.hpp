@@ -69,6 +69,13 @@ class addon {
     // no longer changes and may be kept (e.g. queued for a writer thread) without a copy.
     virtual void on_flow_done(const std::shared_ptr<const flow>&) {}
 
+    // --- Capacity.
+
+    // Awaited before the engine handles each new request (not on CONNECT): an addon that
+    // cannot take more flows right now (a full record queue) holds new requests here until it
+    // can (backpressure; flows in progress go on). Must return once the proxy stops.
+    virtual boost::asio::awaitable<void> wait_for_capacity() { co_return; }
+
     // Shutdown: flush everything.
     virtual void close() {}
 };
@@ -95,6 +102,8 @@ class addon_chain {
     void on_response_end(flow& f);
     void on_error(flow& f);
     void on_flow_done(const std::shared_ptr<const flow>& f);
+    // Every addon's wait_for_capacity, in order (an exception is logged and ends the wait).
+    boost::asio::awaitable<void> wait_for_capacity();
     void close();
 
   private:

@@ -138,6 +138,22 @@ void addon_chain::on_flow_done(const std::shared_ptr<const flow>& f) {
     }
 }
 
+boost::asio::awaitable<void> addon_chain::wait_for_capacity() {
+    for (auto& a : addons_) {
+        std::string failure;
+        try {
+            co_await a->wait_for_capacity();
+        } catch (const std::exception& e) {
+            failure = e.what();
+        } catch (...) {
+            failure = "unknown exception";
+        }
+        if (!failure.empty()) {
+            spdlog::error("addon {} failed in wait_for_capacity: {}", a->name(), failure);
+        }
+    }
+}
+
 void addon_chain::close() {
     for (auto& a : addons_) {
         a->close();

@@ -9,6 +9,10 @@ void dir_logger::on_flow_done(const std::shared_ptr<const flow>& f) {
     writer_->submit(f);
 }
 
+boost::asio::awaitable<void> dir_logger::wait_for_capacity() {
+    co_await writer_->wait_for_room();
+}
+
 void dir_logger::close() {
     writer_->close();
 }

@@ -37,6 +37,11 @@ void add_dir_logger_options(CLI::App* cmd, dir_logger_options& o, const std::str
                     "suffixes); longer ones are cut and marked body_truncated")
         ->transform(CLI::AsSizeValue(false))
         ->capture_default_str();
+    cmd->add_option("--record-queue-mib", o.record_queue_mib,
+                    "Memory for finished flows waiting to be written (MiB); when it is full, new "
+                    "requests wait until the writer catches up (0: unbounded)")
+        ->check(CLI::Range(0, 1 << 20))
+        ->capture_default_str();
 }
 
 std::shared_ptr<addon> make_dir_logger(dir_logger_options& o) {
@@ -51,7 +56,8 @@ std::shared_ptr<addon> make_dir_logger(dir_logger_options& o) {
     ro.filter_request_headers = o.filter_req_headers;
     ro.filter_response_headers = o.filter_resp_headers;
     ro.max_body_log = o.max_body_log;
-    auto writer = std::make_shared<record::record_writer>(expand_home(o.output), ro, make_uuid());
+    auto writer = std::make_shared<record::record_writer>(expand_home(o.output), ro, make_uuid(),
+                                                          o.record_queue_mib << 20);
     return std::make_shared<addons::dir_logger>(writer, o.max_body_log);
 }
 

@@ -8,6 +8,7 @@
 
 #include "llm_proxy/addon.hpp"
 #include "llm_proxy/record/flow_record.hpp"
+#include "llm_proxy/record/record_writer.hpp"
 
 namespace llm_proxy::cli {
 
@@ -21,6 +22,7 @@ struct dir_logger_options {
     std::vector<std::string> filter_req_headers = record::default_filtered_headers();
     std::vector<std::string> filter_resp_headers = record::default_filtered_headers();
     std::size_t max_body_log = 4 * 1024 * 1024;
+    std::size_t record_queue_mib = record::record_writer::default_max_queue_bytes >> 20;
 };
 
 // Adds the flags to `cmd`. `output_help` describes -o/--output for this command.

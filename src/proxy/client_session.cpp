@@ -1,5 +1,6 @@
 #include "client_session.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <spdlog/spdlog.h>
@@ -165,6 +166,9 @@ asio::awaitable<void> client_session::run() {
         } else if (parser.get().method() == http::verb::connect) {
             keep_going = co_await handle_connect(parser);
         } else {
+            // Backpressure: an addon that cannot take more flows (a full record queue) holds
+            // the request here; its head is read, its body not yet.
+            co_await shared_.chain->wait_for_capacity();
             keep_going = co_await handle_request(parser);
         }
         if (!keep_going) {
@@ -419,6 +423,14 @@ asio::awaitable<std::optional<std::string>> client_session::peek_sni(bool& clien
             co_return scan.sni;
         }
         if (n == seen) {
+            // Peeking shows the same bytes even after the client closed: ask the socket
+            // whether the peer hung up, or a client that sent half a ClientHello and left
+            // would hold its session (and descriptors) until the header timeout.
+            pollfd p{socket.native_handle(), POLLRDHUP, 0};
+            if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+                client_gone = true;
+                co_return std::nullopt;
+            }
             // Part of a ClientHello is in, the rest not yet: the socket stays readable, so
             // wait a moment before peeking again (rare: a ClientHello split over segments).
             timer.expires_after(pause);

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <regex>
 #include <thread>
 
 #include "e2e_fixture.hpp"
@@ -356,6 +357,29 @@ TEST_F(Intercept, PlainHttpToAnIgnoredHostIsForwardedUnchangedAndUnlogged) {
     auto records = records_after_stop();
     ASSERT_EQ(records.size(), 1u);
     EXPECT_EQ(count_url(records, "https://api.openai.com/echo"), 1u);
+}
+
+}  // namespace llm_proxy::test
+
+namespace llm_proxy::test {
+
+// A client that sends CONNECT and half a ClientHello, then leaves: the proxy, waiting for the
+// rest to read the server name, notices at once instead of at the header timeout (30 s).
+TEST_F(Intercept, AClientLeavingMidClientHelloIsNoticedAtOnce) {
+    start_dir_logger({"--debug", "--ignore-hosts", "^nothing\\.example$"});
+    unique_fd fd(connect_raw("127.0.0.1", proxy_->port()));
+    ASSERT_TRUE(send_all(fd.get(), "CONNECT api.openai.com:443 HTTP/1.1\r\n"
+                                   "Host: api.openai.com:443\r\n\r\n"));
+    ASSERT_NE(recv_some(fd.get(), std::chrono::seconds(10)).find(" 200 "), std::string::npos);
+    // A handshake record announcing 512 bytes, of which 9 arrive.
+    ASSERT_TRUE(send_all(fd.get(), std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc", 9)));
+    std::size_t cursor = 0;
+    ASSERT_FALSE(proxy_->wait_for_stderr_line(std::regex("disconnected"),
+                                              std::chrono::milliseconds(300), &cursor));
+    fd.reset();
+    EXPECT_TRUE(proxy_->wait_for_stderr_line(std::regex("disconnected"), std::chrono::seconds(10),
+                                             &cursor))
+        << proxy_->stderr_text();
 }
 
 }  // namespace llm_proxy::test

@@ -3,7 +3,12 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -237,6 +242,108 @@ TEST(record_writer, records_are_pretty_printed_with_a_trailing_newline) {
     EXPECT_EQ(text.back(), '\n');
     EXPECT_NE(text.find("\n  \"object_type\""), std::string::npos);
     EXPECT_TRUE(json::accept(text));
+}
+
+}  // namespace
+}  // namespace llm_proxy::record
+
+namespace llm_proxy::record {
+namespace {
+
+// Holds the writer thread before each record until open() is called.
+class gated_writer : public record_writer {
+  public:
+    using record_writer::record_writer;
+    ~gated_writer() override {
+        open();
+        close();  // before this class is gone: the writer thread calls write_one
+    }
+    void open() {
+        std::lock_guard lock(m_);
+        open_ = true;
+        cv_.notify_all();
+    }
+
+  protected:
+    void write_one(const flow& f) override {
+        {
+            std::unique_lock lock(m_);
+            cv_.wait(lock, [this] { return open_; });
+        }
+        record_writer::write_one(f);
+    }
+
+  private:
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool open_ = false;
+};
+
+// Runs wait_for_room() as a coroutine on `ioc`; `done` turns true when it returns.
+void spawn_wait(boost::asio::io_context& ioc, record_writer& w, bool& done) {
+    boost::asio::co_spawn(
+        ioc,
+        [&w, &done]() -> boost::asio::awaitable<void> {
+            co_await w.wait_for_room();
+            done = true;
+        },
+        boost::asio::detached);
+}
+
+TEST(record_writer, a_full_queue_holds_new_requests_until_the_writer_catches_up) {
+    test::temp_dir tmp("record_writer_test");
+    gated_writer writer(tmp.path(), record_options{}, "proxy-1", 64 * 1024);
+    EXPECT_EQ(writer.max_queue_bytes(), 64u * 1024);
+
+    // Below the bound: no wait.
+    boost::asio::io_context ioc;
+    auto small = std::make_shared<flow>(make_flow(1));
+    writer.submit(small);
+    EXPECT_GT(writer.queued_bytes(), 0u);
+    EXPECT_LT(writer.queued_bytes(), 64u * 1024);
+    bool done = false;
+    spawn_wait(ioc, writer, done);
+    ioc.run_for(std::chrono::milliseconds(200));
+    EXPECT_TRUE(done);
+    EXPECT_EQ(writer.waits(), 0u);
+
+    // A flow with a 100 KiB body fills it: the next request waits as long as the writer is
+    // held, and goes on once the records are written.
+    auto big = std::make_shared<flow>(make_flow(2));
+    big->response_body.append(std::string(100 * 1024, 'x'), 1 << 20);
+    writer.submit(big);
+    EXPECT_GE(writer.queued_bytes(), 64u * 1024);
+    done = false;
+    ioc.restart();
+    spawn_wait(ioc, writer, done);
+    ioc.run_for(std::chrono::milliseconds(300));
+    EXPECT_FALSE(done);  // the writer is held: nothing can have been written
+    EXPECT_EQ(writer.written(), 0u);
+    EXPECT_EQ(writer.waits(), 1u);
+
+    writer.open();
+    for (int i = 0; i < 1000 && !done; ++i) {
+        ioc.run_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_TRUE(done);
+    writer.close();
+    EXPECT_EQ(writer.written(), 2u);
+    EXPECT_EQ(writer.queued_bytes(), 0u);
+    EXPECT_EQ(list(tmp.path()).json_files.size(), 2u);
+}
+
+TEST(record_writer, zero_bound_never_waits) {
+    test::temp_dir tmp("record_writer_test");
+    gated_writer writer(tmp.path(), record_options{}, "proxy-1", 0);
+    auto big = std::make_shared<flow>(make_flow(1));
+    big->response_body.append(std::string(1 << 20, 'x'), 1 << 20);
+    writer.submit(big);
+    boost::asio::io_context ioc;
+    bool done = false;
+    spawn_wait(ioc, writer, done);
+    ioc.run_for(std::chrono::milliseconds(200));
+    EXPECT_TRUE(done);
+    EXPECT_EQ(writer.waits(), 0u);
 }
 
 }  // namespace

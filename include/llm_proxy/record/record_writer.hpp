@@ -1,7 +1,11 @@
 #pragma once
 // Writes flow records as <dir>/<flow-id>.json on a thread of its own: atomically (temporary
-// file + rename), mode 0600, never half a file. close() drains the queue.
+// file + rename), mode 0600, never half a file. close() drains the queue. The queue is bounded
+// in bytes: wait_for_room() holds new requests while it is full (backpressure), and a record
+// is never dropped.
 
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <filesystem>
@@ -18,15 +22,23 @@ namespace llm_proxy::record {
 class record_writer {
   public:
     // Creates `dir` (and parents) if missing; throws std::runtime_error if it cannot, or if
-    // the directory is not writable.
-    record_writer(std::filesystem::path dir, record_options options, std::string proxy_id);
-    ~record_writer();
+    // the directory is not writable. `max_queue_bytes` bounds the flows waiting to be written
+    // (their approximate memory, see queued_bytes(); 0: unbounded).
+    record_writer(std::filesystem::path dir, record_options options, std::string proxy_id,
+                  std::size_t max_queue_bytes = default_max_queue_bytes);
+    virtual ~record_writer();
     record_writer(const record_writer&) = delete;
     record_writer& operator=(const record_writer&) = delete;
 
+    static constexpr std::size_t default_max_queue_bytes = 16 * 1024 * 1024;
+
     // Queues a finished flow; the record is built and written on the writer thread. After
-    // close() the record is written on the caller's thread instead.
+    // close() the record is written on the caller's thread instead. Never refuses a flow: the
+    // bound is kept by wait_for_room(), so the queue exceeds it by at most the flows that were
+    // in progress when it filled.
     void submit(std::shared_ptr<const flow> f);
+    // Returns when the queue is below its bound (at once, usually); polls while it is full.
+    boost::asio::awaitable<void> wait_for_room();
     // Writes everything queued, then stops the thread. Idempotent.
     void close();
 
@@ -34,11 +46,19 @@ class record_writer {
     std::uint64_t failed() const;
     // Flows submitted and not written (or failed) yet.
     std::uint64_t queued() const;
+    // Their approximate memory: bodies, head fields, the LLM answer, and a fixed overhead.
+    std::size_t queued_bytes() const { return queued_bytes_.load(std::memory_order_relaxed); }
+    std::size_t max_queue_bytes() const { return max_queue_bytes_; }
+    // Times a request had to wait for room (each counted once).
+    std::uint64_t waits() const { return waits_.load(std::memory_order_relaxed); }
     const std::filesystem::path& directory() const { return dir_; }
+
+  protected:
+    // Renders and saves one record, on the writer thread (tests wrap it to hold the writer).
+    virtual void write_one(const flow& f);
 
   private:
     void drain();
-    void write_one(const flow& f);
 
     std::filesystem::path dir_;
     record_options options_;
@@ -54,6 +74,9 @@ class record_writer {
     std::uint64_t written_ = 0;
     std::uint64_t failed_ = 0;
     std::uint64_t queued_ = 0;
+    std::size_t max_queue_bytes_;
+    std::atomic<std::size_t> queued_bytes_{0};
+    std::atomic<std::uint64_t> waits_{0};
     // Only drain() touches it; swapped with queue_, so neither allocates once warm.
     std::vector<std::shared_ptr<const flow>> batch_;
     boost::asio::thread_pool pool_{1};
