@@ -368,8 +368,9 @@ namespace llm_proxy::test {
 TEST_F(Intercept, AClientLeavingMidClientHelloIsNoticedAtOnce) {
     start_dir_logger({"--debug", "--ignore-hosts", "^nothing\\.example$"});
     unique_fd fd(connect_raw("127.0.0.1", proxy_->port()));
-    ASSERT_TRUE(send_all(fd.get(), "CONNECT api.openai.com:443 HTTP/1.1\r\n"
-                                   "Host: api.openai.com:443\r\n\r\n"));
+    ASSERT_TRUE(send_all(fd.get(),
+                         "CONNECT api.openai.com:443 HTTP/1.1\r\n"
+                         "Host: api.openai.com:443\r\n\r\n"));
     ASSERT_NE(recv_some(fd.get(), std::chrono::seconds(10)).find(" 200 "), std::string::npos);
     // A handshake record announcing 512 bytes, of which 9 arrive.
     ASSERT_TRUE(send_all(fd.get(), std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc", 9)));
@@ -377,8 +378,8 @@ TEST_F(Intercept, AClientLeavingMidClientHelloIsNoticedAtOnce) {
     ASSERT_FALSE(proxy_->wait_for_stderr_line(std::regex("disconnected"),
                                               std::chrono::milliseconds(300), &cursor));
     fd.reset();
-    EXPECT_TRUE(proxy_->wait_for_stderr_line(std::regex("disconnected"), std::chrono::seconds(10),
-                                             &cursor))
+    EXPECT_TRUE(
+        proxy_->wait_for_stderr_line(std::regex("disconnected"), std::chrono::seconds(10), &cursor))
         << proxy_->stderr_text();
 }
 
