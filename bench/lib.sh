@@ -69,9 +69,9 @@ EOF
         -CAcreateserial -days 2 -sha256 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null
 }
 
-start_upstream() {
+start_upstream() {  # start_upstream [extra fake_upstream args...]; UPSTREAM_THREADS (default 1)
     "$BUILD/tests/fake_upstream" --cert "$TMP/pki/server.pem" --key "$TMP/pki/server.key" \
-        --port 0 --threads 1 >"$TMP/upstream.out" 2>"$TMP/upstream.log" &
+        --port 0 --threads "${UPSTREAM_THREADS:-1}" "$@" >"$TMP/upstream.out" 2>"$TMP/upstream.log" &
     PID[upstream]=$!
     PIDS_TO_STOP+=("$!")
     local i
