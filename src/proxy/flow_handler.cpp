@@ -55,14 +55,20 @@ std::string upstream_head_text(const upstream_connection& up, const request_head
 }
 
 // Watches the client's connection while the proxy waits for the upstream (its response head,
-// or the next bytes of the response body): a connection that reads as closed (FIN) or reset
-// means the client is gone, and the pending upstream read is cancelled, so the exchange is
-// abandoned at once instead of holding the upstream (an LLM generating for nobody) until it
+// or the next bytes of the response body): a connection that comes to read as closed (FIN) or
+// reset means the client is gone, and the pending upstream read is cancelled, so the exchange
+// is abandoned at once instead of holding the upstream (an LLM generating for nobody) until it
 // sends something. Bytes from the client (a pipelined request) end the watch and stay unread.
+// A client whose FIN is already there when the watch starts half-closed its connection after
+// its requests and waits for the answers: it is not watched.
 class client_watcher {
   public:
     client_watcher(asio::ip::tcp::socket& client, beast::tcp_stream& upstream)
         : state_(std::make_shared<state>()) {
+        char byte = 0;
+        if (::recv(client.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0) {
+            return;  // bytes (a pipelined request) or a half-close: nothing to watch
+        }
         asio::co_spawn(client.get_executor(), watch(client, upstream, state_), asio::detached);
     }
     ~client_watcher() {
