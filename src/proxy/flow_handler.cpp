@@ -2,12 +2,19 @@
 // local answer or upstream exchange (acquire, send, retry) -> response head -> response body
 // relay -> end. Bodies move through body_relay in both directions.
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cerrno>
 #include <charconv>
 
 #include "body_relay.hpp"
@@ -47,6 +54,62 @@ std::string upstream_head_text(const upstream_connection& up, const request_head
     return request_head_text(r.method, target, headers, framing);
 }
 
+// Watches the client's connection while the proxy waits for the upstream (its response head,
+// or the next bytes of the response body): a connection that comes to read as closed (FIN) or
+// reset means the client is gone, and the pending upstream read is cancelled, so the exchange
+// is abandoned at once instead of holding the upstream (an LLM generating for nobody) until it
+// sends something. Bytes from the client (a pipelined request) end the watch and stay unread.
+// A client whose FIN is already there when the watch starts half-closed its connection after
+// its requests and waits for the answers: it is not watched.
+class client_watcher {
+  public:
+    client_watcher(asio::ip::tcp::socket& client, beast::tcp_stream& upstream)
+        : state_(std::make_shared<state>()) {
+        char byte = 0;
+        if (::recv(client.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0) {
+            return;  // bytes (a pipelined request) or a half-close: nothing to watch
+        }
+        asio::co_spawn(client.get_executor(), watch(client, upstream, state_), asio::detached);
+    }
+    ~client_watcher() {
+        state_->done = true;
+        state_->stop.emit(asio::cancellation_type::all);
+    }
+    client_watcher(const client_watcher&) = delete;
+    client_watcher& operator=(const client_watcher&) = delete;
+    // The client closed or reset its connection while watched.
+    bool gone() const { return state_->gone; }
+
+  private:
+    struct state {
+        bool done = false;  // the watch is over: the watcher touches nothing any more
+        bool gone = false;
+        asio::cancellation_signal stop;
+    };
+    static asio::awaitable<void> watch(asio::ip::tcp::socket& client, beast::tcp_stream& upstream,
+                                       std::shared_ptr<state> s) {
+        for (;;) {
+            auto token = asio::bind_cancellation_slot(s->stop.slot(), use_tuple);
+            auto [ec] = co_await client.async_wait(asio::ip::tcp::socket::wait_read, token);
+            if (s->done || ec) {
+                co_return;
+            }
+            char byte = 0;
+            auto n = ::recv(client.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                continue;  // not readable after all
+            }
+            if (n > 0) {
+                co_return;
+            }
+            s->gone = true;
+            upstream.cancel();
+            co_return;
+        }
+    }
+    std::shared_ptr<state> state_;
+};
+
 }  // namespace
 
 namespace {
@@ -84,6 +147,7 @@ struct client_session::flow_context {
     std::string unsent_prefix;    // body bytes read for addons but not yet sent upstream
     std::unique_ptr<upstream_connection> up;
     std::optional<response_parser> response;
+    bool client_gone = false;  // the client left while the proxy waited for the upstream
 };
 
 void client_session::fail_flow(flow& f, flow_error kind, std::string message) {
@@ -394,6 +458,11 @@ asio::awaitable<std::optional<bool>> client_session::exchange_with_upstream(flow
             co_return std::nullopt;
         }
         ctx.up->stream.close();
+        if (ctx.client_gone) {
+            fail_flow(f, flow_error::client_disconnected,
+                      "client went away while waiting for the response from " + target.key());
+            co_return false;
+        }
         if (is_connection_loss(ec) && retryable && ctx.body_in_memory) {
             spdlog::debug("{} pooled connection to {} was closed by the server; retrying",
                           client_address_, target.key());
@@ -492,6 +561,7 @@ asio::awaitable<relay_result> client_session::relay_request_body(flow_context& c
 // Reads the final response head; interim responses (103 Early Hints...) are not relayed.
 asio::awaitable<beast::error_code> client_session::read_response_head(flow_context& ctx) {
     auto& up = *ctx.up;
+    client_watcher watch(client_.tcp().socket(), up.stream.tcp());
     for (;;) {
         auto& rp = ctx.response.emplace();
         rp.header_limit(static_cast<std::uint32_t>(shared_.config.max_header_bytes));
@@ -502,6 +572,7 @@ asio::awaitable<beast::error_code> client_session::read_response_head(flow_conte
         up.stream.tcp().expires_after(shared_.config.upstream_timeout);
         auto [ec, n] = co_await http::async_read_header(up.stream, up.buffer, rp, use_tuple);
         if (ec) {
+            ctx.client_gone = watch.gone();
             co_return ec;
         }
         unsigned st = rp.get().result_int();
@@ -525,6 +596,11 @@ asio::awaitable<bool> client_session::fail_upstream(flow_context& ctx,
                ec.category() == http::make_error_code(http::error::bad_method).category()) {
         kind = flow_error::bad_upstream_response;
         message = "upstream " + target.key() + " sent an invalid response: " + ec.message();
+    } else if (ec.category() == asio::error::get_ssl_category()) {
+        // A TLS alert or failure after the handshake, e.g. TLS 1.3's answer to a missing client
+        // certificate, which comes once the client has finished its part of the handshake.
+        kind = flow_error::tls;
+        message = "upstream " + target.key() + " TLS failure: " + ec.message();
     }
     fail_flow(ctx.f, kind, message);
     co_return co_await send_error(status, to_string(kind), message,
@@ -609,7 +685,9 @@ asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
             }
             return true;
         };
+        client_watcher watch(client_.tcp().socket(), up.stream.tcp());
         result = co_await relay_body(source, sink, filter);
+        ctx.client_gone = watch.gone();
     }
     co_return co_await finish_response(ctx, result, decoder, switching, sink.head.empty());
 }
@@ -671,7 +749,8 @@ asio::awaitable<bool> client_session::finish_response(flow_context& ctx, const r
     }
     if (result.status != relay_status::done) {
         up->stream.close();
-        if (result.status == relay_status::sink_failed) {
+        if (result.status == relay_status::sink_failed ||
+            (ctx.client_gone && result.status == relay_status::cut_off)) {
             fail_flow(f, flow_error::client_disconnected,
                       "client went away during the response: " + result.error.message());
         } else {

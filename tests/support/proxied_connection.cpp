@@ -527,4 +527,21 @@ void proxied_connection::close() {
     impl_->eof_reason = "closed by the test";
 }
 
+void proxied_connection::half_close() {
+    if (impl_->fd) {
+        ::shutdown(impl_->fd.get(), SHUT_WR);
+    }
+}
+
+void proxied_connection::reset() {
+    if (impl_->fd) {
+        linger l{1, 0};
+        ::setsockopt(impl_->fd.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    impl_->free_tls();
+    impl_->fd.reset();
+    impl_->eof = true;
+    impl_->eof_reason = "reset by the test";
+}
+
 }  // namespace llm_proxy::test

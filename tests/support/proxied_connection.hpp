@@ -97,8 +97,12 @@ class proxied_connection {
     bool peer_closed(std::chrono::milliseconds timeout);
     // Bytes received but not yet consumed by a response.
     const std::string& pending() const;
-    // Closes the socket at once (no close_notify): an abrupt client disconnect.
+    // Closes the socket at once (no close_notify): an abrupt client disconnect (a FIN).
     void close();
+    // Closes the socket with SO_LINGER 0 (no close_notify): the peer gets a TCP reset.
+    void reset();
+    // Shuts the sending side down (a FIN, no close_notify); the socket stays open for reading.
+    void half_close();
 
   private:
     struct impl;
