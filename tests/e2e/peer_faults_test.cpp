@@ -294,16 +294,10 @@ class fault_upstream {
 
     void accept_loop() {
         while (!stopping_) {
-            pollfd p{listen_fd_, POLLIN, 0};
-            if (::poll(&p, 1, 50) <= 0) {
-                continue;
-            }
-            int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+            int fd = accept_raw(listen_fd_, std::chrono::milliseconds(50));
             if (fd < 0) {
                 continue;
             }
-            int one = 1;
-            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             std::size_t index = 0;
             {
                 std::lock_guard lock(mutex_);

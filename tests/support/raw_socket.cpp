@@ -191,3 +191,20 @@ std::string raw_exchange(const std::string& host, std::uint16_t port, std::strin
 }
 
 }  // namespace llm_proxy::test
+
+namespace llm_proxy::test {
+
+int accept_raw(int listen_fd, std::chrono::milliseconds wait) {
+    pollfd p{listen_fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) {
+        return -1;
+    }
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+        int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return fd;
+}
+
+}  // namespace llm_proxy::test

@@ -33,6 +33,10 @@ std::string recv_some(int fd, std::chrono::milliseconds timeout, std::size_t min
 // meanwhile is discarded.
 bool wait_peer_closed(int fd, std::chrono::milliseconds timeout);
 
+// Waits up to `wait` for a connection on `listen_fd` and accepts it (close-on-exec,
+// TCP_NODELAY: a test upstream's late bytes must not wait for an ACK); -1 when none came.
+int accept_raw(int listen_fd, std::chrono::milliseconds wait);
+
 // Owning wrapper for a socket fd.
 class unique_fd {
   public:

@@ -1,5 +1,7 @@
 #include "support/raw_upstream.hpp"
 
+#include "support/raw_socket.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -289,17 +291,10 @@ bool raw_upstream::send_late(std::string_view marker, std::string_view bytes) {
 
 void raw_upstream::accept_loop() {
     while (!stopping_) {
-        pollfd p{listen_fd_, POLLIN, 0};
-        if (::poll(&p, 1, 50) <= 0) {
-            continue;
-        }
-        int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        int fd = accept_raw(listen_fd_, std::chrono::milliseconds(50));
         if (fd < 0) {
             continue;
         }
-        // Every write goes out at once: late bytes must not wait for an ACK (Nagle).
-        int one = 1;
-        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         std::size_t index = 0;
         {
             std::lock_guard lock(mutex_);
