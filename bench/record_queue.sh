@@ -15,7 +15,7 @@
 #      still needed after the load, and how often a request waited for room in the queue
 #
 # Environment: BENCH_SECONDS=60 BENCH_CONC=50 BENCH_QUEUES="16 0" BENCH_DRAIN_SECONDS=600
-#              BENCH_BUILD_DIR=build-bench BENCH_RECORDS_DIR=
+#              BENCH_PROMPT_KIB=0 BENCH_BUILD_DIR=build-bench BENCH_RECORDS_DIR=
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,7 +35,10 @@ build
 make_certs
 start_upstream
 RECORDS_ROOT="${BENCH_RECORDS_DIR:-$TMP}"
-BODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}]}'
+# BENCH_PROMPT_KIB pads the prompt: larger records make the writer the bottleneck sooner.
+PAD="$(head -c "$((${BENCH_PROMPT_KIB:-0} * 1024))" /dev/zero | tr '\0' 'x')"
+printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word.%s"}]}' \
+    "$PAD" >"$TMP/body.json"
 
 rows=()
 for q in $QUEUES; do
@@ -61,7 +64,7 @@ for q in $QUEUES; do
     ) &
     sampler=$!
     SSL_CERT_FILE="$TMP/trust.pem" timeout $((SECONDS_LOAD + 60)) hey -z "${SECONDS_LOAD}s" \
-        -c "$CONC" -x "http://127.0.0.1:$port" -m POST -T application/json -d "$BODY" \
+        -c "$CONC" -x "http://127.0.0.1:$port" -m POST -T application/json -D "$TMP/body.json" \
         "https://localhost:$UPORT/v1/chat/completions" >"$TMP/hey-q$q.txt" || true
     ok="$(grep -oE '\[200\][[:space:]]+[0-9]+' "$TMP/hey-q$q.txt" | head -1 | awk '{print $2}' || true)"
     ok="${ok:-0}"
@@ -91,7 +94,7 @@ cat <<EOF
 ## dir_logger under sustained load: the record queue
 
 Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $("$BUILD/llm_proxy" --version | head -1), git $(git rev-parse --short HEAD).
-\`hey -z ${SECONDS_LOAD}s -c ${CONC}\` keep-alive POSTs through an intercepted CONNECT to the fake upstream (TLS, 1 thread); records on $(df --output=fstype "$RECORDS_ROOT" | tail -1) at ${RECORDS_ROOT}. Load generator, upstream and proxy share the cores.
+\`hey -z ${SECONDS_LOAD}s -c ${CONC}\` keep-alive POSTs (prompt padded by ${BENCH_PROMPT_KIB:-0} KiB) through an intercepted CONNECT to the fake upstream (TLS, 1 thread); records on $(df --output=fstype "$RECORDS_ROOT" | tail -1) at ${RECORDS_ROOT}. Load generator, upstream and proxy share the cores.
 
 | --record-queue-mib | 200 responses | records written | peak RSS MiB (VmHWM) | writer still busy after the load, s | requests that waited for room |
 |---:|---:|---:|---:|---:|---:|
