@@ -69,6 +69,17 @@ class addon {
     // no longer changes and may be kept (e.g. queued for a writer thread) without a copy.
     virtual void on_flow_done(const std::shared_ptr<const flow>&) {}
 
+    // --- Holding the response's end (durable records).
+
+    // True when the addon must finish its work on a response before the client can see the
+    // response complete (dir_logger --fsync record). When an addon of the chain says so, the
+    // engine changes the order at the end of a response: once the whole response is in hand,
+    // it runs on_response_end, then awaits before_response_end of each holding addon, and only
+    // then writes the response's last bytes (or, without a body, its head). If that last write
+    // fails, on_error follows on_response_end.
+    virtual bool holds_response_end() const { return false; }
+    virtual boost::asio::awaitable<void> before_response_end(const flow&) { co_return; }
+
     // --- Capacity.
 
     // Awaited before the engine handles each new request (not on CONNECT): an addon that
@@ -102,6 +113,10 @@ class addon_chain {
     void on_response_end(flow& f);
     void on_error(flow& f);
     void on_flow_done(const std::shared_ptr<const flow>& f);
+    // Whether an addon holds the response's end, and the holding addons' before_response_end
+    // (each runs whatever the others throw).
+    bool holds_response_end() const;
+    boost::asio::awaitable<void> before_response_end(flow& f);
     // Every addon's wait_for_capacity, in order (an exception is logged and ends the wait).
     boost::asio::awaitable<void> wait_for_capacity();
     void close();

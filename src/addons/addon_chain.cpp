@@ -138,6 +138,24 @@ void addon_chain::on_flow_done(const std::shared_ptr<const flow>& f) {
     }
 }
 
+bool addon_chain::holds_response_end() const {
+    return std::any_of(addons_.begin(), addons_.end(),
+                       [](const auto& a) { return a->holds_response_end(); });
+}
+
+boost::asio::awaitable<void> addon_chain::before_response_end(flow& f) {
+    for (auto& a : addons_) {
+        if (!a->holds_response_end()) {
+            continue;
+        }
+        try {
+            co_await a->before_response_end(f);
+        } catch (...) {
+            contain(f, *a, "before_response_end");
+        }
+    }
+}
+
 boost::asio::awaitable<void> addon_chain::wait_for_capacity() {
     for (auto& a : addons_) {
         std::string failure;

@@ -42,6 +42,16 @@ void add_dir_logger_options(CLI::App* cmd, dir_logger_options& o, const std::str
                     "requests wait until the writer catches up (0: unbounded)")
         ->check(CLI::Range(0, 1 << 20))
         ->capture_default_str();
+    cmd->add_option("--fsync", o.fsync,
+                    "When records reach the disk: none (when the kernel flushes them), record "
+                    "(each record fsync'd before the client gets the response's last bytes), "
+                    "interval (the file system synced every --fsync-interval seconds)")
+        ->check(CLI::IsMember({"none", "record", "interval"}))
+        ->capture_default_str();
+    cmd->add_option("--fsync-interval", o.fsync_interval_s,
+                    "Seconds between syncs with --fsync interval")
+        ->check(CLI::Range(0.001, 3600.0))
+        ->capture_default_str();
 }
 
 std::shared_ptr<addon> make_dir_logger(dir_logger_options& o) {
@@ -56,8 +66,12 @@ std::shared_ptr<addon> make_dir_logger(dir_logger_options& o) {
     ro.filter_request_headers = o.filter_req_headers;
     ro.filter_response_headers = o.filter_resp_headers;
     ro.max_body_log = o.max_body_log;
+    record::durability_options durability;
+    durability.mode = record::parse_fsync_mode(o.fsync).value_or(record::fsync_mode::none);
+    durability.interval = std::chrono::milliseconds(
+        std::max<std::int64_t>(1, static_cast<std::int64_t>(o.fsync_interval_s * 1000)));
     auto writer = std::make_shared<record::record_writer>(expand_home(o.output), ro, make_uuid(),
-                                                          o.record_queue_mib << 20);
+                                                          o.record_queue_mib << 20, durability);
     return std::make_shared<addons::dir_logger>(writer, o.max_body_log);
 }
 

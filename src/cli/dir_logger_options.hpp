@@ -23,6 +23,8 @@ struct dir_logger_options {
     std::vector<std::string> filter_resp_headers = record::default_filtered_headers();
     std::size_t max_body_log = 4 * 1024 * 1024;
     std::size_t record_queue_mib = record::record_writer::default_max_queue_bytes >> 20;
+    std::string fsync = "none";  // none | record | interval
+    double fsync_interval_s = 1;
 };
 
 // Adds the flags to `cmd`. `output_help` describes -o/--output for this command.

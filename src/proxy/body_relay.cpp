@@ -268,6 +268,9 @@ asio::awaitable<relay_result> relay_body(body_source& source, body_sink& sink,
         if (last && !batch.add_end(sink.encoder, source.decoder().trailers())) {
             co_return sink_mismatch();
         }
+        if (last && sink.before_end) {
+            co_await sink.before_end();
+        }
         if (auto ec = co_await batch.write(sink)) {
             co_return relay_result{relay_status::sink_failed, ec};
         }
@@ -293,6 +296,9 @@ asio::awaitable<relay_result> send_pieces(body_sink& sink,
         }
         if (last && !batch.add_end(sink.encoder, trailers)) {
             co_return sink_mismatch();
+        }
+        if (last && sink.before_end) {
+            co_await sink.before_end();
         }
         if (auto ec = co_await batch.write(sink)) {
             co_return relay_result{relay_status::sink_failed, ec};

@@ -73,6 +73,9 @@ struct body_sink {
     framing_encoder& encoder;
     std::chrono::steady_clock::duration timeout;
     std::string head;  // emptied once written
+    // When set: awaited once the whole body is in hand, before the write that ends the
+    // message (its last data, last chunk, or the head of a bodiless message) goes out.
+    std::function<boost::asio::awaitable<void>()> before_end;
 };
 
 enum class relay_status {

@@ -85,6 +85,7 @@ class client_session : public std::enable_shared_from_this<client_session> {
                                           const framing_decoder& decoder, bool switching,
                                           bool head_sent);
     asio::awaitable<bool> answer_locally(flow& f, bool keep_alive);
+    void hold_response_end(flow& f, body_sink& sink, bool& ended);
     bool local_reply_pieces(flow& f, std::vector<std::string>& out);
     asio::awaitable<bool> send_error(unsigned status, std::string_view code,
                                      std::string_view message, bool keep_alive);

@@ -147,7 +147,8 @@ struct client_session::flow_context {
     std::string unsent_prefix;    // body bytes read for addons but not yet sent upstream
     std::unique_ptr<upstream_connection> up;
     std::optional<response_parser> response;
-    bool client_gone = false;  // the client left while the proxy waited for the upstream
+    bool client_gone = false;     // the client left while the proxy waited for the upstream
+    bool response_ended = false;  // on_response_end ran before the last write (held end)
 };
 
 void client_session::fail_flow(flow& f, flow_error kind, std::string message) {
@@ -505,8 +506,11 @@ asio::awaitable<relay_result> client_session::send_request(flow_context& ctx) {
     }
     auto framing = upstream_framing(ctx);
     auto encoder = encoder_for(framing);
-    body_sink sink{ctx.up->stream, encoder, shared_.config.upstream_timeout,
-                   upstream_head_text(*ctx.up, f.request, framing)};
+    body_sink sink{ctx.up->stream,
+                   encoder,
+                   shared_.config.upstream_timeout,
+                   upstream_head_text(*ctx.up, f.request, framing),
+                   {}};
     if (ctx.body_in_memory) {
         co_return co_await send_body(sink, f.request_body.data, ctx.request_body.trailers());
     }
@@ -654,9 +658,13 @@ asio::awaitable<bool> client_session::relay_response(flow_context& ctx) {
     ctx.client_keep_alive = ctx.client_keep_alive && out.kind != framing::until_close &&
                             !switching && !shared_.stopping.load(std::memory_order_relaxed);
     auto encoder = encoder_for(out);
-    body_sink sink{client_, encoder, shared_.config.client_io_timeout,
+    body_sink sink{client_,
+                   encoder,
+                   shared_.config.client_io_timeout,
                    response_head_text(f.request.version, f.response->status, f.response->reason,
-                                      f.response->headers, out, ctx.client_keep_alive)};
+                                      f.response->headers, out, ctx.client_keep_alive),
+                   {}};
+    hold_response_end(f, sink, ctx.response_ended);
     relay_result result;
     {
         // The source reads the upstream connection's buffer, and its destructor consumes from
@@ -765,8 +773,10 @@ asio::awaitable<bool> client_session::finish_response(flow_context& ctx, const r
         }
         co_return false;  // closing tells the client the body is incomplete
     }
-    f.duration = std::chrono::steady_clock::now() - f.started;
-    flow_chain_->on_response_end(f);
+    if (!ctx.response_ended) {
+        f.duration = std::chrono::steady_clock::now() - f.started;
+        flow_chain_->on_response_end(f);
+    }
     // Reused only when both messages ended exactly at their framing boundary: nothing
     // unread may wait on the connection (bytes past the response would be taken as the
     // answer to the next client's request).
@@ -850,24 +860,46 @@ asio::awaitable<bool> client_session::answer_locally(flow& f, bool keep_alive) {
         out = chunked ? head_framing{framing::chunked, 0} : head_framing{framing::length, total};
     }
     auto encoder = encoder_for(out);
-    body_sink sink{client_, encoder, shared_.config.client_io_timeout,
+    body_sink sink{client_,
+                   encoder,
+                   shared_.config.client_io_timeout,
                    response_head_text(f.request.version, f.response->status, f.response->reason,
-                                      headers, out, keep_alive)};
+                                      headers, out, keep_alive),
+                   {}};
     std::vector<std::string_view> views(pieces.begin(), pieces.end());
-    auto sent = co_await send_pieces(sink, views);
-    if (sent.status != relay_status::done) {
-        fail_flow(f, flow_error::client_disconnected, "client went away before the response");
-        co_return false;
-    }
+    // The whole body is in hand: the addons see it before it goes (a held end needs it).
     auto capture = chain.response_capture_limit(f);
     for (auto p : views) {
         f.response_body.append(p, capture);
         f.response_bytes += p.size();
         chain.on_response_body(f, p);
     }
-    f.duration = std::chrono::steady_clock::now() - f.started;
-    chain.on_response_end(f);
+    bool ended = false;
+    hold_response_end(f, sink, ended);
+    auto sent = co_await send_pieces(sink, views);
+    if (sent.status != relay_status::done) {
+        fail_flow(f, flow_error::client_disconnected, "client went away before the response");
+        co_return false;
+    }
+    if (!ended) {
+        f.duration = std::chrono::steady_clock::now() - f.started;
+        chain.on_response_end(f);
+    }
     co_return keep_alive;
+}
+
+// When an addon holds the response's end (addon::holds_response_end), the response is ended
+// for the addons, and their before_response_end awaited, before its last write.
+void client_session::hold_response_end(flow& f, body_sink& sink, bool& ended) {
+    if (!flow_chain_->holds_response_end()) {
+        return;
+    }
+    sink.before_end = [this, &f, &ended] {
+        ended = true;
+        f.duration = std::chrono::steady_clock::now() - f.started;
+        flow_chain_->on_response_end(f);
+        return flow_chain_->before_response_end(f);
+    };
 }
 
 }  // namespace llm_proxy::proxy

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -68,14 +70,35 @@ std::size_t footprint(const flow& f) {
     return n;
 }
 
+bool is_record_temporary(const std::string& name) {
+    constexpr std::string_view suffix = ".json.tmp";
+    return name.size() > suffix.size() + 1 && name.front() == '.' &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 }  // namespace
 
+std::optional<fsync_mode> parse_fsync_mode(std::string_view text) {
+    if (text == "none") {
+        return fsync_mode::none;
+    }
+    if (text == "record") {
+        return fsync_mode::record;
+    }
+    if (text == "interval") {
+        return fsync_mode::interval;
+    }
+    return std::nullopt;
+}
+
 record_writer::record_writer(std::filesystem::path dir, record_options options,
-                             std::string proxy_id, std::size_t max_queue_bytes)
+                             std::string proxy_id, std::size_t max_queue_bytes,
+                             durability_options durability)
     : dir_(std::move(dir)),
       options_(std::move(options)),
       proxy_id_(std::move(proxy_id)),
-      max_queue_bytes_(max_queue_bytes) {
+      max_queue_bytes_(max_queue_bytes),
+      durability_(durability) {
     auto fail = [this](const std::string& reason) {
         throw std::runtime_error("cannot write to output directory " + dir_.string() + ": " +
                                  reason);
@@ -91,6 +114,30 @@ record_writer::record_writer(std::filesystem::path dir, record_options options,
         fail(error);
     }
     ::unlink(probe.c_str());
+    remove_stale_temporaries();
+}
+
+// A proxy killed while it wrote a record leaves its hidden temporary behind (never a partial
+// *.json). Another proxy may be writing into the same directory, so only old ones go.
+void record_writer::remove_stale_temporaries() {
+    std::error_code ec;
+    auto old = std::filesystem::file_time_type::clock::now() - std::chrono::minutes(1);
+    std::size_t removed = 0;
+    for (std::filesystem::directory_iterator it(dir_, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        std::error_code entry_ec;
+        if (!is_record_temporary(it->path().filename().string()) ||
+            !it->is_regular_file(entry_ec) || it->last_write_time(entry_ec) > old || entry_ec) {
+            continue;
+        }
+        if (std::filesystem::remove(it->path(), entry_ec)) {
+            ++removed;
+        }
+    }
+    if (removed > 0) {
+        spdlog::info("removed {} temporary record files left by an interrupted proxy in {}",
+                     removed, dir_.string());
+    }
 }
 
 record_writer::~record_writer() {
@@ -98,6 +145,14 @@ record_writer::~record_writer() {
 }
 
 void record_writer::submit(std::shared_ptr<const flow> f) {
+    if (durability_.mode == fsync_mode::record) {
+        std::lock_guard lock(mutex_);
+        // Written before the response's end went out; written again only when the flow then
+        // failed (the client left during that last write).
+        if (written_early_.erase(f->id) > 0 && f->error_kind == flow_error::none) {
+            return;
+        }
+    }
     queued_bytes_.fetch_add(footprint(*f), std::memory_order_relaxed);
     {
         std::lock_guard lock(mutex_);
@@ -118,6 +173,36 @@ void record_writer::submit(std::shared_ptr<const flow> f) {
     // thread rather than dropped.
     write_one(*f);
     queued_bytes_.fetch_sub(footprint(*f), std::memory_order_relaxed);
+}
+
+boost::asio::awaitable<void> record_writer::write_now(const flow& f) {
+    bool ok = false;
+    // Started on the worker's thread while the coroutine suspends; the writer thread writes
+    // and posts the coroutine's resumption back to the worker's executor.
+    auto start = [this, &f, &ok](auto handler) {
+        std::unique_lock lock(mutex_);
+        ++queued_;
+        if (!closing_) {
+            // Posted under the lock, as in submit(): close() cannot join the pool in between.
+            boost::asio::post(pool_, [this, &f, &ok, handler = std::move(handler)]() mutable {
+                ok = write_one(f);
+                auto ex = boost::asio::get_associated_executor(handler);
+                boost::asio::post(ex, std::move(handler));
+            });
+            return;
+        }
+        // The writer thread is stopping: written here, like a late submit().
+        lock.unlock();
+        ok = write_one(f);
+        auto ex = boost::asio::get_associated_executor(handler);
+        boost::asio::post(ex, std::move(handler));
+    };
+    co_await boost::asio::async_initiate<const boost::asio::use_awaitable_t<>, void()>(
+        start, boost::asio::use_awaitable);
+    if (ok) {
+        std::lock_guard lock(mutex_);
+        written_early_.insert(f.id);
+    }
 }
 
 boost::asio::awaitable<void> record_writer::wait_for_room() {
@@ -151,9 +236,16 @@ void record_writer::close() {
         closing_ = true;
     }
     if (!joined_) {
+        if (durability_.mode == fsync_mode::interval) {
+            // A pending sync would keep join() waiting; the last one is done below instead.
+            boost::asio::post(pool_, [this] { sync_timer_.cancel(); });
+        }
         // Without stop(), join() waits for every posted drain(), which writes what it finds.
         pool_.join();
         joined_ = true;
+        if (dirty_) {
+            sync_now();
+        }
         if (auto n = waits(); n > 0) {
             spdlog::info("requests waited for room in the record queue {} times", n);
         }
@@ -192,11 +284,47 @@ void record_writer::drain() {
             queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
         }
         batch_.clear();
+        if (durability_.mode == fsync_mode::interval) {
+            dirty_ = true;
+            schedule_sync();
+        }
     }
 }
 
-void record_writer::write_one(const flow& f) {
+// A sync now if the last one is `interval` old, else one when it will be (writer thread).
+void record_writer::schedule_sync() {
+    if (sync_armed_) {
+        return;
+    }
+    auto due = last_sync_ + durability_.interval;
+    if (std::chrono::steady_clock::now() >= due) {
+        sync_now();
+        return;
+    }
+    sync_armed_ = true;
+    sync_timer_.expires_at(due);
+    sync_timer_.async_wait([this](const boost::system::error_code& ec) {
+        sync_armed_ = false;
+        if (!ec && dirty_) {
+            sync_now();
+        }
+    });
+}
+
+void record_writer::sync_now() {
+    dirty_ = false;
+    last_sync_ = std::chrono::steady_clock::now();
+    if (auto error = files::sync_file_system(dir_); !error.empty()) {
+        spdlog::error("records may not be on disk yet: {}", error);
+        return;
+    }
+    syncs_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool record_writer::write_one(const flow& f) {
     std::string error;
+    const auto sync =
+        durability_.mode == fsync_mode::record ? files::durability::fsync : files::durability::none;
     try {
         std::string text = render_record(f, options_, proxy_id_);
         std::string stem = file_stem(f.id);
@@ -206,13 +334,13 @@ void record_writer::write_one(const flow& f) {
         // was several times slower under load.)
         auto tmp = dir_ / ("." + stem + ".json.tmp");
         auto target = dir_ / (stem + ".json");
-        error = files::write_new_file(tmp, text);
+        error = files::write_new_file(tmp, text, 0600, sync);
         std::error_code ec;
         if (!error.empty() && !std::filesystem::exists(dir_, ec) && !ec) {
             // The output directory was removed while the proxy ran: made again, as at start.
             if (auto made = files::make_directories(dir_, 0777); made.empty()) {
                 spdlog::warn("output directory {} was gone; created it again", dir_.string());
-                error = files::write_new_file(tmp, text);
+                error = files::write_new_file(tmp, text, 0600, sync);
             }
         }
         if (error.empty() && ::rename(tmp.c_str(), target.c_str()) != 0) {
@@ -220,6 +348,12 @@ void record_writer::write_one(const flow& f) {
             ::unlink(tmp.c_str());
             error = "rename " + tmp.string() + " to " + target.string() + ": " +
                     files::errno_message(err);
+        }
+        if (error.empty() && sync == files::durability::fsync) {
+            // The new name is durable only once the directory is.
+            if (auto synced = files::sync_directory(dir_); !synced.empty()) {
+                spdlog::warn("record of flow {} written, but maybe not on disk: {}", f.id, synced);
+            }
         }
     } catch (const std::exception& e) {
         // Only record building and path handling throw, before any file exists.
@@ -236,6 +370,7 @@ void record_writer::write_one(const flow& f) {
     } else {
         ++failed_;
     }
+    return error.empty();
 }
 
 }  // namespace llm_proxy::record

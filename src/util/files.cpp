@@ -81,7 +81,8 @@ std::string make_private_directory(const fs::path& dir, mode_t mode) {
     return {};
 }
 
-std::string write_new_file(const fs::path& path, std::string_view data, mode_t mode) {
+std::string write_new_file(const fs::path& path, std::string_view data, mode_t mode,
+                           durability sync) {
     int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
     if (fd < 0) {
         return fail("open", path, errno);
@@ -89,6 +90,9 @@ std::string write_new_file(const fs::path& path, std::string_view data, mode_t m
     std::string error;
     if (int err = write_all(fd, data); err != 0) {
         error = fail("write", path, err);
+    }
+    if (error.empty() && sync == durability::fsync && ::fsync(fd) != 0) {
+        error = fail("fsync", path, errno);
     }
     // close() can report delayed write errors (NFS, quota), so check it.
     if (::close(fd) != 0 && error.empty()) {
@@ -131,6 +135,32 @@ std::string write_file_atomically(const fs::path& path, std::string_view data, m
         return fail("cannot write", path, err);
     }
     return {};
+}
+
+namespace {
+
+// Opens `dir` read-only and runs `sync` on it.
+std::string sync_with(const fs::path& dir, const char* what, int (*sync)(int)) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return fail("open", dir, errno);
+    }
+    std::string error;
+    if (sync(fd) != 0) {
+        error = fail(what, dir, errno);
+    }
+    ::close(fd);
+    return error;
+}
+
+}  // namespace
+
+std::string sync_directory(const fs::path& dir) {
+    return sync_with(dir, "fsync", ::fsync);
+}
+
+std::string sync_file_system(const fs::path& dir) {
+    return sync_with(dir, "syncfs", ::syncfs);
 }
 
 }  // namespace llm_proxy::files

@@ -78,7 +78,7 @@ relay_outcome run_relay(const std::string& input, framing_decoder decoder, frami
         ioc,
         [&]() -> boost::asio::awaitable<void> {
             body_source source(in, buffer, decoder, std::chrono::seconds(10));
-            body_sink sink{out, encoder, std::chrono::seconds(10), std::move(head)};
+            body_sink sink{out, encoder, std::chrono::seconds(10), std::move(head), {}};
             outcome.result = co_await relay_body(
                 source, sink, [&](std::vector<std::string_view>& pieces, bool, std::string&) {
                     for (auto p : pieces) {

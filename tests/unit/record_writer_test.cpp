@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -265,12 +266,12 @@ class gated_writer : public record_writer {
     }
 
   protected:
-    void write_one(const flow& f) override {
+    bool write_one(const flow& f) override {
         {
             std::unique_lock lock(m_);
             cv_.wait(lock, [this] { return open_; });
         }
-        record_writer::write_one(f);
+        return record_writer::write_one(f);
     }
 
   private:
@@ -344,6 +345,103 @@ TEST(record_writer, zero_bound_never_waits) {
     ioc.run_for(std::chrono::milliseconds(200));
     EXPECT_TRUE(done);
     EXPECT_EQ(writer.waits(), 0u);
+}
+
+// --- Durability (--fsync)
+
+TEST(record_writer, fsync_modes_parse) {
+    EXPECT_EQ(parse_fsync_mode("none"), fsync_mode::none);
+    EXPECT_EQ(parse_fsync_mode("record"), fsync_mode::record);
+    EXPECT_EQ(parse_fsync_mode("interval"), fsync_mode::interval);
+    EXPECT_FALSE(parse_fsync_mode("always"));
+    EXPECT_FALSE(parse_fsync_mode(""));
+}
+
+TEST(record_writer, write_now_returns_once_the_record_is_written_and_it_is_not_written_twice) {
+    test::temp_dir tmp("record_writer_test");
+    durability_options durable{fsync_mode::record, std::chrono::milliseconds(1000)};
+    gated_writer writer(tmp.path(), record_options{}, "proxy-1", 0, durable);
+    EXPECT_EQ(writer.fsync(), fsync_mode::record);
+    auto good = std::make_shared<flow>(make_flow(1));
+    auto failed = std::make_shared<flow>(make_flow(2));
+
+    boost::asio::io_context ioc;
+    bool done = false;
+    boost::asio::co_spawn(
+        ioc,
+        [&]() -> boost::asio::awaitable<void> {
+            co_await writer.write_now(*good);
+            co_await writer.write_now(*failed);
+            done = true;
+        },
+        boost::asio::detached);
+    ioc.run_for(std::chrono::milliseconds(300));
+    EXPECT_FALSE(done);  // the writer thread is held: the caller waits
+    EXPECT_TRUE(list(tmp.path()).json_files.empty());
+    writer.open();
+    for (int i = 0; i < 1000 && !done; ++i) {
+        ioc.run_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_TRUE(done);
+    // On disk the moment write_now returned.
+    EXPECT_EQ(list(tmp.path()).json_files.size(), 2u);
+    EXPECT_EQ(writer.written(), 2u);
+
+    // The flow that ended well is not written again; the one whose client left during the
+    // last write is, with its error.
+    failed->error_kind = flow_error::client_disconnected;
+    failed->error = "client went away during the response";
+    writer.submit(good);
+    writer.submit(failed);
+    writer.close();
+    EXPECT_EQ(writer.written(), 3u);
+    EXPECT_EQ(writer.queued(), 0u);
+    auto files = list(tmp.path());
+    EXPECT_EQ(files.json_files.size(), 2u);
+    EXPECT_TRUE(files.others.empty());
+    std::ifstream in(tmp.path() / (failed->id + ".json"));
+    auto record = json::parse(in);
+    EXPECT_EQ(record.dump().find("client_disconnected") != std::string::npos, true)
+        << record.dump();
+}
+
+TEST(record_writer, interval_mode_syncs_the_file_system_after_writes) {
+    test::temp_dir tmp("record_writer_test");
+    durability_options every_50ms{fsync_mode::interval, std::chrono::milliseconds(50)};
+    record_writer writer(tmp.path(), record_options{}, "proxy-1", 0, every_50ms);
+    EXPECT_EQ(writer.syncs(), 0u);  // nothing written, nothing to sync
+    for (int i = 0; i < 3; ++i) {
+        writer.submit(std::make_shared<flow>(make_flow(i)));
+    }
+    for (int i = 0; i < 500 && writer.syncs() == 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_GE(writer.syncs(), 1u);
+    writer.close();  // does not wait for a pending timer
+    EXPECT_EQ(writer.written(), 3u);
+    EXPECT_EQ(list(tmp.path()).json_files.size(), 3u);
+}
+
+TEST(record_writer, temporaries_left_by_an_interrupted_proxy_are_removed_at_start) {
+    test::temp_dir tmp("record_writer_test");
+    auto write = [](const fs::path& p) { std::ofstream(p) << "{\"half"; };
+    auto old = tmp.path() / ".0b1c.json.tmp";
+    auto fresh = tmp.path() / ".77aa.json.tmp";  // maybe another proxy's, being written
+    auto other = tmp.path() / ".notes.tmp";
+    auto record = tmp.path() / "5e5e.json";
+    for (const auto& p : {old, fresh, other, record}) {
+        write(p);
+    }
+    auto two_minutes_ago = fs::file_time_type::clock::now() - std::chrono::minutes(2);
+    fs::last_write_time(old, two_minutes_ago);
+    fs::last_write_time(other, two_minutes_ago);
+    fs::last_write_time(record, two_minutes_ago);
+
+    record_writer writer(tmp.path(), record_options{}, "proxy-1");
+    EXPECT_FALSE(fs::exists(old));
+    EXPECT_TRUE(fs::exists(fresh));
+    EXPECT_TRUE(fs::exists(other));
+    EXPECT_TRUE(fs::exists(record));
 }
 
 }  // namespace

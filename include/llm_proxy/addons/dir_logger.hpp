@@ -16,6 +16,9 @@ class dir_logger : public addon {
     std::size_t response_capture_limit(const flow&) const override { return max_body_log_; }
     // The finished flow goes to the writer thread as it is (shared, not copied).
     void on_flow_done(const std::shared_ptr<const flow>& f) override;
+    // --fsync record: a response's last bytes wait until its record is on disk.
+    bool holds_response_end() const override;
+    boost::asio::awaitable<void> before_response_end(const flow& f) override;
     // New requests wait while the writer's queue is full (--record-queue-mib).
     boost::asio::awaitable<void> wait_for_capacity() override;
     void close() override;

@@ -2,16 +2,21 @@
 // Writes flow records as <dir>/<flow-id>.json on a thread of its own: atomically (temporary
 // file + rename), mode 0600, never half a file. close() drains the queue. The queue is bounded
 // in bytes: wait_for_room() holds new requests while it is full (backpressure), and a record
-// is never dropped.
+// is never dropped. --fsync (durability_options) says when records reach the disk itself.
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "llm_proxy/flow.hpp"
@@ -19,13 +24,31 @@
 
 namespace llm_proxy::record {
 
+// When records are flushed to the disk (docs/reliability.md, "Durability"):
+//  none:     by the kernel, when it chooses (a killed proxy loses nothing written; a crash of
+//            the machine may lose the last seconds);
+//  record:   each record file and its directory entry are fsync'd, and a response's last
+//            bytes reach the client only once its record is on disk;
+//  interval: the file system is synced (syncfs) at most `interval` after a record is written.
+enum class fsync_mode { none, record, interval };
+
+struct durability_options {
+    fsync_mode mode = fsync_mode::none;
+    std::chrono::milliseconds interval{1000};
+};
+
+// "none" | "record" | "interval"; nullopt for anything else.
+std::optional<fsync_mode> parse_fsync_mode(std::string_view text);
+
 class record_writer {
   public:
     // Creates `dir` (and parents) if missing; throws std::runtime_error if it cannot, or if
     // the directory is not writable. `max_queue_bytes` bounds the flows waiting to be written
     // (their approximate memory, see queued_bytes(); 0: unbounded).
+    // Temporary files that an interrupted proxy left in `dir` (older than a minute) are removed.
     record_writer(std::filesystem::path dir, record_options options, std::string proxy_id,
-                  std::size_t max_queue_bytes = default_max_queue_bytes);
+                  std::size_t max_queue_bytes = default_max_queue_bytes,
+                  durability_options durability = {});
     virtual ~record_writer();
     record_writer(const record_writer&) = delete;
     record_writer& operator=(const record_writer&) = delete;
@@ -36,7 +59,13 @@ class record_writer {
     // close() the record is written on the caller's thread instead. Never refuses a flow: the
     // bound is kept by wait_for_room(), so the queue exceeds it by at most the flows that were
     // in progress when it filled.
+    // With fsync_mode::record, a flow written by write_now() that then ended without an error
+    // is not written again.
     void submit(std::shared_ptr<const flow> f);
+    // Writes the flow's record on the writer thread and returns once it is on disk (or has
+    // failed, which is reported like any record). For a response whose end is held
+    // (fsync_mode::record); the flow must not change until this returns.
+    boost::asio::awaitable<void> write_now(const flow& f);
     // Returns when the queue is below its bound (at once, usually); polls while it is full.
     boost::asio::awaitable<void> wait_for_room();
     // Writes everything queued, then stops the thread. Idempotent.
@@ -52,13 +81,20 @@ class record_writer {
     // Times a request had to wait for room (each counted once).
     std::uint64_t waits() const { return waits_.load(std::memory_order_relaxed); }
     const std::filesystem::path& directory() const { return dir_; }
+    fsync_mode fsync() const { return durability_.mode; }
+    // File system syncs done for fsync_mode::interval.
+    std::uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
 
   protected:
-    // Renders and saves one record, on the writer thread (tests wrap it to hold the writer).
-    virtual void write_one(const flow& f);
+    // Renders and saves one record, on the writer thread (tests wrap it to hold the writer);
+    // false when it failed.
+    virtual bool write_one(const flow& f);
 
   private:
     void drain();
+    void remove_stale_temporaries();
+    void schedule_sync();  // writer thread
+    void sync_now();
 
     std::filesystem::path dir_;
     record_options options_;
@@ -77,9 +113,18 @@ class record_writer {
     std::size_t max_queue_bytes_;
     std::atomic<std::size_t> queued_bytes_{0};
     std::atomic<std::uint64_t> waits_{0};
+    durability_options durability_;
+    // fsync_mode::record: ids of flows written by write_now, until their on_flow_done.
+    std::unordered_set<std::string> written_early_;
+    // fsync_mode::interval, on the writer thread only.
+    bool dirty_ = false;
+    bool sync_armed_ = false;
+    std::chrono::steady_clock::time_point last_sync_{};
+    std::atomic<std::uint64_t> syncs_{0};
     // Only drain() touches it; swapped with queue_, so neither allocates once warm.
     std::vector<std::shared_ptr<const flow>> batch_;
     boost::asio::thread_pool pool_{1};
+    boost::asio::steady_timer sync_timer_{pool_};
     // Serializes close() so concurrent callers never join the pool twice.
     std::mutex close_mutex_;
     bool joined_ = false;
