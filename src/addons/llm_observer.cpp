@@ -200,9 +200,15 @@ void llm_observer::finish(flow& f, bool complete) {
 
 void llm_observer::warn_unpriced(const std::string& model) {
     std::lock_guard lock(warned_mutex_);
+    // Clients choose model names: the names remembered (to warn once each) are bounded.
+    constexpr std::size_t max_warned = 1000;
+    if (warned_.size() == max_warned) {
+        return;
+    }
     if (warned_.insert(model).second) {
-        spdlog::warn("no price is known for model '{}': its calls are recorded with cost null",
-                     model);
+        spdlog::warn(
+            "no price is known for model '{}': its calls are recorded with cost null{}", model,
+            warned_.size() == max_warned ? " (further unpriced models are not named)" : "");
     }
 }
 

@@ -296,12 +296,22 @@ void response_cache::on_response_end(flow& f) {
         return;
     }
     // A large body is decoded and stored off the event loop; the record is written meanwhile.
+    // The bodies waiting for that thread are bounded: past the bound, a response is not stored.
+    std::size_t bytes = captured.data.size();
+    std::size_t queued = queued_store_bytes_.fetch_add(bytes);
+    if (queued > 0 && queued + bytes > max_queued_store_bytes) {
+        queued_store_bytes_.fetch_sub(bytes);
+        skip(f, "the cache's store queue is full");
+        st->leader.reset();  // its waiters go to the upstream themselves
+        return;
+    }
     boost::asio::post(work_, [this, e = std::move(e), raw = captured.data, key = st->key,
-                              leader = std::move(st->leader)]() mutable {
+                              leader = std::move(st->leader), bytes]() mutable {
         note_off_loop_work();
         if (!store_entry(std::move(e), raw, key, std::move(leader))) {
             spdlog::warn("cache: response for {} not stored: its body cannot be decoded", key);
         }
+        queued_store_bytes_.fetch_sub(bytes);
     });
 }
 

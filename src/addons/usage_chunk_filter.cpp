@@ -65,6 +65,18 @@ bool usage_chunk_filter::is_usage_only(std::string_view event) {
 }
 
 void usage_chunk_filter::on_data(std::string_view in, std::string& out) {
+    if (overlong_) {
+        // The rest of an overlong event passes as it comes, up to its blank line.
+        std::size_t end = event_end(in);
+        std::string_view part = in.substr(0, end);
+        seen_(part);
+        out.append(part);
+        if (end == std::string_view::npos) {
+            return;
+        }
+        overlong_ = false;
+        in.remove_prefix(end);
+    }
     pending_.append(in);
     std::string_view rest = pending_;
     for (;;) {
@@ -80,6 +92,14 @@ void usage_chunk_filter::on_data(std::string_view in, std::string& out) {
         rest.remove_prefix(end);
     }
     pending_.erase(0, pending_.size() - rest.size());
+    if (pending_.size() > max_pending) {
+        // No usage-only chunk is this long: the unfinished event goes on unfiltered, so a
+        // stream that never ends an event is not held (nor kept) whole.
+        seen_(pending_);
+        out.append(pending_);
+        pending_.clear();
+        overlong_ = true;
+    }
 }
 
 void usage_chunk_filter::on_end(std::string& out) {

@@ -21,9 +21,13 @@ class usage_chunk_filter : public body_transform {
     // The event (its lines, blank line included) is a chat chunk with usage and no choices.
     static bool is_usage_only(std::string_view event);
 
+    // An unfinished event longer than this passes on as it is (it cannot be usage-only).
+    static constexpr std::size_t max_pending = 1u << 20;
+
   private:
     std::function<void(std::string_view)> seen_;
-    std::string pending_;  // an unfinished event
+    std::string pending_;    // an unfinished event
+    bool overlong_ = false;  // in an event longer than max_pending: passing it on as it comes
 };
 
 }  // namespace llm_proxy::addons

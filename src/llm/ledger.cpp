@@ -26,7 +26,11 @@ totals ledger::add(const summary& s) {
     }
     std::lock_guard lock(mutex_);
     overall_.add(s);
-    auto& t = by_model_[model];
+    auto it = by_model_.find(model);
+    if (it == by_model_.end()) {
+        it = by_model_.try_emplace(by_model_.size() < max_models ? model : other_models).first;
+    }
+    auto& t = it->second;
     t.add(s);
     return t;
 }

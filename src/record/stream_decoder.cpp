@@ -266,6 +266,10 @@ std::unique_ptr<stream_decoder> stream_decoder::make(std::string_view content_en
             error = "unsupported content encoding \"" + std::string(trim_space(token)) + "\"";
             return nullptr;
         }
+        if (s && d->stages_.size() == max_codings) {
+            error = "more than " + std::to_string(max_codings) + " content codings";
+            return nullptr;
+        }
         if (s) {
             d->stages_.push_back(std::move(s));
         }

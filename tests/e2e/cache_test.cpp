@@ -465,6 +465,15 @@ TEST_F(CacheOnRedis, TwoProxiesShareOneCache) {
     proxy_process second(args);
     auto first = chat();
     ASSERT_EQ(cache_header(first), "MISS");
+    // The entry is stored after the answer went out: wait until Redis holds it.
+    std::string keys;
+    for (int i = 0; i < 200 && keys.find_first_of("123456789") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        keys = run_command({"redis-cli", "-p", std::to_string(redis_.port()), "dbsize"},
+                           std::chrono::seconds(5))
+                   .out;
+    }
+    ASSERT_NE(keys.find_first_of("123456789"), std::string::npos) << "dbsize: " << keys;
     auto o = second.make_client_options(proxy_ca_cert().string());
     http_client other(o);
     auto hit = other.post(chat_url, chat_body, {{"Content-Type", "application/json"}});

@@ -51,6 +51,25 @@ TEST(LlmUsageFilter, DropsOnlyTheUsageChunkAndSeesEveryEventWhateverThePieces) {
     }
 }
 
+TEST(LlmUsageFilter, AnEventThatNeverEndsIsNotHeld) {
+    addons::usage_chunk_filter filter([](std::string_view) {});
+    std::string out;
+    const std::string piece(64 * 1024, 'x');
+    filter.on_data("data: " + piece, out);
+    EXPECT_TRUE(out.empty());  // an unfinished event waits, up to the bound
+    std::size_t sent = 6 + piece.size();
+    while (sent <= addons::usage_chunk_filter::max_pending) {
+        filter.on_data(piece, out);
+        sent += piece.size();
+    }
+    // Past the bound everything so far went out, and what follows passes at once.
+    EXPECT_EQ(out.size(), sent);
+    filter.on_data(piece, out);
+    EXPECT_EQ(out.size(), sent + piece.size());
+    filter.on_data("\n\n" + usage_chunk, out);
+    EXPECT_EQ(out.size(), sent + piece.size() + 2);  // the usage-only chunk is still dropped
+}
+
 TEST(LlmUsageFilter, CrlfEventsAndAnUnfinishedTailPass) {
     std::string crlf_usage = usage_chunk.substr(0, usage_chunk.size() - 2) + "\r\n\r\n";
     std::string body = "data: {\"choices\":[{\"index\":0,\"delta\":{}}]}\r\n\r\n" + crlf_usage +
@@ -165,6 +184,23 @@ TEST(LlmLedger, SumsPerModelAndOverall) {
     EXPECT_EQ(l.overall().unpriced_calls, 1u);
     EXPECT_EQ(l.by_model().size(), 2u);
     EXPECT_EQ(l.spent(), *llm::money::parse("0.00037"));
+}
+
+TEST(LlmLedger, ModelsPastTheBoundAreCountedTogether) {
+    llm::ledger l;
+    auto s = sample_summary();
+    const std::size_t n = llm::ledger::max_models + 5;
+    for (std::size_t i = 0; i < n; ++i) {
+        s.call.response_model = "model-" + std::to_string(i);
+        l.add(s);
+    }
+    s.call.response_model = "model-0";  // a model seen before the bound keeps its row
+    l.add(s);
+    auto rows = l.by_model();
+    EXPECT_EQ(rows.size(), llm::ledger::max_models + 1);
+    EXPECT_EQ(rows[llm::ledger::other_models].calls, 5u);
+    EXPECT_EQ(rows["model-0"].calls, 2u);
+    EXPECT_EQ(l.overall().calls, n + 1);
 }
 
 TEST(LlmRecordReader, TimestampsParseAsUtc) {

@@ -146,6 +146,34 @@ TEST(stream_decoder, unknown_coding_is_named) {
     EXPECT_NE(error.find("snappy"), std::string::npos) << error;
 }
 
+TEST(stream_decoder, at_most_five_codings_are_undone) {
+    const std::string text = sample_text();
+    std::string encoded = text;
+    std::string five;
+    for (int i = 0; i < 5; ++i) {
+        encoded = encode_body("gzip", encoded);
+        five += i == 0 ? "gzip" : ", gzip";
+    }
+    auto d = make(five);
+    EXPECT_EQ(decode_in_pieces(*d, encoded, 1000), text);
+    EXPECT_TRUE(d->complete());
+
+    // A head listing thousands of codings (one codec window each) is refused, not built.
+    std::string many = five;
+    for (int i = 0; i < 10000; ++i) {
+        many += ", gzip";
+    }
+    std::string error;
+    EXPECT_FALSE(stream_decoder::make(five + ", gzip", error));
+    EXPECT_NE(error.find("more than 5 content codings"), std::string::npos) << error;
+    error.clear();
+    EXPECT_FALSE(stream_decoder::make(many, error));
+    EXPECT_FALSE(error.empty());
+    // identity does not count.
+    error.clear();
+    EXPECT_TRUE(stream_decoder::make(five + ", identity, identity", error)) << error;
+}
+
 TEST(stream_decoder, nothing_fed_is_complete) {
     auto d = make("br");
     EXPECT_TRUE(d->complete());

@@ -68,6 +68,9 @@ class response_cache : public addon {
     // Hashing, decoding and encoding of large bodies, off the event loops.
     boost::asio::thread_pool work_{1};
     std::atomic<std::uint64_t> off_loop_work_{0};
+    // Captured bodies waiting for work_ (one is always admitted when none waits).
+    std::atomic<std::size_t> queued_store_bytes_{0};
+    static constexpr std::size_t max_queued_store_bytes = 256u << 20;
     std::atomic<std::thread::id> work_thread_{};
     // Counts a piece of off-loop work; called on the work thread.
     void note_off_loop_work();

@@ -26,8 +26,11 @@ struct totals {
 
 class ledger {
   public:
-    // Adds a finished call; returns the run's totals of its model after it.
+    // Adds a finished call; returns the run's totals of its model after it. Past max_models
+    // distinct models (clients choose model names), new ones are counted under other_models.
     totals add(const summary& s);
+    static constexpr std::size_t max_models = 1000;
+    static constexpr const char* other_models = "(other models)";
     money spent() const;
     std::map<std::string, totals> by_model() const;
     totals overall() const;

@@ -21,10 +21,13 @@ class stream_decoder {
         ~sink() = default;
     };
 
-    // nullptr when a coding is not supported; `error` then names it. "identity" and an empty
-    // value give a decoder that passes bytes through.
+    // nullptr when a coding is not supported, or when there are more than max_codings of them
+    // (each holds a codec window: a head of thousands of "gzip" would take gigabytes);
+    // `error` then says which. "identity" and an empty value give a decoder that passes bytes
+    // through.
     static std::unique_ptr<stream_decoder> make(std::string_view content_encoding,
                                                 std::string& error);
+    static constexpr std::size_t max_codings = 5;  // as curl
 
     ~stream_decoder();
     stream_decoder(const stream_decoder&) = delete;
