@@ -48,6 +48,19 @@ void add_dir_logger_options(CLI::App* cmd, dir_logger_options& o, const std::str
                     "interval (the file system synced every --fsync-interval seconds)")
         ->check(CLI::IsMember({"none", "record", "interval"}))
         ->capture_default_str();
+    cmd->add_option("--format", o.format,
+                    "Record layout: json (one <flow-id>.json file per record) or jsonl (one "
+                    "line per record in segment files, rotated by --rotate-mib and "
+                    "--rotate-minutes)")
+        ->check(CLI::IsMember({"json", "jsonl"}))
+        ->capture_default_str();
+    cmd->add_option("--rotate-mib", o.rotate_mib, "Start a new JSONL segment past this size")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20))
+        ->capture_default_str();
+    cmd->add_option("--rotate-minutes", o.rotate_minutes,
+                    "Start a new JSONL segment at the first record after this many minutes")
+        ->check(CLI::Range(0.01, 525600.0))
+        ->capture_default_str();
     cmd->add_option("--fsync-interval", o.fsync_interval_s,
                     "Seconds between syncs with --fsync interval")
         ->check(CLI::Range(0.001, 3600.0))
@@ -70,8 +83,13 @@ std::shared_ptr<addon> make_dir_logger(dir_logger_options& o) {
     durability.mode = record::parse_fsync_mode(o.fsync).value_or(record::fsync_mode::none);
     durability.interval = std::chrono::milliseconds(
         std::max<std::int64_t>(1, static_cast<std::int64_t>(o.fsync_interval_s * 1000)));
-    auto writer = std::make_shared<record::record_writer>(expand_home(o.output), ro, make_uuid(),
-                                                          o.record_queue_mib << 20, durability);
+    record::segment_options segments;
+    segments.jsonl = o.format == "jsonl";
+    segments.rotate_bytes = o.rotate_mib << 20;
+    segments.rotate_interval = std::chrono::seconds(
+        std::max<std::int64_t>(1, static_cast<std::int64_t>(o.rotate_minutes * 60)));
+    auto writer = std::make_shared<record::record_writer>(
+        expand_home(o.output), ro, make_uuid(), o.record_queue_mib << 20, durability, segments);
     return std::make_shared<addons::dir_logger>(writer, o.max_body_log);
 }
 

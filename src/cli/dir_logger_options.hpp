@@ -25,6 +25,9 @@ struct dir_logger_options {
     std::size_t record_queue_mib = record::record_writer::default_max_queue_bytes >> 20;
     std::string fsync = "none";  // none | record | interval
     double fsync_interval_s = 1;
+    std::string format = "json";  // json (a file per record) | jsonl (segments)
+    std::uint64_t rotate_mib = 64;
+    double rotate_minutes = 60;
 };
 
 // Adds the flags to `cmd`. `output_help` describes -o/--output for this command.

@@ -27,7 +27,8 @@ struct report_options {
     bool progress = true;
 };
 
-// Every *.json file under the inputs (directories are walked; hidden files skipped).
+// Every *.json file and *.jsonl segment under the inputs (directories are walked; hidden files
+// skipped).
 std::vector<fs::path> record_files(const std::vector<std::string>& inputs) {
     std::vector<fs::path> out;
     for (const auto& in : inputs) {
@@ -38,7 +39,8 @@ std::vector<fs::path> record_files(const std::vector<std::string>& inputs) {
                      path, fs::directory_options::skip_permission_denied, ec);
                  !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
                 const auto& p = it->path();
-                if (it->is_regular_file(ec) && p.extension() == ".json" &&
+                if (it->is_regular_file(ec) &&
+                    (p.extension() == ".json" || p.extension() == ".jsonl") &&
                     !p.filename().string().starts_with(".")) {
                     out.push_back(p);
                 }
@@ -89,19 +91,32 @@ int run_report(const report_options& o, const global_options& g) {
             std::fprintf(stderr, "\rreading records %zu/%zu (%zu%%)", i + 1, files.size(),
                          (i + 1) * 100 / files.size());
         }
+        auto add = [&](const std::string& text) {
+            auto j = nlohmann::json::parse(text, nullptr, false);
+            auto row = j.is_discarded() ? std::nullopt : llm::read_record(j, ro);
+            if (!row) {
+                ++skipped;
+                return;
+            }
+            if ((since && row->time < *since) || (until && row->time >= *until)) {
+                return;
+            }
+            rep.add(*row);
+        };
         std::ifstream in(files[i], std::ios::binary);
+        if (files[i].extension() == ".jsonl") {
+            // A segment: a record per line; a last line without its newline was cut.
+            std::string line;
+            while (std::getline(in, line) && !in.eof()) {
+                if (!line.empty()) {
+                    add(line);
+                }
+            }
+            continue;
+        }
         std::ostringstream ss;
         ss << in.rdbuf();
-        auto j = nlohmann::json::parse(ss.str(), nullptr, false);
-        auto row = j.is_discarded() ? std::nullopt : llm::read_record(j, ro);
-        if (!row) {
-            ++skipped;
-            continue;
-        }
-        if ((since && row->time < *since) || (until && row->time >= *until)) {
-            continue;
-        }
-        rep.add(*row);
+        add(ss.str());
     }
     if (bar) {
         std::fprintf(stderr, "\r\033[K");

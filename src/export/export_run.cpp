@@ -345,11 +345,7 @@ export_summary run_export(const export_options& o) {
         }
     };
 
-    std::string why;
-    for_each_record_file(o.inputs, [&](const fs::path& file) {
-        ++s.files;
-        bar.tick(s.files);
-        const flow_view* f = source.read(file, why);
+    auto each = [&](const flow_view* f, const std::string& why) {
         if (f == nullptr) {
             ++s.skipped["file " + why];
             return;
@@ -388,6 +384,11 @@ export_summary run_export(const export_options& o) {
         }
         count_notes(e.notes);
         sink->add(e.line, example_tokens(*f));
+    };
+    for_each_record_file(o.inputs, [&](const fs::path& file) {
+        ++s.files;
+        bar.tick(s.files);
+        source.read_each(file, each);
     });
     if (spool) {
         // Which examples another one extends: only now is every conversation known.

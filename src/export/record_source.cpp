@@ -19,7 +19,7 @@ namespace {
 
 bool is_record_file(const fs::directory_entry& e, std::error_code& ec) {
     const auto& p = e.path();
-    return e.is_regular_file(ec) && p.extension() == ".json" &&
+    return e.is_regular_file(ec) && (p.extension() == ".json" || p.extension() == ".jsonl") &&
            !p.filename().string().starts_with(".");
 }
 
@@ -210,6 +210,35 @@ const flow_view* record_source::read(const fs::path& file, std::string& why_not)
     return parse(std::string_view(buf), std::move(stem), why_not);
 }
 
+void record_source::read_each(const fs::path& file,
+                              const std::function<void(const flow_view*, const std::string&)>& fn) {
+    std::string why;
+    if (file.extension() != ".jsonl") {
+        const flow_view* f = read(file, why);
+        fn(f, why);
+        return;
+    }
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        fn(nullptr, "cannot be read");
+        return;
+    }
+    std::string line;
+    std::uint64_t n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (in.eof()) {
+            break;  // no newline: cut by a writer that was killed
+        }
+        if (line.empty()) {
+            continue;
+        }
+        why.clear();
+        const flow_view* f = parse(line, file.stem().string() + ":" + std::to_string(n), why);
+        fn(f, why);
+    }
+}
+
 const flow_view* record_source::parse(std::string_view text, std::string id, std::string& why_not) {
     auto& m = *impl_;
     if (text.data() != m.buffer.data()) {
@@ -230,6 +259,9 @@ const flow_view* record_source::parse(std::string_view text, std::string id, std
     flow_view& v = m.view;
     v = flow_view{};
     v.id = std::move(id);
+    if (auto own = string_of(root, "id"); !own.empty()) {
+        v.id = std::string(own);
+    }
     v.timestamp = string_of(root, "timestamp");
     auto t = llm::parse_timestamp(v.timestamp);
     if (!t) {

@@ -47,6 +47,10 @@ void json_writer::escaped(std::string_view s) {
 }
 
 void json_writer::value(const nlohmann::json& j, int level) {
+    if (compact_) {
+        out_ += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        return;
+    }
     std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
     std::string pad(static_cast<std::size_t>(level) * 2, ' ');
     std::size_t at = 0;
@@ -63,15 +67,16 @@ void json_writer::string_array(const std::vector<sanitized>& values, int level) 
         out_ += "[]";
         return;
     }
-    out_ += "[\n";
+    out_.push_back('[');
     for (std::size_t i = 0; i < values.size(); ++i) {
         if (i > 0) {
-            out_ += ",\n";
+            out_.push_back(',');
         }
+        newline();
         indent(level + 1);
         string(values[i]);
     }
-    out_.push_back('\n');
+    newline();
     indent(level);
     out_.push_back(']');
 }
@@ -80,18 +85,19 @@ json_writer::object::~object() {
     if (first_) {
         w_.out_ += "{}";
     } else {
-        w_.out_.push_back('\n');
+        w_.newline();
         w_.indent(level_);
         w_.out_.push_back('}');
     }
 }
 
 json_writer& json_writer::object::key_text(std::string_view k) {
-    w_.out_ += first_ ? "{\n" : ",\n";
+    w_.out_.push_back(first_ ? '{' : ',');
+    w_.newline();
     first_ = false;
     w_.indent(level_ + 1);
     w_.escaped(k);
-    w_.out_ += ": ";
+    w_.out_ += w_.compact_ ? ":" : ": ";
     return w_;
 }
 

@@ -33,7 +33,8 @@ class ascii_literal {
 
 class json_writer {
   public:
-    explicit json_writer(std::string& out) : out_(out) {}
+    // compact: no whitespace at all (one JSON line), else dump(2)'s layout.
+    explicit json_writer(std::string& out, bool compact = false) : out_(out), compact_(compact) {}
 
     void string(const sanitized& s) { escaped(s.view()); }
     void string(ascii_literal s) { escaped(s.view()); }
@@ -77,9 +78,19 @@ class json_writer {
 
   private:
     void escaped(std::string_view s);
-    void indent(int level) { out_.append(static_cast<std::size_t>(level) * 2, ' '); }
+    void indent(int level) {
+        if (!compact_) {
+            out_.append(static_cast<std::size_t>(level) * 2, ' ');
+        }
+    }
+    void newline() {
+        if (!compact_) {
+            out_.push_back('\n');
+        }
+    }
 
     std::string& out_;
+    bool compact_;
 };
 
 }  // namespace llm_proxy::record::detail

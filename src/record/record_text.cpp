@@ -100,11 +100,12 @@ std::string redact_raw_head(std::string_view raw, const std::vector<std::string>
 
 }  // namespace
 
-std::string render_record(const flow& f, const record_options& options,
-                          const std::string& proxy_id) {
+std::string render_record(const flow& f, const record_options& options, const std::string& proxy_id,
+                          record_layout layout) {
+    const bool line = layout == record_layout::line;
     std::string out;
     out.reserve(1024 + f.request_body.data.size() + f.response_body.data.size());
-    json_writer w(out);
+    json_writer w(out, line);
     // A flow that failed before its request line was parsed has no host to build a URL from.
     // A blind tunnel has no URL: its CONNECT target stands for it.
     sanitized url = f.request.host.empty() ? sanitized()
@@ -131,6 +132,10 @@ std::string render_record(const flow& f, const record_options& options,
             json_writer::object error(record.key("error"), record.inner());
             error.key("kind").string(sanitize_utf8(to_string(f.error_kind)));
             error.key("message").string(sanitize_utf8(f.error));
+        }
+        if (line) {
+            // A line of a segment has no file name to carry the flow id.
+            record.key("id").string(sanitize_utf8(f.id));
         }
         if (f.llm) {
             record.key("llm").value(llm::to_json(*f.llm), record.inner());

@@ -17,6 +17,7 @@
 #include "llm_proxy/llm/summary.hpp"
 #include "llm_proxy/util/files.hpp"
 #include "llm_proxy/util/ids.hpp"
+#include "segment_writer.hpp"
 
 namespace llm_proxy::record {
 
@@ -93,7 +94,7 @@ std::optional<fsync_mode> parse_fsync_mode(std::string_view text) {
 
 record_writer::record_writer(std::filesystem::path dir, record_options options,
                              std::string proxy_id, std::size_t max_queue_bytes,
-                             durability_options durability)
+                             durability_options durability, segment_options segments)
     : dir_(std::move(dir)),
       options_(std::move(options)),
       proxy_id_(std::move(proxy_id)),
@@ -115,6 +116,11 @@ record_writer::record_writer(std::filesystem::path dir, record_options options,
     }
     ::unlink(probe.c_str());
     remove_stale_temporaries();
+    if (segments.jsonl) {
+        repair_segments(dir_);
+        segments_ = std::make_unique<segment_writer>(dir_, proxy_id_, segments,
+                                                     durability_.mode == fsync_mode::record);
+    }
 }
 
 // A proxy killed while it wrote a record leaves its hidden temporary behind (never a partial
@@ -149,7 +155,8 @@ void record_writer::submit(std::shared_ptr<const flow> f) {
         std::lock_guard lock(mutex_);
         // Written before the response's end went out; written again only when the flow then
         // failed (the client left during that last write).
-        if (written_early_.erase(f->id) > 0 && f->error_kind == flow_error::none) {
+        // A segment's lines are only appended: there the first line stands.
+        if (written_early_.erase(f->id) > 0 && (f->error_kind == flow_error::none || segments_)) {
             return;
         }
     }
@@ -321,40 +328,50 @@ void record_writer::sync_now() {
     syncs_.fetch_add(1, std::memory_order_relaxed);
 }
 
+std::string record_writer::append_line(const flow& f) {
+    std::string text = render_record(f, options_, proxy_id_, record_layout::line);
+    std::lock_guard lock(segment_mutex_);
+    return segments_->append(text);
+}
+
+std::string record_writer::write_file(const flow& f, bool durable) {
+    const auto sync = durable ? files::durability::fsync : files::durability::none;
+    std::string text = render_record(f, options_, proxy_id_);
+    std::string stem = file_stem(f.id);
+    // Hidden temporary in the same directory: rename() is atomic only within a file system,
+    // and readers globbing *.json never see a half-written record. (O_TMPFILE + linkat would
+    // save the rename, but ext4 serialises O_TMPFILE on its orphan list and was several times
+    // slower under load.)
+    auto tmp = dir_ / ("." + stem + ".json.tmp");
+    auto target = dir_ / (stem + ".json");
+    std::string error = files::write_new_file(tmp, text, 0600, sync);
+    std::error_code ec;
+    if (!error.empty() && !std::filesystem::exists(dir_, ec) && !ec) {
+        // The output directory was removed while the proxy ran: made again, as at start.
+        if (auto made = files::make_directories(dir_, 0777); made.empty()) {
+            spdlog::warn("output directory {} was gone; created it again", dir_.string());
+            error = files::write_new_file(tmp, text, 0600, sync);
+        }
+    }
+    if (error.empty() && ::rename(tmp.c_str(), target.c_str()) != 0) {
+        int err = errno;
+        ::unlink(tmp.c_str());
+        error =
+            "rename " + tmp.string() + " to " + target.string() + ": " + files::errno_message(err);
+    }
+    if (error.empty() && durable) {
+        // The new name is durable only once the directory is.
+        if (auto synced = files::sync_directory(dir_); !synced.empty()) {
+            spdlog::warn("record of flow {} written, but maybe not on disk: {}", f.id, synced);
+        }
+    }
+    return error;
+}
+
 bool record_writer::write_one(const flow& f) {
     std::string error;
-    const auto sync =
-        durability_.mode == fsync_mode::record ? files::durability::fsync : files::durability::none;
     try {
-        std::string text = render_record(f, options_, proxy_id_);
-        std::string stem = file_stem(f.id);
-        // Hidden temporary in the same directory: rename() is atomic only within a file
-        // system, and readers globbing *.json never see a half-written record. (O_TMPFILE +
-        // linkat would save the rename, but ext4 serialises O_TMPFILE on its orphan list and
-        // was several times slower under load.)
-        auto tmp = dir_ / ("." + stem + ".json.tmp");
-        auto target = dir_ / (stem + ".json");
-        error = files::write_new_file(tmp, text, 0600, sync);
-        std::error_code ec;
-        if (!error.empty() && !std::filesystem::exists(dir_, ec) && !ec) {
-            // The output directory was removed while the proxy ran: made again, as at start.
-            if (auto made = files::make_directories(dir_, 0777); made.empty()) {
-                spdlog::warn("output directory {} was gone; created it again", dir_.string());
-                error = files::write_new_file(tmp, text, 0600, sync);
-            }
-        }
-        if (error.empty() && ::rename(tmp.c_str(), target.c_str()) != 0) {
-            int err = errno;
-            ::unlink(tmp.c_str());
-            error = "rename " + tmp.string() + " to " + target.string() + ": " +
-                    files::errno_message(err);
-        }
-        if (error.empty() && sync == files::durability::fsync) {
-            // The new name is durable only once the directory is.
-            if (auto synced = files::sync_directory(dir_); !synced.empty()) {
-                spdlog::warn("record of flow {} written, but maybe not on disk: {}", f.id, synced);
-            }
-        }
+        error = segments_ ? append_line(f) : write_file(f, durability_.mode == fsync_mode::record);
     } catch (const std::exception& e) {
         // Only record building and path handling throw, before any file exists.
         error = e.what();

@@ -1,6 +1,7 @@
 // dir_logger --fsync: with `record`, a response's last bytes reach the client only once its
 // record is on disk, so a proxy killed with SIGKILL has a record of every response a client got
 // whole; `interval` syncs in the background; no mode ever leaves a partial record.
+#include <algorithm>
 #include <condition_variable>
 #include <csignal>
 #include <fstream>
@@ -169,6 +170,50 @@ TEST_F(Durability, FsyncRecordKeepsEveryAnsweredFlowThroughSigkill) {
         }
     }
     EXPECT_EQ(questions.size(), static_cast<std::size_t>(n)) << "each request has its record";
+}
+
+// --format jsonl: after SIGKILL the segments hold a whole line for every answered request,
+// and report and export read them.
+TEST_F(Durability, JsonlSegmentsKeepEveryAnsweredFlowThroughSigkill) {
+    start_dir_logger({"--format", "jsonl", "--fsync", "record", "--rotate-mib", "1"});
+    auto client = proxied_client();
+    const int n = 16;
+    for (int i = 0; i < n; ++i) {
+        bool stream = i % 2 == 1;
+        std::string body =
+            std::string(R"({"model":"gpt-4o-mini","stream":)") + (stream ? "true" : "false") +
+            R"(,"messages":[{"role":"user","content":"q)" + std::to_string(i) + R"("}]})";
+        auto r = client.post("https://api.openai.com/v1/chat/completions", body,
+                             {{"Content-Type", "application/json"}, {"X-Fake-Interval-Ms", "0"}});
+        ASSERT_EQ(r.status, 200u) << "request " << i;
+    }
+    ASSERT_EQ(proxy_->stop(SIGKILL), 128 + SIGKILL);
+
+    auto records = wait_for_records(n, std::chrono::milliseconds(0));  // every line whole
+    ASSERT_EQ(records.size(), static_cast<std::size_t>(n));
+    std::set<std::string> ids;
+    for (const auto& r : records) {
+        ids.insert(r.value("id", ""));
+    }
+    EXPECT_EQ(ids.size(), static_cast<std::size_t>(n));
+    auto files = list_records(log_dir());
+    EXPECT_TRUE(files.records.empty());  // no one-file records beside the segments
+
+    auto report = run_command({LLM_PROXY_BINARY, "report", log_dir().string(), "--format", "json"},
+                              std::chrono::seconds(30));
+    ASSERT_EQ(report.exit_code, 0) << report.err;
+    auto totals = nlohmann::json::parse(report.out, nullptr, false);
+    ASSERT_FALSE(totals.is_discarded()) << report.out;
+    EXPECT_EQ(totals["total"]["requests"], n) << report.out;
+    EXPECT_EQ(totals["total"]["llm_calls"], n) << report.out;
+
+    auto out = work_ / "calls.jsonl";
+    auto exported = run_command({LLM_PROXY_BINARY, "export", log_dir().string(), "--format",
+                                 "jsonl", "-o", out.string(), "--no-progress"},
+                                std::chrono::seconds(30));
+    ASSERT_EQ(exported.exit_code, 0) << exported.err;
+    std::string text = read_file(out);
+    EXPECT_EQ(static_cast<int>(std::count(text.begin(), text.end(), '\n')), n) << exported.err;
 }
 
 TEST_F(Durability, FsyncIntervalWritesAndSyncsRecords) {

@@ -15,13 +15,24 @@ std::vector<nlohmann::json> e2e_test::wait_for_records(std::size_t n,
         if (std::filesystem::exists(log_dir())) {
             std::vector<std::filesystem::path> files;
             for (const auto& e : std::filesystem::directory_iterator(log_dir())) {
-                if (e.path().extension() == ".json" && e.path().filename().string()[0] != '.') {
+                auto ext = e.path().extension();
+                if ((ext == ".json" || ext == ".jsonl") && e.path().filename().string()[0] != '.') {
                     files.push_back(e.path());
                 }
             }
             std::sort(files.begin(), files.end());
             for (const auto& f : files) {
-                out.push_back(nlohmann::json::parse(read_file(f)));
+                std::string text = read_file(f);
+                if (f.extension() == ".json") {
+                    out.push_back(nlohmann::json::parse(text));
+                    continue;
+                }
+                // A JSONL segment (--format jsonl): every line is a whole record.
+                for (std::size_t at = 0, nl; (nl = text.find('\n', at)) != std::string::npos;
+                     at = nl + 1) {
+                    out.push_back(nlohmann::json::parse(text.substr(at, nl - at)));
+                }
+                EXPECT_TRUE(text.empty() || text.back() == '\n') << f << " ends in a cut line";
             }
         }
         if (out.size() >= n || std::chrono::steady_clock::now() > deadline) {

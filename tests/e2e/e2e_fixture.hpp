@@ -74,7 +74,8 @@ class e2e_test : public ::testing::Test {
         return {r.exit_code, r.out, r.err};
     }
 
-    // The JSON records written so far (waits up to `timeout` for at least `n`).
+    // The JSON records written so far, as files or as lines of JSONL segments (waits up to
+    // `timeout` for at least `n`).
     std::vector<nlohmann::json> wait_for_records(
         std::size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 

@@ -144,6 +144,29 @@ TEST_F(RecordFaults, ReadOnlyOutputLosesRecordsLoudlyAndTheyResumeWhenWritable) 
     EXPECT_TRUE(stray_files().empty());
 }
 
+// --format jsonl: a line that does not fit is taken back whole; the segment goes on.
+TEST_F(RecordFaults, DiskFullLeavesWholeLinesInJsonlSegments) {
+    if (!mount_small_disk(256)) {
+        GTEST_SKIP() << "cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): "
+                     << std::strerror(errno);
+    }
+    start_dir_logger({"--format", "jsonl"});
+    post_chats(1);
+    ASSERT_EQ(wait_for_records(1).size(), 1u);
+
+    fill_disk();
+    post_chats(5);
+    EXPECT_TRUE(wait_for_failures(5)) << proxy_->stderr_text();
+    EXPECT_EQ(wait_for_records(1, std::chrono::milliseconds(0)).size(), 1u);
+
+    std::filesystem::remove(filler());
+    post_chats(3);
+    EXPECT_EQ(wait_for_records(4).size(), 4u);  // each line parses: none was left cut
+    EXPECT_EQ(failures_reported(), 5u);
+    EXPECT_TRUE(stray_files().size() == 1 && stray_files()[0].ends_with(".jsonl"))
+        << stray_files().size();
+}
+
 TEST_F(RecordFaults, RemovedOutputDirectoryIsCreatedAgain) {
     start_dir_logger();
     post_chats(1);

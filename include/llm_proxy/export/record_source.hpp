@@ -20,8 +20,8 @@
 namespace llm_proxy::exporter {
 
 // Calls `fn` with every record file of `inputs`: a file as given, a directory's *.json files
-// (recursively, hidden files skipped) in directory order. Throws std::invalid_argument naming
-// an input that is neither a file nor a directory.
+// and *.jsonl segments (recursively, hidden files skipped) in directory order. Throws
+// std::invalid_argument naming an input that is neither a file nor a directory.
 void for_each_record_file(const std::vector<std::filesystem::path>& inputs,
                           const std::function<void(const std::filesystem::path&)>& fn);
 // How many files for_each_record_file would visit (for the progress bar).
@@ -42,7 +42,7 @@ struct header_field {
 
 // One record. Views point into the parsed record and stay valid until the next read.
 struct flow_view {
-    std::string id;  // the file name without ".json"
+    std::string id;  // the record's "id", else the file name without ".json"
     std::string_view timestamp;
     std::chrono::system_clock::time_point time{};
     std::string_view method;
@@ -81,8 +81,14 @@ class record_source {
     // Reads `file`; nullptr with `why_not` set when it cannot be read or is not an llm_proxy
     // record.
     const flow_view* read(const std::filesystem::path& file, std::string& why_not);
-    // The same for record text already in memory.
+    // The same for record text already in memory. A record's own "id" member (JSONL lines
+    // have one) wins over `id`.
     const flow_view* parse(std::string_view text, std::string id, std::string& why_not);
+    // Every record of `file`: the one of a *.json file, or each line of a *.jsonl segment
+    // (dir_logger --format jsonl; a last line without its newline, cut by a killed writer, is
+    // left out). `fn` gets each flow, or nullptr and why it could not be read.
+    void read_each(const std::filesystem::path& file,
+                   const std::function<void(const flow_view*, const std::string& why_not)>& fn);
 
   private:
     struct impl;

@@ -29,8 +29,11 @@ std::string canonical_header_name(std::string_view name);
 // The record as JSON text: pretty-printed with two-space indentation, keys sorted, a newline
 // at the end. What the record writer saves; every string in it is valid UTF-8 (bytes that
 // are not become U+FFFD).
-std::string render_record(const flow& f, const record_options& options,
-                          const std::string& proxy_id);
+// layout::line: the same record as one line of JSON (no whitespace, then "\n") with one more
+// member, "id" (the flow id), for JSONL segments.
+enum class record_layout { file, line };
+std::string render_record(const flow& f, const record_options& options, const std::string& proxy_id,
+                          record_layout layout = record_layout::file);
 
 // The same record as a JSON tree: render_record's text, parsed. For tests and tools; the
 // proxy itself only renders.

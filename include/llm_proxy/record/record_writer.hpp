@@ -37,6 +37,16 @@ struct durability_options {
     std::chrono::milliseconds interval{1000};
 };
 
+// How records are laid out (dir_logger --format): one file per record (json), or lines of
+// JSONL segment files rotated by size and age (jsonl).
+struct segment_options {
+    bool jsonl = false;
+    std::uint64_t rotate_bytes = 64ull << 20;       // --rotate-mib
+    std::chrono::seconds rotate_interval{60 * 60};  // --rotate-minutes
+};
+
+class segment_writer;
+
 // "none" | "record" | "interval"; nullopt for anything else.
 std::optional<fsync_mode> parse_fsync_mode(std::string_view text);
 
@@ -48,7 +58,7 @@ class record_writer {
     // Temporary files that an interrupted proxy left in `dir` (older than a minute) are removed.
     record_writer(std::filesystem::path dir, record_options options, std::string proxy_id,
                   std::size_t max_queue_bytes = default_max_queue_bytes,
-                  durability_options durability = {});
+                  durability_options durability = {}, segment_options segments = {});
     virtual ~record_writer();
     record_writer(const record_writer&) = delete;
     record_writer& operator=(const record_writer&) = delete;
@@ -93,6 +103,8 @@ class record_writer {
   private:
     void drain();
     void remove_stale_temporaries();
+    std::string write_file(const flow& f, bool durable);
+    std::string append_line(const flow& f);
     void schedule_sync();  // writer thread
     void sync_now();
 
@@ -114,6 +126,10 @@ class record_writer {
     std::atomic<std::size_t> queued_bytes_{0};
     std::atomic<std::uint64_t> waits_{0};
     durability_options durability_;
+    // --format jsonl: the open segment (null: one file per record). Its own lock: late flows
+    // after close() are written on their callers' threads.
+    std::unique_ptr<segment_writer> segments_;
+    std::mutex segment_mutex_;
     // fsync_mode::record: ids of flows written by write_now, until their on_flow_done.
     std::unordered_set<std::string> written_early_;
     // fsync_mode::interval, on the writer thread only.
