@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "e2e_fixture.hpp"
+#include "support/raw_socket.hpp"
 
 namespace llm_proxy::test {
 
@@ -84,11 +85,14 @@ class Metrics : public e2e_test {
         e2e_test::SetUp();
         // A port nothing listens on: requests to down.test fail with a connect error (502).
         closed_port_ = pick_free_port();
-        auto args = std::vector<std::string>{
-            "--connect-to",     "down.test:443:127.0.0.1:" + std::to_string(closed_port_),
-            "dir_logger",       "-o",
-            log_dir().string(), "--metrics-listen",
-            "127.0.0.1:0"};
+        start_with_metrics({"--connect-to",
+                            "down.test:443:127.0.0.1:" + std::to_string(closed_port_), "dir_logger",
+                            "-o", log_dir().string()});
+    }
+
+    // Starts the proxy (replacing a running one) with `args` and --metrics-listen on any port.
+    void start_with_metrics(std::vector<std::string> args) {
+        args.insert(args.end(), {"--metrics-listen", "127.0.0.1:0"});
         start_proxy(args);
         auto line = proxy_->wait_for_stderr_line(
             std::regex(R"(metrics listening on 127\.0\.0\.1:([0-9]+))"), 5s);
@@ -272,6 +276,49 @@ TEST_F(Metrics, PrometheusScrapesTheProxy) {
     }
     server.send_signal(SIGTERM);
     server.wait_exit(10s);
+}
+
+TEST_F(Metrics, CacheHitsAndMissesAndWhatHitsSaved) {
+    start_with_metrics({"cache", "--cache-engine", "memory"});
+    auto client = proxied_client();
+    for (int i = 0; i < 2; ++i) {
+        auto r = client.post("https://api.openai.com/v1/chat/completions", chat_body,
+                             {{"Content-Type", "application/json"}});
+        EXPECT_EQ(r.status, 200u) << r.body;
+    }
+    EXPECT_EQ(client.get("https://api.openai.com/status/503").status, 503u);
+    auto text = scrape_until(R"(llm_proxy_cache_requests_total{outcome="hit"})", 1);
+    text = scrape_until(R"(llm_proxy_cache_requests_total{outcome="skip"})", 1);
+    EXPECT_EQ(value_of(text, R"(llm_proxy_cache_requests_total{outcome="hit"})"), 1) << text;
+    EXPECT_EQ(value_of(text, R"(llm_proxy_cache_requests_total{outcome="miss"})"), 1);
+    EXPECT_EQ(value_of(text, R"(llm_proxy_cache_requests_total{outcome="skip"})"), 1);
+    const std::string model = R"(provider="openai",model="gpt-4o-mini")";
+    EXPECT_EQ(value_of(text, "llm_proxy_llm_requests_total{" + model + "}"), 2);
+    auto cost = value_of(text, "llm_proxy_llm_cost_usd_total{" + model + "}");
+    auto saved = value_of(text, "llm_proxy_llm_cost_saved_usd_total{" + model + "}");
+    EXPECT_GT(cost, 0);
+    EXPECT_DOUBLE_EQ(saved, cost);  // the hit would have cost what the miss did
+    // The hit's response head was built locally: it has a time to first byte too.
+    EXPECT_EQ(value_of(text, "llm_proxy_time_to_first_byte_seconds_count"), 3);
+    // No records are written by this run: no record metrics.
+    EXPECT_EQ(text.find("llm_proxy_records_written_total"), std::string::npos);
+}
+
+TEST_F(Metrics, BlindTunnelsAreAGaugeNotRequests) {
+    start_with_metrics({"--ignore-hosts", "^127\\.0\\.0\\.1:", "simple"});
+    unique_fd tunnel(connect_raw("127.0.0.1", proxy_->port()));
+    auto target = "127.0.0.1:" + std::to_string(upstream_->port());
+    ASSERT_TRUE(
+        send_all(tunnel.get(), "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n"));
+    auto answer = recv_some(tunnel.get(), 5s);
+    ASSERT_TRUE(answer.starts_with("HTTP/1.1 200")) << answer;
+    auto text = scrape_until("llm_proxy_tunnels", 1);
+    EXPECT_EQ(value_of(text, "llm_proxy_tunnels"), 1) << text;
+    EXPECT_EQ(value_of(text, "llm_proxy_client_connections"), 1);
+    tunnel.reset();
+    text = scrape_until("llm_proxy_tunnels", 0);
+    EXPECT_EQ(value_of(text, "llm_proxy_tunnels"), 0);
+    EXPECT_EQ(text.find("method=\"CONNECT\""), std::string::npos) << text;
 }
 
 TEST_F(Metrics, BusyMetricsPortIsAnError) {
