@@ -112,6 +112,9 @@ struct flow {
     std::chrono::system_clock::time_point started_at{};
     std::chrono::steady_clock::time_point started{};
     std::chrono::steady_clock::duration duration{};
+    // From the start until the response head was there (read from the upstream, or built by
+    // an addon's local answer); nullopt when there was none.
+    std::optional<std::chrono::steady_clock::duration> time_to_first_byte;
 
     request_head request;
     // The request body as sent upstream (the client's, or what an addon replaced it with),

@@ -186,6 +186,9 @@ void add_global_options(CLI::App& app, global_options& g) {
         ->allow_extra_args(false);
     app.add_option("--proxy-auth-file", g.proxy_auth_file,
                    "File of user:password lines accepted as proxy credentials ('#' comments)");
+    app.add_option("--metrics-listen", g.metrics_listen,
+                   "HOST:PORT - serve Prometheus metrics at http://HOST:PORT/metrics (e.g. "
+                   "127.0.0.1:9464; port 0: any free port, logged at start)");
     app.add_flag("--allow-open-proxy", g.allow_open_proxy,
                  "Listen on a non-loopback address without proxy authentication");
     app.add_flag("--inject-usage", g.inject_usage,

@@ -51,6 +51,8 @@ struct global_options {
     std::vector<std::string> proxy_auth;  // USER:PASS
     std::string proxy_auth_file;
     bool allow_open_proxy = false;
+    // Prometheus metrics: "" (off) or the address of the /metrics listener
+    std::string metrics_listen;
 };
 
 // Each subcommand sets `run`; main calls it after parsing.
@@ -69,6 +71,13 @@ std::string version_text();
 // Parses "host:port", "[v6]:port", ":port" (all interfaces) or "port" into the config.
 // Throws std::invalid_argument with a message for the user.
 void parse_listen(const std::string& text, proxy_config& config);
+
+// The same for any listen flag; messages name `flag`.
+struct listen_address {
+    std::string host;
+    std::uint16_t port = 0;
+};
+listen_address parse_listen_address(const std::string& text, const std::string& flag);
 
 // "~/x" -> "$HOME/x".
 std::filesystem::path expand_home(const std::string& path);

@@ -6,13 +6,18 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "cli/options.hpp"
 #include "cli/prices_source.hpp"
+#include "llm_proxy/addons/dir_logger.hpp"
 #include "llm_proxy/addons/llm_observer.hpp"
+#include "llm_proxy/addons/metrics_recorder.hpp"
 #include "llm_proxy/addons/scheme_upgrader.hpp"
 #include "llm_proxy/addons/terminal_logger.hpp"
 #include "llm_proxy/llm/recognise.hpp"
+#include "llm_proxy/metrics/endpoint.hpp"
+#include "llm_proxy/metrics/registry.hpp"
 #include "llm_proxy/proxy/server.hpp"
 #include "llm_proxy/tls/certificate_authority.hpp"
 #include "llm_proxy/util/authority.hpp"
@@ -41,13 +46,13 @@ void setup_logging(const global_options& g) {
 
 // Says why `text` is no listen address. The message names the part at fault as splitting at
 // "]:" or at the last ':' finds it.
-[[noreturn]] void reject_listen(const std::string& text) {
+[[noreturn]] void reject_listen(const std::string& text, const std::string& flag) {
     std::string host;
     std::string port_text;
     if (text.front() == '[') {
         auto close = text.find(']');
         if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-            throw std::invalid_argument("--listen: expected [IPv6]:PORT, got '" + text + "'");
+            throw std::invalid_argument(flag + ": expected [IPv6]:PORT, got '" + text + "'");
         }
         host = text.substr(1, close - 1);
         port_text = text.substr(close + 2);
@@ -57,18 +62,18 @@ void setup_logging(const global_options& g) {
         port_text = colon == std::string::npos ? std::string() : text.substr(colon + 1);
     }
     if (!parse_port(port_text)) {
-        throw std::invalid_argument("--listen: bad port '" + port_text + "' in '" + text + "'");
+        throw std::invalid_argument(flag + ": bad port '" + port_text + "' in '" + text + "'");
     }
     boost::system::error_code ec;
     auto address = boost::asio::ip::make_address(host, ec);
     if (ec) {
-        throw std::invalid_argument("--listen: '" + host + "' is not an IP address");
+        throw std::invalid_argument(flag + ": '" + host + "' is not an IP address");
     }
     if (address.is_v6() && text.front() != '[') {
-        throw std::invalid_argument("--listen: write the IPv6 address in brackets: [" + host +
+        throw std::invalid_argument(flag + ": write the IPv6 address in brackets: [" + host +
                                     "]:" + port_text);
     }
-    throw std::invalid_argument("--listen: expected HOST:PORT, [IPv6]:PORT, :PORT or PORT, got '" +
+    throw std::invalid_argument(flag + ": expected HOST:PORT, [IPv6]:PORT, :PORT or PORT, got '" +
                                 text + "'");
 }
 
@@ -87,6 +92,45 @@ bool is_loopback(const std::string& host) {
     boost::system::error_code ec;
     auto address = boost::asio::ip::make_address(host, ec);
     return !ec && address.is_loopback();
+}
+
+// Gauges and counters kept by the engine and the record writers, read at each scrape.
+void add_engine_metrics(metrics::registry& registry, const proxy::server& server,
+                        const addon_chain& chain) {
+    registry.add_callback(
+        "llm_proxy_client_connections", "gauge", "Open client connections",
+        [&server] { return static_cast<double>(server.stats().client_connections); });
+    registry.add_callback("llm_proxy_tunnels", "gauge",
+                          "Blind (not intercepted) CONNECT tunnels being relayed",
+                          [&server] { return static_cast<double>(server.stats().tunnels); });
+    registry.add_callback("llm_proxy_upstream_idle_connections", "gauge",
+                          "Idle keep-alive connections to upstreams, over all workers' pools",
+                          [&server] { return static_cast<double>(server.stats().upstream_idle); });
+    std::vector<std::shared_ptr<record::record_writer>> writers;
+    for (const auto& a : chain.addons()) {
+        if (auto logger = std::dynamic_pointer_cast<addons::dir_logger>(a)) {
+            writers.push_back(logger->writer());
+        }
+    }
+    if (writers.empty()) {
+        return;
+    }
+    auto sum = [writers](std::uint64_t (record::record_writer::*get)() const) {
+        return [writers, get] {
+            std::uint64_t n = 0;
+            for (const auto& w : writers) {
+                n += ((*w).*get)();
+            }
+            return static_cast<double>(n);
+        };
+    };
+    registry.add_callback("llm_proxy_records_written_total", "counter", "Records written",
+                          sum(&record::record_writer::written));
+    registry.add_callback("llm_proxy_records_failed_total", "counter",
+                          "Records that could not be written", sum(&record::record_writer::failed));
+    registry.add_callback("llm_proxy_records_queued", "gauge",
+                          "Records waiting for the writer thread",
+                          sum(&record::record_writer::queued));
 }
 
 }  // namespace
@@ -138,7 +182,7 @@ std::string version_text() {
            std::to_string(BOOST_VERSION / 100 % 1000) + "." + std::to_string(BOOST_VERSION % 100);
 }
 
-void parse_listen(const std::string& text, proxy_config& config) {
+listen_address parse_listen_address(const std::string& text, const std::string& flag) {
     std::string host;
     std::string unzoned;  // what port_text may point into
     std::string_view port_text;
@@ -158,7 +202,7 @@ void parse_listen(const std::string& text, proxy_config& config) {
         }
         auto parts = split_host_port(authority);
         if (!parts || !parts->has_port) {
-            reject_listen(text);
+            reject_listen(text, flag);
         }
         host = parts->host + std::string(zone);
         port_text = parts->port;
@@ -171,16 +215,21 @@ void parse_listen(const std::string& text, proxy_config& config) {
     }
     auto port = parse_port(port_text);
     if (!port) {
-        throw std::invalid_argument("--listen: bad port '" + std::string(port_text) + "' in '" +
+        throw std::invalid_argument(flag + ": bad port '" + std::string(port_text) + "' in '" +
                                     text + "'");
     }
     boost::system::error_code ec;
     boost::asio::ip::make_address(host, ec);
     if (ec) {
-        throw std::invalid_argument("--listen: '" + host + "' is not an IP address");
+        throw std::invalid_argument(flag + ": '" + host + "' is not an IP address");
     }
-    config.listen_host = host;
-    config.listen_port = *port;
+    return {host, *port};
+}
+
+void parse_listen(const std::string& text, proxy_config& config) {
+    auto a = parse_listen_address(text, "--listen");
+    config.listen_host = std::move(a.host);
+    config.listen_port = a.port;
 }
 
 proxy_config make_proxy_config(const global_options& g) {
@@ -254,9 +303,13 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
     setup_logging(g);
     proxy_config config;
     addons::llm_observer_options observer;
+    std::optional<listen_address> metrics_at;
     try {
         config = make_proxy_config(g);
         observer = make_observer_options(g);
+        if (!g.metrics_listen.empty()) {
+            metrics_at = parse_listen_address(g.metrics_listen, "--metrics-listen");
+        }
     } catch (const std::exception& e) {
         std::cerr << "llm_proxy: " << e.what() << "\n";
         return 2;
@@ -291,8 +344,32 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
         if (g.verbose || g.debug) {
             chain->add(std::make_shared<addons::terminal_logger>());
         }
+        std::shared_ptr<metrics::registry> registry;
+        if (metrics_at) {
+            registry = std::make_shared<metrics::registry>();
+            chain->add(std::make_shared<addons::metrics_recorder>(registry));
+        }
         proxy::server server(config, chain, ca);
+        std::unique_ptr<metrics::endpoint> metrics_endpoint;
+        if (registry) {
+            add_engine_metrics(*registry, server, *chain);
+            metrics_endpoint =
+                std::make_unique<metrics::endpoint>(registry, metrics_at->host, metrics_at->port);
+            auto ep = metrics_endpoint->local_endpoint();
+            auto a = ep.address();
+            spdlog::info("metrics listening on {}:{}",
+                         a.is_v6() ? "[" + a.to_string() + "]" : a.to_string(), ep.port());
+            if (!a.is_loopback()) {
+                spdlog::warn(
+                    "--metrics-listen {} is not a loopback address: anyone who reaches "
+                    "it can read the metrics (hosts, models, costs)",
+                    g.metrics_listen);
+            }
+        }
         server.run();
+        if (metrics_endpoint) {
+            metrics_endpoint->stop();  // before the server it reads goes away
+        }
     } catch (const std::exception& e) {
         spdlog::error("{}", e.what());
         spdlog::shutdown();

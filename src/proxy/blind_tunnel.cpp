@@ -183,6 +183,16 @@ asio::awaitable<tunnel_outcome> relay_blind(tcp::socket& client, tcp::socket& up
 asio::awaitable<bool> client_session::run_blind_tunnel(const std::string& host, std::uint16_t port,
                                                        std::string sni, bool answered) {
     const auto& config = shared_.config;
+    struct counted {
+        std::atomic<std::size_t>& n;
+        explicit counted(std::atomic<std::size_t>& count) : n(count) {
+            n.fetch_add(1, std::memory_order_relaxed);
+        }
+        ~counted() { n.fetch_sub(1, std::memory_order_relaxed); }
+        counted(const counted&) = delete;
+        counted& operator=(const counted&) = delete;
+    };
+    const counted tunnel_open(shared_.open_tunnels);
     auto record = std::make_shared<flow>();
     auto& f = *record;
     f.id = make_uuid();

@@ -617,6 +617,7 @@ framing_decoder client_session::take_response_head(flow_context& ctx,
     auto& f = ctx.f;
     auto& ures = ctx.response->get();
     unsigned upstream_status = ures.result_int();
+    f.time_to_first_byte = std::chrono::steady_clock::now() - f.started;
     f.response = response_head{upstream_status, std::string(ures.reason()), ures.version(),
                                end_to_end_headers(ures.base())};
     auto cl = ures.find(http::field::content_length);
@@ -822,6 +823,7 @@ bool client_session::local_reply_pieces(flow& f, std::vector<std::string>& out) 
 }
 
 asio::awaitable<bool> client_session::answer_locally(flow& f, bool keep_alive) {
+    f.time_to_first_byte = std::chrono::steady_clock::now() - f.started;
     if (!f.response) {
         f.response = response_head{500, "Internal Server Error", 11, {}};
     }

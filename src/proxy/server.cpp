@@ -99,6 +99,16 @@ class server_impl {
 
     tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
 
+    server_stats stats() const {
+        server_stats s;
+        s.client_connections = shared_.open_connections.load(std::memory_order_relaxed);
+        s.tunnels = shared_.open_tunnels.load(std::memory_order_relaxed);
+        for (const auto& w : workers_) {
+            s.upstream_idle += w->pool.idle_count_published();
+        }
+        return s;
+    }
+
     void run() {
         std::vector<std::thread> threads;
         std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
@@ -275,6 +285,9 @@ server::server(proxy_config config, std::shared_ptr<addon_chain> chain,
 server::~server() = default;
 boost::asio::ip::tcp::endpoint server::local_endpoint() const {
     return impl_->local_endpoint();
+}
+server_stats server::stats() const {
+    return impl_->stats();
 }
 void server::run() {
     impl_->run();

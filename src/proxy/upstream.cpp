@@ -177,6 +177,7 @@ std::unique_ptr<upstream_connection> upstream_pool::take_idle(const std::string&
         idle_entry e = std::move(list.back());
         list.pop_back();
         --idle_total_;
+        publish_idle();
         if (usable(e)) {
             e.connection->reused = true;
             spdlog::debug("reusing upstream connection to {}", key);
@@ -337,6 +338,7 @@ void upstream_pool::release(std::unique_ptr<upstream_connection> c) {
     c->stream.shrink_idle();
     list.push_back({std::move(c), std::chrono::steady_clock::now()});
     ++idle_total_;
+    publish_idle();
     if (!sweeping_) {
         sweeping_ = true;
         asio::co_spawn(ioc_, sweep_loop(), asio::detached);
@@ -362,6 +364,7 @@ asio::awaitable<void> upstream_pool::sweep_loop() {
             });
             it = list.empty() ? idle_.erase(it) : std::next(it);
         }
+        publish_idle();
     }
     sweeping_ = false;
 }
@@ -376,6 +379,7 @@ void upstream_pool::close_all() {
     }
     idle_.clear();
     idle_total_ = 0;
+    publish_idle();
 }
 
 void upstream_pool::close_oldest_idle() {
@@ -394,6 +398,7 @@ void upstream_pool::close_oldest_idle() {
     list.front().connection->stream.close();
     list.erase(list.begin());
     --idle_total_;
+    publish_idle();
     if (list.empty()) {
         idle_.erase(oldest);
     }

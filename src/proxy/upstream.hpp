@@ -2,6 +2,7 @@
 // Connections to upstream servers: DNS, TCP, TLS with verification, and a keep-alive pool.
 // One pool per worker thread; nothing here is shared between threads.
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -103,6 +104,10 @@ class upstream_pool {
     void release(std::unique_ptr<upstream_connection> c);
     void close_all();
     std::size_t idle_count() const;
+    // idle_count() for other threads (the metrics scrape): as of the last change.
+    std::size_t idle_count_published() const {
+        return idle_published_.load(std::memory_order_relaxed);
+    }
 
   private:
     struct idle_entry {
@@ -127,6 +132,8 @@ class upstream_pool {
     asio::ssl::context& tls_;
     std::unordered_map<std::string, std::vector<idle_entry>> idle_;
     std::size_t idle_total_ = 0;
+    std::atomic<std::size_t> idle_published_{0};  // idle_total_, for other threads
+    void publish_idle() { idle_published_.store(idle_total_, std::memory_order_relaxed); }
     asio::steady_timer sweep_timer_;
     bool sweeping_ = false;
     bool closed_ = false;  // close_all() ran: nothing joins the idle pool any more

@@ -31,6 +31,8 @@ struct shared_state {
     std::atomic<bool> stopping{false};
     // Client connections accepted and not closed yet (all workers).
     std::atomic<std::size_t> open_connections{0};
+    // Blind tunnels being relayed (all workers).
+    std::atomic<std::size_t> open_tunnels{0};
 };
 
 class client_session;

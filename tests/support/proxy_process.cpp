@@ -35,12 +35,13 @@ proxy_process::proxy_process(std::vector<std::string> args, spawn_options option
     }
     process_ = std::make_unique<child_process>(std::move(argv), std::move(options));
 
-    static const std::regex listening_re(R"(listening on ([0-9.]+|\[[0-9a-f:]+\]):([0-9]+))");
+    static const std::regex listening_re(
+        R"(llm_proxy listening on ([0-9.]+|\[[0-9a-f:]+\]):([0-9]+))");
     auto groups = process_->wait_for_stderr_line(listening_re, startup_timeout);
     if (!groups) {
         std::string why;
         if (process_->running()) {
-            why = "did not report 'listening on' within " +
+            why = "did not report 'llm_proxy listening on' within " +
                   std::to_string(startup_timeout.count()) + " ms";
         } else {
             process_->wait_exit(std::chrono::seconds(1));

@@ -1,7 +1,7 @@
 #pragma once
 // Runs the real proxy binary (LLM_PROXY_BINARY, or $LLM_PROXY_TEST_BINARY when set, e.g. to
 // run the end-to-end tests against another build) and waits until it reports
-// "listening on <host>:<port>" on stderr.
+// "llm_proxy listening on <host>:<port>" on stderr (not "metrics listening on").
 
 #include <chrono>
 #include <csignal>

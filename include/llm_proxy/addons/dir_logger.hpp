@@ -22,6 +22,7 @@ class dir_logger : public addon {
     // New requests wait while the writer's queue is full (--record-queue-mib).
     boost::asio::awaitable<void> wait_for_capacity() override;
     void close() override;
+    const std::shared_ptr<record::record_writer>& writer() const { return writer_; }
 
   private:
     std::shared_ptr<record::record_writer> writer_;

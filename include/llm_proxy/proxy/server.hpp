@@ -2,6 +2,7 @@
 // The proxy server: accepts client connections and runs flows through the addon chain.
 
 #include <boost/asio/ip/tcp.hpp>
+#include <cstddef>
 #include <memory>
 
 #include "llm_proxy/addon.hpp"
@@ -11,6 +12,13 @@
 namespace llm_proxy::proxy {
 
 class server_impl;
+
+// What the server holds open right now (for the metrics scrape).
+struct server_stats {
+    std::size_t client_connections = 0;
+    std::size_t tunnels = 0;        // blind tunnels being relayed
+    std::size_t upstream_idle = 0;  // idle keep-alive connections in the workers' pools
+};
 
 class server {
   public:
@@ -22,6 +30,8 @@ class server {
     server& operator=(const server&) = delete;
 
     boost::asio::ip::tcp::endpoint local_endpoint() const;
+    // Thread-safe; the idle count of each worker is the one it last published.
+    server_stats stats() const;
 
     // Serves until SIGINT/SIGTERM or stop(); then stops accepting, lets in-flight flows finish
     // (bounded by config.shutdown_grace), closes the addon chain and returns.
