@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# bench/record_layouts.sh — what writing records costs per request: `simple` (no records)
+# against `dir_logger` with one file per record (--format json) and JSONL segments
+# (--format jsonl), and with --fsync record / interval.
+#
+# One command, from the repository root or anywhere:   bench/record_layouts.sh
+#
+#   1. builds llm_proxy + fake_upstream (Release, build-bench/) unless BENCH_SKIP_BUILD=1
+#   2. for each round (BENCH_ROUNDS) and each setting, in turn: starts a fresh proxy writing to
+#      BENCH_RECORDS_DIR (default: a temp dir in /tmp, the disk), sends `hey -n BENCH_REQUESTS
+#      -c BENCH_CONC` keep-alive POSTs of a chat completion through an intercepted CONNECT to the
+#      fake upstream over TLS, waits until every record is written, and reads the proxy's CPU
+#      time (utime + stime of all its threads, the writer thread included)
+#   3. prints a markdown table: per setting the median over the rounds of the proxy's CPU per
+#      request and of requests per second, and the CPU ratio to `simple` of the same round
+#
+# Environment: BENCH_ROUNDS=3 BENCH_REQUESTS=20000 BENCH_CONC=10 BENCH_BUILD_DIR=build-bench
+#              BENCH_RECORDS_DIR= BENCH_SETTINGS (names below, space-separated)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+ROUNDS="${BENCH_ROUNDS:-3}"
+REQUESTS="${BENCH_REQUESTS:-20000}"
+CONC="${BENCH_CONC:-10}"
+BUILD="${BENCH_BUILD_DIR:-build-bench}"
+SETTINGS="${BENCH_SETTINGS:-simple json jsonl json-fsync-record jsonl-fsync-record jsonl-fsync-interval}"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_script_setup record-layouts llm_proxy_record_layouts
+
+command -v hey >/dev/null || die "hey is missing (bench/run.sh installs it)"
+build
+make_certs
+start_upstream
+RECORDS_ROOT="${BENCH_RECORDS_DIR:-$TMP}"
+printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}]}' \
+    >"$TMP/body.json"
+TICK="$(getconf CLK_TCK)"
+
+args_of() {
+    case "$1" in
+        simple) echo "simple" ;;
+        json) echo "dir_logger --format json" ;;
+        jsonl) echo "dir_logger --format jsonl" ;;
+        json-fsync-record) echo "dir_logger --format json --fsync record" ;;
+        jsonl-fsync-record) echo "dir_logger --format jsonl --fsync record" ;;
+        jsonl-fsync-interval) echo "dir_logger --format jsonl --fsync interval" ;;
+        *) die "unknown setting $1" ;;
+    esac
+}
+
+records_in() {  # files + lines of segments
+    local dir="$1" files lines
+    files="$(find "$dir" -maxdepth 1 -name '*.json' | wc -l)"
+    lines="$(cat "$dir"/*.jsonl 2>/dev/null | wc -l)"
+    echo $((files + lines))
+}
+
+declare -A CPU RPS
+for ((round = 1; round <= ROUNDS; round++)); do
+    for s in $SETTINGS; do
+        port="$(free_port)"
+        out="$RECORDS_ROOT/records-$s"
+        rm -rf "$out" "$TMP/ca"
+        mkdir -p "$out" "$TMP/ca"
+        # shellcheck disable=SC2046
+        "$BUILD/llm_proxy" $(args_of "$s") -o "$out" --listen "127.0.0.1:$port" \
+            --ca_dir "$TMP/ca" --upstream-ca "$TMP/pki/testca.pem" >"$TMP/proxy-$s.log" 2>&1 &
+        pid=$!
+        PIDS_TO_STOP+=("$pid")
+        wait_port "$port" "$pid" "proxy-$s"
+        cat "$TMP/pki/testca.pem" "$TMP/ca/mitmproxy-ca-cert.pem" >"$TMP/trust.pem"
+        t0="$(cpu_ticks "$pid")"
+        SSL_CERT_FILE="$TMP/trust.pem" timeout 600 hey -n "$REQUESTS" -c "$CONC" \
+            -x "http://127.0.0.1:$port" -m POST -T application/json -D "$TMP/body.json" \
+            "https://localhost:$UPORT/v1/chat/completions" >"$TMP/hey-$s.txt" || true
+        ok="$(grep -oE '\[200\][[:space:]]+[0-9]+' "$TMP/hey-$s.txt" | head -1 | awk '{print $2}' || true)"
+        rps="$(awk '/Requests\/sec/{print $2}' "$TMP/hey-$s.txt")"
+        if [[ "$s" != simple ]]; then
+            for ((i = 0; i < 600 && $(records_in "$out") < ok; i++)); do sleep 0.1; done
+            [[ "$(records_in "$out")" -ge "$ok" ]] || die "$s: records missing"
+        fi
+        t1="$(cpu_ticks "$pid")"
+        kill "$pid"
+        wait "$pid" 2>/dev/null || true
+        us="$(echo "($t1 - $t0) * 1000000 / $TICK / $ok" | bc -l)"
+        CPU[$s]+="$us "
+        RPS[$s]+="$rps "
+        log "round $round $s: $ok responses, $(printf '%.1f' "$us") µs CPU per request, $rps req/s"
+        rm -rf "$out"
+    done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+base="$(echo "${CPU[simple]:-}" | median)"
+rows=()
+for s in $SETTINGS; do
+    c="$(echo "${CPU[$s]}" | median)"
+    r="$(echo "${RPS[$s]}" | median)"
+    ratio="-"
+    [[ -n "$base" ]] && ratio="$(printf '%.2f' "$(echo "$c / $base" | bc -l)")"
+    rows+=("| $(args_of "$s") | $(printf '%.1f' "$c") | ${ratio} | $(printf '%.0f' "$r") |")
+done
+
+cat <<EOT
+## What records cost per request
+
+Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg); $("$BUILD/llm_proxy" --version | head -1), git $(git rev-parse --short HEAD).
+\`hey -n ${REQUESTS} -c ${CONC}\` keep-alive POSTs through an intercepted CONNECT to the fake upstream (TLS, 1 thread), ${ROUNDS} rounds, settings in turn within each round; records on $(df --output=fstype "$RECORDS_ROOT" | tail -1) at ${RECORDS_ROOT}. CPU: the proxy's utime + stime until every record is written, per 200 response; medians over the rounds. Load generator, upstream and proxy share the cores.
+
+| proxy | CPU µs per request | ÷ simple | requests/s |
+|---|---:|---:|---:|
+$(printf '%s\n' "${rows[@]}")
+EOT
