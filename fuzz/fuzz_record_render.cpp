@@ -104,10 +104,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     options.max_body_log = in.ConsumeBool() ? 4096 : in.ConsumeIntegralInRange(0, 64);
     options.log_request_body = in.ConsumeBool();
     options.log_response_headers = in.ConsumeBool();
-    const std::string rendered = record::render_record(f, options, text(in, 16));
+    const std::string proxy_id = text(in, 16);
+    const std::string rendered = record::render_record(f, options, proxy_id);
     const auto j = nlohmann::json::parse(rendered, nullptr, false);
     check(!j.is_discarded(), "the record is not JSON");
     check(rendered.ends_with("\n"), "the record does not end with a newline");
+
+    // The JSONL line (--format jsonl): the same record plus its id, on exactly one line.
+    const std::string line =
+        record::render_record(f, options, proxy_id, record::record_layout::line);
+    check(line.find('\n') == line.size() - 1, "a record line is not one line");
+    auto from_line = nlohmann::json::parse(line, nullptr, false);
+    check(!from_line.is_discarded() && from_line.is_object(), "a record line is not JSON");
+    check(from_line.value("id", std::string("\x01")) == same_text(f.id), "the line's id changed");
+    from_line.erase("id");
+    check(from_line == j, "the record line differs from the record");
 
     if (j.contains("request")) {
         const auto& req = j["request"];
