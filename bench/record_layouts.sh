@@ -24,6 +24,7 @@ ROUNDS="${BENCH_ROUNDS:-3}"
 REQUESTS="${BENCH_REQUESTS:-20000}"
 CONC="${BENCH_CONC:-10}"
 BUILD="${BENCH_BUILD_DIR:-build-bench}"
+PY=/usr/bin/python3
 SETTINGS="${BENCH_SETTINGS:-simple json jsonl json-fsync-record jsonl-fsync-record jsonl-fsync-interval}"
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
@@ -65,7 +66,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
         rm -rf "$out" "$TMP/ca"
         mkdir -p "$out" "$TMP/ca"
         # shellcheck disable=SC2046
-        "$BUILD/llm_proxy" $(args_of "$s") -o "$out" --listen "127.0.0.1:$port" \
+        outputs=(-o "$out")
+        [[ "$s" == simple ]] && outputs=()  # simple writes no records without -o
+        "$BUILD/llm_proxy" $(args_of "$s") "${outputs[@]}" --listen "127.0.0.1:$port" \
             --ca_dir "$TMP/ca" --upstream-ca "$TMP/pki/testca.pem" >"$TMP/proxy-$s.log" 2>&1 &
         pid=$!
         PIDS_TO_STOP+=("$pid")
