@@ -13,41 +13,13 @@
 #include "e2e_fixture.hpp"
 #include "llm_proxy/addons/dir_logger.hpp"
 #include "llm_proxy/record/record_writer.hpp"
+#include "support/gated_writer.hpp"
 #include "support/process.hpp"
 
 namespace llm_proxy::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Holds the writer thread before each record until open().
-class gated_writer : public record::record_writer {
-  public:
-    using record::record_writer::record_writer;
-    ~gated_writer() override {
-        open();
-        close();  // before this class is gone: the writer thread calls write_one
-    }
-    void open() {
-        std::lock_guard lock(m_);
-        open_ = true;
-        cv_.notify_all();
-    }
-
-  protected:
-    bool write_one(const flow& f) override {
-        {
-            std::unique_lock lock(m_);
-            cv_.wait(lock, [this] { return open_; });
-        }
-        return record::record_writer::write_one(f);
-    }
-
-  private:
-    std::mutex m_;
-    std::condition_variable cv_;
-    bool open_ = false;
-};
 
 struct record_files {
     std::vector<fs::path> records;  // *.json
@@ -136,23 +108,34 @@ TEST_F(addon_api_test, FsyncRecordHoldsTheResponseEndUntilTheRecordIsOnDisk) {
     EXPECT_TRUE(files.others.empty()) << files.others.front();
 }
 
-class Durability : public e2e_test {};
+class Durability : public e2e_test {
+  protected:
+    // n chat completions (every second one streamed, question "q<i>"), each answered whole;
+    // then SIGKILL.
+    void ask_then_kill(int n) {
+        auto client = proxied_client();
+        for (int i = 0; i < n; ++i) {
+            bool stream = i % 2 == 1;
+            std::string body =
+                std::string(R"({"model":"gpt-4o-mini","stream":)") + (stream ? "true" : "false") +
+                R"(,"messages":[{"role":"user","content":"q)" + std::to_string(i) + R"("}]})";
+            auto r =
+                client.post("https://api.openai.com/v1/chat/completions", body,
+                            {{"Content-Type", "application/json"}, {"X-Fake-Interval-Ms", "0"}});
+            ASSERT_EQ(r.status, 200u) << "request " << i;
+        }
+        ASSERT_EQ(proxy_->stop(SIGKILL), 128 + SIGKILL);
+    }
+};
 
 // Every response the client got whole has its record after SIGKILL, and no file is partial.
 TEST_F(Durability, FsyncRecordKeepsEveryAnsweredFlowThroughSigkill) {
     start_dir_logger({"--fsync", "record"});
-    auto client = proxied_client();
     const int n = 24;
-    for (int i = 0; i < n; ++i) {
-        bool stream = i % 2 == 1;
-        std::string body =
-            std::string(R"({"model":"gpt-4o-mini","stream":)") + (stream ? "true" : "false") +
-            R"(,"messages":[{"role":"user","content":"q)" + std::to_string(i) + R"("}]})";
-        auto r = client.post("https://api.openai.com/v1/chat/completions", body,
-                             {{"Content-Type", "application/json"}, {"X-Fake-Interval-Ms", "0"}});
-        ASSERT_EQ(r.status, 200u) << "request " << i;
+    ask_then_kill(n);
+    if (HasFatalFailure()) {
+        return;
     }
-    ASSERT_EQ(proxy_->stop(SIGKILL), 128 + SIGKILL);
 
     auto files = list_records(log_dir());
     EXPECT_EQ(files.records.size(), static_cast<std::size_t>(n));
@@ -176,18 +159,11 @@ TEST_F(Durability, FsyncRecordKeepsEveryAnsweredFlowThroughSigkill) {
 // and report and export read them.
 TEST_F(Durability, JsonlSegmentsKeepEveryAnsweredFlowThroughSigkill) {
     start_dir_logger({"--format", "jsonl", "--fsync", "record", "--rotate-mib", "1"});
-    auto client = proxied_client();
     const int n = 16;
-    for (int i = 0; i < n; ++i) {
-        bool stream = i % 2 == 1;
-        std::string body =
-            std::string(R"({"model":"gpt-4o-mini","stream":)") + (stream ? "true" : "false") +
-            R"(,"messages":[{"role":"user","content":"q)" + std::to_string(i) + R"("}]})";
-        auto r = client.post("https://api.openai.com/v1/chat/completions", body,
-                             {{"Content-Type", "application/json"}, {"X-Fake-Interval-Ms", "0"}});
-        ASSERT_EQ(r.status, 200u) << "request " << i;
+    ask_then_kill(n);
+    if (HasFatalFailure()) {
+        return;
     }
-    ASSERT_EQ(proxy_->stop(SIGKILL), 128 + SIGKILL);
 
     auto records = wait_for_records(n, std::chrono::milliseconds(0));  // every line whole
     ASSERT_EQ(records.size(), static_cast<std::size_t>(n));

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "llm_proxy/util/ids.hpp"
+#include "support/gated_writer.hpp"
 #include "support/temp_dir.hpp"
 
 namespace llm_proxy::record {
@@ -251,34 +252,7 @@ TEST(record_writer, records_are_pretty_printed_with_a_trailing_newline) {
 namespace llm_proxy::record {
 namespace {
 
-// Holds the writer thread before each record until open() is called.
-class gated_writer : public record_writer {
-  public:
-    using record_writer::record_writer;
-    ~gated_writer() override {
-        open();
-        close();  // before this class is gone: the writer thread calls write_one
-    }
-    void open() {
-        std::lock_guard lock(m_);
-        open_ = true;
-        cv_.notify_all();
-    }
-
-  protected:
-    bool write_one(const flow& f) override {
-        {
-            std::unique_lock lock(m_);
-            cv_.wait(lock, [this] { return open_; });
-        }
-        return record_writer::write_one(f);
-    }
-
-  private:
-    std::mutex m_;
-    std::condition_variable cv_;
-    bool open_ = false;
-};
+using test::gated_writer;
 
 // Runs wait_for_room() as a coroutine on `ioc`; `done` turns true when it returns.
 void spawn_wait(boost::asio::io_context& ioc, record_writer& w, bool& done) {
