@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/record_layouts.sh — what writing records costs per request: `simple` (no records)
 # against `dir_logger` with one file per record (--format json) and JSONL segments
-# (--format jsonl), and with --fsync record / interval.
+# (--format jsonl), with --fsync record / interval, and `simple` with Prometheus metrics on
+# (BENCH_SETTINGS=simple simple-metrics).
 #
 # One command, from the repository root or anywhere:   bench/record_layouts.sh
 #
@@ -42,6 +43,7 @@ TICK="$(getconf CLK_TCK)"
 args_of() {
     case "$1" in
         simple) echo "simple" ;;
+        simple-metrics) echo "simple --metrics-listen 127.0.0.1:0" ;;
         json) echo "dir_logger --format json" ;;
         jsonl) echo "dir_logger --format jsonl" ;;
         json-fsync-record) echo "dir_logger --format json --fsync record" ;;
@@ -67,7 +69,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         mkdir -p "$out" "$TMP/ca"
         # shellcheck disable=SC2046
         outputs=(-o "$out")
-        [[ "$s" == simple ]] && outputs=()  # simple writes no records without -o
+        [[ "$s" == simple* ]] && outputs=()  # simple writes no records without -o
         "$BUILD/llm_proxy" $(args_of "$s") "${outputs[@]}" --listen "127.0.0.1:$port" \
             --ca_dir "$TMP/ca" --upstream-ca "$TMP/pki/testca.pem" >"$TMP/proxy-$s.log" 2>&1 &
         pid=$!
@@ -80,7 +82,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             "https://localhost:$UPORT/v1/chat/completions" >"$TMP/hey-$s.txt" || true
         ok="$(grep -oE '\[200\][[:space:]]+[0-9]+' "$TMP/hey-$s.txt" | head -1 | awk '{print $2}' || true)"
         rps="$(awk '/Requests\/sec/{print $2}' "$TMP/hey-$s.txt")"
-        if [[ "$s" != simple ]]; then
+        if [[ "$s" != simple* ]]; then
             for ((i = 0; i < 600 && $(records_in "$out") < ok; i++)); do sleep 0.1; done
             [[ "$(records_in "$out")" -ge "$ok" ]] || die "$s: records missing"
         fi
