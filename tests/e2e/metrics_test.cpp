@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "e2e_fixture.hpp"
+#include "support/metrics_text.hpp"
 #include "support/raw_socket.hpp"
 
 namespace llm_proxy::test {
@@ -62,16 +63,8 @@ std::string find_binary(const std::string& name) {
     return {};
 }
 
-// The value of the sample `series` (name with its labels, as rendered), or -1 when absent.
 double value_of(const std::string& text, const std::string& series) {
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.starts_with(series + " ")) {
-            return std::stod(line.substr(series.size() + 1));
-        }
-    }
-    return -1;
+    return test::metric_value(text, series);
 }
 
 const std::string chat_body =

@@ -14,20 +14,13 @@
 #include "llm_proxy/metrics/registry.hpp"
 #include "llm_proxy/metrics/text_format.hpp"
 #include "support/addon_test_kit.hpp"
+#include "support/metrics_text.hpp"
 
 namespace llm_proxy::metrics {
 namespace {
 
-// The value of the sample line that starts with `series` followed by a space, or -1.
 double value_of(const std::string& text, const std::string& series) {
-    std::istringstream in(text);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.starts_with(series + " ")) {
-            return std::stod(line.substr(series.size() + 1));
-        }
-    }
-    return -1;
+    return test::metric_value(text, series);
 }
 
 flow finished(std::string method, std::string url, unsigned status) {
