@@ -103,17 +103,12 @@ int run_report(const report_options& o, const global_options& g) {
             }
             rep.add(*row);
         };
-        std::ifstream in(files[i], std::ios::binary);
         if (files[i].extension() == ".jsonl") {
-            // A segment: a record per line; a last line without its newline was cut.
-            std::string line;
-            while (std::getline(in, line) && !in.eof()) {
-                if (!line.empty()) {
-                    add(line);
-                }
-            }
+            llm::for_each_segment_line(files[i],
+                                       [&](const std::string& line, std::uint64_t) { add(line); });
             continue;
         }
+        std::ifstream in(files[i], std::ios::binary);
         std::ostringstream ss;
         ss << in.rdbuf();
         add(ss.str());

@@ -218,24 +218,14 @@ void record_source::read_each(const fs::path& file,
         fn(f, why);
         return;
     }
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        fn(nullptr, "cannot be read");
-        return;
-    }
-    std::string line;
-    std::uint64_t n = 0;
-    while (std::getline(in, line)) {
-        ++n;
-        if (in.eof()) {
-            break;  // no newline: cut by a writer that was killed
-        }
-        if (line.empty()) {
-            continue;
-        }
+    const std::string stem = file.stem().string();
+    bool opened = llm::for_each_segment_line(file, [&](const std::string& line, std::uint64_t n) {
         why.clear();
-        const flow_view* f = parse(line, file.stem().string() + ":" + std::to_string(n), why);
+        const flow_view* f = parse(line, stem + ":" + std::to_string(n), why);
         fn(f, why);
+    });
+    if (!opened) {
+        fn(nullptr, "cannot be read");
     }
 }
 

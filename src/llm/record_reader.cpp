@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 
 #include "llm_proxy/llm/parser.hpp"
 #include "llm_proxy/llm/record_json.hpp"
@@ -200,6 +201,26 @@ std::optional<std::chrono::system_clock::time_point> parse_time_bound(const std:
                                     "': expected YYYY-MM-DD or an RFC 3339 time");
     }
     return t;
+}
+
+bool for_each_segment_line(const std::filesystem::path& file,
+                           const std::function<void(const std::string&, std::uint64_t)>& fn) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        return false;
+    }
+    std::string line;
+    std::uint64_t n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (in.eof()) {
+            break;  // no newline: cut by a writer that was killed
+        }
+        if (!line.empty()) {
+            fn(line, n);
+        }
+    }
+    return true;
 }
 
 }  // namespace llm_proxy::llm

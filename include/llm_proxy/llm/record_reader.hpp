@@ -5,7 +5,9 @@
 // parsers and prices the proxy uses live.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -59,5 +61,11 @@ std::optional<std::chrono::system_clock::time_point> parse_timestamp(std::string
 // when it is no timestamp.
 std::optional<std::chrono::system_clock::time_point> parse_time_bound(const std::string& text,
                                                                       const char* flag);
+
+// Each record line of a JSONL segment (dir_logger --format jsonl) with its 1-based line
+// number. Empty lines are skipped, and so is a last line without its newline (cut by a writer
+// that was killed). False when the file cannot be opened.
+bool for_each_segment_line(const std::filesystem::path& file,
+                           const std::function<void(const std::string&, std::uint64_t)>& fn);
 
 }  // namespace llm_proxy::llm
