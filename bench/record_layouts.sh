@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/record_layouts.sh — what writing records costs per request: `simple` (no records)
 # against `dir_logger` with one file per record (--format json) and JSONL segments
-# (--format jsonl), with --fsync record / interval, and `simple` with Prometheus metrics on
-# (BENCH_SETTINGS=simple simple-metrics).
+# (--format jsonl), with --fsync record / interval, and `simple` with Prometheus metrics or
+# OpenTelemetry export on (BENCH_SETTINGS="simple simple-metrics simple-otlp"; the spans go to
+# bench/otlp_sink.py, and the CPU is read once the sink has every span).
 #
 # One command, from the repository root or anywhere:   bench/record_layouts.sh
 #
@@ -39,11 +40,19 @@ RECORDS_ROOT="${BENCH_RECORDS_DIR:-$TMP}"
 printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}]}' \
     >"$TMP/body.json"
 TICK="$(getconf CLK_TCK)"
+SINK_PORT=0
+if [[ " $SETTINGS " == *" simple-otlp "* ]]; then
+    SINK_PORT="$(free_port)"
+    "$PY" "$ROOT/bench/otlp_sink.py" "$SINK_PORT" "$TMP/spans" &
+    PIDS_TO_STOP+=("$!")
+    wait_port "$SINK_PORT" "$!" "otlp sink"
+fi
 
 args_of() {
     case "$1" in
         simple) echo "simple" ;;
         simple-metrics) echo "simple --metrics-listen 127.0.0.1:0" ;;
+        simple-otlp) echo "simple --otlp-endpoint http://127.0.0.1:$SINK_PORT --otlp-spool-dir $TMP/spool" ;;
         json) echo "dir_logger --format json" ;;
         jsonl) echo "dir_logger --format jsonl" ;;
         json-fsync-record) echo "dir_logger --format json --fsync record" ;;
@@ -76,12 +85,18 @@ for ((round = 1; round <= ROUNDS; round++)); do
         PIDS_TO_STOP+=("$pid")
         wait_port "$port" "$pid" "proxy-$s"
         cat "$TMP/pki/testca.pem" "$TMP/ca/mitmproxy-ca-cert.pem" >"$TMP/trust.pem"
+        before="$(cat "$TMP/spans" 2>/dev/null || echo 0)"
         t0="$(cpu_ticks "$pid")"
         SSL_CERT_FILE="$TMP/trust.pem" timeout 600 hey -n "$REQUESTS" -c "$CONC" \
             -x "http://127.0.0.1:$port" -m POST -T application/json -D "$TMP/body.json" \
             "https://localhost:$UPORT/v1/chat/completions" >"$TMP/hey-$s.txt" || true
         ok="$(grep -oE '\[200\][[:space:]]+[0-9]+' "$TMP/hey-$s.txt" | head -1 | awk '{print $2}' || true)"
         rps="$(awk '/Requests\/sec/{print $2}' "$TMP/hey-$s.txt")"
+        if [[ "$s" == simple-otlp ]]; then
+            for ((i = 0; i < 600 && $(cat "$TMP/spans" 2>/dev/null || echo 0) - before < ok; i++)); do
+                sleep 0.1
+            done
+        fi
         if [[ "$s" != simple* ]]; then
             for ((i = 0; i < 600 && $(records_in "$out") < ok; i++)); do sleep 0.1; done
             [[ "$(records_in "$out")" -ge "$ok" ]] || die "$s: records missing"

@@ -189,6 +189,27 @@ void add_global_options(CLI::App& app, global_options& g) {
     app.add_option("--metrics-listen", g.metrics_listen,
                    "HOST:PORT - serve Prometheus metrics at http://HOST:PORT/metrics (e.g. "
                    "127.0.0.1:9464; port 0: any free port, logged at start)");
+    app.add_option("--otlp-endpoint", g.otlp_endpoint,
+                   "URL - send one OpenTelemetry span per flow to this OTLP/HTTP collector "
+                   "(e.g. http://127.0.0.1:4318; default: OTEL_EXPORTER_OTLP_ENDPOINT)");
+    app.add_option("--otlp-header", g.otlp_headers,
+                   "KEY=VALUE - a header for the collector, e.g. Authorization (repeatable; "
+                   "added to OTEL_EXPORTER_OTLP_HEADERS)")
+        ->allow_extra_args(false);
+    app.add_flag("--otlp-content", g.otlp_content,
+                 "Put prompts and answers in the spans (gen_ai.input.messages, "
+                 "gen_ai.output.messages)");
+    app.add_option("--otlp-compression", g.otlp_compression,
+                   "none or gzip (default: OTEL_EXPORTER_OTLP_COMPRESSION, else none)")
+        ->check(CLI::IsMember({"none", "gzip"}));
+    app.add_option("--otlp-spool-dir", g.otlp_spool_dir,
+                   "Directory that keeps spans the collector has not taken, across restarts "
+                   "(default: ~/.local/state/llm_proxy/otlp-spool)");
+    app.add_option("--otlp-spool-mib", g.otlp_spool_mib,
+                   "MiB of spans kept while the collector is down; the oldest go past it (0: "
+                   "none)")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 1048576.0));
     app.add_flag("--allow-open-proxy", g.allow_open_proxy,
                  "Listen on a non-loopback address without proxy authentication");
     app.add_flag("--inject-usage", g.inject_usage,

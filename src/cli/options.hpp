@@ -53,6 +53,13 @@ struct global_options {
     bool allow_open_proxy = false;
     // Prometheus metrics: "" (off) or the address of the /metrics listener
     std::string metrics_listen;
+    // OpenTelemetry spans (also from the standard OTEL_* variables; see otlp_settings.cpp)
+    std::string otlp_endpoint;              // "" (off) or the collector's base URL
+    std::vector<std::string> otlp_headers;  // KEY=VALUE
+    bool otlp_content = false;
+    std::string otlp_compression;  // "" (from OTEL_EXPORTER_OTLP_COMPRESSION), none, gzip
+    std::string otlp_spool_dir;    // "" : ~/.local/state/llm_proxy/otlp-spool
+    double otlp_spool_mib = 64;
 };
 
 // Each subcommand sets `run`; main calls it after parsing.

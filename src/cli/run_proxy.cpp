@@ -9,10 +9,12 @@
 #include <optional>
 
 #include "cli/options.hpp"
+#include "cli/otlp_settings.hpp"
 #include "cli/prices_source.hpp"
 #include "llm_proxy/addons/dir_logger.hpp"
 #include "llm_proxy/addons/llm_observer.hpp"
 #include "llm_proxy/addons/metrics_recorder.hpp"
+#include "llm_proxy/addons/otlp_recorder.hpp"
 #include "llm_proxy/addons/scheme_upgrader.hpp"
 #include "llm_proxy/addons/terminal_logger.hpp"
 #include "llm_proxy/llm/recognise.hpp"
@@ -131,6 +133,30 @@ void add_engine_metrics(metrics::registry& registry, const proxy::server& server
     registry.add_callback("llm_proxy_records_queued", "gauge",
                           "Records waiting for the writer thread",
                           sum(&record::record_writer::queued));
+}
+
+void add_otlp_metrics(metrics::registry& registry,
+                      const std::shared_ptr<otlp::exporter>& exporter) {
+    auto read = [exporter](std::uint64_t otlp::exporter_stats::*field) {
+        return [exporter, field] { return static_cast<double>(exporter->stats().*field); };
+    };
+    registry.add_callback("llm_proxy_otlp_spans_exported_total", "counter",
+                          "Spans the OTLP collector took",
+                          read(&otlp::exporter_stats::exported_spans));
+    registry.add_callback("llm_proxy_otlp_spans_dropped_total", "counter",
+                          "Spans dropped: queue or spool full, or refused by the collector",
+                          read(&otlp::exporter_stats::dropped_spans));
+    registry.add_callback("llm_proxy_otlp_exports_failed_total", "counter",
+                          "OTLP exports that failed (retried later, or dropped when refused)",
+                          read(&otlp::exporter_stats::failed_exports));
+    registry.add_callback("llm_proxy_otlp_spans_queued", "gauge",
+                          "Spans waiting for the OTLP exporter thread",
+                          read(&otlp::exporter_stats::queued_spans));
+    registry.add_callback("llm_proxy_otlp_spans_spooled", "gauge",
+                          "Spans waiting in the spool for the collector",
+                          read(&otlp::exporter_stats::spooled_spans));
+    registry.add_callback("llm_proxy_otlp_spool_bytes", "gauge", "Bytes in the OTLP spool",
+                          read(&otlp::exporter_stats::spooled_bytes));
 }
 
 }  // namespace
@@ -304,9 +330,11 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
     proxy_config config;
     addons::llm_observer_options observer;
     std::optional<listen_address> metrics_at;
+    std::optional<otlp::exporter_options> otlp_options;
     try {
         config = make_proxy_config(g);
         observer = make_observer_options(g);
+        otlp_options = make_otlp_options(g, process_env());
         if (!g.metrics_listen.empty()) {
             metrics_at = parse_listen_address(g.metrics_listen, "--metrics-listen");
         }
@@ -344,6 +372,17 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
         if (g.verbose || g.debug) {
             chain->add(std::make_shared<addons::terminal_logger>());
         }
+        std::shared_ptr<otlp::exporter> otlp_exporter;
+        if (otlp_options) {
+            otlp_exporter = std::make_shared<otlp::exporter>(std::move(*otlp_options));
+            chain->add(std::make_shared<addons::otlp_recorder>(otlp_exporter));
+            const auto& o = otlp_exporter->options();
+            spdlog::info("sending OpenTelemetry spans to {}{}; spool: {}", o.url,
+                         o.spans.content ? " (with prompts and answers)" : "",
+                         o.spool_bytes == 0    ? std::string("none")
+                         : o.spool_dir.empty() ? "memory"
+                                               : o.spool_dir.string());
+        }
         std::shared_ptr<metrics::registry> registry;
         if (metrics_at) {
             registry = std::make_shared<metrics::registry>();
@@ -353,6 +392,9 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
         std::unique_ptr<metrics::endpoint> metrics_endpoint;
         if (registry) {
             add_engine_metrics(*registry, server, *chain);
+            if (otlp_exporter) {
+                add_otlp_metrics(*registry, otlp_exporter);
+            }
             metrics_endpoint =
                 std::make_unique<metrics::endpoint>(registry, metrics_at->host, metrics_at->port);
             auto ep = metrics_endpoint->local_endpoint();

@@ -83,3 +83,12 @@ TEST(UtilText, Base64RoundTripsBinaryAndRejectsGarbage) {
     EXPECT_FALSE(base64_decode("Z").has_value());
     EXPECT_EQ(base64_decode("Zm8").value_or("<fail>"), "fo");  // padding optional
 }
+
+TEST(UtilText, PercentDecode) {
+    EXPECT_EQ(percent_decode("Basic%20YWJj%3d"), "Basic YWJj=");
+    EXPECT_EQ(percent_decode("a%2Cb%2cc"), "a,b,c");
+    EXPECT_EQ(percent_decode("100%"), "100%");     // no digits: kept
+    EXPECT_EQ(percent_decode("%zz%4"), "%zz%4");   // not hex, cut short: kept
+    EXPECT_EQ(percent_decode("a+b"), "a+b");       // '+' is not a space here
+    EXPECT_EQ(percent_decode("%00x").size(), 2u);  // a NUL is decoded (callers check)
+}

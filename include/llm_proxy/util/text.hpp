@@ -46,6 +46,9 @@ constexpr int hex_digit_value(char c) {
     return -1;
 }
 
+// %XX escapes decoded (either case of hex digit); a '%' not followed by two hex digits stays
+// as it is. '+' is not a space here (W3C baggage and OTEL_* variables use plain %-encoding).
+std::string percent_decode(std::string_view s);
 // Standard base64 (RFC 4648 section 4) with padding.
 std::string base64_encode(std::string_view bytes);
 

@@ -1,0 +1,88 @@
+#pragma once
+// Sends one span per finished flow to an OpenTelemetry collector over OTLP/HTTP (JSON), on its
+// own thread: workers only append the finished flow to a bounded queue. Spans go in batches
+// (up to max_batch, or after batch_delay); a batch the collector does not take (down, 429,
+// 5xx) goes to the spool (spool.hpp) and is sent again, oldest first, with exponential
+// backoff. Nothing waits on the collector; what is dropped (a full queue or spool, a batch
+// the collector rejects as malformed) is counted and logged.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "llm_proxy/flow.hpp"
+#include "llm_proxy/otlp/span.hpp"
+
+namespace llm_proxy::otlp {
+
+struct exporter_options {
+    std::string url;  // the traces URL, e.g. http://127.0.0.1:4318/v1/traces
+    std::vector<std::pair<std::string, std::string>> headers;
+    bool gzip = false;
+    std::chrono::milliseconds timeout{10000};
+    otlp::resource resource;
+    span_options spans;
+    std::filesystem::path spool_dir;  // empty: keep unsent batches in memory
+    std::uint64_t spool_bytes = 64ull << 20;
+    std::size_t max_batch = 512;
+    std::chrono::milliseconds batch_delay{1000};
+    std::size_t max_queue = 8192;
+    std::chrono::milliseconds min_backoff{1000};
+    std::chrono::milliseconds max_backoff{30000};
+    std::optional<std::filesystem::path> extra_ca;  // --upstream-ca, for an https collector
+    std::chrono::milliseconds shutdown_timeout{5000};
+};
+
+struct exporter_stats {
+    std::uint64_t exported_spans = 0;  // the collector took them
+    std::uint64_t dropped_spans = 0;   // queue or spool full, rejected, or lost at shutdown
+    std::uint64_t failed_exports = 0;  // POSTs that failed (each retried or dropped)
+    std::uint64_t queued_spans = 0;    // waiting for the exporter thread
+    std::uint64_t spooled_spans = 0;   // waiting in the spool
+    std::uint64_t spooled_bytes = 0;
+};
+
+class exporter {
+  public:
+    // Throws std::invalid_argument when the URL is not http(s).
+    explicit exporter(exporter_options options);
+    ~exporter();
+    exporter(const exporter&) = delete;
+    exporter& operator=(const exporter&) = delete;
+
+    // From any thread: queues the finished flow (never blocks on the collector).
+    void push(std::shared_ptr<const flow> f);
+    // Sends what is queued (the spool is kept for the next run when it is on disk), then stops
+    // the thread. Waits at most shutdown_timeout for the collector.
+    void close();
+
+    exporter_stats stats() const;
+    const exporter_options& options() const { return options_; }
+
+    struct state;
+
+  private:
+    exporter_options options_;
+    std::shared_ptr<state> state_;
+    std::thread thread_;
+};
+
+// The traces URL for a base endpoint (OTEL_EXPORTER_OTLP_ENDPOINT, --otlp-endpoint):
+// "/v1/traces" appended to its path, unless the path already ends with it.
+std::string traces_url(std::string_view endpoint);
+// Whether `url` is an http:// or https:// URL with a host (what the exporter can send to).
+bool is_http_url(const std::string& url);
+// "k=v,k2=v2" (OTEL_EXPORTER_OTLP_HEADERS; values percent-decoded). Throws
+// std::invalid_argument naming the bad item.
+std::vector<std::pair<std::string, std::string>> parse_headers(std::string_view text);
+
+}  // namespace llm_proxy::otlp

@@ -1,0 +1,362 @@
+// The OTLP exporter thread: queue -> batches -> POST, with the spool for what the collector
+// did not take.
+#include "llm_proxy/otlp/exporter.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <stdexcept>
+
+#include "llm_proxy/otlp/spool.hpp"
+#include "llm_proxy/record/body_decoder.hpp"
+#include "llm_proxy/tls/contexts.hpp"
+#include "llm_proxy/util/text.hpp"
+#include "sender.hpp"
+
+namespace llm_proxy::otlp {
+
+namespace asio = boost::asio;
+using clock = std::chrono::steady_clock;
+
+struct exporter::state {
+    explicit state(const exporter_options& o) : options(o), wake(ioc) {}
+    const exporter_options& options;
+    target where;
+    asio::io_context ioc;
+    asio::steady_timer wake;
+
+    std::mutex mutex;
+    std::vector<std::shared_ptr<const flow>> queue;
+    bool stopping = false;
+    bool woken = false;
+
+    std::atomic<std::uint64_t> exported{0};
+    std::atomic<std::uint64_t> dropped{0};
+    std::atomic<std::uint64_t> failed{0};
+    std::atomic<std::uint64_t> queued{0};
+    std::atomic<std::uint64_t> spooled_spans{0};
+    std::atomic<std::uint64_t> spooled_bytes{0};
+};
+
+namespace {
+
+class sender_loop {
+  public:
+    explicit sender_loop(exporter::state& s)
+        : s_(s), spool_(s.options.spool_dir, s.options.spool_bytes) {
+        if (!spool_.problem.empty()) {
+            spdlog::warn("otlp: {}", spool_.problem);
+            spool_.problem.clear();
+        }
+        if (!spool_.empty()) {
+            spdlog::info("otlp: {} spans from an earlier run wait in {}; sending them first",
+                         spool_.spans(), spool_.directory().string());
+        }
+        if (s.where.scheme == "https") {
+            tls_ = tls::make_upstream_context(false, s.options.extra_ca);
+        }
+        post_.headers = s.options.headers;
+        post_.timeout = s.options.timeout;
+        if (s.options.gzip) {
+            post_.content_encoding = "gzip";
+        }
+        publish();
+    }
+
+    asio::awaitable<void> run() {
+        std::optional<clock::time_point> stop_deadline;
+        for (;;) {
+            std::vector<std::shared_ptr<const flow>> taken;
+            bool stopping = false;
+            {
+                std::lock_guard lock(s_.mutex);
+                taken.swap(s_.queue);
+                stopping = s_.stopping;
+                s_.woken = false;
+            }
+            if (stopping && !stop_deadline) {
+                stop_deadline = clock::now() + s_.options.shutdown_timeout;
+                post_.timeout = std::min(s_.options.timeout, s_.options.shutdown_timeout);
+            }
+            s_.queued.fetch_sub(taken.size());
+            co_await send_new(taken);
+            co_await drain(stop_deadline);
+            publish();
+            if (stopping) {
+                break;
+            }
+            auto wait = std::chrono::duration_cast<clock::duration>(s_.options.batch_delay);
+            if (!spool_.empty()) {
+                wait = std::min(wait, std::max(clock::duration::zero(), retry_at_ - clock::now()));
+            }
+            s_.wake.expires_after(wait);
+            boost::system::error_code ec;
+            co_await s_.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+        if (!spool_.empty()) {
+            if (spool_.on_disk()) {
+                spdlog::warn(
+                    "otlp: {} spans the collector has not taken yet are kept in {} for "
+                    "the next run",
+                    spool_.spans(), spool_.directory().string());
+            } else {
+                spdlog::warn(
+                    "otlp: {} spans the collector has not taken are lost (no spool "
+                    "directory)",
+                    spool_.spans());
+                s_.dropped.fetch_add(spool_.spans());
+            }
+        }
+        publish();
+    }
+
+  private:
+    bool collector_ready() const { return clock::now() >= retry_at_; }
+
+    // New spans: straight to the collector when it is up and nothing older waits; else to the
+    // end of the spool.
+    asio::awaitable<void> send_new(const std::vector<std::shared_ptr<const flow>>& flows) {
+        const auto max = std::max<std::size_t>(1, s_.options.max_batch);
+        for (std::size_t i = 0; i < flows.size(); i += max) {
+            spool::batch b;
+            std::vector<std::string> spans;
+            for (std::size_t j = i; j < flows.size() && j < i + max; ++j) {
+                spans.push_back(span_text(*flows[j], s_.options.spans));
+            }
+            b.spans = spans.size();
+            b.body = export_request(s_.options.resource, spans);
+            if (s_.options.gzip) {
+                b.body = record::encode_body("gzip", b.body);
+            }
+            if (spool_.empty() && collector_ready()) {
+                auto r = co_await post(s_.where, tls_.get(), b.body, post_);
+                if (handle(r, b.spans)) {
+                    continue;
+                }
+                if (!r.retryable) {
+                    continue;  // dropped and counted by handle()
+                }
+            }
+            keep(b);
+        }
+    }
+
+    // The spool, oldest first, while the collector takes batches.
+    asio::awaitable<void> drain(std::optional<clock::time_point> deadline) {
+        while (!spool_.empty() && collector_ready() && (!deadline || clock::now() < *deadline)) {
+            auto b = spool_.front();
+            report_spool_problem();
+            if (!b) {
+                break;
+            }
+            auto r = co_await post(s_.where, tls_.get(), b->body, post_);
+            if (handle(r, b->spans)) {
+                spool_.pop();
+            } else if (!r.retryable) {
+                spool_.pop();  // dropped and counted by handle()
+            } else {
+                break;
+            }
+            publish();
+        }
+    }
+
+    void keep(const spool::batch& b) {
+        if (!spool_.push(b)) {
+            report_spool_problem();
+        }
+        publish();
+    }
+
+    void report_spool_problem() {
+        if (!spool_.problem.empty()) {
+            spdlog::warn("otlp: {}", spool_.problem);
+            spool_.problem.clear();
+        }
+    }
+
+    // True when the collector took the batch. A retryable failure sets the backoff; any other
+    // drops the batch's spans.
+    bool handle(const post_result& r, std::size_t spans) {
+        if (r.ok) {
+            s_.exported.fetch_add(spans);
+            if (down_) {
+                spdlog::info("otlp: the collector at {} takes spans again", s_.options.url);
+                down_ = false;
+            }
+            backoff_ = clock::duration::zero();
+            return true;
+        }
+        s_.failed.fetch_add(1);
+        if (!r.retryable) {
+            s_.dropped.fetch_add(spans);
+            spdlog::warn("otlp: the collector at {} refused {} spans ({}); they are dropped",
+                         s_.options.url, spans, r.error);
+            return false;
+        }
+        auto min = std::chrono::duration_cast<clock::duration>(s_.options.min_backoff);
+        auto max = std::chrono::duration_cast<clock::duration>(s_.options.max_backoff);
+        backoff_ = backoff_ == clock::duration::zero() ? min : std::min(backoff_ * 2, max);
+        auto wait = backoff_;
+        if (r.retry_after) {
+            wait = std::max(wait, std::chrono::duration_cast<clock::duration>(*r.retry_after));
+        }
+        retry_at_ = clock::now() + wait;
+        if (!down_) {
+            spdlog::warn(
+                "otlp: the collector at {} did not take spans ({}); keeping them and "
+                "trying again with backoff",
+                s_.options.url, r.error);
+            down_ = true;
+        }
+        return false;
+    }
+
+    void publish() {
+        s_.spooled_spans.store(spool_.spans());
+        s_.spooled_bytes.store(spool_.bytes());
+        auto lost = spool_.dropped_spans();
+        s_.dropped.fetch_add(lost - spool_dropped_seen_);
+        spool_dropped_seen_ = lost;
+    }
+
+    exporter::state& s_;
+    spool spool_;
+    std::unique_ptr<asio::ssl::context> tls_;
+    post_options post_;
+    clock::time_point retry_at_{};
+    clock::duration backoff_{};
+    bool down_ = false;
+    std::uint64_t spool_dropped_seen_ = 0;
+};
+
+}  // namespace
+
+exporter::exporter(exporter_options options)
+    : options_(std::move(options)), state_(std::make_shared<state>(options_)) {
+    auto t = parse_target(options_.url);
+    if (!t) {
+        throw std::invalid_argument("the OTLP endpoint '" + options_.url +
+                                    "' is not an http:// or https:// URL");
+    }
+    state_->where = *t;
+    auto s = state_;
+    thread_ = std::thread([s] {
+        try {
+            sender_loop loop(*s);
+            asio::co_spawn(s->ioc, loop.run(), asio::detached);
+            s->ioc.run();
+        } catch (const std::exception& e) {
+            spdlog::error("otlp: the exporter stopped: {}", e.what());
+        }
+    });
+}
+
+exporter::~exporter() {
+    close();
+}
+
+void exporter::push(std::shared_ptr<const flow> f) {
+    bool wake = false;
+    {
+        std::lock_guard lock(state_->mutex);
+        if (state_->stopping || state_->queue.size() >= options_.max_queue) {
+            state_->dropped.fetch_add(1);
+            return;
+        }
+        state_->queue.push_back(std::move(f));
+        if (state_->queue.size() >= options_.max_batch && !state_->woken) {
+            state_->woken = wake = true;
+        }
+    }
+    state_->queued.fetch_add(1);
+    if (wake) {
+        auto s = state_;
+        asio::post(s->ioc, [s] { s->wake.cancel(); });
+    }
+}
+
+void exporter::close() {
+    if (!thread_.joinable()) {
+        return;
+    }
+    {
+        std::lock_guard lock(state_->mutex);
+        state_->stopping = true;
+    }
+    auto s = state_;
+    asio::post(s->ioc, [s] { s->wake.cancel(); });
+    thread_.join();
+}
+
+exporter_stats exporter::stats() const {
+    exporter_stats st;
+    st.exported_spans = state_->exported.load();
+    st.dropped_spans = state_->dropped.load();
+    st.failed_exports = state_->failed.load();
+    st.queued_spans = state_->queued.load();
+    st.spooled_spans = state_->spooled_spans.load();
+    st.spooled_bytes = state_->spooled_bytes.load();
+    return st;
+}
+
+bool is_http_url(const std::string& url) {
+    return parse_target(url).has_value();
+}
+
+std::string traces_url(std::string_view endpoint) {
+    std::string url(endpoint);
+    auto q = url.find_first_of("?#");
+    std::string rest = q == std::string::npos ? "" : url.substr(q);
+    std::string base = url.substr(0, q);
+    constexpr std::string_view suffix = "/v1/traces";
+    if (base.size() >= suffix.size() && base.compare(base.size() - suffix.size(), suffix.size(),
+                                                     suffix.data(), suffix.size()) == 0) {
+        return url;
+    }
+    while (!base.empty() && base.back() == '/') {
+        base.pop_back();
+    }
+    return base + std::string(suffix) + rest;
+}
+
+std::vector<std::pair<std::string, std::string>> parse_headers(std::string_view text) {
+    std::vector<std::pair<std::string, std::string>> out;
+    while (!text.empty()) {
+        auto comma = text.find(',');
+        auto item = trim_space(text.substr(0, comma));
+        text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+        if (item.empty()) {
+            continue;
+        }
+        auto eq = item.find('=');
+        auto key =
+            eq == std::string_view::npos ? std::string_view{} : trim_space(item.substr(0, eq));
+        if (key.empty()) {
+            throw std::invalid_argument("'" + std::string(item) + "' is not key=value");
+        }
+        auto name = percent_decode(key);
+        auto value = percent_decode(trim_space(item.substr(eq + 1)));
+        for (char c : name) {
+            if (c <= ' ' || c == ':' || c == 0x7f) {
+                throw std::invalid_argument("'" + name + "' is not a header name");
+            }
+        }
+        for (char c : value) {
+            if (c == '\r' || c == '\n' || c == '\0') {
+                throw std::invalid_argument("the value of header '" + name +
+                                            "' holds a line break");
+            }
+        }
+        out.emplace_back(std::move(name), std::move(value));
+    }
+    return out;
+}
+
+}  // namespace llm_proxy::otlp

@@ -1,0 +1,492 @@
+// A finished flow as an OTLP span (JSON encoding).
+#include "llm_proxy/otlp/span.hpp"
+
+#include <chrono>
+#include <random>
+
+#include "llm_proxy/export/conversation.hpp"
+#include "llm_proxy/llm/summary.hpp"
+#include "llm_proxy/record/body_decoder.hpp"
+#include "llm_proxy/util/text.hpp"
+
+namespace llm_proxy::otlp {
+
+namespace {
+
+using nlohmann::json;
+
+bool is_lower_hex(std::string_view s) {
+    for (char c : s) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool all_zero(std::string_view s) {
+    return s.find_first_not_of('0') == std::string_view::npos;
+}
+
+std::string random_hex(std::size_t bytes) {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (;;) {
+        out.clear();
+        for (std::size_t i = 0; i < bytes; i += 8) {
+            auto v = rng();
+            for (std::size_t b = 0; b < 8 && i + b < bytes; ++b) {
+                out += digits[(v >> 4) & 0xf];
+                out += digits[v & 0xf];
+                v >>= 8;
+            }
+        }
+        if (!all_zero(out)) {
+            return out;
+        }
+    }
+}
+
+// Cuts `s` to at most `limit` bytes without splitting a UTF-8 sequence.
+std::string cut(std::string_view s, std::size_t limit) {
+    if (s.size() <= limit) {
+        return std::string(s);
+    }
+    std::size_t n = limit;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) {
+        --n;
+    }
+    return std::string(s.substr(0, n));
+}
+
+class attributes {
+  public:
+    explicit attributes(std::size_t max_length) : max_length_(max_length) {}
+    void text(const char* key, std::string_view value) {
+        add(key, json{{"stringValue", cut(value, max_length_)}});
+    }
+    void integer(const char* key, std::uint64_t value) {
+        add(key, json{{"intValue", std::to_string(value)}});
+    }
+    void number(const char* key, double value) { add(key, json{{"doubleValue", value}}); }
+    void boolean(const char* key, bool value) { add(key, json{{"boolValue", value}}); }
+    void texts(const char* key, const std::vector<std::string>& values) {
+        json list = json::array();
+        for (const auto& v : values) {
+            list.push_back(json{{"stringValue", cut(v, max_length_)}});
+        }
+        add(key, json{{"arrayValue", json{{"values", std::move(list)}}}});
+    }
+    json take() { return std::move(list_); }
+
+  private:
+    void add(const char* key, json value) {
+        list_.push_back(json{{"key", key}, {"value", std::move(value)}});
+    }
+    std::size_t max_length_;
+    json list_ = json::array();
+};
+
+std::string nanos(std::chrono::system_clock::time_point t) {
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+// Query values of parameters that carry credentials (Gemini's ?key=, signed URLs) are
+// replaced with REDACTED, as the HTTP conventions ask for url.full.
+bool is_secret_parameter(std::string_view name) {
+    std::string n = to_lower(name);
+    for (const char* word : {"key", "token", "sig", "secret", "password", "auth", "credential"}) {
+        if (n.find(word) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string redacted_url(const request_head& r) {
+    std::string url = r.url();
+    auto q = url.find('?');
+    if (q == std::string::npos) {
+        return url;
+    }
+    std::string out = url.substr(0, q + 1);
+    std::string_view query = std::string_view(url).substr(q + 1);
+    bool first = true;
+    while (!query.empty()) {
+        auto amp = query.find('&');
+        auto param = query.substr(0, amp);
+        query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+        if (!first) {
+            out += '&';
+        }
+        first = false;
+        auto eq = param.find('=');
+        if (eq != std::string_view::npos && is_secret_parameter(param.substr(0, eq))) {
+            out += param.substr(0, eq);
+            out += "=REDACTED";
+        } else {
+            out += param;
+        }
+    }
+    return out;
+}
+
+// The error.type of a flow: the proxy's error kind, else the HTTP status of a 4xx/5xx answer.
+std::string error_type(const flow& f) {
+    if (f.error_kind != flow_error::none) {
+        return std::string(to_string(f.error_kind));
+    }
+    if (f.rejected) {
+        return std::to_string(f.rejected->status);
+    }
+    if (f.response && f.response->status >= 400) {
+        return std::to_string(f.response->status);
+    }
+    return "";
+}
+
+json text_part(std::string_view text) {
+    return json{{"type", "text"}, {"content", text}};
+}
+
+// A message of the conversation in the GenAI conventions' shape: role and parts.
+json message_json(const exporter::message& m) {
+    json parts = json::array();
+    for (const auto& p : m.content) {
+        switch (p.k) {
+            case exporter::part::kind::text:
+                if (m.role == exporter::role::tool) {
+                    parts.push_back(json{{"type", "tool_call_response"},
+                                         {"id", m.tool_call_id},
+                                         {"response", p.text}});
+                } else {
+                    parts.push_back(text_part(p.text));
+                }
+                break;
+            case exporter::part::kind::image:
+                parts.push_back(json{{"type", "uri"}, {"modality", "image"}, {"uri", p.url}});
+                break;
+            case exporter::part::kind::reasoning:
+                parts.push_back(json{{"type", "reasoning"}, {"content", p.text}});
+                break;
+            case exporter::part::kind::other:
+                parts.push_back(json{{"type", p.type}, {"content", p.raw}});
+                break;
+        }
+    }
+    for (const auto& c : m.tool_calls) {
+        parts.push_back(json{
+            {"type", "tool_call"}, {"id", c.id}, {"name", c.name}, {"arguments", c.arguments}});
+    }
+    if (m.refusal) {
+        parts.push_back(json{{"type", "refusal"}, {"content", *m.refusal}});
+    }
+    const char* role = exporter::to_string(m.role);
+    return json{{"role", role}, {"parts", std::move(parts)}};
+}
+
+std::string dump(const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void add_content(attributes& a, const flow& f, const llm::summary& s) {
+    if (!f.request_body.data.empty() && !f.request_body.truncated) {
+        auto encoding = find_header(f.request.headers, "content-encoding");
+        auto body = record::decode_body(encoding.value_or(""), f.request_body.data, 64u << 20);
+        std::string why;
+        if (body.ok && !body.truncated) {
+            if (auto c = exporter::read_conversation(s.call.api, body.data, why)) {
+                json system = json::array();
+                json input = json::array();
+                for (const auto& m : c->messages) {
+                    if (m.role == exporter::role::system || m.role == exporter::role::developer) {
+                        for (const auto& p : m.content) {
+                            if (p.k == exporter::part::kind::text) {
+                                system.push_back(text_part(p.text));
+                            }
+                        }
+                    } else {
+                        input.push_back(message_json(m));
+                    }
+                }
+                if (!system.empty()) {
+                    a.text("gen_ai.system_instructions", dump(system));
+                }
+                a.text("gen_ai.input.messages", dump(input));
+            }
+        }
+    }
+    json output = json::array();
+    for (const auto& answer : s.call.answers) {
+        json parts = json::array();
+        if (answer.reasoning) {
+            parts.push_back(json{{"type", "reasoning"}, {"content", *answer.reasoning}});
+        }
+        if (answer.content) {
+            parts.push_back(text_part(*answer.content));
+        }
+        if (answer.refusal) {
+            parts.push_back(json{{"type", "refusal"}, {"content", *answer.refusal}});
+        }
+        for (const auto& c : answer.tool_calls) {
+            parts.push_back(json{
+                {"type", "tool_call"}, {"id", c.id}, {"name", c.name}, {"arguments", c.arguments}});
+        }
+        json m{{"role", answer.role}, {"parts", std::move(parts)}};
+        if (answer.finish_reason) {
+            m["finish_reason"] = *answer.finish_reason;
+        }
+        output.push_back(std::move(m));
+    }
+    if (!output.empty()) {
+        a.text("gen_ai.output.messages", dump(output));
+    }
+}
+
+void add_llm(attributes& a, const flow& f, const llm::summary& s, const span_options& o) {
+    const auto& c = s.call;
+    a.text("gen_ai.operation.name", operation_name(c.api));
+    a.text("gen_ai.provider.name", provider_name(c.provider));
+    if (!c.request_model.empty()) {
+        a.text("gen_ai.request.model", c.request_model);
+    }
+    if (!c.response_model.empty()) {
+        a.text("gen_ai.response.model", c.response_model);
+    }
+    if (!c.response_id.empty()) {
+        a.text("gen_ai.response.id", c.response_id);
+    }
+    std::vector<std::string> reasons;
+    for (const auto& answer : c.answers) {
+        if (answer.finish_reason) {
+            reasons.push_back(*answer.finish_reason);
+        }
+    }
+    if (!reasons.empty()) {
+        a.texts("gen_ai.response.finish_reasons", reasons);
+    }
+    a.boolean("gen_ai.request.stream", c.stream);
+    const auto& u = c.usage;
+    static constexpr std::pair<const char*, std::optional<std::uint64_t> llm::usage::*> counts[] = {
+        {"gen_ai.usage.input_tokens", &llm::usage::input_tokens},
+        {"gen_ai.usage.output_tokens", &llm::usage::output_tokens},
+        {"gen_ai.usage.cache_read.input_tokens", &llm::usage::cache_read_tokens},
+        {"gen_ai.usage.cache_creation.input_tokens", &llm::usage::cache_write_tokens},
+        {"gen_ai.usage.reasoning.output_tokens", &llm::usage::reasoning_tokens},
+    };
+    for (const auto& [key, member] : counts) {
+        if (auto v = u.*member) {
+            a.integer(key, *v);
+        }
+    }
+    if (s.cost_usd) {
+        a.number("llm_proxy.cost_usd", s.cost_usd->total.to_double());
+    }
+    if (s.saved_usd) {
+        a.number("llm_proxy.cost_saved_usd", s.saved_usd->to_double());
+    }
+    if (s.first_token_ms) {
+        a.number("llm_proxy.time_to_first_token_s", *s.first_token_ms / 1000.0);
+    }
+    if (c.incomplete) {
+        a.boolean("llm_proxy.llm.incomplete", true);
+    }
+    if (o.content) {
+        add_content(a, f, s);
+    }
+}
+
+}  // namespace
+
+std::optional<trace_context> parse_traceparent(std::string_view v) {
+    // version "-" trace-id "-" parent-id "-" flags; a later version may append "-" fields.
+    if (v.size() < 55 || v[2] != '-' || v[35] != '-' || v[52] != '-') {
+        return std::nullopt;
+    }
+    auto version = v.substr(0, 2);
+    if (!is_lower_hex(version) || version == "ff" || (version == "00" && v.size() != 55) ||
+        (v.size() > 55 && v[55] != '-')) {
+        return std::nullopt;
+    }
+    trace_context t;
+    t.trace_id = std::string(v.substr(3, 32));
+    t.parent_id = std::string(v.substr(36, 16));
+    auto flags = v.substr(53, 2);
+    if (!is_lower_hex(t.trace_id) || !is_lower_hex(t.parent_id) || !is_lower_hex(flags) ||
+        all_zero(t.trace_id) || all_zero(t.parent_id)) {
+        return std::nullopt;
+    }
+    t.flags = static_cast<std::uint8_t>(std::stoul(std::string(flags), nullptr, 16));
+    return t;
+}
+
+std::string random_trace_id() {
+    return random_hex(16);
+}
+std::string random_span_id() {
+    return random_hex(8);
+}
+
+const char* operation_name(llm::api a) {
+    switch (a) {
+        case llm::api::chat_completions:
+        case llm::api::responses:
+        case llm::api::messages:
+            return "chat";
+        case llm::api::completions:
+            return "text_completion";
+        case llm::api::embeddings:
+            return "embeddings";
+        case llm::api::generate_content:
+            return "generate_content";
+    }
+    return "chat";
+}
+
+const char* provider_name(llm::provider p) {
+    switch (p) {
+        case llm::provider::openai:
+            return "openai";
+        case llm::provider::anthropic:
+            return "anthropic";
+        case llm::provider::google:
+            return "gcp.gemini";
+    }
+    return "openai";
+}
+
+json make_span(const flow& f, const span_options& o) {
+    json span;
+    std::optional<trace_context> parent;
+    if (auto header = find_header(f.request.headers, "traceparent")) {
+        parent = parse_traceparent(trim_space(*header));
+    }
+    span["traceId"] = parent ? parent->trace_id : random_trace_id();
+    span["spanId"] = random_span_id();
+    if (parent) {
+        span["parentSpanId"] = parent->parent_id;
+        if (auto state = find_header(f.request.headers, "tracestate")) {
+            span["traceState"] = std::string(trim_space(*state));
+        }
+        span["flags"] = 0x100 | parent->flags;  // W3C flags, and "the parent is remote"
+    }
+
+    attributes a(o.max_attribute_length);
+    std::string name = f.request.method.empty() ? "HTTP" : f.request.method;
+    if (f.llm) {
+        name = operation_name(f.llm->call.api);
+        if (!f.llm->call.request_model.empty()) {
+            name += " " + f.llm->call.request_model;
+        }
+        add_llm(a, f, *f.llm, o);
+    }
+    span["name"] = name;
+    span["kind"] = 3;  // SPAN_KIND_CLIENT
+    span["startTimeUnixNano"] = nanos(f.started_at);
+    span["endTimeUnixNano"] = nanos(
+        f.started_at + std::chrono::duration_cast<std::chrono::system_clock::duration>(f.duration));
+
+    if (!f.request.method.empty()) {
+        a.text("http.request.method", f.request.method);
+    }
+    if (!f.request.host.empty()) {
+        a.text("server.address", f.request.host);
+        a.integer("server.port", f.request.port);
+    }
+    if (!f.tunnel && !f.request.host.empty()) {
+        a.text("url.full", redacted_url(f.request));
+    }
+    a.text("network.protocol.version", f.request.version == 10 ? "1.0" : "1.1");
+    if (f.response) {
+        a.integer("http.response.status_code", f.response->status);
+    } else if (f.rejected) {
+        a.integer("http.response.status_code", f.rejected->status);
+    }
+    if (!f.tunnel) {
+        a.integer("http.request.body.size", f.request_bytes);
+        a.integer("http.response.body.size", f.response_bytes);
+    } else {
+        a.integer("llm_proxy.tunnel.bytes_from_client", f.tunnel->bytes_from_client);
+        a.integer("llm_proxy.tunnel.bytes_from_upstream", f.tunnel->bytes_from_upstream);
+        a.text("llm_proxy.tunnel.end", f.tunnel->end);
+    }
+    a.text("llm_proxy.flow_id", f.id);
+    if (auto it = f.tags.find("cache"); it != f.tags.end()) {
+        a.text("llm_proxy.cache", it->second);
+    }
+    auto error = error_type(f);
+    if (!error.empty()) {
+        a.text("error.type", error);
+        json status{{"code", 2}};  // STATUS_CODE_ERROR
+        if (!f.error.empty()) {
+            status["message"] = cut(f.error, o.max_attribute_length);
+        }
+        span["status"] = std::move(status);
+    } else {
+        span["status"] = json::object();  // STATUS_CODE_UNSET
+    }
+    span["attributes"] = a.take();
+    return span;
+}
+
+std::string span_text(const flow& f, const span_options& o) {
+    return dump(make_span(f, o));
+}
+
+resource make_resource(std::string_view service_name, std::string_view resource_attributes) {
+    resource r;
+    bool named = false;
+    while (!resource_attributes.empty()) {
+        auto comma = resource_attributes.find(',');
+        auto item = trim_space(resource_attributes.substr(0, comma));
+        resource_attributes = comma == std::string_view::npos
+                                  ? std::string_view{}
+                                  : resource_attributes.substr(comma + 1);
+        auto eq = item.find('=');
+        if (eq == std::string_view::npos || eq == 0) {
+            continue;
+        }
+        auto key = percent_decode(trim_space(item.substr(0, eq)));
+        auto value = percent_decode(trim_space(item.substr(eq + 1)));
+        if (key == "service.name") {
+            if (!service_name.empty()) {
+                continue;  // OTEL_SERVICE_NAME wins
+            }
+            named = true;
+        }
+        r.attributes.emplace_back(std::move(key), std::move(value));
+    }
+    if (!service_name.empty()) {
+        r.attributes.emplace(r.attributes.begin(), "service.name", std::string(service_name));
+    } else if (!named) {
+        r.attributes.emplace(r.attributes.begin(), "service.name", "llm_proxy");
+    }
+    return r;
+}
+
+std::string export_request(const resource& r, const std::vector<std::string>& spans) {
+    json attrs = json::array();
+    for (const auto& [k, v] : r.attributes) {
+        attrs.push_back(json{{"key", k}, {"value", json{{"stringValue", v}}}});
+    }
+    json res{{"attributes", std::move(attrs)}};
+    json scope{{"name", "llm_proxy"}, {"version", LLM_PROXY_VERSION}};
+    // The spans are already JSON text: splice them in rather than parse them again.
+    std::string out = R"({"resourceSpans":[{"resource":)";
+    out += dump(res);
+    out += R"(,"scopeSpans":[{"scope":)";
+    out += dump(scope);
+    out += R"(,"spans":[)";
+    for (std::size_t i = 0; i < spans.size(); ++i) {
+        if (i > 0) {
+            out += ',';
+        }
+        out += spans[i];
+    }
+    out += "]}]}]}";
+    return out;
+}
+
+}  // namespace llm_proxy::otlp

@@ -1,0 +1,392 @@
+// The OTLP exporter against the in-process test collector: batches, nothing lost when the
+// collector answers 503 or goes down and comes back, the disk spool across a restart, bounds
+// (queue, spool) counted, refused batches dropped; the spool itself; the settings from flags
+// and OTEL_* variables.
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <thread>
+
+#include "cli/otlp_settings.hpp"
+#include "llm_proxy/otlp/exporter.hpp"
+#include "llm_proxy/otlp/spool.hpp"
+#include "support/addon_test_kit.hpp"
+#include "support/otlp_collector.hpp"
+#include "support/temp_dir.hpp"
+
+namespace llm_proxy::otlp {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+std::shared_ptr<const flow> numbered_flow(int i) {
+    auto f = std::make_shared<flow>(
+        test::make_flow("GET", "https://example.com/item/" + std::to_string(i)));
+    f->id = "flow-" + std::to_string(i);
+    f->response = response_head{200, "OK", 11, {}};
+    f->started_at = std::chrono::system_clock::now();
+    return f;
+}
+
+exporter_options fast_options(const test::otlp_collector& c) {
+    exporter_options o;
+    o.url = traces_url(c.endpoint());
+    o.batch_delay = 20ms;
+    o.min_backoff = 50ms;
+    o.max_backoff = 200ms;
+    o.timeout = 2s;
+    o.resource = make_resource("", "");
+    return o;
+}
+
+// The flow ids of the spans the collector accepted.
+std::multiset<std::string> received_ids(const test::otlp_collector& c) {
+    std::multiset<std::string> ids;
+    for (const auto& s : c.spans()) {
+        ids.insert(test::span_attribute_text(s, "llm_proxy.flow_id"));
+    }
+    return ids;
+}
+
+std::multiset<std::string> ids_of(int from, int to) {
+    std::multiset<std::string> ids;
+    for (int i = from; i < to; ++i) {
+        ids.insert("flow-" + std::to_string(i));
+    }
+    return ids;
+}
+
+TEST(OtlpExporter, SendsValidBatchesToV1Traces) {
+    test::otlp_collector collector;
+    auto o = fast_options(collector);
+    o.max_batch = 4;
+    o.headers = {{"Authorization", "Basic abc"}};
+    exporter e(o);
+    for (int i = 0; i < 10; ++i) {
+        e.push(numbered_flow(i));
+    }
+    ASSERT_TRUE(collector.wait_for_spans(10));
+    EXPECT_EQ(received_ids(collector), ids_of(0, 10));
+    for (const auto& r : collector.requests()) {
+        EXPECT_EQ(r.method, "POST");
+        EXPECT_EQ(r.target, "/v1/traces");
+        EXPECT_EQ(r.headers.at("content-type"), "application/json");
+        EXPECT_EQ(r.headers.at("authorization"), "Basic abc");
+        auto body = json::parse(r.body);
+        EXPECT_EQ(test::otlp_trace_problems(body), std::vector<std::string>{});
+        EXPECT_LE(body["resourceSpans"][0]["scopeSpans"][0]["spans"].size(), 4u);
+    }
+    e.close();
+    EXPECT_EQ(e.stats().exported_spans, 10u);
+    EXPECT_EQ(e.stats().dropped_spans, 0u);
+}
+
+TEST(OtlpExporter, GzipWhenAsked) {
+    test::otlp_collector collector;
+    auto o = fast_options(collector);
+    o.gzip = true;
+    exporter e(o);
+    e.push(numbered_flow(1));
+    ASSERT_TRUE(collector.wait_for_spans(1));
+    auto r = collector.requests().at(0);
+    EXPECT_EQ(r.headers.at("content-encoding"), "gzip");
+    EXPECT_EQ(test::otlp_trace_problems(json::parse(r.body)), std::vector<std::string>{});
+}
+
+TEST(OtlpExporter, UnavailableCollectorLosesNothing) {
+    test::otlp_collector collector;
+    collector.answer_with(503);
+    exporter e(fast_options(collector));
+    for (int i = 0; i < 5; ++i) {
+        e.push(numbered_flow(i));
+    }
+    ASSERT_TRUE(collector.wait_for_requests(2));  // tried, and tried again
+    for (int i = 5; i < 8; ++i) {
+        e.push(numbered_flow(i));
+    }
+    collector.answer_with(200);
+    ASSERT_TRUE(collector.wait_for_spans(8));
+    EXPECT_EQ(received_ids(collector), ids_of(0, 8));
+    e.close();
+    auto st = e.stats();
+    EXPECT_EQ(st.exported_spans, 8u);
+    EXPECT_EQ(st.dropped_spans, 0u);
+    EXPECT_GE(st.failed_exports, 2u);
+    EXPECT_EQ(st.spooled_spans, 0u);
+}
+
+TEST(OtlpExporter, CollectorDownThenUpLosesNothingAndKeepsOrder) {
+    test::otlp_collector collector;
+    exporter e(fast_options(collector));
+    e.push(numbered_flow(0));
+    ASSERT_TRUE(collector.wait_for_spans(1));
+    collector.go_down();
+    for (int i = 1; i < 30; ++i) {
+        e.push(numbered_flow(i));
+        std::this_thread::sleep_for(5ms);
+    }
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (e.stats().failed_exports == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(10ms);
+    }
+    ASSERT_GT(e.stats().failed_exports, 0u);
+    collector.come_back();
+    ASSERT_TRUE(collector.wait_for_spans(30));
+    EXPECT_EQ(received_ids(collector), ids_of(0, 30));
+    // Oldest first: the spans arrive in the order the flows finished.
+    std::vector<std::string> order;
+    for (const auto& s : collector.spans()) {
+        order.push_back(test::span_attribute_text(s, "llm_proxy.flow_id"));
+    }
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        EXPECT_EQ(order[i], "flow-" + std::to_string(i));
+    }
+    e.close();
+    EXPECT_EQ(e.stats().dropped_spans, 0u);
+}
+
+TEST(OtlpExporter, DiskSpoolCarriesSpansAcrossARestart) {
+    test::temp_dir dir("otlp_spool");
+    test::otlp_collector collector;
+    collector.go_down();
+    {
+        auto o = fast_options(collector);
+        o.spool_dir = dir / "spool";
+        o.shutdown_timeout = 300ms;
+        exporter e(o);
+        for (int i = 0; i < 6; ++i) {
+            e.push(numbered_flow(i));
+        }
+        e.close();  // the collector is down: the spans stay in the spool
+        EXPECT_EQ(e.stats().spooled_spans, 6u);
+        EXPECT_EQ(e.stats().dropped_spans, 0u);
+    }
+    EXPECT_TRUE(collector.requests().empty());
+    collector.come_back();
+    auto o = fast_options(collector);
+    o.spool_dir = dir / "spool";
+    exporter again(o);
+    again.push(numbered_flow(6));
+    ASSERT_TRUE(collector.wait_for_spans(7));
+    EXPECT_EQ(received_ids(collector), ids_of(0, 7));
+    again.close();
+    EXPECT_EQ(again.stats().spooled_spans, 0u);
+    // Nothing left on disk but the lock.
+    std::set<std::string> left;
+    for (const auto& entry : std::filesystem::directory_iterator(dir / "spool")) {
+        left.insert(entry.path().filename().string());
+    }
+    EXPECT_EQ(left, std::set<std::string>{".lock"});
+}
+
+TEST(OtlpExporter, RefusedBatchesAreDroppedAndCounted) {
+    test::otlp_collector collector;
+    collector.answer_with(400);
+    exporter e(fast_options(collector));
+    e.push(numbered_flow(0));
+    e.push(numbered_flow(1));
+    ASSERT_TRUE(collector.wait_for_requests(1));
+    collector.answer_with(200);
+    e.push(numbered_flow(2));
+    ASSERT_TRUE(collector.wait_for_spans(1));
+    e.close();
+    auto st = e.stats();
+    EXPECT_EQ(st.exported_spans + st.dropped_spans, 3u);
+    EXPECT_GE(st.dropped_spans, 1u);
+    EXPECT_EQ(st.spooled_spans, 0u);
+}
+
+TEST(OtlpExporter, BoundedQueueAndSpoolCountWhatTheyDrop) {
+    test::otlp_collector collector;
+    collector.go_down();
+    auto o = fast_options(collector);
+    o.max_queue = 5;
+    o.batch_delay = 10s;  // nothing leaves the queue while the test fills it
+    o.max_batch = 1000;
+    o.spool_bytes = 0;  // no spool: what the collector does not take is lost, and counted
+    o.shutdown_timeout = 200ms;
+    exporter e(o);
+    for (int i = 0; i < 12; ++i) {
+        e.push(numbered_flow(i));
+    }
+    EXPECT_EQ(e.stats().dropped_spans, 7u);
+    EXPECT_EQ(e.stats().queued_spans, 5u);
+    e.close();
+    EXPECT_EQ(e.stats().dropped_spans, 12u);
+    EXPECT_EQ(e.stats().exported_spans, 0u);
+}
+
+TEST(OtlpExporter, RejectsANonHttpUrl) {
+    exporter_options o;
+    o.url = "grpc://collector:4317";
+    EXPECT_THROW(exporter{o}, std::invalid_argument);
+}
+
+TEST(OtlpSpool, MemoryBoundDropsTheOldest) {
+    spool s({}, 100);
+    EXPECT_FALSE(s.on_disk());
+    EXPECT_TRUE(s.push({std::string(40, 'a'), 1}));
+    EXPECT_TRUE(s.push({std::string(40, 'b'), 2}));
+    EXPECT_TRUE(s.push({std::string(40, 'c'), 3}));  // drops 'a'
+    EXPECT_EQ(s.batches(), 2u);
+    EXPECT_EQ(s.spans(), 5u);
+    EXPECT_EQ(s.dropped_spans(), 1u);
+    EXPECT_EQ(s.front()->body[0], 'b');
+    s.pop();
+    EXPECT_EQ(s.front()->body[0], 'c');
+    EXPECT_FALSE(s.push({std::string(101, 'x'), 4}));  // larger than the bound
+    EXPECT_EQ(s.dropped_spans(), 5u);
+    EXPECT_FALSE(s.problem.empty());
+}
+
+TEST(OtlpSpool, DiskKeepsOrderAcrossInstancesAndIsLocked) {
+    test::temp_dir dir("otlp_spool");
+    {
+        spool s(dir / "q", 1 << 20);
+        ASSERT_TRUE(s.on_disk()) << s.problem;
+        for (int i = 0; i < 12; ++i) {  // more than 9: the order is numeric, not by name length
+            ASSERT_TRUE(s.push({"batch-" + std::to_string(i), 1}));
+        }
+        // A second spool on the same directory (another proxy) keeps to memory.
+        spool other(dir / "q", 1 << 20);
+        EXPECT_FALSE(other.on_disk());
+        EXPECT_NE(other.problem.find("in use"), std::string::npos);
+        s.pop();
+    }
+    dir.write_file("q/.0000000000000099-1.json.tmp", "half");  // an interrupted write
+    {
+        spool again(dir / "q", 1 << 20);
+        ASSERT_TRUE(again.on_disk());
+        EXPECT_EQ(again.batches(), 11u);
+        for (int i = 1; i < 12; ++i) {
+            auto b = again.front();
+            ASSERT_TRUE(b);
+            EXPECT_EQ(b->body, "batch-" + std::to_string(i));
+            again.pop();
+        }
+        EXPECT_TRUE(again.empty());
+        EXPECT_FALSE(std::filesystem::exists(dir / "q/.0000000000000099-1.json.tmp"));
+    }
+    // Reopened with a smaller bound, the oldest go.
+    {
+        spool s(dir / "q", 1 << 20);
+        for (int i = 0; i < 4; ++i) {
+            ASSERT_TRUE(s.push({std::string(10, 'a' + i), 2}));
+        }
+    }
+    spool small(dir / "q", 25);
+    EXPECT_EQ(small.batches(), 2u);
+    EXPECT_EQ(small.dropped_spans(), 4u);
+    EXPECT_EQ(small.front()->body, std::string(10, 'c'));
+}
+
+TEST(OtlpSettings, TracesUrlAndHeaders) {
+    EXPECT_EQ(traces_url("http://c:4318"), "http://c:4318/v1/traces");
+    EXPECT_EQ(traces_url("http://c:4318/"), "http://c:4318/v1/traces");
+    EXPECT_EQ(traces_url("https://cloud.langfuse.com/api/public/otel"),
+              "https://cloud.langfuse.com/api/public/otel/v1/traces");
+    EXPECT_EQ(traces_url("http://c:4318/v1/traces"), "http://c:4318/v1/traces");
+    auto h = parse_headers("Authorization=Basic%20YWJj, x-team = a ,");
+    ASSERT_EQ(h.size(), 2u);
+    EXPECT_EQ(h[0], (std::pair<std::string, std::string>{"Authorization", "Basic YWJj"}));
+    EXPECT_EQ(h[1], (std::pair<std::string, std::string>{"x-team", "a"}));
+    EXPECT_THROW(parse_headers("novalue"), std::invalid_argument);
+    EXPECT_THROW(parse_headers("a=b%0d%0aEvil: 1"), std::invalid_argument);
+    EXPECT_THROW(parse_headers("bad name=1"), std::invalid_argument);
+}
+
+cli::env_reader env_of(std::map<std::string, std::string> vars) {
+    return [vars](const char* name) -> std::optional<std::string> {
+        if (auto it = vars.find(name); it != vars.end()) {
+            return it->second;
+        }
+        return std::nullopt;
+    };
+}
+
+TEST(OtlpSettings, FlagsAndOtelVariables) {
+    cli::global_options g;
+    EXPECT_FALSE(cli::make_otlp_options(g, env_of({})));
+
+    auto o =
+        cli::make_otlp_options(g, env_of({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"},
+                                          {"OTEL_EXPORTER_OTLP_HEADERS", "api-key=k1"},
+                                          {"OTEL_SERVICE_NAME", "gateway"},
+                                          {"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"},
+                                          {"OTEL_EXPORTER_OTLP_TIMEOUT", "2500"},
+                                          {"OTEL_BSP_SCHEDULE_DELAY", "200"},
+                                          {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "64"},
+                                          {"HOME", "/home/u"}}));
+    ASSERT_TRUE(o);
+    EXPECT_EQ(o->url, "http://collector:4318/v1/traces");
+    EXPECT_EQ(o->headers.at(0).second, "k1");
+    EXPECT_EQ(o->resource.attributes.at(0).second, "gateway");
+    EXPECT_TRUE(o->gzip);
+    EXPECT_EQ(o->timeout, 2500ms);
+    EXPECT_EQ(o->batch_delay, 200ms);
+    EXPECT_EQ(o->max_batch, 64u);
+    EXPECT_EQ(o->spool_dir, "/home/u/.local/state/llm_proxy/otlp-spool");
+    EXPECT_EQ(o->spool_bytes, 64ull << 20);
+    EXPECT_FALSE(o->spans.content);
+
+    // The traces endpoint is used as it is; the flag wins over both.
+    auto t = cli::make_otlp_options(
+        g, env_of({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"},
+                   {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://b:4318/custom"}}));
+    EXPECT_EQ(t->url, "http://b:4318/custom");
+    g.otlp_endpoint = "http://flag:4318";
+    g.otlp_headers = {"Authorization=Bearer x"};
+    g.otlp_content = true;
+    g.otlp_compression = "none";
+    g.otlp_spool_dir = "/var/spool/x";
+    g.otlp_spool_mib = 1;
+    auto f = cli::make_otlp_options(g, env_of({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"},
+                                               {"OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"},
+                                               {"OTEL_SDK_DISABLED", "true"}}));
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->url, "http://flag:4318/v1/traces");
+    EXPECT_EQ(f->headers.back(),
+              (std::pair<std::string, std::string>{"Authorization", "Bearer x"}));
+    EXPECT_TRUE(f->spans.content);
+    EXPECT_FALSE(f->gzip);
+    EXPECT_EQ(f->spool_dir, "/var/spool/x");
+    EXPECT_EQ(f->spool_bytes, 1u << 20);
+
+    // OTEL_SDK_DISABLED turns off what the variables alone would turn on.
+    cli::global_options plain;
+    EXPECT_FALSE(cli::make_otlp_options(
+        plain,
+        env_of({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"}, {"OTEL_SDK_DISABLED", "true"}})));
+}
+
+TEST(OtlpSettings, BadSettingsAreClearErrors) {
+    cli::global_options g;
+    auto fails = [&](std::map<std::string, std::string> vars, const std::string& says) {
+        try {
+            cli::make_otlp_options(g, env_of(std::move(vars)));
+            ADD_FAILURE() << "no error, expected: " << says;
+        } catch (const std::invalid_argument& e) {
+            EXPECT_NE(std::string(e.what()).find(says), std::string::npos) << e.what();
+        }
+    };
+    fails({{"OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"}}, "not an http:// or https:// URL");
+    fails(
+        {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4317"}, {"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}},
+        "4318");
+    fails({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"}, {"OTEL_EXPORTER_OTLP_HEADERS", "x"}},
+          "OTEL_EXPORTER_OTLP_HEADERS");
+    fails({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"}, {"OTEL_EXPORTER_OTLP_TIMEOUT", "-1"}},
+          "OTEL_EXPORTER_OTLP_TIMEOUT");
+    fails({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"},
+           {"OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"}},
+          "none or gzip");
+    g.otlp_endpoint = "http://c:4318";
+    g.otlp_headers = {"NoEquals"};
+    fails({}, "--otlp-header");
+}
+
+}  // namespace
+}  // namespace llm_proxy::otlp

@@ -1,0 +1,252 @@
+// Flows as OTLP spans: the GenAI attributes, plain HTTP spans, errors, trace context, content
+// only when asked, and every request valid OTLP JSON (the test collector's checker, which is
+// itself shown to catch what it must).
+
+#include <gtest/gtest.h>
+
+#include "llm_proxy/llm/summary.hpp"
+#include "llm_proxy/otlp/span.hpp"
+#include "support/addon_test_kit.hpp"
+#include "support/otlp_collector.hpp"
+
+namespace llm_proxy::otlp {
+namespace {
+
+using nlohmann::json;
+using test::span_attribute;
+using test::span_attribute_text;
+
+const std::string chat_request = R"({"model":"gpt-4o-mini","stream":true,"messages":[)"
+                                 R"({"role":"system","content":"Be brief."},)"
+                                 R"({"role":"user","content":"What is the weather in Paris?"}]})";
+
+flow chat_flow() {
+    auto f = test::make_flow("POST", "https://api.openai.com/v1/chat/completions",
+                             {{"Content-Type", "application/json"}}, chat_request);
+    f.request_body.data = chat_request;
+    f.request_body.total = chat_request.size();
+    f.request_bytes = chat_request.size();
+    f.response = response_head{200, "OK", 11, {{"Content-Type", "text/event-stream"}}};
+    f.response_bytes = 1234;
+    f.started_at = std::chrono::system_clock::time_point(std::chrono::seconds(1'700'000'000));
+    f.duration = std::chrono::milliseconds(1500);
+    llm::summary s;
+    s.call.provider = llm::provider::openai;
+    s.call.api = llm::api::chat_completions;
+    s.call.request_model = "gpt-4o-mini";
+    s.call.response_model = "gpt-4o-mini-2024-07-18";
+    s.call.response_id = "chatcmpl-123";
+    s.call.stream = true;
+    s.call.usage.input_tokens = 1200;
+    s.call.usage.output_tokens = 85;
+    s.call.usage.cache_read_tokens = 1024;
+    s.call.usage.cache_write_tokens = 0;
+    s.call.usage.reasoning_tokens = 7;
+    llm::answer a;
+    a.content = "Sunny.";
+    a.finish_reason = "tool_calls";
+    a.tool_calls.push_back({"call_1", "function", "get_weather", R"({"city":"Paris"})"});
+    s.call.answers.push_back(a);
+    auto usd = *llm::money::parse("0.000185");
+    s.cost_usd = llm::cost{usd, llm::money{}, usd};
+    s.first_token_ms = 250;
+    f.llm = std::make_shared<const llm::summary>(s);
+    return f;
+}
+
+json request_of(const std::vector<json>& spans) {
+    std::vector<std::string> texts;
+    for (const auto& s : spans) {
+        texts.push_back(s.dump());
+    }
+    return json::parse(export_request(make_resource("", ""), texts));
+}
+
+TEST(OtlpSpan, LlmCallFollowsTheGenAiConventions) {
+    auto span = make_span(chat_flow(), {});
+    EXPECT_EQ(span["name"], "chat gpt-4o-mini");
+    EXPECT_EQ(span["kind"], 3);
+    EXPECT_EQ(span["startTimeUnixNano"], "1700000000000000000");
+    EXPECT_EQ(span["endTimeUnixNano"], "1700000001500000000");
+    EXPECT_EQ(span_attribute_text(span, "gen_ai.operation.name"), "chat");
+    EXPECT_EQ(span_attribute_text(span, "gen_ai.provider.name"), "openai");
+    EXPECT_EQ(span_attribute_text(span, "gen_ai.request.model"), "gpt-4o-mini");
+    EXPECT_EQ(span_attribute_text(span, "gen_ai.response.model"), "gpt-4o-mini-2024-07-18");
+    EXPECT_EQ(span_attribute_text(span, "gen_ai.response.id"), "chatcmpl-123");
+    EXPECT_EQ(span_attribute(span, "gen_ai.response.finish_reasons"),
+              json::parse(R"({"arrayValue":{"values":[{"stringValue":"tool_calls"}]}})"));
+    EXPECT_EQ(span_attribute(span, "gen_ai.usage.input_tokens"), (json{{"intValue", "1200"}}));
+    EXPECT_EQ(span_attribute_text(span, "gen_ai.usage.output_tokens"), "85");
+    EXPECT_EQ(span_attribute_text(span, "gen_ai.usage.cache_read.input_tokens"), "1024");
+    EXPECT_EQ(span_attribute_text(span, "gen_ai.usage.cache_creation.input_tokens"), "0");
+    EXPECT_EQ(span_attribute_text(span, "gen_ai.usage.reasoning.output_tokens"), "7");
+    EXPECT_EQ(span_attribute(span, "gen_ai.request.stream"), (json{{"boolValue", true}}));
+    EXPECT_EQ(span_attribute_text(span, "server.address"), "api.openai.com");
+    EXPECT_EQ(span_attribute_text(span, "server.port"), "443");
+    EXPECT_EQ(span_attribute_text(span, "http.response.status_code"), "200");
+    EXPECT_EQ(span_attribute_text(span, "url.full"), "https://api.openai.com/v1/chat/completions");
+    EXPECT_DOUBLE_EQ(span_attribute(span, "llm_proxy.cost_usd")["doubleValue"].get<double>(),
+                     0.000185);
+    EXPECT_DOUBLE_EQ(
+        span_attribute(span, "llm_proxy.time_to_first_token_s")["doubleValue"].get<double>(), 0.25);
+    EXPECT_TRUE(span_attribute(span, "error.type").is_null());
+    EXPECT_EQ(span["status"], json::object());
+    // No prompt or answer without --otlp-content.
+    EXPECT_TRUE(span_attribute(span, "gen_ai.input.messages").is_null());
+    EXPECT_TRUE(span_attribute(span, "gen_ai.output.messages").is_null());
+    EXPECT_EQ(test::otlp_trace_problems(request_of({span})), std::vector<std::string>{});
+}
+
+TEST(OtlpSpan, ContentOnlyWhenAskedInTheConventionsShape) {
+    auto span = make_span(chat_flow(), {.content = true});
+    auto system = json::parse(span_attribute_text(span, "gen_ai.system_instructions"));
+    EXPECT_EQ(system, json::parse(R"([{"type":"text","content":"Be brief."}])"));
+    auto input = json::parse(span_attribute_text(span, "gen_ai.input.messages"));
+    EXPECT_EQ(input, json::parse(R"([{"role":"user","parts":[{"type":"text",)"
+                                 R"("content":"What is the weather in Paris?"}]}])"));
+    auto output = json::parse(span_attribute_text(span, "gen_ai.output.messages"));
+    EXPECT_EQ(output, json::parse(R"([{"role":"assistant","finish_reason":"tool_calls","parts":[)"
+                                  R"({"type":"text","content":"Sunny."},)"
+                                  R"({"type":"tool_call","id":"call_1","name":"get_weather",)"
+                                  R"("arguments":"{\"city\":\"Paris\"}"}]}])"));
+    EXPECT_EQ(test::otlp_trace_problems(request_of({span})), std::vector<std::string>{});
+}
+
+TEST(OtlpSpan, PlainHttpFlowIsAClientSpanWithoutGenAi) {
+    auto f = test::make_flow("GET", "https://example.com/v1/models?alt=sse&key=SECRET123");
+    f.response = response_head{503, "Service Unavailable", 11, {}};
+    auto span = make_span(f, {});
+    EXPECT_EQ(span["name"], "GET");
+    EXPECT_EQ(span["kind"], 3);
+    EXPECT_EQ(span_attribute_text(span, "http.request.method"), "GET");
+    EXPECT_EQ(span_attribute_text(span, "http.response.status_code"), "503");
+    EXPECT_EQ(span_attribute_text(span, "error.type"), "503");
+    EXPECT_EQ(span["status"]["code"], 2);
+    // Credentials in the query never leave the proxy.
+    EXPECT_EQ(span_attribute_text(span, "url.full"),
+              "https://example.com/v1/models?alt=sse&key=REDACTED");
+    EXPECT_EQ(span.dump().find("SECRET123"), std::string::npos);
+    for (const auto& kv : span["attributes"]) {
+        EXPECT_NE(kv["key"].get<std::string>().rfind("gen_ai.", 0), 0u) << kv;
+    }
+    EXPECT_EQ(test::otlp_trace_problems(request_of({span})), std::vector<std::string>{});
+}
+
+TEST(OtlpSpan, ProxyErrorsCarryTheirKind) {
+    auto f = test::make_flow("POST", "https://down.test/v1/chat/completions");
+    f.error_kind = flow_error::connect;
+    f.error = "connection refused";
+    f.response = response_head{502, "Bad Gateway", 11, {}};
+    auto span = make_span(f, {});
+    EXPECT_EQ(span_attribute_text(span, "error.type"), "connect");
+    EXPECT_EQ(span["status"], json::parse(R"({"code":2,"message":"connection refused"})"));
+}
+
+TEST(OtlpSpan, ClientTraceparentJoinsTheTrace) {
+    auto f = chat_flow();
+    f.request.headers.emplace_back("traceparent",
+                                   "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    f.request.headers.emplace_back("tracestate", "congo=t61rcWkgMzE");
+    auto span = make_span(f, {});
+    EXPECT_EQ(span["traceId"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    EXPECT_EQ(span["parentSpanId"], "00f067aa0ba902b7");
+    EXPECT_EQ(span["traceState"], "congo=t61rcWkgMzE");
+    EXPECT_NE(span["spanId"], "00f067aa0ba902b7");
+    EXPECT_EQ(span["flags"], 0x101);
+    EXPECT_EQ(test::otlp_trace_problems(request_of({span})), std::vector<std::string>{});
+
+    // Without one (or with a broken one) the span starts its own trace.
+    auto g = chat_flow();
+    g.request.headers.emplace_back("traceparent",
+                                   "00-00000000000000000000000000000000-"
+                                   "00f067aa0ba902b7-01");
+    auto own = make_span(g, {});
+    EXPECT_FALSE(own.contains("parentSpanId"));
+    EXPECT_EQ(own["traceId"].get<std::string>().size(), 32u);
+    EXPECT_NE(own["traceId"], make_span(g, {})["traceId"]);
+}
+
+TEST(OtlpSpan, ParsesTraceparentStrictly) {
+    auto t = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    ASSERT_TRUE(t);
+    EXPECT_EQ(t->trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    EXPECT_EQ(t->parent_id, "00f067aa0ba902b7");
+    EXPECT_EQ(t->flags, 1);
+    // A later version may append fields.
+    EXPECT_TRUE(parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-xyz"));
+    for (const char* bad : {
+             "",
+             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",    // upper case
+             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",    // zero parent
+             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",    // version ff
+             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",  // 00 with more
+             "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",    // misplaced dash
+             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+         }) {
+        EXPECT_FALSE(parse_traceparent(bad)) << bad;
+    }
+}
+
+TEST(OtlpSpan, OperationAndProviderNames) {
+    EXPECT_STREQ(operation_name(llm::api::chat_completions), "chat");
+    EXPECT_STREQ(operation_name(llm::api::responses), "chat");
+    EXPECT_STREQ(operation_name(llm::api::messages), "chat");
+    EXPECT_STREQ(operation_name(llm::api::completions), "text_completion");
+    EXPECT_STREQ(operation_name(llm::api::embeddings), "embeddings");
+    EXPECT_STREQ(operation_name(llm::api::generate_content), "generate_content");
+    EXPECT_STREQ(provider_name(llm::provider::google), "gcp.gemini");
+    EXPECT_STREQ(provider_name(llm::provider::anthropic), "anthropic");
+}
+
+TEST(OtlpSpan, LongAndInvalidTextStaysValid) {
+    auto f = chat_flow();
+    f.error_kind = flow_error::upstream_reset;
+    f.error = std::string(100, 'x') + "\xff\xfe" + std::string(10, 'y');
+    auto text = span_text(f, {.content = false, .max_attribute_length = 50});
+    auto span = json::parse(text);  // valid UTF-8: bad bytes became U+FFFD
+    EXPECT_EQ(span["status"]["message"].get<std::string>(), std::string(50, 'x'));
+}
+
+TEST(OtlpResource, ServiceNameAndAttributes) {
+    auto r = make_resource("", "deployment.environment=prod,team=a%2Cb, bad ,=x");
+    ASSERT_EQ(r.attributes.size(), 3u);
+    EXPECT_EQ(r.attributes[0], (std::pair<std::string, std::string>{"service.name", "llm_proxy"}));
+    EXPECT_EQ(r.attributes[1].second, "prod");
+    EXPECT_EQ(r.attributes[2], (std::pair<std::string, std::string>{"team", "a,b"}));
+    auto named = make_resource("gateway", "service.name=ignored");
+    ASSERT_EQ(named.attributes.size(), 1u);
+    EXPECT_EQ(named.attributes[0].second, "gateway");
+    auto from_attrs = make_resource("", "service.name=from-attrs");
+    ASSERT_EQ(from_attrs.attributes.size(), 1u);
+    EXPECT_EQ(from_attrs.attributes[0].second, "from-attrs");
+    auto body = json::parse(export_request(named, {}));
+    EXPECT_EQ(test::otlp_trace_problems(body), std::vector<std::string>{});
+    EXPECT_EQ(body["resourceSpans"][0]["scopeSpans"][0]["scope"]["name"], "llm_proxy");
+}
+
+// The checker the e2e tests rely on must reject what the OTLP protos reject.
+TEST(OtlpChecker, RejectsWhatTheProtosReject) {
+    auto good = request_of({make_span(chat_flow(), {})});
+    ASSERT_EQ(test::otlp_trace_problems(good), std::vector<std::string>{});
+    auto broken = [&](auto change) {
+        auto j = good;
+        change(j["resourceSpans"][0]["scopeSpans"][0]["spans"][0]);
+        return test::otlp_trace_problems(j).size();
+    };
+    EXPECT_GT(broken([](json& s) { s["traceId"] = "4BF92F3577B34DA6A3CE929D0E0E4736"; }), 0u);
+    EXPECT_GT(broken([](json& s) { s["spanId"] = "0000000000000000"; }), 0u);
+    EXPECT_GT(broken([](json& s) { s["kind"] = "SPAN_KIND_CLIENT"; }), 0u);
+    EXPECT_GT(broken([](json& s) { s["startTimeUnixNano"] = "1.5e9"; }), 0u);
+    EXPECT_GT(broken([](json& s) { s["endTimeUnixNano"] = "1"; }), 0u);
+    EXPECT_GT(broken([](json& s) { s["duration"] = 5; }), 0u);
+    EXPECT_GT(broken([](json& s) { s["attributes"][0]["value"] = json{{"intValue", "x"}}; }), 0u);
+    EXPECT_GT(broken([](json& s) {
+                  s["attributes"][0]["value"] = json{{"stringValue", "a"}, {"boolValue", true}};
+              }),
+              0u);
+    EXPECT_GT(broken([](json& s) { s["attributes"].push_back(s["attributes"][0]); }), 0u);
+    EXPECT_GT(broken([](json& s) { s["status"] = json{{"code", 7}}; }), 0u);
+}
+
+}  // namespace
+}  // namespace llm_proxy::otlp
