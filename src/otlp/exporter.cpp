@@ -85,8 +85,15 @@ class sender_loop {
                 post_.timeout = std::min(s_.options.timeout, s_.options.shutdown_timeout);
             }
             s_.queued.fetch_sub(taken.size());
-            co_await send_new(taken);
-            co_await drain(stop_deadline);
+            try {
+                co_await send_new(taken);
+                co_await drain(stop_deadline);
+            } catch (const std::exception& e) {
+                // Out of memory, a file system error...: this round's spans are lost, the
+                // exporter goes on.
+                spdlog::error("otlp: {} spans lost: {}", taken.size(), e.what());
+                s_.dropped.fetch_add(taken.size());
+            }
             publish();
             if (stopping) {
                 break;
