@@ -53,6 +53,9 @@ struct global_options {
     bool allow_open_proxy = false;
     // Prometheus metrics: "" (off) or the address of the /metrics listener
     std::string metrics_listen;
+    // The web view (--web): "" (off) or its address; --web-token ("random": one is made up)
+    std::string web;
+    std::string web_token;
 };
 
 // Each subcommand sets `run`; main calls it after parsing.

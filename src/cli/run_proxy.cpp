@@ -10,6 +10,7 @@
 
 #include "cli/options.hpp"
 #include "cli/prices_source.hpp"
+#include "cli/web_view.hpp"
 #include "llm_proxy/addons/dir_logger.hpp"
 #include "llm_proxy/addons/llm_observer.hpp"
 #include "llm_proxy/addons/metrics_recorder.hpp"
@@ -344,6 +345,7 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
         if (g.verbose || g.debug) {
             chain->add(std::make_shared<addons::terminal_logger>());
         }
+        auto web_view = start_web_view(g, *chain);
         std::shared_ptr<metrics::registry> registry;
         if (metrics_at) {
             registry = std::make_shared<metrics::registry>();
