@@ -159,7 +159,8 @@ TEST_F(Web, RefusesAForeignHostAndSendsStrictHeaders) {
 
     auto port = std::to_string(web_port_);
     EXPECT_EQ(web_get("/api/flows", {{"Host", "localhost:" + port}}).status, 200u);
-    for (std::string host : {"evil.example:" + port, "evil.example", "127.0.0.1:1", "localhost"}) {
+    for (const std::string& host : std::vector<std::string>{"evil.example:" + port, "evil.example",
+                                                            "127.0.0.1:1", "localhost"}) {
         auto r = web_get("/api/flows", {{"Host", host}});
         EXPECT_EQ(r.status, 403u) << host;
         EXPECT_TRUE(json::parse(r.body).contains("error")) << r.body;
