@@ -116,7 +116,7 @@ function render() {
     el("span", { text: errors + " errors" }),
     el("span", { text: fmtNum(inTok) + " tokens in" }),
     el("span", { text: fmtNum(outTok) + " tokens out" }),
-    el("span", { text: "$" + cost.toFixed(4) })
+    el("span", { text: "$" + (fmtCost(cost) || "0") })
   );
   drawCharts(list);
 }
@@ -181,7 +181,7 @@ function drawTokens(canvas, list) {
     ctx.moveTo(x(m.points[0][0]), y(0));
     for (const [t, v] of m.points) ctx.lineTo(x(t), y(v));
     ctx.stroke();
-    ctx.fillText(model.slice(0, 18) + " $" + m.cost.toFixed(3), W + 10, legend);
+    ctx.fillText(model.slice(0, 18) + " $" + (fmtCost(m.cost) || "0"), W + 10, legend);
     legend += 13;
   }
   ctx.fillStyle = "#666";
