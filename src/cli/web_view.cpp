@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "llm_proxy/addons/dir_logger.hpp"
 #include "llm_proxy/addons/web_feed.hpp"
 
 namespace llm_proxy::cli {
@@ -40,6 +41,11 @@ std::unique_ptr<web::server> start_web_view(const global_options& g, addon_chain
     }
     auto options = make_web_options(g.web, g);
     auto store = std::make_shared<web::flow_store>(ring_size, body_budget);
+    for (const auto& a : chain.addons()) {
+        if (auto logger = std::dynamic_pointer_cast<addons::dir_logger>(a)) {
+            store->set_records_dir(logger->writer()->directory());
+        }
+    }
     auto server = start_web_server(store, std::move(options));
     chain.add(std::make_shared<addons::web_feed>(store, body_limit));
     return server;

@@ -75,10 +75,13 @@ response flow_list(const api_context& ctx, const request& req) {
 response flow_detail(const api_context& ctx, const request& req, const std::string& id,
                      bool download) {
     auto e = ctx.store.find(id);
+    if (!e && !ctx.store.records_dir().empty()) {
+        e = entry_from_disk(ctx.store.records_dir() / (id + ".json"), ctx.read);
+    }
     if (!e) {
         return json_error(req, http::status::not_found, "no flow " + id);
     }
-    auto record = flow_record(*e, ctx.read);
+    auto record = flow_record(*e, ctx.read, ctx.store.records_dir());
     if (download) {
         if (!record) {
             return json_error(req, http::status::gone, "the record of flow " + id + " is gone");
@@ -108,7 +111,10 @@ response har(const api_context& ctx, const request& req) {
             return json_error(req, http::status::bad_request, "not a flow id: " + id);
         }
         auto e = ctx.store.find(id);
-        auto record = e ? flow_record(*e, ctx.read) : std::nullopt;
+        if (!e && !ctx.store.records_dir().empty()) {
+            e = entry_from_disk(ctx.store.records_dir() / (id + ".json"), ctx.read);
+        }
+        auto record = e ? flow_record(*e, ctx.read, ctx.store.records_dir()) : std::nullopt;
         if (!record) {
             continue;
         }

@@ -72,15 +72,20 @@ flow_entry entry_of_view(const exporter::flow_view& f, disk_location at) {
 
 }  // namespace
 
-std::optional<nlohmann::json> flow_record(const flow_entry& e, const llm::read_options& options) {
+std::optional<nlohmann::json> flow_record(const flow_entry& e, const llm::read_options& options,
+                                          const fs::path& records_dir) {
     if (e.live) {
         record::record_options o;
         return record::make_record(*e.live, o, "web");
     }
-    if (!e.disk) {
+    auto at = e.disk;
+    if (!at && !records_dir.empty()) {
+        at = disk_location{records_dir / (e.id + ".json"), 0};
+    }
+    if (!at) {
         return std::nullopt;
     }
-    auto text = record_text(*e.disk);
+    auto text = record_text(*at);
     if (!text) {
         return std::nullopt;
     }
@@ -90,6 +95,17 @@ std::optional<nlohmann::json> flow_record(const flow_entry& e, const llm::read_o
     }
     add_computed_llm(record, *text, e.id, options);
     return record;
+}
+
+std::optional<flow_entry> entry_from_disk(const fs::path& file, const llm::read_options& options) {
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) {
+        return std::nullopt;
+    }
+    exporter::record_source source(options);
+    std::string why;
+    const auto* f = source.read(file, why);
+    return f ? std::optional<flow_entry>(entry_of_view(*f, {file, 0})) : std::nullopt;
 }
 
 std::size_t load_records(const std::vector<fs::path>& inputs, flow_store& store,

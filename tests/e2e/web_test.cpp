@@ -5,6 +5,7 @@
 // layouts) are served; a prompt holding <script> comes back as an escaped JSON string.
 
 #include <atomic>
+#include <fstream>
 #include <regex>
 #include <thread>
 
@@ -212,6 +213,25 @@ TEST_F(Web, ScriptInAPromptComesBackAsAnEscapedJsonString) {
     EXPECT_EQ(
         json::parse(d["record"]["request"]["body"].get<std::string>())["messages"][0]["content"],
         prompt);
+}
+
+TEST_F(Web, AFlowNotInTheRingIsReadFromTheRecordsDirectory) {
+    start_with_web({"dir_logger", "-o", log_dir().string()});
+    auto client = proxied_client();
+    ASSERT_EQ(client.get("https://api.openai.com/v1/models").status, 200u);
+    auto records = wait_for_records(1);
+    ASSERT_EQ(records.size(), 1u);
+    // A record of an earlier run (not in this run's ring), under its own file name.
+    auto old = records[0];
+    old["request"]["url"] = "https://api.openai.com/v1/models?earlier-run";
+    std::ofstream(log_dir() / "0b7e0d6a-earlier-run.json") << old.dump(2);
+
+    auto detail = web_get("/api/flows/0b7e0d6a-earlier-run");
+    ASSERT_EQ(detail.status, 200u) << detail.body;
+    auto d = json::parse(detail.body);
+    EXPECT_EQ(d["record"]["request"]["url"], "https://api.openai.com/v1/models?earlier-run");
+    EXPECT_EQ(d["summary"]["path"], "/v1/models?earlier-run");
+    EXPECT_EQ(web_get("/api/flows/0b7e0d6a-not-there").status, 404u);
 }
 
 TEST_F(Web, WebCommandServesRecordsFromDisk) {

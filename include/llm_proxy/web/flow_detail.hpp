@@ -14,8 +14,15 @@
 
 namespace llm_proxy::web {
 
-// The record of `e`; nullopt when it is gone (evicted detail, file removed).
-std::optional<nlohmann::json> flow_record(const flow_entry& e, const llm::read_options& options);
+// The record of `e`; nullopt when it is gone (evicted detail, file removed). A live flow
+// that gave up its detail is read from `records_dir`/<id>.json when that exists.
+std::optional<nlohmann::json> flow_record(const flow_entry& e, const llm::read_options& options,
+                                          const std::filesystem::path& records_dir = {});
+
+// The entry of the record file `file` (a flow no longer in the ring); nullopt when there is
+// none.
+std::optional<flow_entry> entry_from_disk(const std::filesystem::path& file,
+                                          const llm::read_options& options);
 
 // Adds every record of `inputs` (directories walked: *.json files and *.jsonl segments) to
 // `store`; returns how many. Throws std::invalid_argument for an input that does not exist.

@@ -74,11 +74,18 @@ class flow_store {
     std::optional<flow_entry> find(const std::string& id) const;
     std::size_t size() const;
 
+    // Where the records of this run are written one file per flow (dir_logger, -o): a flow
+    // that left the ring, or gave up its detail, is read from <dir>/<id>.json there. Set before
+    // the store is shared.
+    void set_records_dir(std::filesystem::path dir) { records_dir_ = std::move(dir); }
+    const std::filesystem::path& records_dir() const { return records_dir_; }
+
   private:
     flow_entry* lookup(const std::string& id);
     flow_entry& insert(flow_entry e);
     void trim();
 
+    std::filesystem::path records_dir_;
     mutable std::mutex mutex_;
     std::size_t capacity_;
     std::size_t body_budget_;
