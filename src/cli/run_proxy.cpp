@@ -311,6 +311,7 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
         if (!g.metrics_listen.empty()) {
             metrics_at = parse_listen_address(g.metrics_listen, "--metrics-listen");
         }
+        check_web_options(g);
     } catch (const std::exception& e) {
         std::cerr << "llm_proxy: " << e.what() << "\n";
         return 2;

@@ -44,6 +44,7 @@ int run_web(const web_cli& o, const global_options& g) {
             }
         }
         prices = load_prices(g.prices_file);
+        check_web_options(g);
         options = make_web_options(g.web.empty() ? "127.0.0.1:8081" : g.web, g);
         for (const auto& in : o.inputs) {
             inputs.push_back(expand_home(in));

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/ip/address.hpp>
+#include <stdexcept>
+
 #include "llm_proxy/addons/dir_logger.hpp"
 #include "llm_proxy/addons/web_feed.hpp"
 
@@ -22,6 +25,21 @@ web::server_options make_web_options(const std::string& address, const global_op
     o.port = a.port;
     o.token = g.web_token == "random" ? web::make_token() : g.web_token;
     return o;
+}
+
+void check_web_options(const global_options& g) {
+    if (g.web.empty()) {
+        return;
+    }
+    auto a = parse_listen_address(g.web, "--web");
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(a.host, ec);
+    if (!ec && !address.is_loopback() && g.web_token.empty()) {
+        throw std::invalid_argument(
+            "--web " + g.web +
+            " is not a loopback address: the view shows prompts and answers. Add --web-token "
+            "random (or --web-token TOKEN) to require a token");
+    }
 }
 
 std::unique_ptr<web::server> start_web_server(std::shared_ptr<web::flow_store> store,

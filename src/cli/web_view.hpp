@@ -12,6 +12,10 @@ namespace llm_proxy::cli {
 // with the address, once). Throws std::invalid_argument for a bad address.
 web::server_options make_web_options(const std::string& address, const global_options& g);
 
+// Checks --web and --web-token before anything starts: throws std::invalid_argument for a bad
+// address, or a non-loopback one without a token.
+void check_web_options(const global_options& g);
+
 // Starts the web server and logs where it is.
 std::unique_ptr<web::server> start_web_server(std::shared_ptr<web::flow_store> store,
                                               web::server_options options);
