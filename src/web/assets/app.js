@@ -130,6 +130,11 @@ function queueRender() {
 
 function upsert(summary) {
   flows.set(summary.id, summary);
+  // The page keeps as many flows as it shows: the oldest arrivals go first.
+  for (const id of flows.keys()) {
+    if (flows.size <= MAX_ROWS) break;
+    if (id !== selected) flows.delete(id);
+  }
   queueRender();
   if (summary.id === selected && summary.state !== "in_flight") showDetail(summary.id);
 }
