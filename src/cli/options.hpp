@@ -60,6 +60,9 @@ struct global_options {
     std::string otlp_compression;  // "" (from OTEL_EXPORTER_OTLP_COMPRESSION), none, gzip
     std::string otlp_spool_dir;    // "" : ~/.local/state/llm_proxy/otlp-spool
     double otlp_spool_mib = 64;
+    // The web view (--web): "" (off) or its address; --web-token ("random": one is made up)
+    std::string web;
+    std::string web_token;
 };
 
 // Each subcommand sets `run`; main calls it after parsing.

@@ -11,6 +11,7 @@
 #include "cli/options.hpp"
 #include "cli/otlp_settings.hpp"
 #include "cli/prices_source.hpp"
+#include "cli/web_view.hpp"
 #include "llm_proxy/addons/dir_logger.hpp"
 #include "llm_proxy/addons/llm_observer.hpp"
 #include "llm_proxy/addons/metrics_recorder.hpp"
@@ -338,6 +339,7 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
         if (!g.metrics_listen.empty()) {
             metrics_at = parse_listen_address(g.metrics_listen, "--metrics-listen");
         }
+        check_web_options(g);
     } catch (const std::exception& e) {
         std::cerr << "llm_proxy: " << e.what() << "\n";
         return 2;
@@ -383,6 +385,7 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
                          : o.spool_dir.empty() ? "memory"
                                                : o.spool_dir.string());
         }
+        auto web_view = start_web_view(g, *chain);
         std::shared_ptr<metrics::registry> registry;
         if (metrics_at) {
             registry = std::make_shared<metrics::registry>();

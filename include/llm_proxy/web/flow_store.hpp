@@ -1,0 +1,99 @@
+#pragma once
+// The flows the web view shows (--web, `llm_proxy web DIR`): a bounded ring of compact
+// summaries, newest last. Live, workers push small summaries (a short lock, no I/O, no
+// rendering) and keep the finished flow for its detail; the web thread copies what it serves
+// out under the same lock and renders outside it. Read from record directories, each entry
+// points at its record on disk instead.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "llm_proxy/flow.hpp"
+
+namespace llm_proxy::web {
+
+// Where a flow's record is on disk: a *.json file (line 0) or a line of a *.jsonl segment.
+struct disk_location {
+    std::filesystem::path file;
+    std::uint64_t line = 0;
+};
+
+struct flow_entry {
+    std::string id;
+    std::uint64_t version = 0;  // the store's change counter at this entry's last change
+    std::chrono::system_clock::time_point time{};
+    std::string method;
+    std::string host;  // host[:port]
+    std::string path;
+    unsigned status = 0;     // 0: no response (yet)
+    bool done = false;       // false: in flight
+    std::string error_kind;  // "" when the flow did not fail
+    std::optional<double> duration_ms;
+    std::optional<double> ttft_ms;  // time to the first token (LLM calls), else to the head
+    std::string model;
+    std::optional<std::uint64_t> input_tokens;
+    std::optional<std::uint64_t> output_tokens;
+    std::optional<double> cost_usd;
+    std::shared_ptr<const flow> live;  // the finished flow (live view), for its detail
+    std::optional<disk_location> disk;
+};
+
+// The summary the API lists: {"id", "time", "method", "host", "path", "status", "state"
+// ("in_flight", "done" or "error"), "error", "duration_ms", "ttft_ms", "model",
+// "input_tokens", "output_tokens", "cost_usd"} (absent values null).
+nlohmann::json summary_json(const flow_entry& e);
+
+// The entry a finished flow makes (without keeping the flow).
+flow_entry entry_of(const flow& f);
+
+class flow_store {
+  public:
+    // Keeps the last `capacity` flows, and the finished flows of the newest of them while
+    // their captured bodies take at most `body_budget` bytes.
+    explicit flow_store(std::size_t capacity = 1000, std::size_t body_budget = 256 << 20);
+
+    // Live: a request head arrived / its response head / the flow finished.
+    void started(const flow& f);
+    void response_started(const flow& f);
+    void finished(const std::shared_ptr<const flow>& f);
+    // From disk.
+    void add(flow_entry e);
+
+    // Copies, oldest first, of the entries changed after `version`, and the current version.
+    std::vector<flow_entry> changed_since(std::uint64_t version, std::uint64_t& now) const;
+    std::optional<flow_entry> find(const std::string& id) const;
+    std::size_t size() const;
+
+    // Where the records of this run are written one file per flow (dir_logger, -o): a flow
+    // that left the ring, or gave up its detail, is read from <dir>/<id>.json there. Set before
+    // the store is shared.
+    void set_records_dir(std::filesystem::path dir) { records_dir_ = std::move(dir); }
+    const std::filesystem::path& records_dir() const { return records_dir_; }
+
+  private:
+    flow_entry* lookup(const std::string& id);
+    flow_entry& insert(flow_entry e);
+    void trim();
+
+    std::filesystem::path records_dir_;
+    mutable std::mutex mutex_;
+    std::size_t capacity_;
+    std::size_t body_budget_;
+    std::size_t body_bytes_ = 0;
+    std::uint64_t version_ = 0;
+    std::uint64_t next_slot_ = 0;
+    std::map<std::uint64_t, flow_entry> entries_;  // by arrival
+    std::unordered_map<std::string, std::uint64_t> slots_;
+};
+
+}  // namespace llm_proxy::web

@@ -1,0 +1,48 @@
+#pragma once
+// The web view's HTTP server (--web, `llm_proxy web DIR`): the page, its assets and the JSON
+// API over a flow store, on a thread and io_context of its own, never on the proxy's. See
+// docs/web.md for the API and the security model.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "llm_proxy/llm/record_reader.hpp"
+#include "llm_proxy/web/flow_store.hpp"
+
+namespace llm_proxy::web {
+
+struct server_options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8081;
+    // Required from every client when not empty: ?token=, then a cookie, or "Authorization:
+    // Bearer". The server refuses to start on a non-loopback address without one.
+    std::string token;
+    bool live = true;        // the flows of this run (false: records from disk)
+    llm::read_options read;  // for records without an "llm" object (must outlive the server)
+};
+
+class server {
+  public:
+    // Listens at once; throws std::runtime_error when it cannot, or std::invalid_argument for
+    // a non-loopback address without a token.
+    server(std::shared_ptr<flow_store> store, server_options options);
+    ~server();
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    boost::asio::ip::tcp::endpoint local_endpoint() const;
+    // The address to open: http://HOST:PORT/ (with ?token= when one is required).
+    std::string url() const;
+    void stop();
+
+  private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+// A random token for --web-token random (32 hex digits).
+std::string make_token();
+
+}  // namespace llm_proxy::web

@@ -1,0 +1,72 @@
+#include "cli/web_view.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/ip/address.hpp>
+#include <stdexcept>
+
+#include "llm_proxy/addons/dir_logger.hpp"
+#include "llm_proxy/addons/web_feed.hpp"
+
+namespace llm_proxy::cli {
+
+namespace {
+
+constexpr std::size_t ring_size = 1000;                 // flows kept for the view
+constexpr std::size_t body_limit = 1024 * 1024;         // bytes of each body kept
+constexpr std::size_t body_budget = 256 * 1024 * 1024;  // of all kept bodies
+
+}  // namespace
+
+web::server_options make_web_options(const std::string& address, const global_options& g) {
+    auto a = parse_listen_address(address, "--web");
+    web::server_options o;
+    o.host = a.host;
+    o.port = a.port;
+    o.token = g.web_token == "random" ? web::make_token() : g.web_token;
+    return o;
+}
+
+void check_web_options(const global_options& g) {
+    if (g.web.empty()) {
+        return;
+    }
+    auto a = parse_listen_address(g.web, "--web");
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(a.host, ec);
+    if (!ec && !address.is_loopback() && g.web_token.empty()) {
+        throw std::invalid_argument(
+            "--web " + g.web +
+            " is not a loopback address: the view shows prompts and answers. Add --web-token "
+            "random (or --web-token TOKEN) to require a token");
+    }
+}
+
+std::unique_ptr<web::server> start_web_server(std::shared_ptr<web::flow_store> store,
+                                              web::server_options options) {
+    auto server = std::make_unique<web::server>(std::move(store), std::move(options));
+    auto ep = server->local_endpoint();
+    auto a = ep.address();
+    spdlog::info("web view listening on {}:{}",
+                 a.is_v6() ? "[" + a.to_string() + "]" : a.to_string(), ep.port());
+    spdlog::info("web view: open {}", server->url());
+    return server;
+}
+
+std::unique_ptr<web::server> start_web_view(const global_options& g, addon_chain& chain) {
+    if (g.web.empty()) {
+        return nullptr;
+    }
+    auto options = make_web_options(g.web, g);
+    auto store = std::make_shared<web::flow_store>(ring_size, body_budget);
+    for (const auto& a : chain.addons()) {
+        if (auto logger = std::dynamic_pointer_cast<addons::dir_logger>(a)) {
+            store->set_records_dir(logger->writer()->directory());
+        }
+    }
+    auto server = start_web_server(store, std::move(options));
+    chain.add(std::make_shared<addons::web_feed>(store, body_limit));
+    return server;
+}
+
+}  // namespace llm_proxy::cli

@@ -1,0 +1,135 @@
+#include "llm_proxy/web/flow_detail.hpp"
+
+#include <fstream>
+#include <sstream>
+
+#include "llm_proxy/export/record_source.hpp"
+#include "llm_proxy/llm/record_json.hpp"
+#include "llm_proxy/record/flow_record.hpp"
+
+namespace llm_proxy::web {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::optional<std::string> record_text(const disk_location& at) {
+    if (at.line == 0) {
+        std::ifstream in(at.file, std::ios::binary);
+        if (!in) {
+            return std::nullopt;
+        }
+        std::ostringstream text;
+        text << in.rdbuf();
+        return text.str();
+    }
+    std::optional<std::string> found;
+    llm::for_each_segment_line(at.file, [&](const std::string& line, std::uint64_t n) {
+        if (n == at.line) {
+            found = line;
+        }
+    });
+    return found;
+}
+
+// The "llm" object of a record that has none (older records, the Go tool's), computed.
+void add_computed_llm(nlohmann::json& record, const std::string& text, const std::string& id,
+                      const llm::read_options& options) {
+    if (record.contains("llm")) {
+        return;
+    }
+    exporter::record_source source(options);
+    std::string why;
+    if (const auto* f = source.parse(text, id, why); f && f->llm) {
+        record["llm"] = llm::to_json(*f->llm);
+        record["llm_computed"] = true;
+    }
+}
+
+flow_entry entry_of_view(const exporter::flow_view& f, disk_location at) {
+    flow_entry e;
+    e.id = f.id;
+    e.time = f.time;
+    e.method = std::string(f.method);
+    e.host = f.host;
+    e.path = f.target;
+    e.status = f.has_response ? f.status : 0;
+    e.done = true;
+    e.error_kind = std::string(f.error_kind);
+    e.duration_ms = f.duration_ms;
+    if (f.llm) {
+        e.model = llm::billed_model(f.llm->call);
+        e.input_tokens = f.llm->call.usage.input_tokens;
+        e.output_tokens = f.llm->call.usage.output_tokens;
+        if (f.llm->cost_usd) {
+            e.cost_usd = f.llm->cost_usd->total.to_double();
+        }
+        e.ttft_ms = f.llm->first_token_ms;
+    }
+    e.disk = std::move(at);
+    return e;
+}
+
+}  // namespace
+
+std::optional<nlohmann::json> flow_record(const flow_entry& e, const llm::read_options& options,
+                                          const fs::path& records_dir) {
+    if (e.live) {
+        record::record_options o;
+        return record::make_record(*e.live, o, "web");
+    }
+    auto at = e.disk;
+    if (!at && !records_dir.empty()) {
+        at = disk_location{records_dir / (e.id + ".json"), 0};
+    }
+    if (!at) {
+        return std::nullopt;
+    }
+    auto text = record_text(*at);
+    if (!text) {
+        return std::nullopt;
+    }
+    auto record = nlohmann::json::parse(*text, nullptr, false);
+    if (record.is_discarded() || !record.is_object()) {
+        return std::nullopt;
+    }
+    add_computed_llm(record, *text, e.id, options);
+    return record;
+}
+
+std::optional<flow_entry> entry_from_disk(const fs::path& file, const llm::read_options& options) {
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) {
+        return std::nullopt;
+    }
+    exporter::record_source source(options);
+    std::string why;
+    const auto* f = source.read(file, why);
+    return f ? std::optional<flow_entry>(entry_of_view(*f, {file, 0})) : std::nullopt;
+}
+
+std::size_t load_records(const std::vector<fs::path>& inputs, flow_store& store,
+                         const llm::read_options& options) {
+    exporter::record_source source(options);
+    std::size_t n = 0;
+    exporter::for_each_record_file(inputs, [&](const fs::path& file) {
+        std::string why;
+        if (file.extension() != ".jsonl") {
+            if (const auto* f = source.read(file, why)) {
+                store.add(entry_of_view(*f, {file, 0}));
+                ++n;
+            }
+            return;
+        }
+        const std::string stem = file.stem().string();
+        llm::for_each_segment_line(file, [&](const std::string& line, std::uint64_t number) {
+            if (const auto* f = source.parse(line, stem + ":" + std::to_string(number), why)) {
+                store.add(entry_of_view(*f, {file, number}));
+                ++n;
+            }
+        });
+    });
+    return n;
+}
+
+}  // namespace llm_proxy::web

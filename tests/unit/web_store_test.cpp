@@ -1,0 +1,126 @@
+// web::flow_store: the web view's ring. It keeps at most its capacity, oldest out first; the
+// finished flows' bodies stay within the budget (older flows give up their detail, keep their
+// summary); a flow goes from in flight to finished under one id; changed_since hands out only
+// what changed.
+
+#include <gtest/gtest.h>
+
+#include "llm_proxy/record/flow_record.hpp"
+#include "llm_proxy/web/flow_detail.hpp"
+#include "llm_proxy/web/flow_store.hpp"
+#include "support/temp_dir.hpp"
+
+namespace llm_proxy::web {
+namespace {
+
+std::shared_ptr<flow> make_flow(const std::string& id, std::size_t body = 0) {
+    auto f = std::make_shared<flow>();
+    f->id = id;
+    f->request.method = "POST";
+    f->request.scheme = "https";
+    f->request.host = "api.openai.com";
+    f->request.port = 443;
+    f->request.target = "/v1/chat/completions";
+    f->request_body.append(std::string(body, 'x'), body);
+    return f;
+}
+
+TEST(WebStore, KeepsAtMostItsCapacityOldestOutFirst) {
+    flow_store store(3);
+    for (int i = 0; i < 5; ++i) {
+        store.finished(make_flow("f" + std::to_string(i)));
+    }
+    EXPECT_EQ(store.size(), 3u);
+    EXPECT_FALSE(store.find("f0"));
+    EXPECT_FALSE(store.find("f1"));
+    ASSERT_TRUE(store.find("f4"));
+    std::uint64_t now = 0;
+    auto all = store.changed_since(0, now);
+    ASSERT_EQ(all.size(), 3u);
+    EXPECT_EQ(all.front().id, "f2");
+    EXPECT_EQ(all.back().id, "f4");
+}
+
+TEST(WebStore, OlderFlowsGiveUpTheirDetailBeyondTheBodyBudget) {
+    flow_store store(10, 250);
+    store.finished(make_flow("a", 100));
+    store.finished(make_flow("b", 100));
+    store.finished(make_flow("c", 100));  // 300 > 250: a's detail goes
+    auto a = store.find("a");
+    ASSERT_TRUE(a);
+    EXPECT_FALSE(a->live);
+    EXPECT_EQ(a->method, "POST");  // the summary stays
+    EXPECT_TRUE(store.find("b")->live);
+    EXPECT_TRUE(store.find("c")->live);
+}
+
+TEST(WebStore, AFlowGoesFromInFlightToFinishedUnderOneId) {
+    flow_store store(10);
+    auto f = make_flow("x");
+    store.started(*f);
+    auto started = store.find("x");
+    ASSERT_TRUE(started);
+    EXPECT_FALSE(started->done);
+    EXPECT_EQ(summary_json(*started)["state"], "in_flight");
+
+    f->response = response_head{};
+    f->response->status = 200;
+    store.response_started(*f);
+    EXPECT_EQ(store.find("x")->status, 200u);
+    EXPECT_FALSE(store.find("x")->done);
+
+    std::uint64_t before = 0;
+    store.changed_since(0, before);
+    store.finished(f);
+    std::uint64_t now = 0;
+    auto changed = store.changed_since(before, now);
+    ASSERT_EQ(changed.size(), 1u);
+    EXPECT_EQ(changed[0].id, "x");
+    EXPECT_TRUE(changed[0].done);
+    EXPECT_EQ(summary_json(changed[0])["state"], "done");
+    EXPECT_EQ(store.size(), 1u);
+    EXPECT_TRUE(store.changed_since(now, now).empty());
+}
+
+TEST(WebStore, AFailedFlowIsAnError) {
+    flow_store store(10);
+    auto f = make_flow("e");
+    f->error_kind = flow_error::connect;
+    store.finished(f);
+    auto j = summary_json(*store.find("e"));
+    EXPECT_EQ(j["state"], "error");
+    EXPECT_NE(j["error"], "");
+    EXPECT_EQ(j["status"], 0);
+}
+
+TEST(WebStore, AFlowThatLeftTheRingIsReadFromTheRecordsDirectory) {
+    test::temp_dir dir("web_store");
+    auto f = make_flow("r1", 10);
+    dir.write_file("r1.json", record::render_record(*f, record::record_options{}, "proxy"));
+    flow_store store(1);
+    store.set_records_dir(dir.path());
+    store.finished(f);
+    store.finished(make_flow("r2"));
+    EXPECT_FALSE(store.find("r1"));
+
+    auto e = entry_from_disk(store.records_dir() / "r1.json", {});
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->id, "r1");
+    EXPECT_EQ(e->method, "POST");
+    auto record = flow_record(*e, {}, store.records_dir());
+    ASSERT_TRUE(record);
+    EXPECT_EQ((*record)["request"]["url"], "https://api.openai.com/v1/chat/completions");
+    EXPECT_EQ((*record)["request"]["body"], std::string(10, 'x'));
+
+    // An entry whose detail is gone: read from <dir>/<id>.json, or nothing.
+    flow_entry gone;
+    gone.id = "r1";
+    EXPECT_TRUE(flow_record(gone, {}, store.records_dir()));
+    EXPECT_FALSE(flow_record(gone, {}));
+    gone.id = "nope";
+    EXPECT_FALSE(flow_record(gone, {}, store.records_dir()));
+    EXPECT_FALSE(entry_from_disk(store.records_dir() / "nope.json", {}));
+}
+
+}  // namespace
+}  // namespace llm_proxy::web
