@@ -71,7 +71,13 @@ class sender_loop {
 
     asio::awaitable<void> run() {
         std::optional<clock::time_point> stop_deadline;
+        // Spans of an earlier run go first; otherwise the first batch is due after a delay.
+        bool wait_first = spool_.empty();
         for (;;) {
+            if (wait_first) {
+                co_await wait_for_work();
+            }
+            wait_first = true;
             std::vector<std::shared_ptr<const flow>> taken;
             bool stopping = false;
             {
@@ -98,13 +104,6 @@ class sender_loop {
             if (stopping) {
                 break;
             }
-            auto wait = std::chrono::duration_cast<clock::duration>(s_.options.batch_delay);
-            if (!spool_.empty()) {
-                wait = std::min(wait, std::max(clock::duration::zero(), retry_at_ - clock::now()));
-            }
-            s_.wake.expires_after(wait);
-            boost::system::error_code ec;
-            co_await s_.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         }
         if (!spool_.empty()) {
             if (spool_.on_disk()) {
@@ -125,6 +124,25 @@ class sender_loop {
 
   private:
     bool collector_ready() const { return clock::now() >= retry_at_; }
+
+    // Until the batch delay passed, a batch is full, the proxy stops, or a spooled batch is
+    // due again. A wake-up that came while the loop was busy (close(), a full batch) is seen
+    // here through the flags, not lost.
+    asio::awaitable<void> wait_for_work() {
+        {
+            std::lock_guard lock(s_.mutex);
+            if (s_.stopping || s_.queue.size() >= s_.options.max_batch) {
+                co_return;
+            }
+        }
+        auto wait = std::chrono::duration_cast<clock::duration>(s_.options.batch_delay);
+        if (!spool_.empty()) {
+            wait = std::min(wait, std::max(clock::duration::zero(), retry_at_ - clock::now()));
+        }
+        s_.wake.expires_after(wait);
+        boost::system::error_code ec;
+        co_await s_.wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
 
     // New spans: straight to the collector when it is up and nothing older waits; else to the
     // end of the spool.

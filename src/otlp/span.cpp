@@ -4,6 +4,7 @@
 #include <chrono>
 #include <random>
 
+#include "../export/json_text.hpp"  // JSON text appended, no document built
 #include "llm_proxy/export/conversation.hpp"
 #include "llm_proxy/llm/summary.hpp"
 #include "llm_proxy/record/body_decoder.hpp"
@@ -13,6 +14,7 @@ namespace llm_proxy::otlp {
 
 namespace {
 
+using exporter::detail::json_text;
 using nlohmann::json;
 
 bool is_lower_hex(std::string_view s) {
@@ -49,43 +51,53 @@ std::string random_hex(std::size_t bytes) {
 }
 
 // Cuts `s` to at most `limit` bytes without splitting a UTF-8 sequence.
-std::string cut(std::string_view s, std::size_t limit) {
+std::string_view cut(std::string_view s, std::size_t limit) {
     if (s.size() <= limit) {
-        return std::string(s);
+        return s;
     }
     std::size_t n = limit;
     while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) {
         --n;
     }
-    return std::string(s.substr(0, n));
+    return s.substr(0, n);
 }
 
+// Writes the elements of a span's "attributes" array (KeyValue objects) as JSON text.
 class attributes {
   public:
-    explicit attributes(std::size_t max_length) : max_length_(max_length) {}
+    attributes(json_text& w, std::size_t max_length) : w_(w), max_length_(max_length) {}
     void text(const char* key, std::string_view value) {
-        add(key, json{{"stringValue", cut(value, max_length_)}});
+        begin(key, "stringValue").string(cut(value, max_length_));
+        end();
     }
     void integer(const char* key, std::uint64_t value) {
-        add(key, json{{"intValue", std::to_string(value)}});
+        begin(key, "intValue").string(std::to_string(value));
+        end();
     }
-    void number(const char* key, double value) { add(key, json{{"doubleValue", value}}); }
-    void boolean(const char* key, bool value) { add(key, json{{"boolValue", value}}); }
+    void number(const char* key, double value) {
+        begin(key, "doubleValue").number(value);
+        end();
+    }
+    void boolean(const char* key, bool value) {
+        begin(key, "boolValue").boolean(value);
+        end();
+    }
     void texts(const char* key, const std::vector<std::string>& values) {
-        json list = json::array();
+        begin(key, "arrayValue").begin_object().key("values").begin_array();
         for (const auto& v : values) {
-            list.push_back(json{{"stringValue", cut(v, max_length_)}});
+            w_.begin_object().key("stringValue").string(cut(v, max_length_)).end_object();
         }
-        add(key, json{{"arrayValue", json{{"values", std::move(list)}}}});
+        w_.end_array().end_object();
+        end();
     }
-    json take() { return std::move(list_); }
 
   private:
-    void add(const char* key, json value) {
-        list_.push_back(json{{"key", key}, {"value", std::move(value)}});
+    json_text& begin(const char* key, const char* type) {
+        return w_.begin_object().key("key").string(key).key("value").begin_object().key(type);
     }
+    void end() { w_.end_object().end_object(); }
+    json_text& w_;
     std::size_t max_length_;
-    json list_ = json::array();
 };
 
 std::string nanos(std::chrono::system_clock::time_point t) {
@@ -357,37 +369,43 @@ const char* provider_name(llm::provider p) {
     return "openai";
 }
 
-json make_span(const flow& f, const span_options& o) {
-    json span;
+std::string span_text(const flow& f, const span_options& o) {
+    std::string out;
+    out.reserve(1536);
+    json_text w(out);
+    w.begin_object();
     std::optional<trace_context> parent;
     if (auto header = find_header(f.request.headers, "traceparent")) {
         parent = parse_traceparent(trim_space(*header));
     }
-    span["traceId"] = parent ? parent->trace_id : random_trace_id();
-    span["spanId"] = random_span_id();
+    w.key("traceId").string(parent ? parent->trace_id : random_trace_id());
+    w.key("spanId").string(random_span_id());
     if (parent) {
-        span["parentSpanId"] = parent->parent_id;
+        w.key("parentSpanId").string(parent->parent_id);
         if (auto state = find_header(f.request.headers, "tracestate")) {
-            span["traceState"] = std::string(trim_space(*state));
+            w.key("traceState").string(cut(trim_space(*state), o.max_attribute_length));
         }
-        span["flags"] = 0x100 | parent->flags;  // W3C flags, and "the parent is remote"
+        w.key("flags").number(0x100 | parent->flags);  // W3C flags, and "the parent is remote"
     }
-
-    attributes a(o.max_attribute_length);
     std::string name = f.request.method.empty() ? "HTTP" : f.request.method;
     if (f.llm) {
         name = operation_name(f.llm->call.api);
         if (!f.llm->call.request_model.empty()) {
             name += " " + f.llm->call.request_model;
         }
+    }
+    w.key("name").string(cut(name, o.max_attribute_length));
+    w.key("kind").number(3);  // SPAN_KIND_CLIENT
+    w.key("startTimeUnixNano").string(nanos(f.started_at));
+    w.key("endTimeUnixNano")
+        .string(nanos(f.started_at +
+                      std::chrono::duration_cast<std::chrono::system_clock::duration>(f.duration)));
+
+    w.key("attributes").begin_array();
+    attributes a(w, o.max_attribute_length);
+    if (f.llm) {
         add_llm(a, f, *f.llm, o);
     }
-    span["name"] = name;
-    span["kind"] = 3;  // SPAN_KIND_CLIENT
-    span["startTimeUnixNano"] = nanos(f.started_at);
-    span["endTimeUnixNano"] = nanos(
-        f.started_at + std::chrono::duration_cast<std::chrono::system_clock::duration>(f.duration));
-
     if (!f.request.method.empty()) {
         a.text("http.request.method", f.request.method);
     }
@@ -419,20 +437,23 @@ json make_span(const flow& f, const span_options& o) {
     auto error = error_type(f);
     if (!error.empty()) {
         a.text("error.type", error);
-        json status{{"code", 2}};  // STATUS_CODE_ERROR
-        if (!f.error.empty()) {
-            status["message"] = cut(f.error, o.max_attribute_length);
-        }
-        span["status"] = std::move(status);
-    } else {
-        span["status"] = json::object();  // STATUS_CODE_UNSET
     }
-    span["attributes"] = a.take();
-    return span;
+    w.end_array();
+
+    w.key("status").begin_object();
+    if (!error.empty()) {
+        w.key("code").number(2);  // STATUS_CODE_ERROR
+        if (!f.error.empty()) {
+            w.key("message").string(cut(f.error, o.max_attribute_length));
+        }
+    }
+    w.end_object();  // empty: STATUS_CODE_UNSET
+    w.end_object();
+    return out;
 }
 
-std::string span_text(const flow& f, const span_options& o) {
-    return dump(make_span(f, o));
+json make_span(const flow& f, const span_options& o) {
+    return json::parse(span_text(f, o));
 }
 
 resource make_resource(std::string_view service_name, std::string_view resource_attributes) {
