@@ -14,6 +14,7 @@ namespace llm_proxy::otlp {
 
 namespace {
 
+using exporter::detail::append_json_string;
 using exporter::detail::json_text;
 using nlohmann::json;
 
@@ -62,42 +63,54 @@ std::string_view cut(std::string_view s, std::size_t limit) {
     return s.substr(0, n);
 }
 
-// Writes the elements of a span's "attributes" array (KeyValue objects) as JSON text.
+// Writes the elements of a span's "attributes" array (KeyValue objects) straight into the
+// text: the keys and value types are this file's ASCII constants, so only values are escaped.
 class attributes {
   public:
-    attributes(json_text& w, std::size_t max_length) : w_(w), max_length_(max_length) {}
+    attributes(std::string& out, std::size_t max_length) : out_(out), max_length_(max_length) {}
     void text(const char* key, std::string_view value) {
-        begin(key, "stringValue").string(cut(value, max_length_));
-        end();
+        begin(key, "stringValue");
+        append_json_string(out_, cut(value, max_length_));
+        out_ += "}}";
     }
     void integer(const char* key, std::uint64_t value) {
-        begin(key, "intValue").string(std::to_string(value));
-        end();
+        begin(key, "intValue");
+        out_ += '"';
+        out_ += std::to_string(value);
+        out_ += "\"}}";
     }
     void number(const char* key, double value) {
-        begin(key, "doubleValue").number(value);
-        end();
+        begin(key, "doubleValue");
+        out_ += json(value).dump();
+        out_ += "}}";
     }
     void boolean(const char* key, bool value) {
-        begin(key, "boolValue").boolean(value);
-        end();
+        begin(key, "boolValue");
+        out_ += value ? "true}}" : "false}}";
     }
     void texts(const char* key, const std::vector<std::string>& values) {
-        begin(key, "arrayValue").begin_object().key("values").begin_array();
-        for (const auto& v : values) {
-            w_.begin_object().key("stringValue").string(cut(v, max_length_)).end_object();
+        begin(key, "arrayValue");
+        out_ += "{\"values\":[";
+        for (std::size_t i = 0; i < values.size(); ++i) {
+            out_ += i == 0 ? "{\"stringValue\":" : ",{\"stringValue\":";
+            append_json_string(out_, cut(values[i], max_length_));
+            out_ += '}';
         }
-        w_.end_array().end_object();
-        end();
+        out_ += "]}}}";
     }
 
   private:
-    json_text& begin(const char* key, const char* type) {
-        return w_.begin_object().key("key").string(key).key("value").begin_object().key(type);
+    void begin(const char* key, const char* type) {
+        out_ += first_ ? "{\"key\":\"" : ",{\"key\":\"";
+        first_ = false;
+        out_ += key;
+        out_ += "\",\"value\":{\"";
+        out_ += type;
+        out_ += "\":";
     }
-    void end() { w_.end_object().end_object(); }
-    json_text& w_;
+    std::string& out_;
     std::size_t max_length_;
+    bool first_ = true;
 };
 
 std::string nanos(std::chrono::system_clock::time_point t) {
@@ -402,7 +415,7 @@ std::string span_text(const flow& f, const span_options& o) {
                       std::chrono::duration_cast<std::chrono::system_clock::duration>(f.duration)));
 
     w.key("attributes").begin_array();
-    attributes a(w, o.max_attribute_length);
+    attributes a(out, o.max_attribute_length);
     if (f.llm) {
         add_llm(a, f, *f.llm, o);
     }
