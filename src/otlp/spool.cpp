@@ -103,15 +103,8 @@ std::filesystem::path spool::path_of(const entry& e) const {
 }
 
 void spool::drop_front() {
-    auto& e = entries_.front();
-    if (on_disk()) {
-        std::error_code ec;
-        std::filesystem::remove(path_of(e), ec);
-    }
-    bytes_ -= e.bytes;
-    spans_ -= e.spans;
-    dropped_spans_ += e.spans;
-    entries_.pop_front();
+    dropped_spans_ += entries_.front().spans;
+    pop();
 }
 
 bool spool::push(const batch& b) {
