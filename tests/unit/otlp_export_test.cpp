@@ -242,6 +242,24 @@ TEST(OtlpSpool, MemoryBoundDropsTheOldest) {
     EXPECT_FALSE(s.problem.empty());
 }
 
+TEST(OtlpSpool, BoundIsInclusive) {
+    spool s({}, 100);
+    EXPECT_TRUE(s.push({std::string(99, 'a'), 1}));
+    EXPECT_TRUE(s.push({std::string(1, 'b'), 1}));  // exactly 100: both kept
+    EXPECT_EQ(s.bytes(), 100u);
+    EXPECT_EQ(s.dropped_spans(), 0u);
+    EXPECT_TRUE(s.push({std::string(100, 'c'), 3}));  // exactly the bound: the rest goes
+    EXPECT_EQ(s.batches(), 1u);
+    EXPECT_EQ(s.dropped_spans(), 2u);
+    EXPECT_FALSE(s.push({std::string(101, 'd'), 4}));  // one byte over: refused, kept ones stay
+    EXPECT_EQ(s.batches(), 1u);
+    EXPECT_EQ(s.dropped_spans(), 6u);
+    spool none({}, 0);  // --otlp-spool-mib 0: nothing is kept, and nothing said per batch
+    EXPECT_FALSE(none.push({"x", 1}));
+    EXPECT_EQ(none.dropped_spans(), 1u);
+    EXPECT_TRUE(none.problem.empty());
+}
+
 TEST(OtlpSpool, DiskKeepsOrderAcrossInstancesAndIsLocked) {
     test::temp_dir dir("otlp_spool");
     {
