@@ -28,6 +28,9 @@ using nlohmann::json;
 
 struct otlp_collector::impl : std::enable_shared_from_this<impl> {
     asio::io_context ioc;
+    // Keeps run() going until the destructor lets it end, once every coroutine has finished
+    // (a stopped io_context would keep their frames, and the shared_ptr to this, forever).
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
     std::optional<tcp::acceptor> acceptor;
     std::list<std::weak_ptr<tcp::socket>> sockets;
     std::thread thread;
@@ -144,15 +147,16 @@ otlp_collector::otlp_collector() : impl_(std::make_shared<impl>()) {
     impl_->listen(0);
     port_ = impl_->port;
     auto i = impl_;
-    i->thread = std::thread([i] {
-        auto guard = asio::make_work_guard(i->ioc);
-        i->ioc.run();
-    });
+    i->guard.emplace(asio::make_work_guard(i->ioc));
+    i->thread = std::thread([i] { i->ioc.run(); });
 }
 
 otlp_collector::~otlp_collector() {
-    impl_->run_on_loop([this] { impl_->down(); });
-    impl_->ioc.stop();
+    // Closing the acceptor and the connections ends every coroutine; then run() returns.
+    impl_->run_on_loop([this] {
+        impl_->down();
+        impl_->guard.reset();
+    });
     impl_->thread.join();
 }
 
