@@ -215,7 +215,8 @@ void add_global_options(CLI::App& app, global_options& g) {
                    "127.0.0.1:8081; port 0: any free port, logged at start)");
     app.add_option("--web-token", g.web_token,
                    "TOKEN or 'random' - require it from the web view's clients (needed to "
-                   "serve it on a non-loopback address)");
+                   "serve it on a non-loopback address, unless --proxy-auth's credentials "
+                   "guard it)");
     app.add_flag("--allow-open-proxy", g.allow_open_proxy,
                  "Listen on a non-loopback address without proxy authentication");
     app.add_flag("--inject-usage", g.inject_usage,

@@ -100,6 +100,10 @@ addons::llm_observer_options make_observer_options(const global_options& options
 // std::invalid_argument (both lists given, a bad regular expression).
 host_filter make_host_filter(const global_options& options);
 
+// The credentials of --proxy-auth and --proxy-auth-file (empty without them). Throws
+// std::invalid_argument.
+proxy_credentials make_proxy_credentials(const global_options& options);
+
 // Builds the engine configuration from the global flags. Throws std::invalid_argument.
 proxy_config make_proxy_config(const global_options& options);
 

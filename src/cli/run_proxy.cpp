@@ -162,6 +162,17 @@ void add_otlp_metrics(metrics::registry& registry,
 
 }  // namespace
 
+proxy_credentials make_proxy_credentials(const global_options& g) {
+    proxy_credentials c;
+    for (const auto& credentials : g.proxy_auth) {
+        c.add(credentials);
+    }
+    if (!g.proxy_auth_file.empty()) {
+        c.add_file(expand_home(g.proxy_auth_file));
+    }
+    return c;
+}
+
 host_filter make_host_filter(const global_options& g) {
     if (!g.allow_hosts.empty() && !g.ignore_hosts.empty()) {
         throw std::invalid_argument(
@@ -297,12 +308,7 @@ proxy_config make_proxy_config(const global_options& g) {
     c.tunnel_half_closed_timeout = seconds(g.tunnel_half_closed_timeout_s);
     c.log_tunnels = g.log_tunnels;
     c.intercept = make_host_filter(g);
-    for (const auto& credentials : g.proxy_auth) {
-        c.proxy_auth.add(credentials);
-    }
-    if (!g.proxy_auth_file.empty()) {
-        c.proxy_auth.add_file(expand_home(g.proxy_auth_file));
-    }
+    c.proxy_auth = make_proxy_credentials(g);
     if (!is_loopback(c.listen_host) && !c.proxy_auth.enabled() && !g.allow_open_proxy) {
         throw std::invalid_argument(
             "--listen " + g.listen +

@@ -24,6 +24,10 @@ web::server_options make_web_options(const std::string& address, const global_op
     o.host = a.host;
     o.port = a.port;
     o.token = g.web_token == "random" ? web::make_token() : g.web_token;
+    auto credentials = make_proxy_credentials(g);
+    if (credentials.enabled()) {
+        o.credentials = std::make_shared<const proxy_credentials>(std::move(credentials));
+    }
     return o;
 }
 
@@ -34,11 +38,12 @@ void check_web_options(const global_options& g) {
     auto a = parse_listen_address(g.web, "--web");
     boost::system::error_code ec;
     auto address = boost::asio::ip::make_address(a.host, ec);
-    if (!ec && !address.is_loopback() && g.web_token.empty()) {
+    if (!ec && !address.is_loopback() && g.web_token.empty() && g.proxy_auth.empty() &&
+        g.proxy_auth_file.empty()) {
         throw std::invalid_argument(
             "--web " + g.web +
             " is not a loopback address: the view shows prompts and answers. Add --web-token "
-            "random (or --web-token TOKEN) to require a token");
+            "random (or --web-token TOKEN) to require a token, or --proxy-auth credentials");
     }
 }
 

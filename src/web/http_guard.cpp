@@ -72,8 +72,12 @@ void finish(response& res) {
     res.prepare_payload();
 }
 
-http_guard::http_guard(const std::string& bound, std::uint16_t port, std::string token)
-    : token_(std::move(token)) {
+http_guard::http_guard(const std::string& bound, std::uint16_t port, std::string token,
+                       std::shared_ptr<const proxy_credentials> credentials)
+    : token_(std::move(token)), credentials_(std::move(credentials)) {
+    if (credentials_ && !credentials_->enabled()) {
+        credentials_.reset();
+    }
     auto p = ":" + std::to_string(port);
     hosts_ = {"127.0.0.1" + p, "localhost" + p, "[::1]" + p};
     boost::system::error_code ec;
@@ -97,10 +101,19 @@ bool http_guard::host_ok(const request& req) const {
     return std::find(hosts_.begin(), hosts_.end(), host) != hosts_.end();
 }
 
+bool http_guard::credentials_ok(const request& req) const {
+    if (!credentials_) {
+        return false;
+    }
+    auto it = req.find(http::field::authorization);
+    return it != req.end() &&
+           credentials_->accepts(std::string_view(it->value().data(), it->value().size()));
+}
+
 bool http_guard::token_ok(const request& req, bool& from_query) const {
     from_query = false;
     if (token_.empty()) {
-        return true;
+        return false;
     }
     std::string_view target(req.target().data(), req.target().size());
     if (auto t = query_param(target, "token"); t && same_secret(*t, token_)) {
@@ -140,11 +153,21 @@ std::optional<response> http_guard::check(const request& req, bool& set_cookie) 
         return json_error(req, http::status::forbidden,
                           "this Host is not the web view's address (DNS rebinding?)");
     }
-    if (!token_ok(req, set_cookie)) {
+    if (token_.empty() && !credentials_) {
+        return std::nullopt;
+    }
+    if (token_ok(req, set_cookie) || credentials_ok(req)) {
+        return std::nullopt;
+    }
+    if (!credentials_) {
         return json_error(req, http::status::unauthorized,
                           "a token is required: open the address printed at start");
     }
-    return std::nullopt;
+    auto res = json_error(req, http::status::unauthorized,
+                          token_.empty() ? "the proxy's credentials are required"
+                                         : "the proxy's credentials or the token are required");
+    res.set(http::field::www_authenticate, "Basic realm=\"llm_proxy web view\", charset=\"UTF-8\"");
+    return res;
 }
 
 std::string http_guard::cookie() const {

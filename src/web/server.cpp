@@ -180,11 +180,12 @@ server::server(std::shared_ptr<flow_store> store, server_options options)
     if (ec) {
         throw std::invalid_argument("--web: '" + options.host + "' is not an IP address");
     }
-    if (!address.is_loopback() && options.token.empty()) {
+    if (!address.is_loopback() && options.token.empty() &&
+        !(options.credentials && options.credentials->enabled())) {
         throw std::invalid_argument(
             "--web " + options.host +
             " is not a loopback address: the view shows prompts and answers. Add --web-token "
-            "random (or --web-token TOKEN) to require a token");
+            "random (or --web-token TOKEN) to require a token, or --proxy-auth credentials");
     }
     impl_->store = std::move(store);
     impl_->options = std::move(options);
@@ -203,7 +204,7 @@ server::server(std::shared_ptr<flow_store> store, server_options options)
                                  ec.message());
     }
     impl_->guard = std::make_unique<http_guard>(impl_->options.host, a.local_endpoint().port(),
-                                                impl_->options.token);
+                                                impl_->options.token, impl_->options.credentials);
     asio::co_spawn(impl_->ioc, impl_->accept_loop(), asio::detached);
     impl_->thread = std::thread([this] { impl_->ioc.run(); });
 }

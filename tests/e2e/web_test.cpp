@@ -1,8 +1,9 @@
 // --web and `llm_proxy web DIR`: the real binary serves the web view. A flow sent through the
 // proxy is listed and detailed (secrets filtered, the llm object), pushed over the event stream
 // (a streamed flow in flight, then finished); a foreign Host is refused; a non-loopback address
-// without a token does not start; the token is required when set; records on disk (both
-// layouts) are served; a prompt holding <script> comes back as an escaped JSON string.
+// without a token does not start; the token is required when set, and --proxy-auth's
+// credentials open it as well (on any address); records on disk (both layouts) are served; a
+// prompt holding <script> comes back as an escaped JSON string.
 
 #include <atomic>
 #include <fstream>
@@ -193,6 +194,26 @@ TEST_F(Web, TokenIsRequiredWhenSet) {
     EXPECT_EQ(web_get("/api/flows", {{"Cookie", cookie.substr(0, cookie.find(';'))}}).status, 200u);
     EXPECT_EQ(web_get("/api/flows", {{"Authorization", "Bearer " + token}}).status, 200u);
     EXPECT_EQ(web_get("/api/flows", {{"Authorization", "Bearer x" + token}}).status, 401u);
+}
+
+TEST_F(Web, ProxyCredentialsOpenTheViewOnAnyAddress) {
+    // --proxy-auth's credentials guard the view like a token: a non-loopback address starts
+    // with them (only loopback is talked to here), and a browser is asked for them.
+    start_proxy({"simple", "--proxy-auth", "alice:s3cret", "--web", "0.0.0.0:0"});
+    web_port_ = wait_for_web_port(proxy_->process());
+    ASSERT_NE(web_port_, 0) << proxy_->stderr_text();
+
+    auto refused = web_get("/api/flows");
+    EXPECT_EQ(refused.status, 401u);
+    EXPECT_EQ(refused.header("WWW-Authenticate").value_or(""),
+              "Basic realm=\"llm_proxy web view\", charset=\"UTF-8\"");
+    EXPECT_EQ(web_get("/api/flows", {{"Authorization", "Basic YWxpY2U6d3Jvbmc="}}).status,
+              401u);  // alice:wrong
+    EXPECT_EQ(web_get("/api/flows", {{"Authorization", "Bearer s3cret"}}).status, 401u);
+    auto page = web_get("/", {{"Authorization", "Basic YWxpY2U6czNjcmV0"}});  // alice:s3cret
+    EXPECT_EQ(page.status, 200u);
+    EXPECT_FALSE(page.header("Set-Cookie")) << "no token, no cookie";
+    EXPECT_EQ(web_get("/api/flows", {{"Authorization", "basic YWxpY2U6czNjcmV0"}}).status, 200u);
 }
 
 TEST_F(Web, ScriptInAPromptComesBackAsAnEscapedJsonString) {

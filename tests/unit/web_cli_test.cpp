@@ -16,6 +16,9 @@ TEST(WebCli, BadOrUnguardedAddressesAreRefused) {
                                    "is not a loopback address: the view shows prompts"));
     EXPECT_TRUE(test::exits_2_with({"web", "/nonexistent-dir", "--web", "0.0.0.0:0"},
                                    "is not a loopback address"));
+    EXPECT_TRUE(test::exits_2_with(
+        {"web", "/nonexistent-dir", "--web", "0.0.0.0:0", "--proxy-auth", "nocolon"},
+        "--proxy-auth: "));
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "llm_proxy/llm/record_reader.hpp"
+#include "llm_proxy/proxy/proxy_auth.hpp"
 #include "llm_proxy/web/flow_store.hpp"
 
 namespace llm_proxy::web {
@@ -19,6 +20,10 @@ struct server_options {
     // Required from every client when not empty: ?token=, then a cookie, or "Authorization:
     // Bearer". The server refuses to start on a non-loopback address without one.
     std::string token;
+    // When set and not empty: HTTP Basic with credentials these accept (--proxy-auth's) also
+    // lets a client in, and a 401 asks the browser for them. Either this or a token is
+    // required on a non-loopback address.
+    std::shared_ptr<const proxy_credentials> credentials;
     bool live = true;        // the flows of this run (false: records from disk)
     llm::read_options read;  // for records without an "llm" object (must outlive the server)
 };
@@ -26,7 +31,7 @@ struct server_options {
 class server {
   public:
     // Listens at once; throws std::runtime_error when it cannot, or std::invalid_argument for
-    // a non-loopback address without a token.
+    // a non-loopback address without a token or credentials.
     server(std::shared_ptr<flow_store> store, server_options options);
     ~server();
     server(const server&) = delete;
