@@ -3,7 +3,9 @@
 # against `dir_logger` with one file per record (--format json) and JSONL segments
 # (--format jsonl), with --fsync record / interval, and `simple` with Prometheus metrics or
 # OpenTelemetry export on (BENCH_SETTINGS="simple simple-metrics simple-otlp"; the spans go to
-# bench/otlp_sink.py, and the CPU is read once the sink has every span).
+# bench/otlp_sink.py, and the CPU is read once the sink has every span), or with the web view
+# (simple-web: --web, no browser; simple-web-browser: --web with headless chromium showing the
+# page through bench/web_watch.js, puppeteer-core from .ci/install-deps' node directory).
 #
 # One command, from the repository root or anywhere:   bench/record_layouts.sh
 #
@@ -18,6 +20,7 @@
 #
 # Environment: BENCH_ROUNDS=3 BENCH_REQUESTS=20000 BENCH_CONC=10 BENCH_BUILD_DIR=build-bench
 #              BENCH_RECORDS_DIR= BENCH_SETTINGS (names below, space-separated)
+#              BENCH_QPS= (a total request rate for every setting, e.g. 1000: hey -q QPS/CONC)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +28,10 @@ cd "$ROOT"
 ROUNDS="${BENCH_ROUNDS:-3}"
 REQUESTS="${BENCH_REQUESTS:-20000}"
 CONC="${BENCH_CONC:-10}"
+QPS="${BENCH_QPS:-}"
+RATE=()
+[[ -n "$QPS" ]] && RATE=(-q "$((QPS / CONC))")
+NODE_DIR="${LLM_PROXY_TEST_NODE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/llm_proxy/test-node}"
 BUILD="${BENCH_BUILD_DIR:-build-bench}"
 PY=/usr/bin/python3
 SETTINGS="${BENCH_SETTINGS:-simple json jsonl json-fsync-record jsonl-fsync-record jsonl-fsync-interval}"
@@ -53,6 +60,7 @@ args_of() {
         simple) echo "simple" ;;
         simple-metrics) echo "simple --metrics-listen 127.0.0.1:0" ;;
         simple-otlp) echo "simple --otlp-endpoint http://127.0.0.1:$SINK_PORT --otlp-spool-dir $TMP/spool" ;;
+        simple-web | simple-web-browser) echo "simple --web 127.0.0.1:0" ;;
         json) echo "dir_logger --format json" ;;
         jsonl) echo "dir_logger --format jsonl" ;;
         json-fsync-record) echo "dir_logger --format json --fsync record" ;;
@@ -85,9 +93,24 @@ for ((round = 1; round <= ROUNDS; round++)); do
         PIDS_TO_STOP+=("$pid")
         wait_port "$port" "$pid" "proxy-$s"
         cat "$TMP/pki/testca.pem" "$TMP/ca/mitmproxy-ca-cert.pem" >"$TMP/trust.pem"
+        watcher=""
+        if [[ "$s" == simple-web-browser ]]; then
+            web_url=""
+            for ((i = 0; i < 100 && -z "$web_url"; i++)); do
+                web_url="$(grep -oE 'web view: open http://[^ ]+' "$TMP/proxy-$s.log" | awk '{print $4}' || true)"
+                [[ -n "$web_url" ]] || sleep 0.1
+            done
+            [[ -n "$web_url" ]] || die "$s: no web view address in the log"
+            NODE_PATH="$NODE_DIR/node_modules" node "$ROOT/bench/web_watch.js" "$web_url" \
+                >"$TMP/watch-$s.log" 2>&1 &
+            watcher=$!
+            PIDS_TO_STOP+=("$watcher")
+            for ((i = 0; i < 300; i++)); do grep -q '^ready' "$TMP/watch-$s.log" && break; sleep 0.1; done
+            grep -q '^ready' "$TMP/watch-$s.log" || die "$s: the browser did not load the page: $(cat "$TMP/watch-$s.log")"
+        fi
         before="$(cat "$TMP/spans" 2>/dev/null || echo 0)"
         t0="$(cpu_ticks "$pid")"
-        SSL_CERT_FILE="$TMP/trust.pem" timeout 600 hey -n "$REQUESTS" -c "$CONC" \
+        SSL_CERT_FILE="$TMP/trust.pem" timeout 600 hey -n "$REQUESTS" -c "$CONC" "${RATE[@]}" \
             -x "http://127.0.0.1:$port" -m POST -T application/json -D "$TMP/body.json" \
             "https://localhost:$UPORT/v1/chat/completions" >"$TMP/hey-$s.txt" || true
         ok="$(grep -oE '\[200\][[:space:]]+[0-9]+' "$TMP/hey-$s.txt" | head -1 | awk '{print $2}' || true)"
@@ -101,7 +124,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
             for ((i = 0; i < 600 && $(records_in "$out") < ok; i++)); do sleep 0.1; done
             [[ "$(records_in "$out")" -ge "$ok" ]] || die "$s: records missing"
         fi
+        if [[ -n "$watcher" ]]; then
+            sleep 1  # the page's last event-stream poll
+        fi
         t1="$(cpu_ticks "$pid")"
+        if [[ -n "$watcher" ]]; then
+            kill "$watcher"
+            wait "$watcher" 2>/dev/null || true
+            log "round $round $s: the page showed $(awk '/^rows/{print $2}' "$TMP/watch-$s.log") rows"
+        fi
         kill "$pid"
         wait "$pid" 2>/dev/null || true
         us="$(echo "($t1 - $t0) * 1000000 / $TICK / $ok" | bc -l)"
@@ -127,7 +158,7 @@ cat <<EOT
 ## What records cost per request
 
 Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg); $("$BUILD/llm_proxy" --version | head -1), git $(git rev-parse --short HEAD).
-\`hey -n ${REQUESTS} -c ${CONC}\` keep-alive POSTs through an intercepted CONNECT to the fake upstream (TLS, 1 thread), ${ROUNDS} rounds, settings in turn within each round; records on $(df --output=fstype "$RECORDS_ROOT" | tail -1) at ${RECORDS_ROOT}. CPU: the proxy's utime + stime until every record is written, per 200 response; medians over the rounds. Load generator, upstream and proxy share the cores.
+\`hey -n ${REQUESTS} -c ${CONC}${QPS:+ -q $((QPS / CONC))}\` keep-alive POSTs through an intercepted CONNECT to the fake upstream (TLS, 1 thread), ${ROUNDS} rounds, settings in turn within each round; records on $(df --output=fstype "$RECORDS_ROOT" | tail -1) at ${RECORDS_ROOT}. CPU: the proxy's utime + stime until every record is written, per 200 response; medians over the rounds. Load generator, upstream and proxy share the cores.
 
 | proxy | CPU µs per request | ÷ simple | requests/s |
 |---|---:|---:|---:|

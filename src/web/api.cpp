@@ -90,7 +90,9 @@ response flow_detail(const api_context& ctx, const request& req, const std::stri
         res.set(http::field::content_disposition, "attachment; filename=\"" + id + ".json\"");
         return res;
     }
-    json out{{"summary", summary_json(*e)}, {"record", record ? *record : json(nullptr)}};
+    json out{{"summary", summary_json(*e)},
+             {"record", record ? *record : json(nullptr)},
+             {"timeline", e->timeline ? timeline_json(*e->timeline) : json(nullptr)}};
     return with_body(req, "application/json", json_text(out));
 }
 

@@ -142,11 +142,19 @@ void flow_store::finished(const std::shared_ptr<const flow>& f) {
     if (auto* old = lookup(f->id)) {
         body_bytes_ -= body_bytes(*old);
         body_bytes_ += body_bytes(e);
+        e.timeline = std::move(old->timeline);
         *old = std::move(e);
     } else {
         insert(std::move(e));
     }
     trim();
+}
+
+void flow_store::set_timeline(const std::string& id, std::shared_ptr<const stream_timeline> t) {
+    std::lock_guard lock(mutex_);
+    if (auto* e = lookup(id)) {
+        e->timeline = std::move(t);
+    }
 }
 
 void flow_store::add(flow_entry e) {

@@ -91,6 +91,7 @@ TEST_F(Web, ListsAndDetailsAFlowSentThroughTheProxy) {
     EXPECT_TRUE(d["record"]["request"]["header"].contains("Content-Type"));
     EXPECT_EQ(d["record"]["llm"]["provider"], "openai");
     EXPECT_EQ(d["record"]["response"]["status"], 200);
+    EXPECT_TRUE(d.at("timeline").is_null()) << "not a stream";
 
     auto download = web_get("/api/flows/" + f["id"].get<std::string>() + "/record");
     ASSERT_EQ(download.status, 200u);
@@ -145,6 +146,29 @@ TEST_F(Web, EventStreamShowsAStreamedFlowInFlightThenFinished) {
         }
     }
     EXPECT_TRUE(in_flight_first) << events.text();
+
+    // Its detail has the stream's timeline: every event the client got, counted as it passed,
+    // the last at least four 300 ms intervals after the request.
+    auto detail = json::parse(web_get("/api/flows/" + id.get<std::string>()).body);
+    const auto& t = detail.at("timeline");
+    ASSERT_TRUE(t.is_object()) << detail.dump();
+    std::size_t sent = 0;
+    for (std::size_t pos = 0; (pos = chat.body.find("data:", pos)) != std::string::npos; ++pos) {
+        sent += pos == 0 || chat.body[pos - 1] == '\n';
+    }
+    EXPECT_GE(sent, 5u) << chat.body;
+    EXPECT_EQ(t.at("events").get<std::size_t>(), sent) << t.dump();
+    EXPECT_EQ(t.at("bytes").get<std::size_t>(), chat.body.size());
+    const auto& points = t.at("points");
+    ASSERT_GE(points.size(), 2u) << t.dump();
+    EXPECT_EQ(points.size(), t.at("pieces").get<std::size_t>());
+    for (std::size_t i = 1; i < points.size(); ++i) {
+        EXPECT_GE(points[i][0].get<double>(), points[i - 1][0].get<double>()) << t.dump();
+        EXPECT_GE(points[i][2].get<std::size_t>(), points[i - 1][2].get<std::size_t>());
+    }
+    EXPECT_GE(points.back()[0].get<double>(), 1200.0) << t.dump();
+    EXPECT_EQ(points.back()[1].get<std::size_t>(), chat.body.size());
+    EXPECT_EQ(points.back()[2].get<std::size_t>(), sent);
 }
 
 TEST_F(Web, RefusesAForeignHostAndSendsStrictHeaders) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "llm_proxy/flow.hpp"
+#include "llm_proxy/web/stream_timeline.hpp"
 
 namespace llm_proxy::web {
 
@@ -45,6 +46,8 @@ struct flow_entry {
     std::optional<std::uint64_t> output_tokens;
     std::optional<double> cost_usd;
     std::shared_ptr<const flow> live;  // the finished flow (live view), for its detail
+    // When a streamed (SSE) response's pieces arrived (live view); null for other flows.
+    std::shared_ptr<const stream_timeline> timeline;
     std::optional<disk_location> disk;
 };
 
@@ -66,6 +69,8 @@ class flow_store {
     void started(const flow& f);
     void response_started(const flow& f);
     void finished(const std::shared_ptr<const flow>& f);
+    // The arrival timeline of flow `id`'s streamed response (before finished()).
+    void set_timeline(const std::string& id, std::shared_ptr<const stream_timeline> t);
     // From disk.
     void add(flow_entry e);
 

@@ -327,6 +327,7 @@ async function showDetail(id) {
     el("a", { href: "/api/har?ids=" + encodeURIComponent(id), download: id + ".har", text: "HAR" })));
   if (record.error) parts.push(el("p", { class: "error", text: record.error.kind + ": " + record.error.message }));
   if (record.llm) parts.push(conversation(record));
+  if (data.timeline) parts.push(timelineView(data.timeline));
   parts.push(el("h3", { text: "Request" }), headerTable(record.request && record.request.header), bodyView(record.request));
   if (record.response) {
     parts.push(el("h3", { text: "Response " + record.response.status }), headerTable(record.response.header), bodyView(record.response));
@@ -449,6 +450,50 @@ function conversation(record) {
   const usage = Object.entries(u).map(([k, v]) => k.replace(/_tokens$/, "").replace(/_/g, " ") + " " + fmtNum(v));
   const cost = llm.cost_usd ? "$" + llm.cost_usd.total + " (in $" + llm.cost_usd.input + ", out $" + llm.cost_usd.output + ")" : "no price known";
   box.append(el("p", { class: "usage", text: [llm.provider + " " + llm.api, llm.response_model || llm.request_model, usage.join(", "), cost, llm.finish_reason ? "finish: " + llm.finish_reason : "", llm.first_token_ms !== undefined ? "first token " + llm.first_token_ms + " ms" : "", llm.incomplete ? "incomplete" : ""].filter(Boolean).join(" · ") }));
+  return box;
+}
+
+// --- Stream timeline ---------------------------------------------------------------------
+
+// When the pieces of a streamed answer arrived: a step chart of the events so far against
+// the milliseconds since the request, and the arrivals as a table (folded).
+function timelineView(t) {
+  const pts = t.points || [];
+  const box = el("section", { class: "timeline" }, el("h3", { text: "Stream timeline" }));
+  let gap = 0;
+  for (let i = 1; i < pts.length; i++) gap = Math.max(gap, pts[i][0] - pts[i - 1][0]);
+  const first = pts.length ? pts[0][0] : null, last = pts.length ? pts[pts.length - 1][0] : null;
+  box.append(el("p", { class: "timeline-summary", text: [fmtNum(t.events) + " events", fmtNum(t.pieces) + " pieces", fmtNum(t.bytes) + " bytes",
+    first !== null ? "first at " + fmtMs(first) + " ms" : "", last !== null ? "last at " + fmtMs(last) + " ms" : "",
+    pts.length > 1 ? "longest gap " + fmtMs(gap) + " ms" : "", pts.length < t.pieces ? "first " + fmtNum(pts.length) + " pieces shown" : ""].filter(Boolean).join(" · ") }));
+  const canvas = el("canvas", { width: 600, height: 110 });
+  box.append(canvas);
+  const ctx = prepare(canvas);
+  ctx.fillText("events received over time (ms since the request)", 4, 12);
+  if (pts.length) {
+    const maxT = Math.max(1, last), maxE = Math.max(1, t.events, pts[pts.length - 1][2]);
+    const W = canvas.width - 50, H = canvas.height - 40;
+    const x = (ms) => 40 + (ms / maxT) * W, y = (e) => 20 + H - (e / maxE) * H;
+    ctx.strokeStyle = "#3b7dd8";
+    ctx.beginPath();
+    ctx.moveTo(x(0), y(0));
+    let prev = 0;
+    for (const [ms, , events] of pts) {
+      ctx.lineTo(x(ms), y(prev));
+      ctx.lineTo(x(ms), y(events));
+      prev = events;
+    }
+    ctx.stroke();
+    ctx.fillStyle = "#666";
+    ctx.fillText(fmtNum(maxE), 2, 26);
+    ctx.fillText("0", 30, canvas.height - 6);
+    ctx.fillText(fmtMs(maxT) + " ms", canvas.width - 60, canvas.height - 6);
+  }
+  const rows = pts.map(([ms, bytes, events], i) => el("tr", null, el("td", { text: fmtMs(ms) }),
+    el("td", { text: fmtNum(events - (i ? pts[i - 1][2] : 0)) }), el("td", { text: fmtNum(bytes) })));
+  box.append(fold("arrivals", el("table", { class: "arrivals" },
+    el("thead", null, el("tr", null, el("th", { text: "ms" }), el("th", { text: "events" }), el("th", { text: "bytes so far" }))),
+    el("tbody", null, ...rows))));
   return box;
 }
 

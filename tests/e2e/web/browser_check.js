@@ -4,8 +4,8 @@
 //
 // Sends requests to https://api.openai.com through the proxy (NODE_EXTRA_CA_CERTS trusts its
 // CA) and checks the page: it loads without console errors; a request appears in the list; a
-// streamed flow shows in flight, then done; the filter narrows the list; a tool-calling
-// conversation shows the call and its result; "<script>alert(1)</script>" in a prompt renders
+// streamed flow shows in flight, then done, with the timeline of its events; the filter
+// narrows the list; a tool-calling conversation shows the call and its result; "<script>alert(1)</script>" in a prompt renders
 // as text (no dialog, no script element). Prints "OK" and exits 0, or prints what failed and
 // exits 1. Saves web-flows.png and web-conversation.png in SCREENSHOT_DIR.
 "use strict";
@@ -80,6 +80,16 @@ async function main() {
     await rowFor("/v1/chat/completions?streamed", "in_flight");
     await streamed;
     await rowFor("/v1/chat/completions?streamed", "done");
+
+    // Its detail shows when the stream's events arrived.
+    await page.evaluate(() => [...document.querySelectorAll("#flows tbody tr")].find((tr) => tr.cells[3].textContent === "/v1/chat/completions?streamed").click());
+    await page.waitForSelector("#detail .timeline canvas", { timeout: WAIT });
+    const timeline = await page.$eval("#detail .timeline-summary", (e) => e.textContent);
+    const shown = /^(\d+) events/.exec(timeline);
+    if (!shown || Number(shown[1]) < 8) problems.push("stream timeline of 8 events or more expected: " + timeline);
+    const arrivals = await page.$$eval("#detail table.arrivals tbody tr", (r) => r.length);
+    if (arrivals < 2) problems.push("expected the arrivals of the stream's pieces, got " + arrivals + " rows");
+    await page.click("#detail .close");
 
     // A tool-calling conversation, with a prompt that holds a script tag.
     const convo = await send("POST", "/v1/chat/completions?tools", {
