@@ -96,9 +96,10 @@ for ((round = 1; round <= ROUNDS; round++)); do
         watcher=""
         if [[ "$s" == simple-web-browser ]]; then
             web_url=""
-            for ((i = 0; i < 100 && -z "$web_url"; i++)); do
+            for ((i = 0; i < 100; i++)); do
                 web_url="$(grep -oE 'web view: open http://[^ ]+' "$TMP/proxy-$s.log" | awk '{print $4}' || true)"
-                [[ -n "$web_url" ]] || sleep 0.1
+                [[ -z "$web_url" ]] || break
+                sleep 0.1
             done
             [[ -n "$web_url" ]] || die "$s: no web view address in the log"
             NODE_PATH="$NODE_DIR/node_modules" node "$ROOT/bench/web_watch.js" "$web_url" \
@@ -151,7 +152,9 @@ for s in $SETTINGS; do
     r="$(echo "${RPS[$s]}" | median)"
     ratio="-"
     [[ -n "$base" ]] && ratio="$(printf '%.2f' "$(echo "$c / $base" | bc -l)")"
-    rows+=("| $(args_of "$s") | $(printf '%.1f' "$c") | ${ratio} | $(printf '%.0f' "$r") |")
+    label="$(args_of "$s")"
+    [[ "$s" == simple-web-browser ]] && label+=" + a browser showing the page"
+    rows+=("| $label | $(printf '%.1f' "$c") | ${ratio} | $(printf '%.0f' "$r") |")
 done
 
 cat <<EOT

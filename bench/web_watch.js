@@ -14,6 +14,10 @@ async function main() {
   const browser = await puppeteer.launch({
     executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
     headless: true,
+    // This process decides when the browser goes (puppeteer would close it on our SIGTERM
+    // before the page could be asked how many rows it shows).
+    handleSIGTERM: false,
+    handleSIGINT: false,
     args: ["--no-sandbox", "--disable-gpu", "--no-proxy-server"],
   });
   const page = await browser.newPage();

@@ -10,7 +10,7 @@ using namespace std::chrono_literals;
 
 std::uint16_t wait_for_web_port(child_process& p) {
     auto line =
-        p.wait_for_stderr_line(std::regex(R"(web view listening on 127\.0\.0\.1:([0-9]+))"), 10s);
+        p.wait_for_stderr_line(std::regex(R"(web view listening on [0-9.]+:([0-9]+))"), 10s);
     return line ? static_cast<std::uint16_t>(std::stoi((*line)[1])) : 0;
 }
 

@@ -17,7 +17,7 @@
 
 namespace llm_proxy::test {
 
-// The port of "web view listening on 127.0.0.1:PORT" in the child's stderr; 0 when it does
+// The port of "web view listening on ADDRESS:PORT" (IPv4) in the child's stderr; 0 when it does
 // not come within 10 s.
 std::uint16_t wait_for_web_port(child_process& p);
 

@@ -101,7 +101,7 @@ relay_outcome run_relay(const std::string& input, framing_decoder decoder, frami
                 std::rethrow_exception(e);
             }
         });
-    std::thread drain([&] {
+    std::thread drain([&, &reader = reader] {
         boost::system::error_code ec;
         char b[65536];
         for (;;) {

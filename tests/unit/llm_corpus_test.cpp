@@ -117,7 +117,7 @@ void expect_usage(const llm::usage& u, const nlohmann::json& expected, std::stri
     }
     for (const auto& [key, value] : expected.items()) {
         bool known = std::any_of(std::begin(fields), std::end(fields),
-                                 [&](const auto& f) { return key == f.first; });
+                                 [&key = key](const auto& f) { return key == f.first; });
         EXPECT_TRUE(known) << "the corpus states a usage field this test does not compare: " << key;
     }
 }

@@ -65,18 +65,18 @@ TEST(WebTimeline, EachPieceIsAPointWithTheTotalsSoFar) {
     EXPECT_EQ(t.points()[0].bytes, 8u);
     EXPECT_EQ(t.points()[0].events, 0u);
     EXPECT_EQ(t.points()[1].ms, 10.25);
-    EXPECT_EQ(t.points()[1].bytes, 19u);
+    EXPECT_EQ(t.points()[1].bytes, 18u);
     EXPECT_EQ(t.points()[1].events, 2u);
-    EXPECT_EQ(t.points()[2].bytes, 27u);
+    EXPECT_EQ(t.points()[2].bytes, 26u);
     EXPECT_EQ(t.points()[2].events, 2u);
     EXPECT_EQ(t.pieces(), 3u);
-    EXPECT_EQ(t.bytes(), 27u);
+    EXPECT_EQ(t.bytes(), 26u);
 
     auto j = timeline_json(t);
     EXPECT_EQ(j["events"], 2);
     EXPECT_EQ(j["pieces"], 3);
-    EXPECT_EQ(j["bytes"], 27);
-    EXPECT_EQ(j["points"][1], (nlohmann::json{10.25, 19, 2}));
+    EXPECT_EQ(j["bytes"], 26);
+    EXPECT_EQ(j["points"][1], (nlohmann::json{10.25, 18, 2}));
 }
 
 TEST(WebTimeline, ACodedBodyCountsPiecesAndBytesButNoEvents) {

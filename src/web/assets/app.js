@@ -310,6 +310,7 @@ async function showDetail(id) {
   close.addEventListener("click", () => {
     selected = null;
     pane.hidden = true;
+    pane.replaceChildren();
     queueRender();
   });
   const head = el("div", { class: "detail-head" }, close, el("h2", { text: s.method + " " + s.host + s.path }),

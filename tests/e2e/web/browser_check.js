@@ -116,7 +116,10 @@ async function main() {
 
     // The conversation: the call with its arguments, the result answering it, the prompt as text.
     await page.click("#flows tbody tr");
-    await page.waitForSelector("#detail .conversation", { timeout: WAIT });
+    await page.waitForFunction(() => {
+      const h = document.querySelector("#detail h2");
+      return h && h.textContent.includes("?tools") && document.querySelector("#detail .conversation");
+    }, { timeout: WAIT });
     const detail = await page.$eval("#detail", (d) => ({
       text: d.textContent,
       scripts: d.querySelectorAll("script, img:not(.thumb)").length,
