@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -87,6 +88,21 @@ TEST(WebTimeline, ACodedBodyCountsPiecesAndBytesButNoEvents) {
     EXPECT_EQ(t.pieces(), 2u);
     EXPECT_EQ(t.bytes(), 13u);
     EXPECT_EQ(t.points().back().events, 0u);
+}
+
+TEST(WebTimeline, PointsAtOneBelowAtAndOneAboveTheBound) {
+    for (std::size_t n : {stream_timeline::max_points - 1, stream_timeline::max_points,
+                          stream_timeline::max_points + 1}) {
+        stream_timeline t;
+        for (std::size_t i = 0; i < n; ++i) {
+            t.add(static_cast<double>(i), "data: x\n\n");
+        }
+        EXPECT_EQ(t.points().size(), std::min(n, stream_timeline::max_points)) << n;
+        EXPECT_EQ(t.pieces(), n);
+        EXPECT_EQ(t.events(), n);
+        EXPECT_EQ(t.points().back().ms,
+                  static_cast<double>(std::min(n, stream_timeline::max_points) - 1));
+    }
 }
 
 TEST(WebTimeline, PointsStopAtTheBoundWhileTheTotalsGoOn) {
