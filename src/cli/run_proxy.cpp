@@ -408,8 +408,7 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
                 std::make_unique<metrics::endpoint>(registry, metrics_at->host, metrics_at->port);
             auto ep = metrics_endpoint->local_endpoint();
             auto a = ep.address();
-            spdlog::info("metrics listening on {}:{}",
-                         a.is_v6() ? "[" + a.to_string() + "]" : a.to_string(), ep.port());
+            spdlog::info("metrics listening on {}", endpoint_text(ep));
             if (!a.is_loopback()) {
                 spdlog::warn(
                     "--metrics-listen {} is not a loopback address: anyone who reaches "

@@ -7,6 +7,7 @@
 
 #include "llm_proxy/addons/dir_logger.hpp"
 #include "llm_proxy/addons/web_feed.hpp"
+#include "llm_proxy/util/authority.hpp"
 
 namespace llm_proxy::cli {
 
@@ -50,10 +51,7 @@ void check_web_options(const global_options& g) {
 std::unique_ptr<web::server> start_web_server(std::shared_ptr<web::flow_store> store,
                                               web::server_options options) {
     auto server = std::make_unique<web::server>(std::move(store), std::move(options));
-    auto ep = server->local_endpoint();
-    auto a = ep.address();
-    spdlog::info("web view listening on {}:{}",
-                 a.is_v6() ? "[" + a.to_string() + "]" : a.to_string(), ep.port());
+    spdlog::info("web view listening on {}", endpoint_text(server->local_endpoint()));
     spdlog::info("web view: open {}", server->url());
     return server;
 }

@@ -1,11 +1,6 @@
 #include "llm_proxy/metrics/endpoint.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -13,10 +8,10 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <chrono>
-#include <mutex>
-#include <thread>
+#include <optional>
 
 #include "llm_proxy/metrics/text_format.hpp"
+#include "llm_proxy/util/side_server.hpp"
 
 namespace llm_proxy::metrics {
 
@@ -63,10 +58,7 @@ http::response<http::string_body> answer(const registry& r,
 
 struct endpoint::impl {
     std::shared_ptr<const registry> reg;
-    asio::io_context ioc{1};
-    tcp::acceptor acceptor{ioc};
-    std::thread thread;
-    std::once_flag stopped;
+    std::optional<side_server> server;  // last: its sessions go before what they use
 
     asio::awaitable<void> serve(tcp::socket socket) {
         beast::tcp_stream stream(std::move(socket));
@@ -104,20 +96,6 @@ struct endpoint::impl {
         stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
         stream.socket().close(ignored);
     }
-
-    asio::awaitable<void> accept_loop() {
-        for (;;) {
-            auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-            if (ec) {
-                if (!acceptor.is_open()) {
-                    co_return;
-                }
-                spdlog::debug("metrics: accept failed: {}", ec.message());
-                continue;
-            }
-            asio::co_spawn(ioc, serve(std::move(socket)), asio::detached);
-        }
-    }
 };
 
 endpoint::endpoint(std::shared_ptr<const registry> registry, const std::string& host,
@@ -129,23 +107,8 @@ endpoint::endpoint(std::shared_ptr<const registry> registry, const std::string& 
     if (ec) {
         throw std::runtime_error("--metrics-listen: '" + host + "' is not an IP address");
     }
-    tcp::endpoint ep(address, port);
-    auto& a = impl_->acceptor;
-    a.open(ep.protocol(), ec);
-    if (!ec) {
-        a.set_option(asio::socket_base::reuse_address(true), ec);
-        a.bind(ep, ec);
-    }
-    if (!ec) {
-        a.listen(asio::socket_base::max_listen_connections, ec);
-    }
-    if (ec) {
-        std::string where = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
-        throw std::runtime_error("cannot listen for metrics on " + where + ":" +
-                                 std::to_string(port) + ": " + ec.message());
-    }
-    asio::co_spawn(impl_->ioc, impl_->accept_loop(), asio::detached);
-    impl_->thread = std::thread([this] { impl_->ioc.run(); });
+    impl_->server.emplace(address, port, "metrics");
+    impl_->server->start([this](tcp::socket socket) { return impl_->serve(std::move(socket)); });
 }
 
 endpoint::~endpoint() {
@@ -153,20 +116,11 @@ endpoint::~endpoint() {
 }
 
 tcp::endpoint endpoint::local_endpoint() const {
-    return impl_->acceptor.local_endpoint();
+    return impl_->server->local_endpoint();
 }
 
 void endpoint::stop() {
-    std::call_once(impl_->stopped, [this] {
-        asio::post(impl_->ioc, [this] {
-            beast::error_code ignored;
-            impl_->acceptor.close(ignored);
-            impl_->ioc.stop();
-        });
-        if (impl_->thread.joinable()) {
-            impl_->thread.join();
-        }
-    });
+    impl_->server->stop();
 }
 
 }  // namespace llm_proxy::metrics

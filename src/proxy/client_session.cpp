@@ -19,6 +19,7 @@
 #include "client_hello.hpp"
 #include "http_util.hpp"
 #include "llm_proxy/tls/contexts.hpp"
+#include "llm_proxy/util/authority.hpp"
 #include "llm_proxy/util/ids.hpp"
 #include "llm_proxy/util/text.hpp"
 
@@ -29,15 +30,13 @@ using namespace asio::experimental::awaitable_operators;
 namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-std::string endpoint_text(const tcp::socket& s) {
+std::string remote_text(const tcp::socket& s) {
     beast::error_code ec;
     auto ep = s.remote_endpoint(ec);
     if (ec) {
         return "unknown";
     }
-    auto addr = ep.address();
-    return (addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string()) + ":" +
-           std::to_string(ep.port());
+    return endpoint_text(ep);
 }
 
 }  // namespace
@@ -53,7 +52,7 @@ client_session::client_session(worker& w, tcp::socket socket)
       shared_(w.shared),
       client_(beast::tcp_stream(std::move(socket))),
       buffer_(w.shared.config.max_header_bytes + 64 * 1024) {
-    client_address_ = endpoint_text(client_.tcp().socket());
+    client_address_ = remote_text(client_.tcp().socket());
     beast::error_code ec;
     auto ep = client_.tcp().socket().remote_endpoint(ec);
     client_ip_ = ec ? "unknown" : ep.address().to_string();

@@ -14,6 +14,7 @@
 
 #include "client_session.hpp"
 #include "llm_proxy/tls/contexts.hpp"
+#include "llm_proxy/util/authority.hpp"
 #include "worker.hpp"
 
 namespace llm_proxy::proxy {
@@ -89,12 +90,6 @@ class server_impl {
         constexpr rlim_t cap = 1 << 20;
         return static_cast<std::size_t>(rl.rlim_cur == RLIM_INFINITY ? cap
                                                                      : std::min(rl.rlim_cur, cap));
-    }
-
-    static std::string endpoint_text(const tcp::endpoint& ep) {
-        auto a = ep.address();
-        return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" +
-               std::to_string(ep.port());
     }
 
     tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }

@@ -33,4 +33,10 @@ std::optional<std::uint16_t> parse_port(std::string_view digits) {
     return static_cast<std::uint16_t>(value);
 }
 
+std::string endpoint_text(const boost::asio::ip::tcp::endpoint& ep) {
+    auto a = ep.address();
+    return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" +
+           std::to_string(ep.port());
+}
+
 }  // namespace llm_proxy

@@ -1,13 +1,9 @@
 #include "llm_proxy/web/server.hpp"
 
 #include <openssl/rand.h>
-#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -15,12 +11,13 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <mutex>
+#include <optional>
 #include <stdexcept>
-#include <thread>
 
 #include "api.hpp"
 #include "http_guard.hpp"
+#include "llm_proxy/util/authority.hpp"
+#include "llm_proxy/util/side_server.hpp"
 
 namespace llm_proxy::web {
 
@@ -36,12 +33,6 @@ constexpr auto io_timeout = std::chrono::seconds(30);
 constexpr auto poll_interval = std::chrono::milliseconds(200);
 constexpr auto heartbeat = std::chrono::seconds(15);
 constexpr int max_event_streams = 16;
-
-std::string where(const tcp::endpoint& ep) {
-    auto a = ep.address();
-    return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" +
-           std::to_string(ep.port());
-}
 
 }  // namespace
 
@@ -63,11 +54,8 @@ struct server::impl {
     std::shared_ptr<flow_store> store;
     server_options options;
     std::unique_ptr<http_guard> guard;
-    asio::io_context ioc{1};
-    tcp::acceptor acceptor{ioc};
-    std::thread thread;
-    std::once_flag stopped;
     std::atomic<int> streams{0};
+    std::optional<side_server> listener;  // last: its sessions go before what they use
 
     // The event stream: every change after the client's last event id (or ?since=), polled
     // from the store; a close-delimited body. A client too slow to take it times out.
@@ -90,7 +78,7 @@ struct server::impl {
             "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n: connected\n\n";
         stream.expires_after(io_timeout);
         auto [ec, n] = co_await asio::async_write(stream, asio::buffer(head), use_tuple);
-        asio::steady_timer timer(ioc);
+        asio::steady_timer timer(listener->context());
         auto quiet_since = std::chrono::steady_clock::now();
         while (!ec) {
             std::uint64_t now = 0;
@@ -157,20 +145,6 @@ struct server::impl {
         stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
         stream.socket().close(ignored);
     }
-
-    asio::awaitable<void> accept_loop() {
-        for (;;) {
-            auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-            if (ec) {
-                if (!acceptor.is_open()) {
-                    co_return;
-                }
-                spdlog::debug("web: accept failed: {}", ec.message());
-                continue;
-            }
-            asio::co_spawn(ioc, serve(std::move(socket)), asio::detached);
-        }
-    }
 };
 
 server::server(std::shared_ptr<flow_store> store, server_options options)
@@ -189,24 +163,10 @@ server::server(std::shared_ptr<flow_store> store, server_options options)
     }
     impl_->store = std::move(store);
     impl_->options = std::move(options);
-    tcp::endpoint ep(address, impl_->options.port);
-    auto& a = impl_->acceptor;
-    a.open(ep.protocol(), ec);
-    if (!ec) {
-        a.set_option(asio::socket_base::reuse_address(true), ec);
-        a.bind(ep, ec);
-    }
-    if (!ec) {
-        a.listen(asio::socket_base::max_listen_connections, ec);
-    }
-    if (ec) {
-        throw std::runtime_error("cannot listen for the web view on " + where(ep) + ": " +
-                                 ec.message());
-    }
-    impl_->guard = std::make_unique<http_guard>(impl_->options.host, a.local_endpoint().port(),
+    auto& l = impl_->listener.emplace(address, impl_->options.port, "the web view");
+    impl_->guard = std::make_unique<http_guard>(impl_->options.host, l.local_endpoint().port(),
                                                 impl_->options.token, impl_->options.credentials);
-    asio::co_spawn(impl_->ioc, impl_->accept_loop(), asio::detached);
-    impl_->thread = std::thread([this] { impl_->ioc.run(); });
+    l.start([this](tcp::socket socket) { return impl_->serve(std::move(socket)); });
 }
 
 server::~server() {
@@ -214,11 +174,11 @@ server::~server() {
 }
 
 tcp::endpoint server::local_endpoint() const {
-    return impl_->acceptor.local_endpoint();
+    return impl_->listener->local_endpoint();
 }
 
 std::string server::url() const {
-    auto url = "http://" + where(local_endpoint()) + "/";
+    auto url = "http://" + endpoint_text(local_endpoint()) + "/";
     if (!impl_->options.token.empty()) {
         url += "?token=" + impl_->options.token;
     }
@@ -226,16 +186,7 @@ std::string server::url() const {
 }
 
 void server::stop() {
-    std::call_once(impl_->stopped, [this] {
-        asio::post(impl_->ioc, [this] {
-            beast::error_code ignored;
-            impl_->acceptor.close(ignored);
-            impl_->ioc.stop();
-        });
-        if (impl_->thread.joinable()) {
-            impl_->thread.join();
-        }
-    });
+    impl_->listener->stop();
 }
 
 }  // namespace llm_proxy::web

@@ -1,7 +1,8 @@
 #pragma once
 // "host:port" text (an RFC 3986 authority, parsed by Boost.URL): the listen address and the
-// target of a CONNECT request.
+// target of a CONNECT request; and the text of a socket's endpoint.
 
+#include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,5 +23,8 @@ std::optional<host_and_port> split_host_port(std::string_view text);
 
 // "0" to "65535" (leading zeros allowed); nullopt for anything else, the empty string included.
 std::optional<std::uint16_t> parse_port(std::string_view digits);
+
+// "1.2.3.4:80" or "[::1]:80".
+std::string endpoint_text(const boost::asio::ip::tcp::endpoint& ep);
 
 }  // namespace llm_proxy
