@@ -22,6 +22,9 @@ using header_list = std::vector<std::pair<std::string, std::string>>;
 // First value of a header, or nullopt.
 std::optional<std::string_view> find_header(const header_list& headers, std::string_view name);
 
+// The Content-Type is text/event-stream (any case, parameters allowed): a streamed (SSE) body.
+bool is_event_stream(const header_list& headers);
+
 // The first bytes of a body as seen on the wire (still content-encoded), up to a limit.
 struct captured_body {
     std::string data;

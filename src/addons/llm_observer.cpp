@@ -117,8 +117,7 @@ boost::asio::awaitable<void> llm_observer::on_response_headers(flow& f) {
         }
         co_return;
     }
-    auto type = find_header(f.response->headers, "Content-Type").value_or("");
-    if (st->injected && type.starts_with("text/event-stream") && !f.answered_locally) {
+    if (st->injected && is_event_stream(f.response->headers) && !f.answered_locally) {
         st->fed_by_filter = true;
         f.transform_response_body(
             std::make_shared<usage_chunk_filter>(

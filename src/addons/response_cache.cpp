@@ -15,21 +15,6 @@ namespace llm_proxy::addons {
 
 namespace {
 
-std::string trimmed_lower(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-        if (c != ' ' && c != '\t') {
-            out.push_back(c);
-        }
-    }
-    return to_lower(out);
-}
-
-bool is_event_stream(const header_list& headers) {
-    auto ct = find_header(headers, "Content-Type");
-    return ct && trimmed_lower(*ct).starts_with("text/event-stream");
-}
-
 // Bodies this large are hashed, decoded and encoded on the cache's work thread rather than
 // on the event loop (SHA-256 or gzip of 64 MiB takes a noticeable fraction of a second).
 constexpr std::size_t off_loop_bytes = 64 * 1024;

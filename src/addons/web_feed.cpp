@@ -1,35 +1,14 @@
 #include "llm_proxy/addons/web_feed.hpp"
 
-#include <algorithm>
-#include <cctype>
+#include <chrono>
 
 namespace llm_proxy::addons {
 
-namespace {
-
-bool is_event_stream(const flow& f) {
-    auto type = find_header(f.response->headers, "Content-Type");
-    if (!type) {
-        return false;
-    }
-    auto t = *type;
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) {
-        t.remove_prefix(1);
-    }
-    constexpr std::string_view sse = "text/event-stream";
-    return t.size() >= sse.size() &&
-           std::equal(sse.begin(), sse.end(), t.begin(), [](char a, char b) {
-               return a == std::tolower(static_cast<unsigned char>(b));
-           });
-}
-
-}  // namespace
-
 boost::asio::awaitable<void> web_feed::on_response_headers(flow& f) {
     store_->response_started(f);
-    if (f.response && is_event_stream(f)) {
+    if (f.response && is_event_stream(f.response->headers)) {
         auto coding = find_header(f.response->headers, "Content-Encoding");
-        bool identity = !coding || coding->empty() || *coding == "identity";
+        bool identity = !coding || coding->empty() || iequals(*coding, "identity");
         timelines_.emplace(f, std::make_shared<web::stream_timeline>(identity));
     }
     co_return;

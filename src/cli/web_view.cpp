@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <algorithm>
 #include <stdexcept>
 
 #include "llm_proxy/addons/dir_logger.hpp"
@@ -16,6 +17,14 @@ namespace {
 constexpr std::size_t ring_size = 1000;                 // flows kept for the view
 constexpr std::size_t body_limit = 1024 * 1024;         // bytes of each body kept
 constexpr std::size_t body_budget = 256 * 1024 * 1024;  // of all kept bodies
+
+void add_filters(std::vector<std::string>& to, const std::vector<std::string>& more) {
+    for (const auto& name : more) {
+        if (std::none_of(to.begin(), to.end(), [&](const auto& n) { return iequals(n, name); })) {
+            to.push_back(name);
+        }
+    }
+}
 
 }  // namespace
 
@@ -64,7 +73,14 @@ std::unique_ptr<web::server> start_web_view(const global_options& g, addon_chain
     auto store = std::make_shared<web::flow_store>(ring_size, body_budget);
     for (const auto& a : chain.addons()) {
         if (auto logger = std::dynamic_pointer_cast<addons::dir_logger>(a)) {
-            store->set_records_dir(logger->writer()->directory());
+            const auto& writer = *logger->writer();
+            store->set_records_dir(writer.directory());
+            // What the records leave out stays out of the view, and so do the default
+            // credential headers even when the records keep them.
+            add_filters(options.shown.filter_request_headers,
+                        writer.options().filter_request_headers);
+            add_filters(options.shown.filter_response_headers,
+                        writer.options().filter_response_headers);
         }
     }
     auto server = start_web_server(store, std::move(options));

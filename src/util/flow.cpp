@@ -13,6 +13,11 @@ std::optional<std::string_view> find_header(const header_list& headers, std::str
     return std::nullopt;
 }
 
+bool is_event_stream(const header_list& headers) {
+    auto type = find_header(headers, "Content-Type");
+    return type && istarts_with(trim_space(*type), "text/event-stream");
+}
+
 void captured_body::append(std::string_view chunk, std::size_t limit) {
     total += chunk.size();
     if (data.size() < limit) {

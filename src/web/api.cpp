@@ -31,6 +31,15 @@ bool valid_id(std::string_view id) {
            });
 }
 
+// A flow no longer in the ring, from the records this run wrote.
+std::optional<flow_entry> from_records_dir(const api_context& ctx, const std::string& id) {
+    if (ctx.store.records_dir().empty()) {
+        return std::nullopt;
+    }
+    auto at = locate_record(ctx.store.records_dir(), id);
+    return at ? entry_from_disk(*at, ctx.read) : std::nullopt;
+}
+
 // JSON text with every '<' written as \u003c (only strings can hold one): a record's
 // "<script>" never appears as markup in any answer, whatever reads it.
 std::string json_text(const json& j, int indent = -1) {
@@ -75,13 +84,13 @@ response flow_list(const api_context& ctx, const request& req) {
 response flow_detail(const api_context& ctx, const request& req, const std::string& id,
                      bool download) {
     auto e = ctx.store.find(id);
-    if (!e && !ctx.store.records_dir().empty()) {
-        e = entry_from_disk(ctx.store.records_dir() / (id + ".json"), ctx.read);
+    if (!e) {
+        e = from_records_dir(ctx, id);
     }
     if (!e) {
         return json_error(req, http::status::not_found, "no flow " + id);
     }
-    auto record = flow_record(*e, ctx.read, ctx.store.records_dir());
+    auto record = flow_record(*e, ctx.read, ctx.store.records_dir(), ctx.shown);
     if (download) {
         if (!record) {
             return json_error(req, http::status::gone, "the record of flow " + id + " is gone");
@@ -113,10 +122,11 @@ response har(const api_context& ctx, const request& req) {
             return json_error(req, http::status::bad_request, "not a flow id: " + id);
         }
         auto e = ctx.store.find(id);
-        if (!e && !ctx.store.records_dir().empty()) {
-            e = entry_from_disk(ctx.store.records_dir() / (id + ".json"), ctx.read);
+        if (!e) {
+            e = from_records_dir(ctx, id);
         }
-        auto record = e ? flow_record(*e, ctx.read, ctx.store.records_dir()) : std::nullopt;
+        auto record =
+            e ? flow_record(*e, ctx.read, ctx.store.records_dir(), ctx.shown) : std::nullopt;
         if (!record) {
             continue;
         }

@@ -4,6 +4,7 @@
 
 #include "http_guard.hpp"
 #include "llm_proxy/llm/record_reader.hpp"
+#include "llm_proxy/record/flow_record.hpp"
 #include "llm_proxy/web/flow_store.hpp"
 
 namespace llm_proxy::web {
@@ -12,6 +13,7 @@ struct api_context {
     const flow_store& store;
     const llm::read_options& read;
     bool live;
+    const record::record_options& shown;  // the header filters live flows are shown with
 };
 
 // The path of a request target, without the query.

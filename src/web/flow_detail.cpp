@@ -1,6 +1,8 @@
 #include "llm_proxy/web/flow_detail.hpp"
 
+#include <algorithm>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "llm_proxy/export/record_source.hpp"
@@ -73,14 +75,14 @@ flow_entry entry_of_view(const exporter::flow_view& f, disk_location at) {
 }  // namespace
 
 std::optional<nlohmann::json> flow_record(const flow_entry& e, const llm::read_options& options,
-                                          const fs::path& records_dir) {
+                                          const fs::path& records_dir,
+                                          const record::record_options& shown) {
     if (e.live) {
-        record::record_options o;
-        return record::make_record(*e.live, o, "web");
+        return record::make_record(*e.live, shown, "web");
     }
     auto at = e.disk;
     if (!at && !records_dir.empty()) {
-        at = disk_location{records_dir / (e.id + ".json"), 0};
+        at = locate_record(records_dir, e.id);
     }
     if (!at) {
         return std::nullopt;
@@ -97,15 +99,57 @@ std::optional<nlohmann::json> flow_record(const flow_entry& e, const llm::read_o
     return record;
 }
 
-std::optional<flow_entry> entry_from_disk(const fs::path& file, const llm::read_options& options) {
+std::optional<disk_location> locate_record(const fs::path& dir, const std::string& id) {
     std::error_code ec;
-    if (!fs::is_regular_file(file, ec)) {
-        return std::nullopt;
+    if (auto file = dir / (id + ".json"); fs::is_regular_file(file, ec)) {
+        return disk_location{file, 0};
     }
+    std::vector<std::pair<fs::file_time_type, fs::path>> segments;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+        if (it->path().extension() == ".jsonl" && it->is_regular_file(ec)) {
+            segments.emplace_back(it->last_write_time(ec), it->path());
+        }
+    }
+    std::sort(segments.begin(), segments.end(), std::greater<>());
+    // A line is a record without whitespace: its own "id" member reads exactly so (inside a
+    // string the quotes would be escaped). The line found is parsed to be sure it is the
+    // record's own member and not one of a nested object.
+    const std::string needle = "\"id\":" + nlohmann::json(id).dump();
+    for (const auto& [time, file] : segments) {
+        std::optional<disk_location> found;
+        llm::for_each_segment_line(file, [&](const std::string& line, std::uint64_t n) {
+            if (found || line.find(needle) == std::string::npos) {
+                return;
+            }
+            auto j = nlohmann::json::parse(line, nullptr, false);
+            if (j.is_object() && j.contains("id") && j["id"] == id) {
+                found = disk_location{file, n};
+            }
+        });
+        if (found) {
+            return found;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<flow_entry> entry_from_disk(const disk_location& at,
+                                          const llm::read_options& options) {
     exporter::record_source source(options);
     std::string why;
-    const auto* f = source.read(file, why);
-    return f ? std::optional<flow_entry>(entry_of_view(*f, {file, 0})) : std::nullopt;
+    if (at.line == 0) {
+        std::error_code ec;
+        if (!fs::is_regular_file(at.file, ec)) {
+            return std::nullopt;
+        }
+        const auto* f = source.read(at.file, why);
+        return f ? std::optional<flow_entry>(entry_of_view(*f, at)) : std::nullopt;
+    }
+    auto text = record_text(at);
+    const auto* f = text ? source.parse(*text, at.file.stem().string() + ":" +
+                                                    std::to_string(at.line), why)
+                         : nullptr;
+    return f ? std::optional<flow_entry>(entry_of_view(*f, at)) : std::nullopt;
 }
 
 std::size_t load_records(const std::vector<fs::path>& inputs, flow_store& store,

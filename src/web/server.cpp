@@ -107,7 +107,7 @@ struct server::impl {
     asio::awaitable<void> serve(tcp::socket socket) {
         beast::tcp_stream stream(std::move(socket));
         beast::flat_buffer buffer;
-        api_context ctx{*store, options.read, options.live};
+        api_context ctx{*store, options.read, options.live, options.shown};
         for (;;) {
             http::request_parser<http::string_body> parser;
             parser.header_limit(16 * 1024);

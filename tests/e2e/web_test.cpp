@@ -2,8 +2,9 @@
 // proxy is listed and detailed (secrets filtered, the llm object), pushed over the event stream
 // (a streamed flow in flight, then finished); a foreign Host is refused; a non-loopback address
 // without a token does not start; the token is required when set, and --proxy-auth's
-// credentials open it as well (on any address); records on disk (both layouts) are served; a
-// prompt holding <script> comes back as an escaped JSON string.
+// credentials open it as well (on any address); records on disk (both layouts) are served, and a
+// flow not in the ring is read from this run's records (either layout), shown with the
+// records' header filters; a prompt holding <script> comes back as an escaped JSON string.
 
 #include <atomic>
 #include <fstream>
@@ -277,6 +278,38 @@ TEST_F(Web, AFlowNotInTheRingIsReadFromTheRecordsDirectory) {
     EXPECT_EQ(d["record"]["request"]["url"], "https://api.openai.com/v1/models?earlier-run");
     EXPECT_EQ(d["summary"]["path"], "/v1/models?earlier-run");
     EXPECT_EQ(web_get("/api/flows/0b7e0d6a-not-there").status, 404u);
+}
+
+TEST_F(Web, JsonlRecordsAndTheRecordsHeaderFiltersServeTheView) {
+    start_with_web({"dir_logger", "--format", "jsonl", "--filter-req-headers", "X-Team-Key", "-o",
+                    log_dir().string()});
+    auto client = proxied_client();
+    ASSERT_EQ(client
+                  .get("https://api.openai.com/v1/models",
+                       {{"X-Team-Key", "team-key-77"}, {"Authorization", "Bearer sk-web-88"}})
+                  .status,
+              200u);
+    auto f = wait_for_flow([](const json& f) { return f["state"] == "done"; });
+    ASSERT_TRUE(f.is_object());
+    auto detail = web_get("/api/flows/" + f["id"].get<std::string>());
+    ASSERT_EQ(detail.status, 200u) << detail.body;
+    // The records leave X-Team-Key out, so does the view; Authorization stays out of both,
+    // although the records' list replaced the default one.
+    EXPECT_EQ(detail.body.find("team-key-77"), std::string::npos) << detail.body;
+    EXPECT_EQ(detail.body.find("sk-web-88"), std::string::npos) << detail.body;
+
+    // A line of an earlier run's segment (not in this run's ring) is found by its id.
+    auto line = json::parse(detail.body)["record"];
+    line["id"] = "0b7e0d6a-earlier-line";
+    line["request"]["url"] = "https://api.openai.com/v1/models?earlier-line";
+    std::ofstream(log_dir() / "llm_proxy-20260101T000000Z-0b7e0d6a-1.jsonl")
+        << line.dump() << "\n";
+    auto earlier = web_get("/api/flows/0b7e0d6a-earlier-line");
+    ASSERT_EQ(earlier.status, 200u) << earlier.body;
+    auto d = json::parse(earlier.body);
+    EXPECT_EQ(d["record"]["request"]["url"], "https://api.openai.com/v1/models?earlier-line");
+    EXPECT_EQ(d["summary"]["path"], "/v1/models?earlier-line");
+    EXPECT_EQ(web_get("/api/flows/0b7e0d6a-earlier").status, 404u);
 }
 
 TEST_F(Web, WebCommandServesRecordsFromDisk) {

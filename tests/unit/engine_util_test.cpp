@@ -201,6 +201,19 @@ TEST(Flow, CapturedBodyKeepsPrefixAndCountsAll) {
     EXPECT_TRUE(b.truncated);
 }
 
+TEST(Flow, EventStreamIsTheContentTypeInAnyCaseWithParameters) {
+    EXPECT_TRUE(is_event_stream({{"Content-Type", "text/event-stream"}}));
+    EXPECT_TRUE(is_event_stream({{"content-type", " Text/Event-Stream; charset=utf-8"}}));
+    EXPECT_TRUE(is_event_stream({{"X-A", "b"}, {"CONTENT-TYPE", "\ttext/event-stream"}}));
+    EXPECT_FALSE(is_event_stream({}));
+    EXPECT_FALSE(is_event_stream({{"Content-Type", "application/json"}}));
+    EXPECT_FALSE(is_event_stream({{"Content-Type", "text/event"}}));
+    EXPECT_FALSE(is_event_stream({{"Accept", "text/event-stream"}}));
+    // The first Content-Type decides, as find_header does.
+    EXPECT_FALSE(is_event_stream(
+        {{"Content-Type", "application/json"}, {"Content-Type", "text/event-stream"}}));
+}
+
 TEST(Flow, UrlOmitsDefaultPortAndBracketsIpv6) {
     request_head r{"GET", "https", "api.openai.com", 443, "/v1/models", 11, {}};
     EXPECT_EQ(r.url(), "https://api.openai.com/v1/models");

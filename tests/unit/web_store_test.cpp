@@ -103,7 +103,10 @@ TEST(WebStore, AFlowThatLeftTheRingIsReadFromTheRecordsDirectory) {
     store.finished(make_flow("r2"));
     EXPECT_FALSE(store.find("r1"));
 
-    auto e = entry_from_disk(store.records_dir() / "r1.json", {});
+    auto at = locate_record(store.records_dir(), "r1");
+    ASSERT_TRUE(at);
+    EXPECT_EQ(at->file, store.records_dir() / "r1.json");
+    auto e = entry_from_disk(*at, {});
     ASSERT_TRUE(e);
     EXPECT_EQ(e->id, "r1");
     EXPECT_EQ(e->method, "POST");
@@ -119,7 +122,70 @@ TEST(WebStore, AFlowThatLeftTheRingIsReadFromTheRecordsDirectory) {
     EXPECT_FALSE(flow_record(gone, {}));
     gone.id = "nope";
     EXPECT_FALSE(flow_record(gone, {}, store.records_dir()));
-    EXPECT_FALSE(entry_from_disk(store.records_dir() / "nope.json", {}));
+    EXPECT_FALSE(locate_record(store.records_dir(), "nope"));
+    EXPECT_FALSE(entry_from_disk({store.records_dir() / "nope.json", 0}, {}));
+}
+
+TEST(WebStore, AFlowThatLeftTheRingIsFoundInTheJsonlSegments) {
+    test::temp_dir dir("web_store_jsonl");
+    auto line = [](const std::string& id, std::size_t body) {
+        return record::render_record(*make_flow(id, body), record::record_options{}, "proxy",
+                                     record::record_layout::line);
+    };
+    // A body that holds another flow's id member as text, and a line without its newline
+    // (cut by a killed writer): neither is taken for the record.
+    auto decoy = make_flow("d1");
+    decoy->request_body.append(R"({"id":"s2"})", 100);
+    auto decoy_line = record::render_record(*decoy, record::record_options{}, "proxy",
+                                            record::record_layout::line);
+    dir.write_file("llm_proxy-a-1.jsonl", line("s1", 3) + decoy_line + line("s2", 5));
+    auto cut = line("s3", 7);
+    cut.pop_back();
+    dir.write_file("llm_proxy-a-2.jsonl", line("s4", 1) + cut);
+
+    auto at = locate_record(dir.path(), "s2");
+    ASSERT_TRUE(at);
+    EXPECT_EQ(at->file, dir.path() / "llm_proxy-a-1.jsonl");
+    EXPECT_EQ(at->line, 3u);
+    auto e = entry_from_disk(*at, {});
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->id, "s2");
+    ASSERT_TRUE(e->disk);
+    auto record = flow_record(*e, {});
+    ASSERT_TRUE(record);
+    EXPECT_EQ((*record)["request"]["body"], std::string(5, 'x'));
+
+    // A live entry that gave up its detail is read from the segments too.
+    flow_entry gone;
+    gone.id = "s4";
+    auto r4 = flow_record(gone, {}, dir.path());
+    ASSERT_TRUE(r4);
+    EXPECT_EQ((*r4)["id"], "s4");
+
+    EXPECT_FALSE(locate_record(dir.path(), "s3"));
+    EXPECT_FALSE(locate_record(dir.path(), "s"));
+    EXPECT_FALSE(locate_record(dir.path() / "missing", "s1"));
+}
+
+TEST(WebStore, ALiveFlowIsShownWithTheHeaderFiltersGiven) {
+    auto f = make_flow("h1");
+    f->request.headers = {{"Authorization", "Bearer sk-secret"}, {"X-Team-Key", "k-123"},
+                          {"Accept", "*/*"}};
+    flow_entry e;
+    e.id = "h1";
+    e.live = f;
+    auto plain = flow_record(e, {});
+    ASSERT_TRUE(plain);
+    EXPECT_EQ(plain->dump().find("sk-secret"), std::string::npos);
+    EXPECT_NE(plain->dump().find("k-123"), std::string::npos);
+
+    record::record_options shown;
+    shown.filter_request_headers.push_back("x-team-key");
+    auto filtered = flow_record(e, {}, {}, shown);
+    ASSERT_TRUE(filtered);
+    EXPECT_EQ(filtered->dump().find("sk-secret"), std::string::npos);
+    EXPECT_EQ(filtered->dump().find("k-123"), std::string::npos);
+    EXPECT_NE(filtered->dump().find("*/*"), std::string::npos);
 }
 
 }  // namespace

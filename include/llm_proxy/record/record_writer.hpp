@@ -91,6 +91,7 @@ class record_writer {
     // Times a request had to wait for room (each counted once).
     std::uint64_t waits() const { return waits_.load(std::memory_order_relaxed); }
     const std::filesystem::path& directory() const { return dir_; }
+    const record_options& options() const { return options_; }
     fsync_mode fsync() const { return durability_.mode; }
     // File system syncs done for fsync_mode::interval.
     std::uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }

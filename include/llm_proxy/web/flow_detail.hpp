@@ -10,18 +10,26 @@
 #include <vector>
 
 #include "llm_proxy/llm/record_reader.hpp"
+#include "llm_proxy/record/flow_record.hpp"
 #include "llm_proxy/web/flow_store.hpp"
 
 namespace llm_proxy::web {
 
-// The record of `e`; nullopt when it is gone (evicted detail, file removed). A live flow
-// that gave up its detail is read from `records_dir`/<id>.json when that exists.
+// The record of `e`; nullopt when it is gone (evicted detail, file removed). A live flow is
+// rendered with `shown`'s header filters; one that gave up its detail is read from
+// `records_dir` (see locate_record) when that holds it.
 std::optional<nlohmann::json> flow_record(const flow_entry& e, const llm::read_options& options,
-                                          const std::filesystem::path& records_dir = {});
+                                          const std::filesystem::path& records_dir = {},
+                                          const record::record_options& shown = {});
 
-// The entry of the record file `file` (a flow no longer in the ring); nullopt when there is
-// none.
-std::optional<flow_entry> entry_from_disk(const std::filesystem::path& file,
+// Where flow `id`'s record is in the records directory `dir` of a run: <dir>/<id>.json (one
+// file per record), else the line of a *.jsonl segment there whose "id" is `id` (--format
+// jsonl; the newest segments are read first); nullopt when neither holds it.
+std::optional<disk_location> locate_record(const std::filesystem::path& dir,
+                                           const std::string& id);
+
+// The entry of the record at `at` (a flow no longer in the ring); nullopt when there is none.
+std::optional<flow_entry> entry_from_disk(const disk_location& at,
                                           const llm::read_options& options);
 
 // Adds every record of `inputs` (directories walked: *.json files and *.jsonl segments) to

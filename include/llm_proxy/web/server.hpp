@@ -10,6 +10,7 @@
 
 #include "llm_proxy/llm/record_reader.hpp"
 #include "llm_proxy/proxy/proxy_auth.hpp"
+#include "llm_proxy/record/flow_record.hpp"
 #include "llm_proxy/web/flow_store.hpp"
 
 namespace llm_proxy::web {
@@ -26,6 +27,9 @@ struct server_options {
     std::shared_ptr<const proxy_credentials> credentials;
     bool live = true;        // the flows of this run (false: records from disk)
     llm::read_options read;  // for records without an "llm" object (must outlive the server)
+    // How the flows of this run are shown: the header filters of their records (the default
+    // credential headers, and those the record writer filters).
+    record::record_options shown;
 };
 
 class server {
