@@ -41,6 +41,96 @@ TEST(WebStore, KeepsAtMostItsCapacityOldestOutFirst) {
     EXPECT_EQ(all.back().id, "f4");
 }
 
+// The ring at capacity - 1, capacity and capacity + 1 entries, and after wrapping around
+// several times: the newest `capacity` in order, each findable, the oldest gone.
+TEST(WebStore, TheRingKeepsTheNewestInOrderAcrossWrapArounds) {
+    constexpr int capacity = 4;
+    for (int total : {capacity - 1, capacity, capacity + 1, 3 * capacity + 2}) {
+        flow_store store(capacity);
+        for (int i = 0; i < total; ++i) {
+            store.finished(make_flow("f" + std::to_string(i)));
+        }
+        int kept = std::min(total, capacity);
+        EXPECT_EQ(store.size(), static_cast<std::size_t>(kept)) << total;
+        std::uint64_t now = 0;
+        auto all = store.changed_since(0, now);
+        ASSERT_EQ(all.size(), static_cast<std::size_t>(kept)) << total;
+        for (int k = 0; k < kept; ++k) {
+            EXPECT_EQ(all[k].id, "f" + std::to_string(total - kept + k)) << total;
+            EXPECT_TRUE(store.find(all[k].id)) << total;
+        }
+        if (total > capacity) {
+            EXPECT_FALSE(store.find("f" + std::to_string(total - capacity - 1))) << total;
+        }
+    }
+}
+
+// A flow in flight while newer ones fill the ring: finished in place while its entry is kept;
+// once overwritten, its finish makes a new entry (the newest) with its request fields.
+TEST(WebStore, AFlowFinishingAfterTheRingWrappedIsStillListed) {
+    flow_store store(3);
+    auto slow = make_flow("slow");
+    store.started(*slow);
+    store.started(*make_flow("a"));
+    store.started(*make_flow("b"));
+    store.finished(slow);
+    ASSERT_TRUE(store.find("slow"));
+    EXPECT_TRUE(store.find("slow")->done);
+    EXPECT_EQ(store.size(), 3u);
+
+    auto late = make_flow("late");
+    store.started(*late);  // in the slot "slow" had
+    // A reused slot carries nothing of the entry it held before.
+    ASSERT_TRUE(store.find("late"));
+    EXPECT_FALSE(store.find("late")->done);
+    EXPECT_FALSE(store.find("late")->live);
+    EXPECT_FALSE(store.find("slow"));
+    store.started(*make_flow("c"));
+    store.started(*make_flow("d"));
+    store.started(*make_flow("e"));  // "late" is overwritten
+    EXPECT_FALSE(store.find("late"));
+    store.finished(late);
+    auto e = store.find("late");
+    ASSERT_TRUE(e);
+    EXPECT_TRUE(e->done);
+    EXPECT_EQ(e->method, "POST");
+    EXPECT_EQ(e->path, "/v1/chat/completions");
+    EXPECT_TRUE(e->live);
+    std::uint64_t now = 0;
+    auto all = store.changed_since(0, now);
+    ASSERT_EQ(all.size(), 3u);
+    EXPECT_EQ(all[0].id, "d");
+    EXPECT_EQ(all[1].id, "e");
+    EXPECT_EQ(all[2].id, "late");
+}
+
+// The body budget after wrap-arounds, and a flow older than those given up finishing later.
+TEST(WebStore, TheBodyBudgetHoldsAcrossWrapArounds) {
+    flow_store store(3, 250);
+    auto old = make_flow("old", 100);
+    store.started(*old);
+    for (int i = 0; i < 7; ++i) {
+        store.finished(make_flow("f" + std::to_string(i), 100));
+    }
+    // f4, f5, f6 kept; 300 bytes > 250: f4 gave up its detail.
+    EXPECT_FALSE(store.find("f4")->live);
+    EXPECT_TRUE(store.find("f5")->live);
+    EXPECT_TRUE(store.find("f6")->live);
+
+    flow_store again(4, 250);
+    auto slow = make_flow("slow", 100);
+    again.started(*slow);
+    again.finished(make_flow("a", 100));
+    again.finished(make_flow("b", 100));
+    again.finished(make_flow("c", 100));  // a gives up its detail
+    EXPECT_FALSE(again.find("a")->live);
+    again.finished(slow);  // the oldest entry: it gives up its detail at once
+    EXPECT_FALSE(again.find("slow")->live);
+    EXPECT_TRUE(again.find("slow")->done);
+    EXPECT_TRUE(again.find("b")->live);
+    EXPECT_TRUE(again.find("c")->live);
+}
+
 TEST(WebStore, OlderFlowsGiveUpTheirDetailBeyondTheBodyBudget) {
     flow_store store(10, 250);
     store.finished(make_flow("a", 100));

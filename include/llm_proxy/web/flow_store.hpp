@@ -9,13 +9,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 #include "llm_proxy/flow.hpp"
@@ -71,7 +70,7 @@ class flow_store {
     void finished(const std::shared_ptr<const flow>& f);
     // The arrival timeline of flow `id`'s streamed response (before finished()).
     void set_timeline(const std::string& id, std::shared_ptr<const stream_timeline> t);
-    // From disk.
+    // From disk (appended: the caller does not add an id twice).
     void add(flow_entry e);
 
     // Copies, oldest first, of the entries changed after `version`, and the current version.
@@ -79,16 +78,28 @@ class flow_store {
     std::optional<flow_entry> find(const std::string& id) const;
     std::size_t size() const;
 
-    // Where the records of this run are written one file per flow (dir_logger, -o): a flow
-    // that left the ring, or gave up its detail, is read from <dir>/<id>.json there. Set before
-    // the store is shared.
+    // Where the records of this run are written (dir_logger, -o): a flow that left the ring,
+    // or gave up its detail, is read from there. Set before the store is shared.
     void set_records_dir(std::filesystem::path dir) { records_dir_ = std::move(dir); }
     const std::filesystem::path& records_dir() const { return records_dir_; }
 
   private:
-    flow_entry* lookup(const std::string& id);
-    flow_entry& insert(flow_entry e);
-    void trim();
+    // What leaves the ring with an overwritten or trimmed entry, released after the lock.
+    struct released {
+        std::vector<std::shared_ptr<const flow>> flows;
+        std::shared_ptr<const stream_timeline> timeline;
+    };
+
+    // The entry of `id`, searched newest first (a live flow's entry is near the newest); null
+    // when it is not in the ring.
+    flow_entry* lookup(std::string_view id);
+    const flow_entry* lookup(std::string_view id) const;
+    // The slot of a new entry: a new one until the ring is full, then the oldest entry's (its
+    // flow and timeline moved to `out`, its strings' memory reused).
+    flow_entry& next_slot(released& out);
+    void set_live(flow_entry& e, std::shared_ptr<const flow> f, released& out);
+    // Over the budget, the oldest finished flows give up their detail (their summary stays).
+    void keep_budget(released& out);
 
     std::filesystem::path records_dir_;
     mutable std::mutex mutex_;
@@ -96,9 +107,12 @@ class flow_store {
     std::size_t body_budget_;
     std::size_t body_bytes_ = 0;
     std::uint64_t version_ = 0;
-    std::uint64_t next_slot_ = 0;
-    std::map<std::uint64_t, flow_entry> entries_;  // by arrival
-    std::unordered_map<std::string, std::uint64_t> slots_;
+    // A ring without a node per entry or an index: ring_[n % capacity_] is the n-th entry
+    // added (n counted from 0), count_ of them so far; the newest `capacity_` are kept.
+    std::vector<flow_entry> ring_;
+    std::uint64_t count_ = 0;
+    // No entry older than this (by n) keeps its flow: where keep_budget starts.
+    std::uint64_t oldest_live_ = 0;
 };
 
 }  // namespace llm_proxy::web
