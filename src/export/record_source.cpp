@@ -23,9 +23,48 @@ bool is_record_file(const fs::directory_entry& e, std::error_code& ec) {
            !p.filename().string().starts_with(".");
 }
 
-template <class Fn>
-void walk(const std::vector<fs::path>& inputs, Fn&& fn) {
+// `inner` is `outer` or lies under it (both canonical).
+bool within(const fs::path& inner, const fs::path& outer) {
+    auto rel = inner.lexically_relative(outer);
+    return !rel.empty() && *rel.begin() != "..";
+}
+
+// The inputs without those another input covers: the same path given twice, or a file or
+// directory under a directory also given (`report DIR DIR/sub` reads each record once).
+std::vector<fs::path> distinct_inputs(const std::vector<fs::path>& inputs) {
+    std::vector<fs::path> canonical;
     for (const auto& path : inputs) {
+        std::error_code ec;
+        auto c = fs::weakly_canonical(path, ec);
+        canonical.push_back(ec ? path : c);
+    }
+    std::vector<fs::path> out;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        bool covered = false;
+        for (std::size_t j = 0; j < inputs.size() && !covered; ++j) {
+            std::error_code ec;
+            if (canonical[i] == canonical[j]) {
+                covered = j < i;
+            } else {
+                covered = within(canonical[i], canonical[j]) && fs::is_directory(inputs[j], ec);
+            }
+        }
+        if (!covered) {
+            out.push_back(inputs[i]);
+        }
+    }
+    return out;
+}
+
+template <class Fn>
+void walk(const std::vector<fs::path>& given, Fn&& fn) {
+    for (const auto& path : given) {
+        std::error_code ec;
+        if (!fs::exists(path, ec)) {
+            throw std::invalid_argument(path.string() + ": no such file or directory");
+        }
+    }
+    for (const auto& path : distinct_inputs(given)) {
         std::error_code ec;
         if (fs::is_directory(path, ec)) {
             for (auto it = fs::recursive_directory_iterator(

@@ -20,7 +20,8 @@
 namespace llm_proxy::exporter {
 
 // Calls `fn` with every record file of `inputs`: a file as given, a directory's *.json files
-// and *.jsonl segments (recursively, hidden files skipped) in directory order. Throws
+// and *.jsonl segments (recursively, hidden files skipped) in directory order; each once when
+// inputs overlap (the same path twice, a path under a directory also given). Throws
 // std::invalid_argument naming an input that is neither a file nor a directory.
 void for_each_record_file(const std::vector<std::filesystem::path>& inputs,
                           const std::function<void(const std::filesystem::path&)>& fn);
