@@ -5,6 +5,9 @@
 # figures (executions, exec/s, coverage, corpus) at the end.
 #
 #   fuzz/campaign.sh BUILD_DIR OUT target:seconds [target:seconds ...]
+#
+# CAMPAIGN_RUNS=N also stops each target after N executions (libFuzzer's -runs), whichever
+# comes first.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="$1"
@@ -16,12 +19,14 @@ for spec in "$@"; do
   seconds="${spec##*:}"
   mkdir -p "$out/corpus/$t"
   cp -rn "$here/corpus/$t/." "$out/corpus/$t/"
+  runs=()
+  if [ -n "${CAMPAIGN_RUNS:-}" ]; then runs=(-runs="$CAMPAIGN_RUNS"); fi
   dict=()
   if [ -f "$here/dict/$t.dict" ]; then dict=(-dict="$here/dict/$t.dict"); fi
   start=$(date +%s)
   ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}" \
     UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-    "$build/fuzz/$t" "$out/corpus/$t" "${dict[@]}" -max_total_time="$seconds" -timeout=10 \
+    "$build/fuzz/$t" "$out/corpus/$t" "${dict[@]}" "${runs[@]}" -max_total_time="$seconds" -timeout=10 \
       -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" \
       >"$out/$t.log" 2>&1
   rc=$?
