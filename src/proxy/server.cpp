@@ -15,6 +15,7 @@
 #include "client_session.hpp"
 #include "llm_proxy/tls/contexts.hpp"
 #include "llm_proxy/util/authority.hpp"
+#include "llm_proxy/util/listen.hpp"
 #include "worker.hpp"
 
 namespace llm_proxy::proxy {
@@ -60,18 +61,7 @@ class server_impl {
         }
         spdlog::debug("at most {} client connections at once", max_connections_);
 
-        tcp::endpoint ep(address, shared_.config.listen_port);
-        acceptor_.open(ep.protocol(), ec);
-        if (!ec) {
-            acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-            acceptor_.bind(ep, ec);
-        }
-        if (!ec) {
-            acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-        }
-        if (ec) {
-            throw std::runtime_error("cannot listen on " + endpoint_text(ep) + ": " + ec.message());
-        }
+        open_listener(acceptor_, tcp::endpoint(address, shared_.config.listen_port));
     }
 
     // Raises the soft descriptor limit to the hard one (a proxy holds two descriptors per

@@ -7,9 +7,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <stdexcept>
 
-#include "llm_proxy/util/authority.hpp"
+#include "llm_proxy/util/listen.hpp"
 
 namespace llm_proxy {
 
@@ -19,20 +18,7 @@ using asio::ip::tcp;
 side_server::side_server(const asio::ip::address& address, std::uint16_t port,
                          const std::string& what)
     : what_(what) {
-    tcp::endpoint ep(address, port);
-    boost::system::error_code ec;
-    acceptor_.open(ep.protocol(), ec);
-    if (!ec) {
-        acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-        acceptor_.bind(ep, ec);
-    }
-    if (!ec) {
-        acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    }
-    if (ec) {
-        throw std::runtime_error("cannot listen for " + what + " on " + endpoint_text(ep) + ": " +
-                                 ec.message());
-    }
+    open_listener(acceptor_, tcp::endpoint(address, port), " for " + what);
 }
 
 side_server::~side_server() {

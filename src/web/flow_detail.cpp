@@ -146,9 +146,9 @@ std::optional<flow_entry> entry_from_disk(const disk_location& at,
         return f ? std::optional<flow_entry>(entry_of_view(*f, at)) : std::nullopt;
     }
     auto text = record_text(at);
-    const auto* f = text ? source.parse(*text, at.file.stem().string() + ":" +
-                                                    std::to_string(at.line), why)
-                         : nullptr;
+    const auto* f =
+        text ? source.parse(*text, at.file.stem().string() + ":" + std::to_string(at.line), why)
+             : nullptr;
     return f ? std::optional<flow_entry>(entry_of_view(*f, at)) : std::nullopt;
 }
 

@@ -58,6 +58,16 @@ class Web : public e2e_test {
         return json();
     }
 
+    // The detail of a record this run did not make (not in the ring): the request of URL
+    // https://api.openai.com/v1/models?`query`, under id `id`.
+    void expect_earlier_record(const std::string& id, const std::string& query) {
+        auto detail = web_get("/api/flows/" + id);
+        ASSERT_EQ(detail.status, 200u) << detail.body;
+        auto d = json::parse(detail.body);
+        EXPECT_EQ(d["record"]["request"]["url"], "https://api.openai.com/v1/models?" + query);
+        EXPECT_EQ(d["summary"]["path"], "/v1/models?" + query);
+    }
+
     std::uint16_t web_port_ = 0;
 };
 
@@ -272,11 +282,7 @@ TEST_F(Web, AFlowNotInTheRingIsReadFromTheRecordsDirectory) {
     old["request"]["url"] = "https://api.openai.com/v1/models?earlier-run";
     std::ofstream(log_dir() / "0b7e0d6a-earlier-run.json") << old.dump(2);
 
-    auto detail = web_get("/api/flows/0b7e0d6a-earlier-run");
-    ASSERT_EQ(detail.status, 200u) << detail.body;
-    auto d = json::parse(detail.body);
-    EXPECT_EQ(d["record"]["request"]["url"], "https://api.openai.com/v1/models?earlier-run");
-    EXPECT_EQ(d["summary"]["path"], "/v1/models?earlier-run");
+    expect_earlier_record("0b7e0d6a-earlier-run", "earlier-run");
     EXPECT_EQ(web_get("/api/flows/0b7e0d6a-not-there").status, 404u);
 }
 
@@ -302,13 +308,8 @@ TEST_F(Web, JsonlRecordsAndTheRecordsHeaderFiltersServeTheView) {
     auto line = json::parse(detail.body)["record"];
     line["id"] = "0b7e0d6a-earlier-line";
     line["request"]["url"] = "https://api.openai.com/v1/models?earlier-line";
-    std::ofstream(log_dir() / "llm_proxy-20260101T000000Z-0b7e0d6a-1.jsonl")
-        << line.dump() << "\n";
-    auto earlier = web_get("/api/flows/0b7e0d6a-earlier-line");
-    ASSERT_EQ(earlier.status, 200u) << earlier.body;
-    auto d = json::parse(earlier.body);
-    EXPECT_EQ(d["record"]["request"]["url"], "https://api.openai.com/v1/models?earlier-line");
-    EXPECT_EQ(d["summary"]["path"], "/v1/models?earlier-line");
+    std::ofstream(log_dir() / "llm_proxy-20260101T000000Z-0b7e0d6a-1.jsonl") << line.dump() << "\n";
+    expect_earlier_record("0b7e0d6a-earlier-line", "earlier-line");
     EXPECT_EQ(web_get("/api/flows/0b7e0d6a-earlier").status, 404u);
 }
 

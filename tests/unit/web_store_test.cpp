@@ -259,8 +259,8 @@ TEST(WebStore, AFlowThatLeftTheRingIsFoundInTheJsonlSegments) {
 
 TEST(WebStore, ALiveFlowIsShownWithTheHeaderFiltersGiven) {
     auto f = make_flow("h1");
-    f->request.headers = {{"Authorization", "Bearer sk-secret"}, {"X-Team-Key", "k-123"},
-                          {"Accept", "*/*"}};
+    f->request.headers = {
+        {"Authorization", "Bearer sk-secret"}, {"X-Team-Key", "k-123"}, {"Accept", "*/*"}};
     flow_entry e;
     e.id = "h1";
     e.live = f;

@@ -25,8 +25,7 @@ std::optional<nlohmann::json> flow_record(const flow_entry& e, const llm::read_o
 // Where flow `id`'s record is in the records directory `dir` of a run: <dir>/<id>.json (one
 // file per record), else the line of a *.jsonl segment there whose "id" is `id` (--format
 // jsonl; the newest segments are read first); nullopt when neither holds it.
-std::optional<disk_location> locate_record(const std::filesystem::path& dir,
-                                           const std::string& id);
+std::optional<disk_location> locate_record(const std::filesystem::path& dir, const std::string& id);
 
 // The entry of the record at `at` (a flow no longer in the ring); nullopt when there is none.
 std::optional<flow_entry> entry_from_disk(const disk_location& at,
