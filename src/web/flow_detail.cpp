@@ -115,7 +115,8 @@ std::optional<disk_location> locate_record(const fs::path& dir, const std::strin
     // string the quotes would be escaped). The line found is parsed to be sure it is the
     // record's own member and not one of a nested object.
     const std::string needle = "\"id\":" + nlohmann::json(id).dump();
-    for (const auto& [time, file] : segments) {
+    for (const auto& segment : segments) {
+        const auto& file = segment.second;  // clang 14: a lambda cannot capture a binding
         std::optional<disk_location> found;
         llm::for_each_segment_line(file, [&](const std::string& line, std::uint64_t n) {
             if (found || line.find(needle) == std::string::npos) {
