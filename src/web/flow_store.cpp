@@ -94,13 +94,6 @@ nlohmann::json summary_json(const flow_entry& e) {
     return j;
 }
 
-flow_entry entry_of(const flow& f) {
-    flow_entry e;
-    fill_request(e, f);
-    fill_outcome(e, f);
-    return e;
-}
-
 flow_store::flow_store(std::size_t capacity, std::size_t body_budget)
     : capacity_(capacity == 0 ? 1 : capacity), body_budget_(body_budget) {}
 

@@ -55,9 +55,6 @@ struct flow_entry {
 // "input_tokens", "output_tokens", "cost_usd"} (absent values null).
 nlohmann::json summary_json(const flow_entry& e);
 
-// The entry a finished flow makes (without keeping the flow).
-flow_entry entry_of(const flow& f);
-
 class flow_store {
   public:
     // Keeps the last `capacity` flows, and the finished flows of the newest of them while
