@@ -50,14 +50,21 @@ std::size_t first_invalid_utf8(std::string_view s) {
 
 void append_json_string(std::string& out, std::string_view s) {
     // Text from parsed JSON is valid UTF-8; anything else (an answer cut at a memory bound)
-    // gets U+FFFD for each byte that is not, so the line stays JSON.
-    const bool valid = simdjson::validate_utf8(s.data(), s.size());
+    // gets U+FFFD for each byte that is not, so the line stays JSON. Whether the text is valid
+    // is asked (of simdjson, for the rest of the text) at its first byte outside ASCII: most
+    // values (names, ids, numbers) have none.
+    enum class utf8 { unknown, valid, invalid } state = utf8::unknown;
     out.reserve(out.size() + s.size() + 2);
     out += '"';
     std::size_t run = 0;  // start of the bytes not yet copied
     for (std::size_t i = 0; i < s.size(); ++i) {
         auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c != '"' && c != '\\' && (c < 0x80 || valid)) {
+        if (c >= 0x80 && state == utf8::unknown) {
+            // Every byte before i is ASCII, so i starts a character.
+            state =
+                simdjson::validate_utf8(s.data() + i, s.size() - i) ? utf8::valid : utf8::invalid;
+        }
+        if (c >= 0x20 && c != '"' && c != '\\' && (c < 0x80 || state == utf8::valid)) {
             continue;
         }
         out.append(s.data() + run, i - run);

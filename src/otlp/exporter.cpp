@@ -32,7 +32,7 @@ struct exporter::state {
     asio::steady_timer wake;
 
     std::mutex mutex;
-    std::vector<std::shared_ptr<const flow>> queue;
+    std::vector<queued_span> queue;
     bool stopping = false;
     bool woken = false;
 
@@ -78,7 +78,7 @@ class sender_loop {
                 co_await wait_for_work();
             }
             wait_first = true;
-            std::vector<std::shared_ptr<const flow>> taken;
+            std::vector<queued_span> taken;
             bool stopping = false;
             {
                 std::lock_guard lock(s_.mutex);
@@ -146,13 +146,18 @@ class sender_loop {
 
     // New spans: straight to the collector when it is up and nothing older waits; else to the
     // end of the spool.
-    asio::awaitable<void> send_new(const std::vector<std::shared_ptr<const flow>>& flows) {
+    asio::awaitable<void> send_new(std::vector<queued_span>& queued) {
         const auto max = std::max<std::size_t>(1, s_.options.max_batch);
-        for (std::size_t i = 0; i < flows.size(); i += max) {
+        for (std::size_t i = 0; i < queued.size(); i += max) {
             spool::batch b;
             std::vector<std::string> spans;
-            for (std::size_t j = i; j < flows.size() && j < i + max; ++j) {
-                spans.push_back(span_text(*flows[j], s_.options.spans));
+            for (std::size_t j = i; j < queued.size() && j < i + max; ++j) {
+                auto& q = queued[j];
+                if (q.pending) {
+                    q.text = span_text(*q.pending, s_.options.spans);
+                    q.pending.reset();
+                }
+                spans.push_back(std::move(q.text));
             }
             b.spans = spans.size();
             b.body = export_request(s_.options.resource, spans);
@@ -288,6 +293,17 @@ exporter::~exporter() {
 }
 
 void exporter::push(std::shared_ptr<const flow> f) {
+    // A span without message content is a few microseconds of text: rendered here, the flow
+    // is freed at once by the thread that allocated it instead of living until its batch is
+    // sent (which cost more, in the allocator, than the rendering). With content the span
+    // decodes and parses the request body: that stays on the exporter's thread.
+    queued_span q;
+    if (options_.spans.content) {
+        q.pending = std::move(f);
+    } else {
+        q.text = span_text(*f, options_.spans);
+        f.reset();
+    }
     bool wake = false;
     {
         std::lock_guard lock(state_->mutex);
@@ -295,7 +311,7 @@ void exporter::push(std::shared_ptr<const flow> f) {
             state_->dropped.fetch_add(1);
             return;
         }
-        state_->queue.push_back(std::move(f));
+        state_->queue.push_back(std::move(q));
         if (state_->queue.size() >= options_.max_batch && !state_->woken) {
             state_->woken = wake = true;
         }

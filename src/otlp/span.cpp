@@ -1,6 +1,7 @@
 // A finished flow as an OTLP span (JSON encoding).
 #include "llm_proxy/otlp/span.hpp"
 
+#include <charconv>
 #include <chrono>
 #include <random>
 
@@ -68,31 +69,33 @@ std::string_view cut(std::string_view s, std::size_t limit) {
 class attributes {
   public:
     attributes(std::string& out, std::size_t max_length) : out_(out), max_length_(max_length) {}
-    void text(const char* key, std::string_view value) {
+    void text(std::string_view key, std::string_view value) {
         begin(key, "stringValue");
         append_json_string(out_, cut(value, max_length_));
         out_ += "}}";
     }
-    void integer(const char* key, std::uint64_t value) {
+    void integer(std::string_view key, std::uint64_t value) {
         begin(key, "intValue");
+        char buf[24];
+        auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;
         out_ += '"';
-        out_ += std::to_string(value);
+        out_.append(buf, end);
         out_ += "\"}}";
     }
-    void number(const char* key, double value) {
+    void number(std::string_view key, double value) {
         begin(key, "doubleValue");
-        out_ += json(value).dump();
+        json_text(out_).number(value);
         out_ += "}}";
     }
-    void boolean(const char* key, bool value) {
+    void boolean(std::string_view key, bool value) {
         begin(key, "boolValue");
         out_ += value ? "true}}" : "false}}";
     }
-    void texts(const char* key, const std::vector<std::string>& values) {
+    void texts(std::string_view key, const std::vector<std::string>& values) {
         begin(key, "arrayValue");
         out_ += "{\"values\":[";
         for (std::size_t i = 0; i < values.size(); ++i) {
-            out_ += i == 0 ? "{\"stringValue\":" : ",{\"stringValue\":";
+            out_ += i == 0 ? std::string_view("{\"stringValue\":") : ",{\"stringValue\":";
             append_json_string(out_, cut(values[i], max_length_));
             out_ += '}';
         }
@@ -100,8 +103,8 @@ class attributes {
     }
 
   private:
-    void begin(const char* key, const char* type) {
-        out_ += first_ ? "{\"key\":\"" : ",{\"key\":\"";
+    void begin(std::string_view key, std::string_view type) {
+        out_ += first_ ? std::string_view("{\"key\":\"") : ",{\"key\":\"";
         first_ = false;
         out_ += key;
         out_ += "\",\"value\":{\"";
@@ -384,7 +387,7 @@ const char* provider_name(llm::provider p) {
 
 std::string span_text(const flow& f, const span_options& o) {
     std::string out;
-    out.reserve(1536);
+    out.reserve(2048);
     json_text w(out);
     w.begin_object();
     std::optional<trace_context> parent;

@@ -1,6 +1,7 @@
 #pragma once
 // Sends one span per finished flow to an OpenTelemetry collector over OTLP/HTTP (JSON), on its
-// own thread: workers only append the finished flow to a bounded queue. Spans go in batches
+// own thread: workers only render the span's text (or, with message content, keep the flow
+// for the exporter's thread to render) and append it to a bounded queue. Spans go in batches
 // (up to max_batch, or after batch_delay); a batch the collector does not take (down, 429,
 // 5xx) goes to the spool (spool.hpp) and is sent again, oldest first, with exponential
 // backoff. Nothing waits on the collector; what is dropped (a full queue or spool, a batch
@@ -51,6 +52,12 @@ struct exporter_stats {
     std::uint64_t spooled_bytes = 0;
 };
 
+// A span waiting for the exporter thread: its text, or the flow it is to be rendered from.
+struct queued_span {
+    std::string text;
+    std::shared_ptr<const flow> pending;
+};
+
 class exporter {
   public:
     // Throws std::invalid_argument when the URL is not http(s).
@@ -59,7 +66,7 @@ class exporter {
     exporter(const exporter&) = delete;
     exporter& operator=(const exporter&) = delete;
 
-    // From any thread: queues the finished flow (never blocks on the collector).
+    // From any thread: queues the finished flow's span (never blocks on the collector).
     void push(std::shared_ptr<const flow> f);
     // Sends what is queued (the spool is kept for the next run when it is on disk), then stops
     // the thread. Waits at most shutdown_timeout for the collector.
