@@ -48,6 +48,16 @@ wait_port() {  # wait_port PORT PID NAME
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime+stime, all threads (live+dead)
+# Nanoseconds on CPU (schedstat) of the live threads of process $1 named $2
+# (pthread_setname_np), 0 when none: finer than the ticks of cpu_ticks.
+thread_cpu_ns() {
+    local t sum=0
+    for t in /proc/"$1"/task/*; do
+        [[ "$(cat "$t/comm" 2>/dev/null)" == "$2" ]] || continue
+        sum=$((sum + $(awk '{print $1}' "$t/schedstat")))
+    done
+    echo "$sum"
+}
 hwm_kb() { awk '/^VmHWM:/{print $2}' "/proc/$1/status"; }
 rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
 make_certs() {

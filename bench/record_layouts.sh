@@ -77,7 +77,8 @@ records_in() {  # files + lines of segments
     echo $((files + lines))
 }
 
-declare -A CPU RPS
+declare -A CPU RPS RATIO
+EXPORTER=""
 for ((round = 1; round <= ROUNDS; round++)); do
     for s in $SETTINGS; do
         port="$(free_port)"
@@ -111,6 +112,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         fi
         before="$(cat "$TMP/spans" 2>/dev/null || echo 0)"
         t0="$(cpu_ticks "$pid")"
+        e0="$(thread_cpu_ns "$pid" llm_proxy-otlp)"
         SSL_CERT_FILE="$TMP/trust.pem" timeout 600 hey -n "$REQUESTS" -c "$CONC" "${RATE[@]}" \
             -x "http://127.0.0.1:$port" -m POST -T application/json -D "$TMP/body.json" \
             "https://localhost:$UPORT/v1/chat/completions" >"$TMP/hey-$s.txt" || true
@@ -129,6 +131,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             sleep 1  # the page's last event-stream poll
         fi
         t1="$(cpu_ticks "$pid")"
+        e1="$(thread_cpu_ns "$pid" llm_proxy-otlp)"
         if [[ -n "$watcher" ]]; then
             kill "$watcher"
             wait "$watcher" 2>/dev/null || true
@@ -139,7 +142,20 @@ for ((round = 1; round <= ROUNDS; round++)); do
         us="$(echo "($t1 - $t0) * 1000000 / $TICK / $ok" | bc -l)"
         CPU[$s]+="$us "
         RPS[$s]+="$rps "
-        log "round $round $s: $ok responses, $(printf '%.1f' "$us") µs CPU per request, $rps req/s"
+        # Each setting against simple in the same round: steadier than a ratio of medians on a
+        # shared machine.
+        if [[ "$s" == simple ]]; then
+            round_base="$us"
+        elif [[ -n "${round_base:-}" ]]; then
+            RATIO[$s]+="$(echo "$us / $round_base" | bc -l) "
+        fi
+        extra=""
+        if [[ "$s" == simple-otlp ]]; then
+            eus="$(echo "($e1 - $e0) / 1000 / $ok" | bc -l)"
+            EXPORTER+="$eus "
+            extra=" (the exporter thread: $(printf '%.1f' "$eus") µs per span)"
+        fi
+        log "round $round $s: $ok responses, $(printf '%.1f' "$us") µs CPU per request, $rps req/s$extra"
         rm -rf "$out"
     done
 done
@@ -152,18 +168,26 @@ for s in $SETTINGS; do
     r="$(echo "${RPS[$s]}" | median)"
     ratio="-"
     [[ -n "$base" ]] && ratio="$(printf '%.2f' "$(echo "$c / $base" | bc -l)")"
+    per_round="-"
+    [[ -n "${RATIO[$s]:-}" ]] && per_round="$(printf '%.2f' "$(echo "${RATIO[$s]}" | median)")"
     label="$(args_of "$s")"
     [[ "$s" == simple-web-browser ]] && label+=" + a browser showing the page"
-    rows+=("| $label | $(printf '%.1f' "$c") | ${ratio} | $(printf '%.0f' "$r") |")
+    rows+=("| $label | $(printf '%.1f' "$c") | ${ratio} | ${per_round} | $(printf '%.0f' "$r") |")
 done
 
+exporter_note=""
+if [[ -n "$EXPORTER" ]]; then
+    exporter_note="
+The OTLP exporter thread (named \`llm_proxy-otlp\`, CPU from its schedstat) alone: $(printf '%.2f' "$(echo "$EXPORTER" | median)") µs per span (median of the rounds); the rest of the spans' cost (each span rendered as its flow ends) is on the workers."
+fi
 cat <<EOT
 ## What records cost per request
 
 Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg); $("$BUILD/llm_proxy" --version | head -1), git $(git rev-parse --short HEAD).
 \`hey -n ${REQUESTS} -c ${CONC}${QPS:+ -q $((QPS / CONC))}\` keep-alive POSTs through an intercepted CONNECT to the fake upstream (TLS, 1 thread), ${ROUNDS} rounds, settings in turn within each round; records on $(df --output=fstype "$RECORDS_ROOT" | tail -1) at ${RECORDS_ROOT}. CPU: the proxy's utime + stime until every record is written, per 200 response; medians over the rounds. Load generator, upstream and proxy share the cores.
 
-| proxy | CPU µs per request | ÷ simple | requests/s |
-|---|---:|---:|---:|
+| proxy | CPU µs per request | ÷ simple (medians) | ÷ simple (median of per-round ratios) | requests/s |
+|---|---:|---:|---:|---:|
 $(printf '%s\n' "${rows[@]}")
+${exporter_note}
 EOT
