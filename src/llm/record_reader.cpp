@@ -203,24 +203,50 @@ std::optional<std::chrono::system_clock::time_point> parse_time_bound(const std:
     return t;
 }
 
-bool for_each_segment_line(const std::filesystem::path& file,
-                           const std::function<void(const std::string&, std::uint64_t)>& fn) {
+bool for_each_segment_line_at(
+    const std::filesystem::path& file,
+    const std::function<bool(const std::string&, std::uint64_t, std::uint64_t)>& fn) {
     std::ifstream in(file, std::ios::binary);
     if (!in) {
         return false;
     }
     std::string line;
     std::uint64_t n = 0;
+    std::uint64_t offset = 0;
     while (std::getline(in, line)) {
         ++n;
         if (in.eof()) {
             break;  // no newline: cut by a writer that was killed
         }
-        if (!line.empty()) {
-            fn(line, n);
+        const auto start = offset;
+        offset += line.size() + 1;
+        if (!line.empty() && !fn(line, n, start)) {
+            break;
         }
     }
     return true;
+}
+
+bool for_each_segment_line(const std::filesystem::path& file,
+                           const std::function<void(const std::string&, std::uint64_t)>& fn) {
+    return for_each_segment_line_at(file,
+                                    [&](const std::string& line, std::uint64_t n, std::uint64_t) {
+                                        fn(line, n);
+                                        return true;
+                                    });
+}
+
+std::optional<std::string> read_segment_line(const std::filesystem::path& file,
+                                             std::uint64_t offset) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in || !in.seekg(static_cast<std::streamoff>(offset))) {
+        return std::nullopt;
+    }
+    std::string line;
+    if (!std::getline(in, line) || in.eof() || line.empty()) {
+        return std::nullopt;  // past the end, or a line without its newline
+    }
+    return line;
 }
 
 }  // namespace llm_proxy::llm

@@ -25,13 +25,7 @@ std::optional<std::string> record_text(const disk_location& at) {
         text << in.rdbuf();
         return text.str();
     }
-    std::optional<std::string> found;
-    llm::for_each_segment_line(at.file, [&](const std::string& line, std::uint64_t n) {
-        if (n == at.line) {
-            found = line;
-        }
-    });
-    return found;
+    return llm::read_segment_line(at.file, at.offset);
 }
 
 // The "llm" object of a record that has none (older records, the Go tool's), computed.
@@ -118,15 +112,18 @@ std::optional<disk_location> locate_record(const fs::path& dir, const std::strin
     for (const auto& segment : segments) {
         const auto& file = segment.second;  // clang 14: a lambda cannot capture a binding
         std::optional<disk_location> found;
-        llm::for_each_segment_line(file, [&](const std::string& line, std::uint64_t n) {
-            if (found || line.find(needle) == std::string::npos) {
-                return;
-            }
-            auto j = nlohmann::json::parse(line, nullptr, false);
-            if (j.is_object() && j.contains("id") && j["id"] == id) {
-                found = disk_location{file, n};
-            }
-        });
+        llm::for_each_segment_line_at(
+            file, [&](const std::string& line, std::uint64_t n, std::uint64_t offset) {
+                if (line.find(needle) == std::string::npos) {
+                    return true;
+                }
+                auto j = nlohmann::json::parse(line, nullptr, false);
+                if (j.is_object() && j.contains("id") && j["id"] == id) {
+                    found = disk_location{file, n, offset};
+                    return false;
+                }
+                return true;
+            });
         if (found) {
             return found;
         }
@@ -167,12 +164,14 @@ std::size_t load_records(const std::vector<fs::path>& inputs, flow_store& store,
             return;
         }
         const std::string stem = file.stem().string();
-        llm::for_each_segment_line(file, [&](const std::string& line, std::uint64_t number) {
-            if (const auto* f = source.parse(line, stem + ":" + std::to_string(number), why)) {
-                store.add(entry_of_view(*f, {file, number}));
-                ++n;
-            }
-        });
+        llm::for_each_segment_line_at(
+            file, [&](const std::string& line, std::uint64_t number, std::uint64_t offset) {
+                if (const auto* f = source.parse(line, stem + ":" + std::to_string(number), why)) {
+                    store.add(entry_of_view(*f, {file, number, offset}));
+                    ++n;
+                }
+                return true;
+            });
     });
     return n;
 }

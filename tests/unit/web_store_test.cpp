@@ -228,7 +228,8 @@ TEST(WebStore, AFlowThatLeftTheRingIsFoundInTheJsonlSegments) {
     decoy->request_body.append(R"({"id":"s2"})", 100);
     auto decoy_line = record::render_record(*decoy, record::record_options{}, "proxy",
                                             record::record_layout::line);
-    dir.write_file("llm_proxy-a-1.jsonl", line("s1", 3) + decoy_line + line("s2", 5));
+    const auto s1 = line("s1", 3);
+    dir.write_file("llm_proxy-a-1.jsonl", s1 + decoy_line + line("s2", 5));
     auto cut = line("s3", 7);
     cut.pop_back();
     dir.write_file("llm_proxy-a-2.jsonl", line("s4", 1) + cut);
@@ -237,6 +238,7 @@ TEST(WebStore, AFlowThatLeftTheRingIsFoundInTheJsonlSegments) {
     ASSERT_TRUE(at);
     EXPECT_EQ(at->file, dir.path() / "llm_proxy-a-1.jsonl");
     EXPECT_EQ(at->line, 3u);
+    EXPECT_EQ(at->offset, s1.size() + decoy_line.size());  // read again from there alone
     auto e = entry_from_disk(*at, {});
     ASSERT_TRUE(e);
     EXPECT_EQ(e->id, "s2");

@@ -67,5 +67,13 @@ std::optional<std::chrono::system_clock::time_point> parse_time_bound(const std:
 // that was killed). False when the file cannot be opened.
 bool for_each_segment_line(const std::filesystem::path& file,
                            const std::function<void(const std::string&, std::uint64_t)>& fn);
+// The same with the byte offset where each line starts; reading stops when `fn` returns false.
+bool for_each_segment_line_at(
+    const std::filesystem::path& file,
+    const std::function<bool(const std::string&, std::uint64_t line, std::uint64_t offset)>& fn);
+// The record line of a segment that starts at byte `offset` (as for_each_segment_line_at gave
+// it): nullopt when the file cannot be read there or the line has no newline.
+std::optional<std::string> read_segment_line(const std::filesystem::path& file,
+                                             std::uint64_t offset);
 
 }  // namespace llm_proxy::llm

@@ -26,6 +26,7 @@ namespace llm_proxy::web {
 struct disk_location {
     std::filesystem::path file;
     std::uint64_t line = 0;
+    std::uint64_t offset = 0;  // of a segment's line: the byte where it starts
 };
 
 struct flow_entry {
