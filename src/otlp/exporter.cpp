@@ -34,7 +34,7 @@ struct exporter::state {
     asio::steady_timer wake;
 
     std::mutex mutex;
-    std::vector<queued_span> queue;
+    span_queue queue;
     bool stopping = false;
     bool woken = false;
 
@@ -80,27 +80,31 @@ class sender_loop {
                 co_await wait_for_work();
             }
             wait_first = true;
-            std::vector<queued_span> taken;
             bool stopping = false;
             {
                 std::lock_guard lock(s_.mutex);
-                taken.swap(s_.queue);
+                taken_.swap(s_.queue);  // the workers get back the emptied buffers
                 stopping = s_.stopping;
                 s_.woken = false;
             }
+            const auto taken = taken_.size();
             if (stopping && !stop_deadline) {
                 stop_deadline = clock::now() + s_.options.shutdown_timeout;
                 post_.timeout = std::min(s_.options.timeout, s_.options.shutdown_timeout);
             }
-            s_.queued.fetch_sub(taken.size());
+            s_.queued.fetch_sub(taken);
             try {
-                co_await send_new(taken);
+                co_await send_new();
                 co_await drain(stop_deadline);
             } catch (const std::exception& e) {
                 // Out of memory, a file system error...: this round's spans are lost, the
                 // exporter goes on.
-                spdlog::error("otlp: {} spans lost: {}", taken.size(), e.what());
-                s_.dropped.fetch_add(taken.size());
+                spdlog::error("otlp: {} spans lost: {}", taken, e.what());
+                s_.dropped.fetch_add(taken);
+            }
+            taken_.clear();
+            if (taken_.texts.capacity() > max_kept_buffer) {
+                std::string().swap(taken_.texts);  // after a burst of long spans
             }
             publish();
             if (stopping) {
@@ -148,21 +152,32 @@ class sender_loop {
 
     // New spans: straight to the collector when it is up and nothing older waits; else to the
     // end of the spool.
-    asio::awaitable<void> send_new(std::vector<queued_span>& queued) {
+    asio::awaitable<void> send_new() {
         const auto max = std::max<std::size_t>(1, s_.options.max_batch);
-        for (std::size_t i = 0; i < queued.size(); i += max) {
-            spool::batch b;
-            std::vector<std::string> spans;
-            for (std::size_t j = i; j < queued.size() && j < i + max; ++j) {
-                auto& q = queued[j];
-                if (q.pending) {
-                    q.text = span_text(*q.pending, s_.options.spans);
-                    q.pending.reset();
-                }
-                spans.push_back(std::move(q.text));
+        const auto& q = taken_;
+        for (std::size_t i = 0, n = 0; i < q.size(); i += n) {
+            n = std::min(max, q.size() - i);
+            if (i < q.ends.size()) {
+                n = std::min(n, q.ends.size() - i);  // a batch of texts, or of flows
             }
-            b.spans = spans.size();
-            b.body = export_request(s_.options.resource, spans);
+            spool::batch b;
+            std::string rendered;
+            std::string_view spans;  // JSON texts joined by commas
+            if (i < q.ends.size()) {
+                const auto last = i + n - 1;
+                const auto start = i == 0 ? 0 : q.ends[i - 1] + 1;
+                spans = std::string_view(q.texts).substr(start, q.ends[last] - start);
+            } else {
+                for (std::size_t j = i - q.ends.size(); j < i - q.ends.size() + n; ++j) {
+                    if (!rendered.empty()) {
+                        rendered += ',';
+                    }
+                    append_span(rendered, *q.flows[j], s_.options.spans);
+                }
+                spans = rendered;
+            }
+            b.spans = n;
+            b.body = export_request_joined(s_.options.resource, spans);
             if (s_.options.gzip) {
                 b.body = record::encode_body("gzip", b.body);
             }
@@ -258,7 +273,11 @@ class sender_loop {
         spool_dropped_seen_ = lost;
     }
 
+    // The texts buffer kept for the next round is let go past this size.
+    static constexpr std::size_t max_kept_buffer = 4u << 20;
+
     exporter::state& s_;
+    span_queue taken_;  // this round's spans; its buffers go back to the workers next round
     spool spool_;
     std::unique_ptr<asio::ssl::context> tls_;
     post_options post_;
@@ -297,28 +316,40 @@ exporter::~exporter() {
 }
 
 void exporter::push(std::shared_ptr<const flow> f) {
-    // A span without message content is a few microseconds of text: rendered here, the flow
-    // is freed at once by the thread that allocated it instead of living until its batch is
-    // sent (which cost more, in the allocator, than the rendering). With content the span
-    // decodes and parses the request body: that stays on the exporter's thread.
-    queued_span q;
-    if (options_.spans.content) {
-        q.pending = std::move(f);
-    } else {
-        q.text = span_text(*f, options_.spans);
+    // A span without message content is a few microseconds of text: rendered here, into a
+    // buffer this thread keeps, and copied into the queue's, so the flow is freed at once by
+    // the thread that allocated it and a span costs no allocation. With content the span
+    // decodes and parses the request body: the flow is queued for the exporter's thread.
+    thread_local std::string scratch;
+    const bool content = options_.spans.content;
+    if (!content) {
+        scratch.clear();
+        append_span(scratch, *f, options_.spans);
         f.reset();
     }
     bool wake = false;
     {
         std::lock_guard lock(state_->mutex);
-        if (state_->stopping || state_->queue.size() >= options_.max_queue) {
+        auto& q = state_->queue;
+        if (state_->stopping || q.size() >= options_.max_queue) {
             state_->dropped.fetch_add(1);
             return;
         }
-        state_->queue.push_back(std::move(q));
-        if (state_->queue.size() >= options_.max_batch && !state_->woken) {
+        if (content) {
+            q.flows.push_back(std::move(f));
+        } else {
+            if (!q.texts.empty()) {
+                q.texts += ',';
+            }
+            q.texts += scratch;
+            q.ends.push_back(q.texts.size());
+        }
+        if (q.size() >= options_.max_batch && !state_->woken) {
             state_->woken = wake = true;
         }
+    }
+    if (scratch.capacity() > 256u << 10) {
+        std::string().swap(scratch);  // after a very long span
     }
     state_->queued.fetch_add(1);
     if (wake) {

@@ -388,6 +388,11 @@ const char* provider_name(llm::provider p) {
 std::string span_text(const flow& f, const span_options& o) {
     std::string out;
     out.reserve(2048);
+    append_span(out, f, o);
+    return out;
+}
+
+void append_span(std::string& out, const flow& f, const span_options& o) {
     json_text w(out);
     w.begin_object();
     std::optional<trace_context> parent;
@@ -465,7 +470,6 @@ std::string span_text(const flow& f, const span_options& o) {
     }
     w.end_object();  // empty: STATUS_CODE_UNSET
     w.end_object();
-    return out;
 }
 
 json make_span(const flow& f, const span_options& o) {
@@ -504,6 +508,17 @@ resource make_resource(std::string_view service_name, std::string_view resource_
 }
 
 std::string export_request(const resource& r, const std::vector<std::string>& spans) {
+    std::string joined;
+    for (const auto& span : spans) {
+        if (!joined.empty()) {
+            joined += ',';
+        }
+        joined += span;
+    }
+    return export_request_joined(r, joined);
+}
+
+std::string export_request_joined(const resource& r, std::string_view joined_spans) {
     json attrs = json::array();
     for (const auto& [k, v] : r.attributes) {
         attrs.push_back(json{{"key", k}, {"value", json{{"stringValue", v}}}});
@@ -512,16 +527,14 @@ std::string export_request(const resource& r, const std::vector<std::string>& sp
     json scope{{"name", "llm_proxy"}, {"version", LLM_PROXY_VERSION}};
     // The spans are already JSON text: splice them in rather than parse them again.
     std::string out = R"({"resourceSpans":[{"resource":)";
-    out += dump(res);
+    const auto head = dump(res);
+    const auto scope_text = dump(scope);
+    out.reserve(out.size() + head.size() + scope_text.size() + joined_spans.size() + 64);
+    out += head;
     out += R"(,"scopeSpans":[{"scope":)";
-    out += dump(scope);
+    out += scope_text;
     out += R"(,"spans":[)";
-    for (std::size_t i = 0; i < spans.size(); ++i) {
-        if (i > 0) {
-            out += ',';
-        }
-        out += spans[i];
-    }
+    out += joined_spans;
     out += "]}]}]}";
     return out;
 }

@@ -84,6 +84,35 @@ TEST(OtlpExporter, SendsValidBatchesToV1Traces) {
     EXPECT_EQ(e.stats().dropped_spans, 0u);
 }
 
+// Rendered by the pushing thread (texts joined in one buffer) or, with message content, by the
+// exporter's thread: either way each POST holds whole spans, at most max_batch of them, and
+// every span arrives once.
+TEST(OtlpExporter, BatchesHoldWholeSpansWhoeverRendersThem) {
+    for (bool content : {false, true}) {
+        SCOPED_TRACE(content ? "content" : "no content");
+        test::otlp_collector collector;
+        auto o = fast_options(collector);
+        o.max_batch = 3;
+        o.batch_delay = 5s;  // batches go when full: rounds of several batches
+        o.spans.content = content;
+        exporter e(o);
+        for (int i = 0; i < 11; ++i) {
+            e.push(numbered_flow(i));
+        }
+        e.close();  // the last, partial batch
+        ASSERT_TRUE(collector.wait_for_spans(11));
+        EXPECT_EQ(received_ids(collector), ids_of(0, 11));
+        for (const auto& r : collector.requests()) {
+            auto body = json::parse(r.body);
+            EXPECT_EQ(test::otlp_trace_problems(body), std::vector<std::string>{});
+            auto n = body["resourceSpans"][0]["scopeSpans"][0]["spans"].size();
+            EXPECT_GE(n, 1u);
+            EXPECT_LE(n, 3u);
+        }
+        EXPECT_EQ(e.stats().exported_spans, 11u);
+    }
+}
+
 TEST(OtlpExporter, GzipWhenAsked) {
     test::otlp_collector collector;
     auto o = fast_options(collector);

@@ -52,10 +52,24 @@ struct exporter_stats {
     std::uint64_t spooled_bytes = 0;
 };
 
-// A span waiting for the exporter thread: its text, or the flow it is to be rendered from.
-struct queued_span {
-    std::string text;
-    std::shared_ptr<const flow> pending;
+// Spans waiting for the exporter thread: texts the workers rendered, joined by commas in one
+// buffer that is handed back and forth (no allocation, and no free on another thread, per
+// span), and, with message content, the flows the exporter thread renders itself.
+struct span_queue {
+    std::string texts;
+    std::vector<std::size_t> ends;  // where each span of `texts` ends
+    std::vector<std::shared_ptr<const flow>> flows;
+    std::size_t size() const { return ends.size() + flows.size(); }
+    void clear() {
+        texts.clear();
+        ends.clear();
+        flows.clear();
+    }
+    void swap(span_queue& other) {
+        texts.swap(other.texts);
+        ends.swap(other.ends);
+        flows.swap(other.flows);
+    }
 };
 
 class exporter {

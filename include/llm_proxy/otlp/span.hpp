@@ -45,6 +45,8 @@ struct span_options {
 // text (bytes that are not UTF-8 become U+FFFD).
 nlohmann::json make_span(const flow& f, const span_options& options);
 std::string span_text(const flow& f, const span_options& options);
+// The same text appended to `out`.
+void append_span(std::string& out, const flow& f, const span_options& options);
 
 // The operation name of the GenAI conventions for an API ("chat", "text_completion",
 // "embeddings", "generate_content").
@@ -62,5 +64,7 @@ resource make_resource(std::string_view service_name, std::string_view resource_
 // The body of one POST to /v1/traces: an ExportTraceServiceRequest holding `spans` (JSON
 // texts of make_span) under one resource and the instrumentation scope "llm_proxy".
 std::string export_request(const resource& r, const std::vector<std::string>& spans);
+// The same with the spans' texts already joined by commas.
+std::string export_request_joined(const resource& r, std::string_view joined_spans);
 
 }  // namespace llm_proxy::otlp
