@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "llm_proxy/util/text.hpp"
+
 namespace llm_proxy::exporter::detail {
 
 namespace {
@@ -57,7 +59,8 @@ void append_json_string(std::string& out, std::string_view s) {
     out.reserve(out.size() + s.size() + 2);
     out += '"';
     std::size_t run = 0;  // start of the bytes not yet copied
-    for (std::size_t i = 0; i < s.size(); ++i) {
+    for (std::size_t i = find_json_special(s, 0, true); i < s.size();
+         i = find_json_special(s, i + 1, state != utf8::valid)) {
         auto c = static_cast<unsigned char>(s[i]);
         if (c >= 0x80 && state == utf8::unknown) {
             // Every byte before i is ASCII, so i starts a character.

@@ -344,6 +344,8 @@ void exporter::push(std::shared_ptr<const flow> f) {
             q.texts += scratch;
             q.ends.push_back(q.texts.size());
         }
+        // Counted under the lock, so the exporter thread never takes a span before its count.
+        state_->queued.fetch_add(1);
         if (q.size() >= options_.max_batch && !state_->woken) {
             state_->woken = wake = true;
         }
@@ -351,7 +353,6 @@ void exporter::push(std::shared_ptr<const flow> f) {
     if (scratch.capacity() > 256u << 10) {
         std::string().swap(scratch);  // after a very long span
     }
-    state_->queued.fetch_add(1);
     if (wake) {
         auto s = state_;
         asio::post(s->ioc, [s] { s->wake.cancel(); });

@@ -7,11 +7,9 @@ namespace llm_proxy::record::detail {
 void json_writer::escaped(std::string_view s) {
     out_.push_back('"');
     std::size_t run = 0;  // start of the bytes not yet copied
-    for (std::size_t i = 0; i < s.size(); ++i) {
+    for (std::size_t i = find_json_special(s, 0, false); i < s.size();
+         i = find_json_special(s, i + 1, false)) {
         auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            continue;
-        }
         out_.append(s.data() + run, i - run);
         run = i + 1;
         switch (c) {

@@ -1,5 +1,7 @@
 #include "utf8.hpp"
 
+#include <simdjson.h>
+
 #include <cstddef>
 
 namespace llm_proxy::record::detail {
@@ -57,6 +59,9 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i, bool& incomp
 // merely a multi-byte character cut off by the end of the data.
 std::size_t valid_utf8_prefix(std::string_view s, bool& tail_incomplete) {
     tail_incomplete = false;
+    if (simdjson::validate_utf8(s.data(), s.size())) {
+        return s.size();  // the usual case, checked many bytes at a time
+    }
     std::size_t i = 0;
     while (i < s.size()) {
         std::size_t n = utf8_sequence_length(s, i, tail_incomplete);

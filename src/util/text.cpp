@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 
 namespace llm_proxy {
 
@@ -141,6 +142,31 @@ std::optional<std::string> base64_decode(std::string_view text) {
         }
     }
     return out;
+}
+
+std::size_t find_json_special(std::string_view s, std::size_t from, bool non_ascii) {
+    constexpr std::uint64_t ones = 0x0101010101010101ull;
+    constexpr std::uint64_t highs = 0x8080808080808080ull;
+    // Nonzero when a byte of v is below n (n <= 128): the test may also flag a byte above a
+    // true one, never a word without one.
+    auto below = [](std::uint64_t v, std::uint64_t n) { return (v - ones * n) & ~v & highs; };
+    const std::uint64_t stop_high = non_ascii ? highs : 0;
+    std::size_t i = from;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, 8);
+        if (below(w, 0x20) | below(w ^ (ones * '"'), 1) | below(w ^ (ones * '\\'), 1) |
+            (w & stop_high)) {
+            break;
+        }
+    }
+    for (; i < s.size(); ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x20 || c == '"' || c == '\\' || (non_ascii && c >= 0x80)) {
+            return i;
+        }
+    }
+    return s.size();
 }
 
 }  // namespace llm_proxy

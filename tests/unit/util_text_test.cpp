@@ -92,3 +92,40 @@ TEST(UtilText, PercentDecode) {
     EXPECT_EQ(percent_decode("a+b"), "a+b");       // '+' is not a space here
     EXPECT_EQ(percent_decode("%00x").size(), 2u);  // a NUL is decoded (callers check)
 }
+
+// The eight-bytes-at-a-time scan against the plain definition, for every special byte at every
+// position of strings up to three words long, from every start, with and without non-ASCII.
+TEST(FindJsonSpecial, AgreesWithTheBytewiseDefinitionEverywhere) {
+    auto expected = [](std::string_view s, std::size_t from, bool non_ascii) {
+        for (std::size_t i = from; i < s.size(); ++i) {
+            auto c = static_cast<unsigned char>(s[i]);
+            if (c < 0x20 || c == '"' || c == '\\' || (non_ascii && c >= 0x80)) {
+                return i;
+            }
+        }
+        return s.size();
+    };
+    const std::string bytes("\x00\x01\x1f\x20\x21\"#[\\]\x7e\x7f\x80\xbf\xc3\xff", 16);
+    for (std::size_t len = 0; len <= 24; ++len) {
+        for (std::size_t at = 0; at <= len; ++at) {
+            for (char b : bytes) {
+                std::string s(len, 'a');
+                if (at < len) {
+                    s[at] = b;
+                }
+                for (std::size_t from = 0; from <= len; ++from) {
+                    for (bool non_ascii : {false, true}) {
+                        ASSERT_EQ(find_json_special(s, from, non_ascii),
+                                  expected(s, from, non_ascii))
+                            << "len " << len << " at " << at << " byte "
+                            << int(static_cast<unsigned char>(b)) << " from " << from;
+                    }
+                }
+            }
+        }
+    }
+    // Several specials, and bytes just around them that are not.
+    EXPECT_EQ(find_json_special("abcdefgh\x1f\"", 0, false), 8u);
+    EXPECT_EQ(find_json_special("abcdefgh ijklmno\x7f\x80p", 0, false), 19u);
+    EXPECT_EQ(find_json_special("abcdefgh ijklmno\x7f\x80p", 0, true), 17u);
+}

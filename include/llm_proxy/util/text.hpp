@@ -31,6 +31,11 @@ std::string hex_encode(std::string_view bytes);
 // Lower-case hex digits, indexed by their value.
 inline constexpr char hex_digits[] = "0123456789abcdef";
 
+// The index of the first byte at or after `from` that a JSON string cannot hold as it is (a
+// control character, '"' or '\\'), or, with `non_ascii`, that is 0x80 or above; s.size()
+// when there is none. Eight bytes at a time.
+std::size_t find_json_special(std::string_view s, std::size_t from, bool non_ascii);
+
 // The value of one hex digit (either case), or -1. Inline: chunk-size parsing calls it per
 // digit.
 constexpr int hex_digit_value(char c) {
