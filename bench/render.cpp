@@ -1,15 +1,18 @@
-// How long rendering one record takes (what dir_logger's writer thread does per flow): a
-// non-streamed chat completion like bench/record_layouts.sh's, rendered 50,000 times per round
-// as a JSONL line and as a record file, 7 rounds; prints the median and the fastest round in
-// µs per record, and the record's size.
+// How long rendering takes what is written per finished flow, measured apart from the proxy:
+// a record (dir_logger's writer thread: a JSONL line and a record file) and an OpenTelemetry
+// span (the worker, with --otlp-endpoint), for a non-streamed chat completion like
+// bench/record_layouts.sh's. Each is rendered many times per round, 7 rounds; prints the median
+// and the fastest round in µs, and the output's size.
 //
-//   ninja -C build bench_record_render && build/bench_record_render
+//   ninja -C build bench_render && build/bench_render
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <vector>
 
 #include "llm_proxy/llm/summary.hpp"
+#include "llm_proxy/otlp/span.hpp"
 #include "llm_proxy/record/flow_record.hpp"
 
 using namespace llm_proxy;
@@ -75,28 +78,41 @@ flow chat_flow() {
     return f;
 }
 
-void measure(const char* name, const flow& f, record::record_layout layout) {
-    const record::record_options options;
-    constexpr int per_round = 50000;
+// Median and fastest of 7 rounds of `per_round` calls of `render` (which returns the bytes it
+// made).
+template <class Render>
+void measure(const char* name, int per_round, Render render) {
     std::vector<double> rounds;
     std::size_t bytes = 0;
     for (int r = 0; r < 7; ++r) {
         auto t0 = std::chrono::steady_clock::now();
         for (int i = 0; i < per_round; ++i) {
-            bytes += record::render_record(f, options, "proxy-1", layout).size();
+            bytes += render();
         }
         auto t1 = std::chrono::steady_clock::now();
         rounds.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count() / per_round);
     }
     std::sort(rounds.begin(), rounds.end());
-    std::printf("%s: median %.2f µs, fastest round %.2f µs per record; %zu bytes\n", name,
-                rounds[3], rounds[0], bytes / (7 * per_round));
+    std::printf("%s: median %.2f µs, fastest round %.2f µs each; %zu bytes\n", name, rounds[3],
+                rounds[0], bytes / (7 * static_cast<std::size_t>(per_round)));
 }
 
 }  // namespace
 
 int main() {
     const auto f = chat_flow();
-    measure("JSONL line", f, record::record_layout::line);
-    measure("record file", f, record::record_layout::file);
+    const record::record_options options;
+    measure("record, JSONL line", 50000, [&] {
+        return record::render_record(f, options, "proxy-1", record::record_layout::line).size();
+    });
+    measure("record, file", 50000, [&] {
+        return record::render_record(f, options, "proxy-1", record::record_layout::file).size();
+    });
+    const otlp::span_options span_options;
+    std::string span;
+    measure("OTLP span", 200000, [&] {
+        span.clear();
+        otlp::append_span(span, f, span_options);
+        return span.size();
+    });
 }
