@@ -21,6 +21,8 @@
 # Environment: BENCH_ROUNDS=3 BENCH_REQUESTS=20000 BENCH_CONC=10 BENCH_BUILD_DIR=build-bench
 #              BENCH_RECORDS_DIR= BENCH_SETTINGS (names below, space-separated)
 #              BENCH_QPS= (a total request rate for every setting, e.g. 1000: hey -q QPS/CONC)
+#              BENCH_PIN=1 (the proxy on CPU 0, everything else on CPU 1: the load generator,
+#              the upstream and the OTLP sink no longer share the proxy's core and caches)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +31,13 @@ ROUNDS="${BENCH_ROUNDS:-3}"
 REQUESTS="${BENCH_REQUESTS:-20000}"
 CONC="${BENCH_CONC:-10}"
 QPS="${BENCH_QPS:-}"
+PIN="${BENCH_PIN:-0}"
+PROXY_CPU=()
+OTHER_CPU=()
+if [[ "$PIN" == 1 ]]; then
+    PROXY_CPU=(taskset -c 0)
+    OTHER_CPU=(taskset -c 1)
+fi
 RATE=()
 [[ -n "$QPS" ]] && RATE=(-q "$((QPS / CONC))")
 NODE_DIR="${LLM_PROXY_TEST_NODE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/llm_proxy/test-node}"
@@ -43,6 +52,7 @@ command -v hey >/dev/null || die "hey is missing (bench/run.sh installs it)"
 build
 make_certs
 start_upstream
+[[ "$PIN" == 1 ]] && taskset -pc 1 "${PID[upstream]}" >/dev/null
 RECORDS_ROOT="${BENCH_RECORDS_DIR:-$TMP}"
 printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}]}' \
     >"$TMP/body.json"
@@ -50,7 +60,7 @@ TICK="$(getconf CLK_TCK)"
 SINK_PORT=0
 if [[ " $SETTINGS " == *" simple-otlp "* ]]; then
     SINK_PORT="$(free_port)"
-    "$PY" "$ROOT/bench/otlp_sink.py" "$SINK_PORT" "$TMP/spans" &
+    "${OTHER_CPU[@]}" "$PY" "$ROOT/bench/otlp_sink.py" "$SINK_PORT" "$TMP/spans" &
     PIDS_TO_STOP+=("$!")
     wait_port "$SINK_PORT" "$!" "otlp sink"
 fi
@@ -88,7 +98,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         # shellcheck disable=SC2046
         outputs=(-o "$out")
         [[ "$s" == simple* ]] && outputs=()  # simple writes no records without -o
-        "$BUILD/llm_proxy" $(args_of "$s") "${outputs[@]}" --listen "127.0.0.1:$port" \
+        "${PROXY_CPU[@]}" "$BUILD/llm_proxy" $(args_of "$s") "${outputs[@]}" --listen "127.0.0.1:$port" \
             --ca_dir "$TMP/ca" --upstream-ca "$TMP/pki/testca.pem" >"$TMP/proxy-$s.log" 2>&1 &
         pid=$!
         PIDS_TO_STOP+=("$pid")
@@ -113,7 +123,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         before="$(cat "$TMP/spans" 2>/dev/null || echo 0)"
         t0="$(cpu_ticks "$pid")"
         e0="$(thread_cpu_ns "$pid" llm_proxy-otlp)"
-        SSL_CERT_FILE="$TMP/trust.pem" timeout 600 hey -n "$REQUESTS" -c "$CONC" "${RATE[@]}" \
+        SSL_CERT_FILE="$TMP/trust.pem" timeout 600 "${OTHER_CPU[@]}" hey -n "$REQUESTS" -c "$CONC" "${RATE[@]}" \
             -x "http://127.0.0.1:$port" -m POST -T application/json -D "$TMP/body.json" \
             "https://localhost:$UPORT/v1/chat/completions" >"$TMP/hey-$s.txt" || true
         ok="$(grep -oE '\[200\][[:space:]]+[0-9]+' "$TMP/hey-$s.txt" | head -1 | awk '{print $2}' || true)"
@@ -184,7 +194,7 @@ cat <<EOT
 ## What records cost per request
 
 Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg); $("$BUILD/llm_proxy" --version | head -1), git $(git rev-parse --short HEAD).
-\`hey -n ${REQUESTS} -c ${CONC}${QPS:+ -q $((QPS / CONC))}\` keep-alive POSTs through an intercepted CONNECT to the fake upstream (TLS, 1 thread), ${ROUNDS} rounds, settings in turn within each round; records on $(df --output=fstype "$RECORDS_ROOT" | tail -1) at ${RECORDS_ROOT}. CPU: the proxy's utime + stime until every record is written, per 200 response; medians over the rounds. Load generator, upstream and proxy share the cores.
+\`hey -n ${REQUESTS} -c ${CONC}${QPS:+ -q $((QPS / CONC))}\` keep-alive POSTs through an intercepted CONNECT to the fake upstream (TLS, 1 thread), ${ROUNDS} rounds, settings in turn within each round; records on $(df --output=fstype "$RECORDS_ROOT" | tail -1) at ${RECORDS_ROOT}. CPU: the proxy's utime + stime until every record is written, per 200 response; medians over the rounds. $(if [[ "$PIN" == 1 ]]; then echo "The proxy runs alone on CPU 0 (taskset); the load generator, the upstream and the OTLP sink on CPU 1."; else echo "Load generator, upstream and proxy share the cores."; fi)
 
 | proxy | CPU µs per request | ÷ simple (medians) | ÷ simple (median of per-round ratios) | requests/s |
 |---|---:|---:|---:|---:|

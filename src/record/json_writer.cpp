@@ -44,6 +44,14 @@ void json_writer::escaped(std::string_view s) {
     out_.push_back('"');
 }
 
+void json_writer::text(std::string_view s) {
+    if (is_valid_utf8(s)) {
+        escaped(s);
+    } else {
+        string(sanitize_utf8(s));
+    }
+}
+
 void json_writer::value(const nlohmann::json& j, int level) {
     if (compact_) {
         out_ += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -96,6 +104,24 @@ json_writer& json_writer::object::key_text(std::string_view k) {
     w_.indent(level_ + 1);
     w_.escaped(k);
     w_.out_ += w_.compact_ ? ":" : ": ";
+    return w_;
+}
+
+json_writer::array::~array() {
+    if (first_) {
+        w_.out_ += "[]";
+    } else {
+        w_.newline();
+        w_.indent(level_);
+        w_.out_.push_back(']');
+    }
+}
+
+json_writer& json_writer::array::item() {
+    w_.out_.push_back(first_ ? '[' : ',');
+    w_.newline();
+    first_ = false;
+    w_.indent(level_ + 1);
     return w_;
 }
 

@@ -38,6 +38,9 @@ class json_writer {
 
     void string(const sanitized& s) { escaped(s.view()); }
     void string(ascii_literal s) { escaped(s.view()); }
+    // Any bytes: written as they are when they are valid UTF-8 (no copy), else as
+    // sanitize_utf8 makes them.
+    void text(std::string_view s);
 
     template <class Int>
     void number(Int v) {
@@ -45,6 +48,9 @@ class json_writer {
         auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
         out_.append(buf, end);
     }
+
+    // The text of a JSON number, made by the caller (e.g. nlohmann's print of a double).
+    void number_text(std::string_view digits) { out_ += digits; }
 
     // true, false or null.
     void literal(ascii_literal s) { out_ += s.view(); }
@@ -71,6 +77,23 @@ class json_writer {
       private:
         json_writer& key_text(std::string_view k);
 
+        json_writer& w_;
+        int level_;
+        bool first_ = true;
+    };
+
+    // An array at nesting `level`, closed by the destructor; item() before each element.
+    class array {
+      public:
+        array(json_writer& w, int level) : w_(w), level_(level) {}
+        ~array();
+        array(const array&) = delete;
+        array& operator=(const array&) = delete;
+
+        json_writer& item();
+        int inner() const { return level_ + 1; }
+
+      private:
         json_writer& w_;
         int level_;
         bool first_ = true;

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "json_writer.hpp"
-#include "llm_proxy/llm/record_json.hpp"
+#include "llm_fields.hpp"
 #include "llm_proxy/proxy/host_patterns.hpp"
 #include "llm_proxy/record/flow_record.hpp"
 #include "llm_proxy/util/ids.hpp"
@@ -102,9 +102,15 @@ std::string redact_raw_head(std::string_view raw, const std::vector<std::string>
 
 std::string render_record(const flow& f, const record_options& options, const std::string& proxy_id,
                           record_layout layout) {
-    const bool line = layout == record_layout::line;
     std::string out;
     out.reserve(1024 + f.request_body.data.size() + f.response_body.data.size());
+    append_record(out, f, options, proxy_id, layout);
+    return out;
+}
+
+void append_record(std::string& out, const flow& f, const record_options& options,
+                   const std::string& proxy_id, record_layout layout) {
+    const bool line = layout == record_layout::line;
     json_writer w(out, line);
     // A flow that failed before its request line was parsed has no host to build a URL from.
     // A blind tunnel has no URL: its CONNECT target stands for it.
@@ -138,7 +144,7 @@ std::string render_record(const flow& f, const record_options& options, const st
             record.key("id").string(sanitize_utf8(f.id));
         }
         if (f.llm) {
-            record.key("llm").value(llm::to_json(*f.llm), record.inner());
+            write_llm(record.key("llm"), *f.llm, record.inner());
         }
         record.key("object_type").string("llm_proxy_traffic_log");
         if (f.rejected) {
@@ -205,7 +211,6 @@ std::string render_record(const flow& f, const record_options& options, const st
         }
     }
     out.push_back('\n');
-    return out;
 }
 
 }  // namespace llm_proxy::record

@@ -169,8 +169,12 @@ void record_writer::submit(std::shared_ptr<const flow> f) {
             if (!drain_posted_) {
                 // Posted under the lock: close() cannot join the pool between the decision
                 // and the post, which would strand the batch.
+                // The batch window starts on the writer thread (the timer is its own).
                 drain_posted_ = true;
-                boost::asio::post(pool_, [this] { drain(); });
+                boost::asio::post(pool_, [this] {
+                    batch_timer_.expires_after(batch_window);
+                    batch_timer_.async_wait([this](const boost::system::error_code&) { drain(); });
+                });
             }
             return;
         }
@@ -243,10 +247,12 @@ void record_writer::close() {
         closing_ = true;
     }
     if (!joined_) {
-        if (durability_.mode == fsync_mode::interval) {
-            // A pending sync would keep join() waiting; the last one is done below instead.
-            boost::asio::post(pool_, [this] { sync_timer_.cancel(); });
-        }
+        // A waiting batch is written now (its handler runs on cancel); a pending sync would
+        // keep join() waiting, so the last one is done below instead.
+        boost::asio::post(pool_, [this] {
+            batch_timer_.cancel();
+            sync_timer_.cancel();
+        });
         // Without stop(), join() waits for every posted drain(), which writes what it finds.
         pool_.join();
         joined_ = true;
@@ -284,11 +290,15 @@ void record_writer::drain() {
             }
             batch_.swap(queue_);
         }
-        for (auto& f : batch_) {
-            write_one(*f);
-            std::size_t bytes = footprint(*f);
-            f.reset();  // the flow's memory goes now, not with the whole batch
-            queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+        if (segments_) {
+            write_lines(batch_);
+        } else {
+            for (auto& f : batch_) {
+                write_one(*f);
+                std::size_t bytes = footprint(*f);
+                f.reset();  // the flow's memory goes now, not with the whole batch
+                queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+            }
         }
         batch_.clear();
         if (durability_.mode == fsync_mode::interval) {
@@ -368,7 +378,69 @@ std::string record_writer::write_file(const flow& f, bool durable) {
     return error;
 }
 
+void record_writer::write_lines(std::vector<std::shared_ptr<const flow>>& batch) {
+    for (auto& f : batch) {
+        before_write(*f);
+        const std::size_t mark = lines_.size();
+        try {
+            append_record(lines_, *f, options_, proxy_id_, record_layout::line);
+            lines_ids_.push_back(f->id);
+        } catch (const std::exception& e) {
+            // Only record building throws: this record fails alone.
+            lines_.resize(mark);
+            spdlog::error("failed to write log record for flow {}: {}", f->id, e.what());
+            count(false);
+        }
+        std::size_t bytes = footprint(*f);
+        f.reset();  // rendered: the flow's memory goes now
+        queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+        if (lines_.size() > max_append_bytes && mark > 0 && lines_ids_.size() > 1) {
+            // The lines before this one go first, so that an append stays within the bound
+            // unless one line alone is longer (segments then rotate as they would line by line).
+            append_lines(mark, lines_ids_.size() - 1);
+        }
+        if (lines_.size() >= max_append_bytes) {
+            append_lines(lines_.size(), lines_ids_.size());
+        }
+    }
+    append_lines(lines_.size(), lines_ids_.size());
+}
+
+void record_writer::append_lines(std::size_t bytes, std::size_t records) {
+    if (records == 0) {
+        return;
+    }
+    std::string error;
+    {
+        std::lock_guard lock(segment_mutex_);
+        error = segments_->append(std::string_view(lines_).substr(0, bytes));
+    }
+    for (std::size_t i = 0; i < records; ++i) {
+        if (!error.empty()) {
+            spdlog::error("failed to write log record for flow {}: {}", lines_ids_[i], error);
+        }
+        count(error.empty());
+    }
+    lines_ids_.erase(lines_ids_.begin(), lines_ids_.begin() + static_cast<std::ptrdiff_t>(records));
+    lines_.erase(0, bytes);
+    // A burst's buffer is not kept for ever.
+    if (lines_.empty() && lines_.capacity() > 4 * max_append_bytes) {
+        std::string().swap(lines_);
+    }
+}
+
+void record_writer::count(bool ok) {
+    std::lock_guard lock(mutex_);
+    --queued_;
+    if (ok) {
+        ++written_;
+    } else {
+        ++failed_;
+    }
+}
+
 bool record_writer::write_one(const flow& f) {
+    before_write(f);
     std::string error;
     try {
         error = segments_ ? append_line(f) : write_file(f, durability_.mode == fsync_mode::record);
@@ -380,13 +452,7 @@ bool record_writer::write_one(const flow& f) {
     if (!error.empty()) {
         spdlog::error("failed to write log record for flow {}: {}", f.id, error);
     }
-    std::lock_guard lock(mutex_);
-    --queued_;
-    if (error.empty()) {
-        ++written_;
-    } else {
-        ++failed_;
-    }
+    count(error.empty());
     return error.empty();
 }
 

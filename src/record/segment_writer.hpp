@@ -1,9 +1,9 @@
 #pragma once
 // dir_logger --format jsonl: records as lines appended to segment files
-// <dir>/llm_proxy-<UTC start>-<proxy id>-<n>.jsonl, rotated by size and age. Each line is
-// written by one append and taken back (the file truncated) when that fails, so a segment
-// holds whole lines only; a proxy killed in the middle of a write can leave a cut last line,
-// which the next start removes (repair_segments). Not thread-safe: the record writer
+// <dir>/llm_proxy-<UTC start>-<proxy id>-<n>.jsonl, rotated by size and age. Lines are
+// written by appends of whole lines, each taken back (the file truncated) when it fails, so a
+// segment holds whole lines only; a proxy killed in the middle of a write can leave a cut last
+// line, which the next start removes (repair_segments). Not thread-safe: the record writer
 // serialises the calls.
 
 #include <chrono>
@@ -24,9 +24,10 @@ class segment_writer {
     segment_writer(const segment_writer&) = delete;
     segment_writer& operator=(const segment_writer&) = delete;
 
-    // Appends one line (ending with '\n'); "" or the error. With `durable` the line is on disk
-    // (fdatasync, and the directory once per new segment) when it returns.
-    std::string append(std::string_view line);
+    // Appends whole lines (each ending with '\n') in one go, all or none; "" or the error.
+    // With `durable` they are on disk (fdatasync, and the directory once per new segment) when
+    // it returns.
+    std::string append(std::string_view lines);
     void close();
 
     const std::filesystem::path& current() const { return path_; }

@@ -91,6 +91,11 @@ void append_replacing(std::string& out, std::string_view s, std::size_t valid) {
 
 }  // namespace
 
+bool is_valid_utf8(std::string_view s) {
+    bool incomplete = false;
+    return valid_utf8_prefix(s, incomplete) == s.size();
+}
+
 sanitized sanitize_utf8(std::string_view s) {
     bool incomplete = false;
     std::size_t valid = valid_utf8_prefix(s, incomplete);

@@ -26,6 +26,9 @@ class sanitized {
     std::string text_;
 };
 
+// True when `s` is valid UTF-8.
+bool is_valid_utf8(std::string_view s);
+
 // `s` with each byte that is not part of valid UTF-8 replaced by U+FFFD.
 sanitized sanitize_utf8(std::string_view s);
 // The same; valid text is moved, not copied.

@@ -14,7 +14,7 @@ class gated_writer : public record::record_writer {
     using record::record_writer::record_writer;
     ~gated_writer() override {
         open();
-        close();  // before this class is gone: the writer thread calls write_one
+        close();  // before this class is gone: the writer thread calls before_write
     }
     void open() {
         std::lock_guard lock(m_);
@@ -22,19 +22,26 @@ class gated_writer : public record::record_writer {
         cv_.notify_all();
     }
 
+    // True once the writer thread waits at the gate (it has taken its batch from the queue).
+    bool held() {
+        std::lock_guard lock(m_);
+        return held_;
+    }
+
   protected:
-    bool write_one(const flow& f) override {
-        {
-            std::unique_lock lock(m_);
-            cv_.wait(lock, [this] { return open_; });
+    void before_write(const flow&) override {
+        std::unique_lock lock(m_);
+        if (!open_) {
+            held_ = true;
         }
-        return record::record_writer::write_one(f);
+        cv_.wait(lock, [this] { return open_; });
     }
 
   private:
     std::mutex m_;
     std::condition_variable cv_;
     bool open_ = false;
+    bool held_ = false;
 };
 
 }  // namespace llm_proxy::test

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "llm_proxy/llm/summary.hpp"
 #include "llm_proxy/record/body_decoder.hpp"
 #include "record_reference.hpp"
 
@@ -568,6 +569,109 @@ TEST(render_record, same_bytes_as_the_json_tree_for_random_fields) {
         o.max_body_log = rng() % 2 ? 4 * 1024 * 1024 : rng() % 100;
         std::string proxy_id = random_bytes(10);
         ASSERT_EQ(render_record(f, o, proxy_id), dumped(f, o, proxy_id)) << "iteration " << i;
+    }
+}
+
+// The "llm" object is written straight into the text: the same bytes as the summary's JSON
+// tree (llm::to_json) dumped, in both layouts, for summaries with every field present or not.
+TEST(render_record, llm_object_same_bytes_as_the_json_tree) {
+    std::mt19937 rng(20261202);
+    auto random_text = [&](std::size_t max_len) {
+        std::string s(rng() % (max_len + 1), '\0');
+        for (char& c : s) {
+            unsigned r = rng() % 100;
+            c = static_cast<char>(r < 75   ? 0x20 + rng() % 95
+                                  : r < 85 ? rng() % 0x20
+                                  : r < 90 ? '"'
+                                  : r < 93 ? '\\'
+                                           : 0x80 + rng() % 0x80);
+        }
+        if (rng() % 4 == 0) {
+            s += "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80";  // valid multi-byte text
+        }
+        return s;
+    };
+    auto maybe = [&](std::size_t max_len) -> std::optional<std::string> {
+        if (rng() % 3 == 0) {
+            return std::nullopt;
+        }
+        return random_text(max_len);
+    };
+    // Amounts as prices make them: 0, whole dollars, up to 12 decimals, and large ones.
+    auto random_money = [&]() {
+        static const char* const amounts[] = {
+            "0",       "1",     "0.5", "0.0000234",  "0.000123",  "0.000000000001",
+            "1234567", "12.25", "0.1", "0.30000001", "99999.999", "0.000185"};
+        std::string text = amounts[rng() % std::size(amounts)];
+        if (rng() % 2 == 0) {
+            text = std::to_string(rng() % 1000) + "." + std::to_string(rng() % 1000000000);
+            while (text.back() == '0') {
+                text.pop_back();
+            }
+            if (text.back() == '.') {
+                text.pop_back();
+            }
+        }
+        return *llm::money::parse(text);
+    };
+    for (int i = 0; i < 400; ++i) {
+        llm::summary s;
+        auto& c = s.call;
+        c.provider = static_cast<llm::provider>(rng() % 3);
+        c.api = static_cast<llm::api>(rng() % 6);
+        c.request_model = random_text(20);
+        c.response_model = random_text(20);
+        c.response_id = rng() % 3 == 0 ? "" : random_text(30);
+        c.stream = rng() % 2;
+        c.incomplete = rng() % 4 == 0;
+        c.error = rng() % 5 == 0 ? maybe(40) : std::nullopt;
+        for (const auto& [name, field] : llm::usage_fields) {
+            if (rng() % 2) {
+                c.usage.*field = rng() % 3 == 0 ? std::uint64_t{1} << 40 : rng() % 100000;
+            }
+        }
+        for (unsigned n = rng() % 4; n > 0; --n) {
+            llm::answer a;
+            if (rng() % 5 == 0) {
+                a.role = random_text(10);
+            }
+            a.content = maybe(200);
+            a.refusal = rng() % 4 == 0 ? maybe(30) : std::nullopt;
+            a.reasoning = rng() % 4 == 0 ? maybe(60) : std::nullopt;
+            a.finish_reason = maybe(12);
+            a.truncated = rng() % 6 == 0;
+            for (unsigned t = rng() % 3; t > 0; --t) {
+                llm::tool_call call;
+                call.id = random_text(12);
+                call.name = random_text(12);
+                call.arguments = random_text(80);
+                if (rng() % 4 == 0) {
+                    call.type = random_text(8);
+                }
+                a.tool_calls.push_back(std::move(call));
+            }
+            c.answers.push_back(std::move(a));
+        }
+        if (rng() % 4 != 0) {
+            s.cost_usd = llm::cost{random_money(), random_money(), random_money()};
+            s.priced_as = random_text(20);
+        }
+        if (rng() % 5 == 0) {
+            s.saved_usd = random_money();
+        }
+        if (rng() % 2) {
+            s.first_token_ms = (rng() % 100000) / 7.0;
+        }
+        s.usage_injected = rng() % 5 == 0;
+
+        flow f = sample_flow();
+        f.llm = std::make_shared<const llm::summary>(s);
+        const record_options o;
+        ASSERT_EQ(render_record(f, o, "p"), dumped(f, o, "p")) << "iteration " << i;
+        auto line = test::reference_record(f, o, "p");
+        line["id"] = f.id;
+        ASSERT_EQ(render_record(f, o, "p", record_layout::line), line.dump() + "\n")
+            << "iteration " << i;
     }
 }
 

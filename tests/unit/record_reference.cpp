@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "llm_proxy/llm/record_json.hpp"
 #include "llm_proxy/util/ids.hpp"
 #include "record/record_fields.hpp"
 
@@ -60,12 +61,46 @@ void set_if_not_empty(json& obj, const char* key, std::string_view value) {
     }
 }
 
+// The summary with every string sanitized as the record sanitizes strings (per bad byte);
+// nlohmann's own replacement of bad UTF-8 works per sequence.
+llm::summary sanitized_summary(llm::summary s) {
+    auto fix = [](std::string& v) { v = sanitized_text(v); };
+    auto fix_opt = [&](std::optional<std::string>& v) {
+        if (v) {
+            fix(*v);
+        }
+    };
+    auto& c = s.call;
+    fix(c.request_model);
+    fix(c.response_model);
+    fix(c.response_id);
+    fix_opt(c.error);
+    fix(s.priced_as);
+    for (auto& a : c.answers) {
+        fix(a.role);
+        fix_opt(a.content);
+        fix_opt(a.refusal);
+        fix_opt(a.reasoning);
+        fix_opt(a.finish_reason);
+        for (auto& t : a.tool_calls) {
+            fix(t.id);
+            fix(t.type);
+            fix(t.name);
+            fix(t.arguments);
+        }
+    }
+    return s;
+}
+
 }  // namespace
 
 json reference_record(const flow& f, const record_options& options, const std::string& proxy_id) {
     json record = json::object();
     record["object_type"] = "llm_proxy_traffic_log";
     record["schema"] = "v2";
+    if (f.llm) {
+        record["llm"] = llm::to_json(sanitized_summary(*f.llm));
+    }
     record["timestamp"] = format_timestamp(f.started_at);
 
     std::string url = f.request.host.empty() ? std::string() : f.request.url();

@@ -9,11 +9,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "llm_proxy/record/flow_record.hpp"
 #include "llm_proxy/record/record_writer.hpp"
 #include "llm_proxy/util/ids.hpp"
+#include "support/gated_writer.hpp"
 #include "support/temp_dir.hpp"
 
 namespace llm_proxy::record {
@@ -202,6 +204,62 @@ TEST(segment_writer, the_record_writer_appends_one_line_per_flow) {
         others += e.path().extension() != ".jsonl";
     }
     EXPECT_EQ(others, 0u);
+}
+
+// Records that gather while the writer is busy go out in appends of at most max_append_bytes
+// of whole lines; a line longer than that goes alone, so a segment passes --rotate-mib only
+// when one line does.
+TEST(segment_writer, a_batch_is_appended_in_pieces_of_whole_lines_within_the_size_bound) {
+    test::temp_dir tmp("segment_writer_test");
+    segment_options o;
+    o.jsonl = true;
+    o.rotate_bytes = 1 << 20;
+    std::vector<std::string> ids;
+    std::vector<std::size_t> body_sizes;
+    {
+        test::gated_writer w(tmp.path(), record_options{}, "proxy-1", 0, durability_options{}, o);
+        auto submit = [&](std::size_t body) {
+            auto f = std::make_shared<flow>(sample_flow(static_cast<int>(ids.size())));
+            f->response_body = captured_body{};
+            f->response_body.append(std::string(body, 'r'), 4 << 20);
+            ids.push_back(f->id);
+            body_sizes.push_back(body);
+            w.submit(f);
+        };
+        submit(10);  // the writer takes this one alone and waits at the gate
+        for (int i = 0; i < 1000 && !w.held(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        ASSERT_TRUE(w.held());
+        // One batch: small lines, a line longer than the bound, small lines again.
+        for (int i = 0; i < 30; ++i) {
+            submit(20 * 1024);
+        }
+        submit(1536 * 1024);
+        for (int i = 0; i < 30; ++i) {
+            submit(20 * 1024);
+        }
+        w.open();
+        w.close();
+        EXPECT_EQ(w.written(), ids.size());
+        EXPECT_EQ(w.failed(), 0u);
+    }
+    std::vector<std::string> all;
+    for (const auto& p : segments(tmp.path())) {
+        auto text = read_all(p);
+        ASSERT_FALSE(text.empty());
+        EXPECT_EQ(text.back(), '\n') << p;
+        auto lines = lines_of(p);
+        EXPECT_TRUE(text.size() <= o.rotate_bytes || lines.size() == 1u)
+            << p << ": " << text.size() << " bytes in " << lines.size() << " lines";
+        all.insert(all.end(), lines.begin(), lines.end());
+    }
+    ASSERT_EQ(all.size(), ids.size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        auto j = json::parse(all[i]);
+        EXPECT_EQ(j["id"], ids[i]) << "line " << i;
+        EXPECT_EQ(j["response"]["body"].get<std::string>().size(), body_sizes[i]) << "line " << i;
+    }
 }
 
 }  // namespace

@@ -34,6 +34,9 @@ std::string canonical_header_name(std::string_view name);
 enum class record_layout { file, line };
 std::string render_record(const flow& f, const record_options& options, const std::string& proxy_id,
                           record_layout layout = record_layout::file);
+// The same, appended to `out`.
+void append_record(std::string& out, const flow& f, const record_options& options,
+                   const std::string& proxy_id, record_layout layout = record_layout::file);
 
 // The same record as a JSON tree: render_record's text, parsed. For tests and tools; the
 // proxy itself only renders.

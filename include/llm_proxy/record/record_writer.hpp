@@ -1,6 +1,7 @@
 #pragma once
-// Writes flow records as <dir>/<flow-id>.json on a thread of its own: atomically (temporary
-// file + rename), mode 0600, never half a file. close() drains the queue. The queue is bounded
+// Writes flow records as <dir>/<flow-id>.json (or JSONL segment lines) on a thread of its own,
+// in batches (batch_window): atomically (temporary file + rename), mode 0600, never half a
+// file. close() drains the queue. The queue is bounded
 // in bytes: wait_for_room() holds new requests while it is full (backpressure), and a record
 // is never dropped. --fsync (durability_options) says when records reach the disk itself.
 
@@ -96,14 +97,30 @@ class record_writer {
     // File system syncs done for fsync_mode::interval.
     std::uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
 
+    // How long the writer thread lets records gather before it writes them: under load one
+    // wake-up and (for JSONL) one append serve many records instead of one each. A record
+    // reaches its file at most this much later; write_now() and close() do not wait.
+    static constexpr std::chrono::milliseconds batch_window{5};
+    // The most bytes of JSONL lines appended at once.
+    static constexpr std::size_t max_append_bytes = 256 * 1024;
+
   protected:
-    // Renders and saves one record, on the writer thread (tests wrap it to hold the writer);
-    // false when it failed.
-    virtual bool write_one(const flow& f);
+    // Called on the writer thread before each record is rendered (tests wait here to hold the
+    // writer).
+    virtual void before_write(const flow&) {}
 
   private:
     void drain();
     void remove_stale_temporaries();
+    // Renders and saves one record now; false when it failed.
+    bool write_one(const flow& f);
+    // JSONL: renders the batch's records into lines_ and appends them max_append_bytes at a
+    // time; releases each flow once rendered.
+    void write_lines(std::vector<std::shared_ptr<const flow>>& batch);
+    // The first `bytes` of lines_ (the lines of the first `records` of lines_ids_) to the
+    // segment in one append; counts them written or failed.
+    void append_lines(std::size_t bytes, std::size_t records);
+    void count(bool ok);
     std::string write_file(const flow& f, bool durable);
     std::string append_line(const flow& f);
     void schedule_sync();  // writer thread
@@ -140,8 +157,13 @@ class record_writer {
     std::atomic<std::uint64_t> syncs_{0};
     // Only drain() touches it; swapped with queue_, so neither allocates once warm.
     std::vector<std::shared_ptr<const flow>> batch_;
+    // write_lines(): rendered lines not appended yet, and their flows' ids (for the report of
+    // a failed append). Writer thread only.
+    std::string lines_;
+    std::vector<std::string> lines_ids_;
     boost::asio::thread_pool pool_{1};
     boost::asio::steady_timer sync_timer_{pool_};
+    boost::asio::steady_timer batch_timer_{pool_};  // batch_window; writer thread only
     // Serializes close() so concurrent callers never join the pool twice.
     std::mutex close_mutex_;
     bool joined_ = false;
