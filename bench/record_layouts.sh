@@ -21,6 +21,9 @@
 # Environment: BENCH_ROUNDS=3 BENCH_REQUESTS=20000 BENCH_CONC=10 BENCH_BUILD_DIR=build-bench
 #              BENCH_RECORDS_DIR= BENCH_SETTINGS (names below, space-separated)
 #              BENCH_QPS= (a total request rate for every setting, e.g. 1000: hey -q QPS/CONC)
+#              BENCH_PARALLEL=1 (the settings of a round run at the same time, each with its
+#              own proxy and load generator, instead of one after another)
+#              BENCH_PROXY_ARGS= (more arguments for every proxy, e.g. "--threads 1")
 #              BENCH_PIN=1 (the proxy on CPU 0, everything else on CPU 1: the load generator,
 #              the upstream and the OTLP sink no longer share the proxy's core and caches)
 set -euo pipefail
@@ -32,6 +35,8 @@ REQUESTS="${BENCH_REQUESTS:-20000}"
 CONC="${BENCH_CONC:-10}"
 QPS="${BENCH_QPS:-}"
 PIN="${BENCH_PIN:-0}"
+PARALLEL="${BENCH_PARALLEL:-0}"
+read -r -a EXTRA_ARGS <<<"${BENCH_PROXY_ARGS:-}"
 PROXY_CPU=()
 OTHER_CPU=()
 if [[ "$PIN" == 1 ]]; then
@@ -87,86 +92,130 @@ records_in() {  # files + lines of segments
     echo $((files + lines))
 }
 
-declare -A CPU RPS RATIO
+declare -A CPU RPS RATIO PROXY_PID PROXY_PORT OUT_DIR WATCHER T0 E0 HEY_PID ROUND_US
 EXPORTER=""
+
+# Starts the proxy of setting $1 (and, for simple-web-browser, the browser watching its page).
+start_setting() {
+    local s="$1" port out pid watcher=""
+    port="$(free_port)"
+    out="$RECORDS_ROOT/records-$s"
+    rm -rf "$out" "$TMP/ca-$s"
+    mkdir -p "$out" "$TMP/ca-$s"
+    local outputs=(-o "$out")
+    [[ "$s" == simple* ]] && outputs=()  # simple writes no records without -o
+    # shellcheck disable=SC2046
+    "${PROXY_CPU[@]}" "$BUILD/llm_proxy" $(args_of "$s") "${outputs[@]}" "${EXTRA_ARGS[@]}" --listen "127.0.0.1:$port" \
+        --ca_dir "$TMP/ca-$s" --upstream-ca "$TMP/pki/testca.pem" >"$TMP/proxy-$s.log" 2>&1 &
+    pid=$!
+    PIDS_TO_STOP+=("$pid")
+    wait_port "$port" "$pid" "proxy-$s"
+    cat "$TMP/pki/testca.pem" "$TMP/ca-$s/mitmproxy-ca-cert.pem" >"$TMP/trust-$s.pem"
+    if [[ "$s" == simple-web-browser ]]; then
+        local web_url="" i
+        for ((i = 0; i < 100; i++)); do
+            web_url="$(grep -oE 'web view: open http://[^ ]+' "$TMP/proxy-$s.log" | awk '{print $4}' || true)"
+            [[ -z "$web_url" ]] || break
+            sleep 0.1
+        done
+        [[ -n "$web_url" ]] || die "$s: no web view address in the log"
+        NODE_PATH="$NODE_DIR/node_modules" node "$ROOT/bench/web_watch.js" "$web_url" \
+            >"$TMP/watch-$s.log" 2>&1 &
+        watcher=$!
+        PIDS_TO_STOP+=("$watcher")
+        for ((i = 0; i < 300; i++)); do grep -q '^ready' "$TMP/watch-$s.log" && break; sleep 0.1; done
+        grep -q '^ready' "$TMP/watch-$s.log" || die "$s: the browser did not load the page: $(cat "$TMP/watch-$s.log")"
+    fi
+    PROXY_PID[$s]="$pid"
+    PROXY_PORT[$s]="$port"
+    OUT_DIR[$s]="$out"
+    WATCHER[$s]="$watcher"
+}
+
+# The load of setting $1, in the background (HEY_PID).
+start_load() {
+    local s="$1"
+    SSL_CERT_FILE="$TMP/trust-$s.pem" timeout 600 "${OTHER_CPU[@]}" hey -n "$REQUESTS" -c "$CONC" "${RATE[@]}" \
+        -x "http://127.0.0.1:${PROXY_PORT[$s]}" -m POST -T application/json -D "$TMP/body.json" \
+        "https://localhost:$UPORT/v1/chat/completions" >"$TMP/hey-$s.txt" &
+    HEY_PID[$s]=$!
+}
+
+# After the load of setting $1: waits for its records (or spans), reads its CPU, stops it.
+finish_setting() {
+    local s="$1" ok rps out="${OUT_DIR[$1]}" pid="${PROXY_PID[$1]}" i t1 e1 us
+    wait "${HEY_PID[$s]}" || true
+    ok="$(grep -oE '\[200\][[:space:]]+[0-9]+' "$TMP/hey-$s.txt" | head -1 | awk '{print $2}' || true)"
+    rps="$(awk '/Requests\/sec/{print $2}' "$TMP/hey-$s.txt")"
+    [[ -n "$ok" && "$ok" -gt 0 ]] || die "$s: no 200 responses: $(cat "$TMP/hey-$s.txt")"
+    if [[ "$s" == simple-otlp ]]; then
+        for ((i = 0; i < 600 && $(cat "$TMP/spans" 2>/dev/null || echo 0) - SPANS_BEFORE < ok; i++)); do
+            sleep 0.1
+        done
+    fi
+    if [[ "$s" != simple* ]]; then
+        for ((i = 0; i < 600 && $(records_in "$out") < ok; i++)); do sleep 0.1; done
+        [[ "$(records_in "$out")" -ge "$ok" ]] || die "$s: records missing"
+    fi
+    if [[ -n "${WATCHER[$s]}" ]]; then
+        sleep 1  # the page's last event-stream poll
+    fi
+    t1="$(cpu_ticks "$pid")"
+    e1="$(thread_cpu_ns "$pid" llm_proxy-otlp)"
+    if [[ -n "${WATCHER[$s]}" ]]; then
+        kill "${WATCHER[$s]}"
+        wait "${WATCHER[$s]}" 2>/dev/null || true
+        log "round $round $s: the page showed $(awk '/^rows/{print $2}' "$TMP/watch-$s.log") rows"
+    fi
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    us="$(echo "($t1 - ${T0[$s]}) * 1000000 / $TICK / $ok" | bc -l)"
+    CPU[$s]+="$us "
+    RPS[$s]+="$rps "
+    ROUND_US[$s]="$us"
+    local extra=""
+    if [[ "$s" == simple-otlp ]]; then
+        local eus
+        eus="$(echo "($e1 - ${E0[$s]}) / 1000 / $ok" | bc -l)"
+        EXPORTER+="$eus "
+        extra=" (the exporter thread: $(printf '%.1f' "$eus") µs per span)"
+    fi
+    log "round $round $s: $ok responses, $(printf '%.1f' "$us") µs CPU per request, $rps req/s$extra"
+    rm -rf "$out"
+}
+
+mark_start() {  # CPU readings before the load of setting $1
+    T0[$1]="$(cpu_ticks "${PROXY_PID[$1]}")"
+    E0[$1]="$(thread_cpu_ns "${PROXY_PID[$1]}" llm_proxy-otlp)"
+}
+
 for ((round = 1; round <= ROUNDS; round++)); do
+    SPANS_BEFORE="$(cat "$TMP/spans" 2>/dev/null || echo 0)"
+    if [[ "$PARALLEL" == 1 ]]; then
+        # Every setting at once, each with its own load: what the machine does to one round
+        # (other tenants, frequency) it does to all of them. The order they start in turns
+        # every round, so that no setting is always first.
+        read -r -a order <<<"$SETTINGS"
+        shift_by=$(((round - 1) % ${#order[@]}))
+        order=("${order[@]:shift_by}" "${order[@]:0:shift_by}")
+        for s in "${order[@]}"; do start_setting "$s"; done
+        for s in "${order[@]}"; do mark_start "$s"; done
+        for s in "${order[@]}"; do start_load "$s"; done
+        for s in "${order[@]}"; do finish_setting "$s"; done
+    else
+        for s in $SETTINGS; do
+            start_setting "$s"
+            SPANS_BEFORE="$(cat "$TMP/spans" 2>/dev/null || echo 0)"
+            mark_start "$s"
+            start_load "$s"
+            finish_setting "$s"
+        done
+    fi
+    # Each setting against simple in the same round: steadier than a ratio of medians on a
+    # shared machine.
     for s in $SETTINGS; do
-        port="$(free_port)"
-        out="$RECORDS_ROOT/records-$s"
-        rm -rf "$out" "$TMP/ca"
-        mkdir -p "$out" "$TMP/ca"
-        # shellcheck disable=SC2046
-        outputs=(-o "$out")
-        [[ "$s" == simple* ]] && outputs=()  # simple writes no records without -o
-        "${PROXY_CPU[@]}" "$BUILD/llm_proxy" $(args_of "$s") "${outputs[@]}" --listen "127.0.0.1:$port" \
-            --ca_dir "$TMP/ca" --upstream-ca "$TMP/pki/testca.pem" >"$TMP/proxy-$s.log" 2>&1 &
-        pid=$!
-        PIDS_TO_STOP+=("$pid")
-        wait_port "$port" "$pid" "proxy-$s"
-        cat "$TMP/pki/testca.pem" "$TMP/ca/mitmproxy-ca-cert.pem" >"$TMP/trust.pem"
-        watcher=""
-        if [[ "$s" == simple-web-browser ]]; then
-            web_url=""
-            for ((i = 0; i < 100; i++)); do
-                web_url="$(grep -oE 'web view: open http://[^ ]+' "$TMP/proxy-$s.log" | awk '{print $4}' || true)"
-                [[ -z "$web_url" ]] || break
-                sleep 0.1
-            done
-            [[ -n "$web_url" ]] || die "$s: no web view address in the log"
-            NODE_PATH="$NODE_DIR/node_modules" node "$ROOT/bench/web_watch.js" "$web_url" \
-                >"$TMP/watch-$s.log" 2>&1 &
-            watcher=$!
-            PIDS_TO_STOP+=("$watcher")
-            for ((i = 0; i < 300; i++)); do grep -q '^ready' "$TMP/watch-$s.log" && break; sleep 0.1; done
-            grep -q '^ready' "$TMP/watch-$s.log" || die "$s: the browser did not load the page: $(cat "$TMP/watch-$s.log")"
-        fi
-        before="$(cat "$TMP/spans" 2>/dev/null || echo 0)"
-        t0="$(cpu_ticks "$pid")"
-        e0="$(thread_cpu_ns "$pid" llm_proxy-otlp)"
-        SSL_CERT_FILE="$TMP/trust.pem" timeout 600 "${OTHER_CPU[@]}" hey -n "$REQUESTS" -c "$CONC" "${RATE[@]}" \
-            -x "http://127.0.0.1:$port" -m POST -T application/json -D "$TMP/body.json" \
-            "https://localhost:$UPORT/v1/chat/completions" >"$TMP/hey-$s.txt" || true
-        ok="$(grep -oE '\[200\][[:space:]]+[0-9]+' "$TMP/hey-$s.txt" | head -1 | awk '{print $2}' || true)"
-        rps="$(awk '/Requests\/sec/{print $2}' "$TMP/hey-$s.txt")"
-        if [[ "$s" == simple-otlp ]]; then
-            for ((i = 0; i < 600 && $(cat "$TMP/spans" 2>/dev/null || echo 0) - before < ok; i++)); do
-                sleep 0.1
-            done
-        fi
-        if [[ "$s" != simple* ]]; then
-            for ((i = 0; i < 600 && $(records_in "$out") < ok; i++)); do sleep 0.1; done
-            [[ "$(records_in "$out")" -ge "$ok" ]] || die "$s: records missing"
-        fi
-        if [[ -n "$watcher" ]]; then
-            sleep 1  # the page's last event-stream poll
-        fi
-        t1="$(cpu_ticks "$pid")"
-        e1="$(thread_cpu_ns "$pid" llm_proxy-otlp)"
-        if [[ -n "$watcher" ]]; then
-            kill "$watcher"
-            wait "$watcher" 2>/dev/null || true
-            log "round $round $s: the page showed $(awk '/^rows/{print $2}' "$TMP/watch-$s.log") rows"
-        fi
-        kill "$pid"
-        wait "$pid" 2>/dev/null || true
-        us="$(echo "($t1 - $t0) * 1000000 / $TICK / $ok" | bc -l)"
-        CPU[$s]+="$us "
-        RPS[$s]+="$rps "
-        # Each setting against simple in the same round: steadier than a ratio of medians on a
-        # shared machine.
-        if [[ "$s" == simple ]]; then
-            round_base="$us"
-        elif [[ -n "${round_base:-}" ]]; then
-            RATIO[$s]+="$(echo "$us / $round_base" | bc -l) "
-        fi
-        extra=""
-        if [[ "$s" == simple-otlp ]]; then
-            eus="$(echo "($e1 - $e0) / 1000 / $ok" | bc -l)"
-            EXPORTER+="$eus "
-            extra=" (the exporter thread: $(printf '%.1f' "$eus") µs per span)"
-        fi
-        log "round $round $s: $ok responses, $(printf '%.1f' "$us") µs CPU per request, $rps req/s$extra"
-        rm -rf "$out"
+        [[ "$s" != simple && -n "${ROUND_US[simple]:-}" ]] || continue
+        RATIO[$s]+="$(echo "${ROUND_US[$s]} / ${ROUND_US[simple]}" | bc -l) "
     done
 done
 
@@ -194,9 +243,9 @@ cat <<EOT
 ## What records cost per request
 
 Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg); $("$BUILD/llm_proxy" --version | head -1), git $(git rev-parse --short HEAD).
-\`hey -n ${REQUESTS} -c ${CONC}${QPS:+ -q $((QPS / CONC))}\` keep-alive POSTs through an intercepted CONNECT to the fake upstream (TLS, 1 thread), ${ROUNDS} rounds, settings in turn within each round; records on $(df --output=fstype "$RECORDS_ROOT" | tail -1) at ${RECORDS_ROOT}. CPU: the proxy's utime + stime until every record is written, per 200 response; medians over the rounds. $(if [[ "$PIN" == 1 ]]; then echo "The proxy runs alone on CPU 0 (taskset); the load generator, the upstream and the OTLP sink on CPU 1."; else echo "Load generator, upstream and proxy share the cores."; fi)
+\`hey -n ${REQUESTS} -c ${CONC}${QPS:+ -q $((QPS / CONC))}\` keep-alive POSTs through an intercepted CONNECT to the fake upstream (TLS, 1 thread), ${ROUNDS} rounds, $(if [[ "$PARALLEL" == 1 ]]; then echo "the settings of a round at the same time (a proxy and a load generator each, started in an order that turns every round)"; else echo "settings in turn within each round"; fi); records on $(df --output=fstype "$RECORDS_ROOT" | tail -1) at ${RECORDS_ROOT}. CPU: the proxy's utime + stime until every record is written, per 200 response; medians over the rounds. $(if [[ "$PIN" == 1 ]]; then echo "The proxies run on CPU 0 (taskset); the load generators, the upstream and the OTLP sink on CPU 1."; else echo "Load generator, upstream and proxy share the cores."; fi)
 
-| proxy | CPU µs per request | ÷ simple (medians) | ÷ simple (median of per-round ratios) | requests/s |
+| proxy${EXTRA_ARGS[*]:+ (all with ${EXTRA_ARGS[*]})} | CPU µs per request | ÷ simple (medians) | ÷ simple (median of per-round ratios) | requests/s |
 |---|---:|---:|---:|---:|
 $(printf '%s\n' "${rows[@]}")
 ${exporter_note}
