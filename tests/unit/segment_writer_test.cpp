@@ -206,24 +206,28 @@ TEST(segment_writer, the_record_writer_appends_one_line_per_flow) {
     EXPECT_EQ(others, 0u);
 }
 
-// Records that gather while the writer is busy go out in appends of at most max_append_bytes
-// of whole lines; a line longer than that goes alone, so a segment passes --rotate-mib only
-// when one line does.
-TEST(segment_writer, a_batch_is_appended_in_pieces_of_whole_lines_within_the_size_bound) {
+// A flow whose record has a response body of `body` bytes ('r': nothing to escape).
+std::shared_ptr<flow> flow_with_body(int n, std::size_t body) {
+    auto f = std::make_shared<flow>(sample_flow(n));
+    f->response_body = captured_body{};
+    f->response_body.append(std::string(body, 'r'), 4 << 20);
+    return f;
+}
+
+// Writes one flow, holds the writer at its gate, then submits flows with these response body
+// sizes, so that they all make one batch. Checks that every record is written, in order and
+// whole, and that a segment holds more than `o.rotate_bytes` only as a single line.
+void expect_one_batch_written_whole(const std::vector<std::size_t>& body_sizes, segment_options o) {
     test::temp_dir tmp("segment_writer_test");
-    segment_options o;
     o.jsonl = true;
-    o.rotate_bytes = 1 << 20;
     std::vector<std::string> ids;
-    std::vector<std::size_t> body_sizes;
+    std::vector<std::size_t> sizes;
     {
         test::gated_writer w(tmp.path(), record_options{}, "proxy-1", 0, durability_options{}, o);
         auto submit = [&](std::size_t body) {
-            auto f = std::make_shared<flow>(sample_flow(static_cast<int>(ids.size())));
-            f->response_body = captured_body{};
-            f->response_body.append(std::string(body, 'r'), 4 << 20);
+            auto f = flow_with_body(static_cast<int>(ids.size()), body);
             ids.push_back(f->id);
-            body_sizes.push_back(body);
+            sizes.push_back(body);
             w.submit(f);
         };
         submit(10);  // the writer takes this one alone and waits at the gate
@@ -231,13 +235,8 @@ TEST(segment_writer, a_batch_is_appended_in_pieces_of_whole_lines_within_the_siz
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         ASSERT_TRUE(w.held());
-        // One batch: small lines, a line longer than the bound, small lines again.
-        for (int i = 0; i < 30; ++i) {
-            submit(20 * 1024);
-        }
-        submit(1536 * 1024);
-        for (int i = 0; i < 30; ++i) {
-            submit(20 * 1024);
+        for (auto body : body_sizes) {
+            submit(body);
         }
         w.open();
         w.close();
@@ -258,7 +257,36 @@ TEST(segment_writer, a_batch_is_appended_in_pieces_of_whole_lines_within_the_siz
     for (std::size_t i = 0; i < all.size(); ++i) {
         auto j = json::parse(all[i]);
         EXPECT_EQ(j["id"], ids[i]) << "line " << i;
-        EXPECT_EQ(j["response"]["body"].get<std::string>().size(), body_sizes[i]) << "line " << i;
+        EXPECT_EQ(j["response"]["body"].get<std::string>().size(), sizes[i]) << "line " << i;
+    }
+}
+
+// Records that gather while the writer is busy go out in appends of at most max_append_bytes
+// of whole lines; a line longer than that goes alone, so a segment passes --rotate-mib only
+// when one line does.
+TEST(segment_writer, a_batch_is_appended_in_pieces_of_whole_lines_within_the_size_bound) {
+    std::vector<std::size_t> sizes(30, 20 * 1024);  // small lines,
+    sizes.push_back(1536 * 1024);                   // one longer than the bound,
+    sizes.insert(sizes.end(), 30, 20 * 1024);       // small lines again
+    segment_options o;
+    o.rotate_bytes = 1 << 20;
+    expect_one_batch_written_whole(sizes, o);
+}
+
+// Lines that add up to one byte less than max_append_bytes, exactly it, and one byte more
+// (then a small line), with segments rotated at that same size.
+TEST(segment_writer, a_batch_at_the_append_bound_and_one_byte_either_side) {
+    const std::size_t bound = record_writer::max_append_bytes;
+    const std::size_t overhead =
+        render_record(*flow_with_body(1, 0), record_options{}, "proxy-1", record_layout::line)
+            .size();
+    for (int delta : {-1, 0, 1}) {
+        SCOPED_TRACE("lines of max_append_bytes " + std::to_string(delta) + " bytes");
+        const std::size_t first = 100 * 1024;
+        const std::size_t second = bound - first - 2 * overhead + static_cast<std::size_t>(delta);
+        segment_options o;
+        o.rotate_bytes = bound;
+        expect_one_batch_written_whole({first, second, 10}, o);
     }
 }
 
