@@ -63,6 +63,7 @@ class sender_loop {
         if (s.where.scheme == "https") {
             tls_ = tls::make_upstream_context(false, s.options.extra_ca);
         }
+        link_ = std::make_unique<connection>(s.where, tls_.get());
         post_.headers = s.options.headers;
         post_.timeout = s.options.timeout;
         if (s.options.gzip) {
@@ -182,7 +183,7 @@ class sender_loop {
                 b.body = record::encode_body("gzip", b.body);
             }
             if (spool_.empty() && collector_ready()) {
-                auto r = co_await post(s_.where, tls_.get(), b.body, post_);
+                auto r = co_await link_->post(b.body, post_);
                 if (handle(r, b.spans)) {
                     continue;
                 }
@@ -202,7 +203,7 @@ class sender_loop {
             if (!b) {
                 break;
             }
-            auto r = co_await post(s_.where, tls_.get(), b->body, post_);
+            auto r = co_await link_->post(b->body, post_);
             if (handle(r, b->spans)) {
                 spool_.pop();
             } else if (!r.retryable) {
@@ -280,6 +281,7 @@ class sender_loop {
     span_queue taken_;  // this round's spans; its buffers go back to the workers next round
     spool spool_;
     std::unique_ptr<asio::ssl::context> tls_;
+    std::unique_ptr<connection> link_;  // kept alive from one batch to the next
     post_options post_;
     clock::time_point retry_at_{};
     clock::duration backoff_{};

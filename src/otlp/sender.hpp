@@ -1,12 +1,15 @@
 #pragma once
-// One OTLP/HTTP export: POST of a JSON body to the traces URL, over a fresh connection (plain,
-// or TLS verified against the system's CAs plus --upstream-ca), with a deadline.
+// OTLP/HTTP exports: POSTs of a JSON body to the traces URL over one kept-alive connection
+// (plain, or TLS verified against the system's CAs plus --upstream-ca), with a deadline.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
+#include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -36,7 +39,27 @@ struct post_options {
     std::chrono::milliseconds timeout{10000};
 };
 
-boost::asio::awaitable<post_result> post(const target& t, boost::asio::ssl::context* tls,
-                                         const std::string& body, const post_options& o);
+// The exporter's link to the collector. A connection is opened by the first POST and kept for
+// the next ones while the collector keeps it alive (and it was used within max_idle); a POST
+// on a kept connection the collector has closed meanwhile is sent again, once, on a new one.
+// Used from one coroutine at a time.
+class connection {
+  public:
+    connection(const target& t, boost::asio::ssl::context* tls);
+    ~connection();
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    boost::asio::awaitable<post_result> post(std::string_view body, const post_options& o);
+    // Connections opened so far.
+    std::uint64_t opened() const;
+
+    static constexpr std::chrono::seconds max_idle{30};
+
+    struct state;
+
+  private:
+    std::unique_ptr<state> state_;
+};
 
 }  // namespace llm_proxy::otlp

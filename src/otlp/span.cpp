@@ -32,24 +32,21 @@ bool all_zero(std::string_view s) {
     return s.find_first_not_of('0') == std::string_view::npos;
 }
 
-std::string random_hex(std::size_t bytes) {
+// Writes 2 * `bytes` lowercase hex digits of random bytes to `out`, never all zero.
+void random_hex(char* out, std::size_t bytes) {
     thread_local std::mt19937_64 rng{std::random_device{}()};
     static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (;;) {
-        out.clear();
+    const std::string_view text(out, 2 * bytes);
+    do {
         for (std::size_t i = 0; i < bytes; i += 8) {
             auto v = rng();
             for (std::size_t b = 0; b < 8 && i + b < bytes; ++b) {
-                out += digits[(v >> 4) & 0xf];
-                out += digits[v & 0xf];
+                out[2 * (i + b)] = digits[(v >> 4) & 0xf];
+                out[2 * (i + b) + 1] = digits[v & 0xf];
                 v >>= 8;
             }
         }
-        if (!all_zero(out)) {
-            return out;
-        }
-    }
+    } while (all_zero(text));
 }
 
 // Cuts `s` to at most `limit` bytes without splitting a UTF-8 sequence.
@@ -91,15 +88,27 @@ class attributes {
         begin(key, "boolValue");
         out_ += value ? "true}}" : "false}}";
     }
-    void texts(std::string_view key, const std::vector<std::string>& values) {
-        begin(key, "arrayValue");
-        out_ += "{\"values\":[";
-        for (std::size_t i = 0; i < values.size(); ++i) {
-            out_ += i == 0 ? std::string_view("{\"stringValue\":") : ",{\"stringValue\":";
-            append_json_string(out_, cut(values[i], max_length_));
+    // An array of the strings `get` returns for the elements of `range` (nullptr: none).
+    template <class Range, class Get>
+    void texts(std::string_view key, const Range& range, Get get) {
+        bool any = false;
+        for (const auto& element : range) {
+            const std::string* value = get(element);
+            if (value == nullptr) {
+                continue;
+            }
+            if (!any) {
+                begin(key, "arrayValue");
+                out_ += "{\"values\":[";
+            }
+            out_ += any ? std::string_view(",{\"stringValue\":") : "{\"stringValue\":";
+            any = true;
+            append_json_string(out_, cut(*value, max_length_));
             out_ += '}';
         }
-        out_ += "]}}}";
+        if (any) {
+            out_ += "]}}}";
+        }
     }
 
   private:
@@ -116,10 +125,17 @@ class attributes {
     bool first_ = true;
 };
 
-std::string nanos(std::chrono::system_clock::time_point t) {
-    return std::to_string(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
-}
+// A time as decimal nanoseconds since the epoch, in a buffer of its own (no allocation).
+struct nanos {
+    explicit nanos(std::chrono::system_clock::time_point t) {
+        auto n = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+        size =
+            static_cast<std::size_t>(std::to_chars(digits, digits + sizeof digits, n).ptr - digits);
+    }
+    std::string_view text() const { return {digits, size}; }
+    char digits[24];
+    std::size_t size;
+};
 
 // Query values of parameters that carry credentials (Gemini's ?key=, signed URLs) are
 // replaced with REDACTED, as the HTTP conventions ask for url.full.
@@ -133,14 +149,31 @@ bool is_secret_parameter(std::string_view name) {
     return false;
 }
 
-std::string redacted_url(const request_head& r) {
-    std::string url = r.url();
-    auto q = url.find('?');
-    if (q == std::string::npos) {
-        return url;
+// The request's URL into `out` (replacing its text), secret query values redacted.
+void redacted_url(std::string& out, const request_head& r) {
+    out.assign(r.scheme);
+    out += "://";
+    const bool ipv6 = r.host.find(':') != std::string::npos;
+    if (ipv6) {
+        out += '[';
     }
-    std::string out = url.substr(0, q + 1);
-    std::string_view query = std::string_view(url).substr(q + 1);
+    out += r.host;
+    if (ipv6) {
+        out += ']';
+    }
+    if (!((r.scheme == "https" && r.port == 443) || (r.scheme == "http" && r.port == 80)) &&
+        r.port != 0) {
+        char port[8];
+        out += ':';
+        out.append(port, std::to_chars(port, port + sizeof port, r.port).ptr);
+    }
+    auto q = r.target.find('?');
+    if (q == std::string::npos) {
+        out += r.target;
+        return;
+    }
+    out.append(r.target, 0, q + 1);
+    std::string_view query = std::string_view(r.target).substr(q + 1);
     bool first = true;
     while (!query.empty()) {
         auto amp = query.find('&');
@@ -158,8 +191,25 @@ std::string redacted_url(const request_head& r) {
             out += param;
         }
     }
-    return out;
 }
+
+// A buffer of this thread, for text a span holds only while it is written: reused, so that
+// it costs no allocation per span (let go after a very long value).
+class scratch {
+  public:
+    explicit scratch(std::string& buffer) : buffer_(buffer) { buffer_.clear(); }
+    ~scratch() {
+        if (buffer_.capacity() > 64u << 10) {
+            std::string().swap(buffer_);
+        }
+    }
+    scratch(const scratch&) = delete;
+    scratch& operator=(const scratch&) = delete;
+    std::string& text() { return buffer_; }
+
+  private:
+    std::string& buffer_;
+};
 
 // The error.type of a flow: the proxy's error kind, else the HTTP status of a 4xx/5xx answer.
 std::string error_type(const flow& f) {
@@ -286,15 +336,9 @@ void add_llm(attributes& a, const flow& f, const llm::summary& s, const span_opt
     if (!c.response_id.empty()) {
         a.text("gen_ai.response.id", c.response_id);
     }
-    std::vector<std::string> reasons;
-    for (const auto& answer : c.answers) {
-        if (answer.finish_reason) {
-            reasons.push_back(*answer.finish_reason);
-        }
-    }
-    if (!reasons.empty()) {
-        a.texts("gen_ai.response.finish_reasons", reasons);
-    }
+    a.texts("gen_ai.response.finish_reasons", c.answers, [](const auto& answer) {
+        return answer.finish_reason ? &*answer.finish_reason : nullptr;
+    });
     a.boolean("gen_ai.request.stream", c.stream);
     const auto& u = c.usage;
     static constexpr std::pair<const char*, std::optional<std::uint64_t> llm::usage::*> counts[] = {
@@ -351,10 +395,14 @@ std::optional<trace_context> parse_traceparent(std::string_view v) {
 }
 
 std::string random_trace_id() {
-    return random_hex(16);
+    char id[32];
+    random_hex(id, 16);
+    return std::string(id, sizeof id);
 }
 std::string random_span_id() {
-    return random_hex(8);
+    char id[16];
+    random_hex(id, 8);
+    return std::string(id, sizeof id);
 }
 
 const char* operation_name(llm::api a) {
@@ -399,8 +447,14 @@ void append_span(std::string& out, const flow& f, const span_options& o) {
     if (auto header = find_header(f.request.headers, "traceparent")) {
         parent = parse_traceparent(trim_space(*header));
     }
-    w.key("traceId").string(parent ? parent->trace_id : random_trace_id());
-    w.key("spanId").string(random_span_id());
+    char ids[48];  // a new trace id, then the span's id
+    random_hex(ids + 32, 8);
+    if (!parent) {
+        random_hex(ids, 16);
+    }
+    w.key("traceId").string(parent ? std::string_view(parent->trace_id)
+                                   : std::string_view(ids, 32));
+    w.key("spanId").string(std::string_view(ids + 32, 16));
     if (parent) {
         w.key("parentSpanId").string(parent->parent_id);
         if (auto state = find_header(f.request.headers, "tracestate")) {
@@ -408,19 +462,25 @@ void append_span(std::string& out, const flow& f, const span_options& o) {
         }
         w.key("flags").number(0x100 | parent->flags);  // W3C flags, and "the parent is remote"
     }
-    std::string name = f.request.method.empty() ? "HTTP" : f.request.method;
+    thread_local std::string text_buffer;
+    scratch text(text_buffer);
+    std::string& name = text.text();
     if (f.llm) {
         name = operation_name(f.llm->call.api);
         if (!f.llm->call.request_model.empty()) {
-            name += " " + f.llm->call.request_model;
+            name += ' ';
+            name += f.llm->call.request_model;
         }
+    } else {
+        name = f.request.method.empty() ? std::string_view("HTTP") : f.request.method;
     }
     w.key("name").string(cut(name, o.max_attribute_length));
     w.key("kind").number(3);  // SPAN_KIND_CLIENT
-    w.key("startTimeUnixNano").string(nanos(f.started_at));
+    w.key("startTimeUnixNano").string(nanos(f.started_at).text());
     w.key("endTimeUnixNano")
         .string(nanos(f.started_at +
-                      std::chrono::duration_cast<std::chrono::system_clock::duration>(f.duration)));
+                      std::chrono::duration_cast<std::chrono::system_clock::duration>(f.duration))
+                    .text());
 
     w.key("attributes").begin_array();
     attributes a(out, o.max_attribute_length);
@@ -435,7 +495,8 @@ void append_span(std::string& out, const flow& f, const span_options& o) {
         a.integer("server.port", f.request.port);
     }
     if (!f.tunnel && !f.request.host.empty()) {
-        a.text("url.full", redacted_url(f.request));
+        redacted_url(text.text(), f.request);
+        a.text("url.full", text.text());
     }
     a.text("network.protocol.version", f.request.version == 10 ? "1.0" : "1.1");
     if (f.response) {

@@ -40,6 +40,8 @@ struct otlp_collector::impl : std::enable_shared_from_this<impl> {
     mutable std::condition_variable changed;
     std::vector<request> received;
     unsigned status = 200;
+    bool close_each = false;
+    std::size_t accepted = 0;
 
     void listen(std::uint16_t p) {
         acceptor.emplace(ioc);
@@ -65,12 +67,17 @@ struct otlp_collector::impl : std::enable_shared_from_this<impl> {
                 co_return;
             }
             self->sockets.push_back(socket);
-            asio::co_spawn(self->ioc, serve(self, socket), asio::detached);
+            std::size_t number = 0;
+            {
+                std::lock_guard lock(self->mutex);
+                number = ++self->accepted;
+            }
+            asio::co_spawn(self->ioc, serve(self, socket, number), asio::detached);
         }
     }
 
     static asio::awaitable<void> serve(std::shared_ptr<impl> self,
-                                       std::shared_ptr<tcp::socket> socket) {
+                                       std::shared_ptr<tcp::socket> socket, std::size_t number) {
         beast::flat_buffer buffer;
         for (;;) {
             http::request_parser<http::string_body> parser;
@@ -83,6 +90,7 @@ struct otlp_collector::impl : std::enable_shared_from_this<impl> {
             }
             auto& req = parser.get();
             request r;
+            r.connection = number;
             r.method = std::string(req.method_string());
             r.target = std::string(req.target());
             for (const auto& field : req) {
@@ -93,9 +101,11 @@ struct otlp_collector::impl : std::enable_shared_from_this<impl> {
                 auto decoded = record::decode_body(it->second, r.body, 256u << 20);
                 r.body = decoded.data;
             }
+            bool keep = req.keep_alive();
             {
                 std::lock_guard lock(self->mutex);
                 r.answered = self->status;
+                keep = keep && !self->close_each;
                 self->received.push_back(r);
             }
             self->changed.notify_all();
@@ -104,10 +114,11 @@ struct otlp_collector::impl : std::enable_shared_from_this<impl> {
             res.body() = r.answered < 300   ? "{}"
                          : r.answered < 500 ? R"({"code":3,"message":"invalid request"})"
                                             : R"({"code":14,"message":"unavailable"})";
-            res.keep_alive(req.keep_alive());
+            res.keep_alive(keep);
             res.prepare_payload();
             co_await http::async_write(*socket, res, asio::redirect_error(asio::use_awaitable, ec));
-            if (ec || !req.keep_alive()) {
+            if (ec || !keep) {
+                socket->shutdown(tcp::socket::shutdown_send, ec);
                 co_return;
             }
         }
@@ -118,6 +129,10 @@ struct otlp_collector::impl : std::enable_shared_from_this<impl> {
             boost::system::error_code ec;
             acceptor->close(ec);
         }
+        close_sockets();
+    }
+
+    void close_sockets() {
         for (auto& w : sockets) {
             if (auto s = w.lock()) {
                 boost::system::error_code ec;
@@ -175,6 +190,20 @@ void otlp_collector::go_down() {
 
 void otlp_collector::come_back() {
     impl_->run_on_loop([this] { impl_->listen(port_); });
+}
+
+void otlp_collector::close_connections() {
+    impl_->run_on_loop([this] { impl_->close_sockets(); });
+}
+
+void otlp_collector::close_after_answer(bool yes) {
+    std::lock_guard lock(impl_->mutex);
+    impl_->close_each = yes;
+}
+
+std::size_t otlp_collector::connections() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->accepted;
 }
 
 std::vector<otlp_collector::request> otlp_collector::requests() const {

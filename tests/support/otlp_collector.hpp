@@ -38,6 +38,13 @@ class otlp_collector {
     // the same port.
     void go_down();
     void come_back();
+    // Closes the open connections but keeps listening (a collector ending idle keep-alive
+    // connections).
+    void close_connections();
+    // Answers with "Connection: close" and closes each connection after one request.
+    void close_after_answer(bool yes);
+    // Connections accepted so far.
+    std::size_t connections() const;
 
     struct request {
         std::string method;
@@ -45,6 +52,7 @@ class otlp_collector {
         std::map<std::string, std::string> headers;  // names lower-case
         std::string body;                            // gzip already undone
         unsigned answered = 0;                       // the status it got
+        std::size_t connection = 0;                  // which accepted connection (from 1)
     };
     std::vector<request> requests() const;
     // The spans of every request answered 2xx, in arrival order.

@@ -177,6 +177,57 @@ TEST(OtlpExporter, CollectorDownThenUpLosesNothingAndKeepsOrder) {
     EXPECT_EQ(e.stats().dropped_spans, 0u);
 }
 
+TEST(OtlpExporter, BatchesShareOneKeptAliveConnection) {
+    test::otlp_collector collector;
+    auto o = fast_options(collector);
+    o.max_batch = 2;
+    exporter e(o);
+    for (int i = 0; i < 6; i += 2) {
+        e.push(numbered_flow(i));
+        e.push(numbered_flow(i + 1));
+        ASSERT_TRUE(collector.wait_for_spans(static_cast<std::size_t>(i) + 2));
+    }
+    EXPECT_GE(collector.requests().size(), 3u);
+    EXPECT_EQ(collector.connections(), 1u);
+    e.close();
+    EXPECT_EQ(received_ids(collector), ids_of(0, 6));
+    EXPECT_EQ(e.stats().failed_exports, 0u);
+}
+
+TEST(OtlpExporter, ConnectionTheCollectorClosedIsOpenedAgainWithNothingLost) {
+    test::otlp_collector collector;
+    exporter e(fast_options(collector));
+    for (int i = 0; i < 4; ++i) {
+        e.push(numbered_flow(i));
+        ASSERT_TRUE(collector.wait_for_spans(static_cast<std::size_t>(i) + 1));
+        // The collector ends the kept connection while it is idle: the next batch, sent on
+        // it, fails before any answer and goes again at once on a new connection.
+        collector.close_connections();
+    }
+    e.close();
+    EXPECT_EQ(received_ids(collector), ids_of(0, 4));
+    EXPECT_EQ(collector.connections(), 4u);
+    EXPECT_EQ(e.stats().failed_exports, 0u);
+    EXPECT_EQ(e.stats().dropped_spans, 0u);
+}
+
+TEST(OtlpExporter, CollectorThatClosesEveryConnectionGetsEverySpan) {
+    test::otlp_collector collector;
+    collector.close_after_answer(true);
+    auto o = fast_options(collector);
+    o.max_batch = 2;
+    exporter e(o);
+    for (int i = 0; i < 6; i += 2) {
+        e.push(numbered_flow(i));
+        e.push(numbered_flow(i + 1));
+        ASSERT_TRUE(collector.wait_for_spans(static_cast<std::size_t>(i) + 2));
+    }
+    e.close();
+    EXPECT_EQ(received_ids(collector), ids_of(0, 6));
+    EXPECT_EQ(collector.connections(), collector.requests().size());
+    EXPECT_EQ(e.stats().failed_exports, 0u);
+}
+
 TEST(OtlpExporter, DiskSpoolCarriesSpansAcrossARestart) {
     test::temp_dir dir("otlp_spool");
     test::otlp_collector collector;

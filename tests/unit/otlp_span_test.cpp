@@ -132,6 +132,37 @@ TEST(OtlpSpan, PlainHttpFlowIsAClientSpanWithoutGenAi) {
     EXPECT_EQ(test::otlp_trace_problems(request_of({span})), std::vector<std::string>{});
 }
 
+TEST(OtlpSpan, UrlFullIsTheRequestUrlWithPortAndBrackets) {
+    for (const char* url : {"https://api.openai.com/v1/models", "http://example.com/",
+                            "https://example.com:8443/a?b=c", "http://10.0.0.1:8080/x",
+                            "http://[::1]:8080/v1?x=1", "https://[2001:db8::1]/v1"}) {
+        auto f = test::make_flow("GET", url);
+        EXPECT_EQ(span_attribute_text(make_span(f, {}), "url.full"), f.request.url()) << url;
+    }
+    // Only the value of a parameter named like a credential goes; every other byte is kept.
+    auto f = test::make_flow("GET", "https://h.test:444/p?a=1&api_key=S&&x&Signature=T&z=");
+    EXPECT_EQ(span_attribute_text(make_span(f, {}), "url.full"),
+              "https://h.test:444/p?a=1&api_key=REDACTED&&x&Signature=REDACTED&z=");
+}
+
+TEST(OtlpSpan, FinishReasonsOfTheAnswersThatHaveOne) {
+    auto f = chat_flow();
+    auto s = *f.llm;
+    llm::answer no_reason;
+    no_reason.content = "cut";
+    llm::answer stopped;
+    stopped.finish_reason = "stop";
+    s.call.answers = {no_reason, stopped, no_reason};
+    f.llm = std::make_shared<const llm::summary>(s);
+    EXPECT_EQ(span_attribute(make_span(f, {}), "gen_ai.response.finish_reasons"),
+              json::parse(R"({"arrayValue":{"values":[{"stringValue":"stop"}]}})"));
+    s.call.answers = {no_reason};
+    f.llm = std::make_shared<const llm::summary>(s);
+    auto span = make_span(f, {});
+    EXPECT_TRUE(span_attribute(span, "gen_ai.response.finish_reasons").is_null()) << span;
+    EXPECT_EQ(test::otlp_trace_problems(request_of({span})), std::vector<std::string>{});
+}
+
 TEST(OtlpSpan, ProxyErrorsCarryTheirKind) {
     auto f = test::make_flow("POST", "https://down.test/v1/chat/completions");
     f.error_kind = flow_error::connect;
