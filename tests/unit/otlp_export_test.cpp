@@ -177,16 +177,29 @@ TEST(OtlpExporter, CollectorDownThenUpLosesNothingAndKeepsOrder) {
     EXPECT_EQ(e.stats().dropped_spans, 0u);
 }
 
-TEST(OtlpExporter, BatchesShareOneKeptAliveConnection) {
-    test::otlp_collector collector;
-    auto o = fast_options(collector);
+// Batches of two spans (max_batch 2)...
+exporter_options pairs_options(const test::otlp_collector& c) {
+    auto o = fast_options(c);
     o.max_batch = 2;
-    exporter e(o);
+    return o;
+}
+
+// ...sent one after another: flows 0 to 5, two at a time, each pair taken before the next.
+bool send_three_pairs(exporter& e, const test::otlp_collector& c) {
     for (int i = 0; i < 6; i += 2) {
         e.push(numbered_flow(i));
         e.push(numbered_flow(i + 1));
-        ASSERT_TRUE(collector.wait_for_spans(static_cast<std::size_t>(i) + 2));
+        if (!c.wait_for_spans(static_cast<std::size_t>(i) + 2)) {
+            return false;
+        }
     }
+    return true;
+}
+
+TEST(OtlpExporter, BatchesShareOneKeptAliveConnection) {
+    test::otlp_collector collector;
+    exporter e(pairs_options(collector));
+    ASSERT_TRUE(send_three_pairs(e, collector));
     EXPECT_GE(collector.requests().size(), 3u);
     EXPECT_EQ(collector.connections(), 1u);
     e.close();
@@ -214,14 +227,8 @@ TEST(OtlpExporter, ConnectionTheCollectorClosedIsOpenedAgainWithNothingLost) {
 TEST(OtlpExporter, CollectorThatClosesEveryConnectionGetsEverySpan) {
     test::otlp_collector collector;
     collector.close_after_answer(true);
-    auto o = fast_options(collector);
-    o.max_batch = 2;
-    exporter e(o);
-    for (int i = 0; i < 6; i += 2) {
-        e.push(numbered_flow(i));
-        e.push(numbered_flow(i + 1));
-        ASSERT_TRUE(collector.wait_for_spans(static_cast<std::size_t>(i) + 2));
-    }
+    exporter e(pairs_options(collector));
+    ASSERT_TRUE(send_three_pairs(e, collector));
     e.close();
     EXPECT_EQ(received_ids(collector), ids_of(0, 6));
     EXPECT_EQ(collector.connections(), collector.requests().size());
