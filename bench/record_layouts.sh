@@ -2,8 +2,9 @@
 # bench/record_layouts.sh — what writing records costs per request: `simple` (no records)
 # against `dir_logger` with one file per record (--format json) and JSONL segments
 # (--format jsonl), with --fsync record / interval, and `simple` with Prometheus metrics or
-# OpenTelemetry export on (BENCH_SETTINGS="simple simple-metrics simple-otlp"; the spans go to
-# bench/otlp_sink.py, and the CPU is read once the sink has every span), or with the web view
+# OpenTelemetry export on (BENCH_SETTINGS="simple simple-metrics simple-otlp simple-otlp-protobuf":
+# JSON or protobuf spans, each setting's to a bench/otlp_sink.py of its own, and the CPU is read
+# once the sink has every span), or with the web view
 # (simple-web: --web, no browser; simple-web-browser: --web with headless chromium showing the
 # page through bench/web_watch.js, puppeteer-core from .ci/install-deps' node directory).
 #
@@ -62,19 +63,22 @@ RECORDS_ROOT="${BENCH_RECORDS_DIR:-$TMP}"
 printf '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello in one word."}]}' \
     >"$TMP/body.json"
 TICK="$(getconf CLK_TCK)"
-SINK_PORT=0
-if [[ " $SETTINGS " == *" simple-otlp "* ]]; then
-    SINK_PORT="$(free_port)"
-    "${OTHER_CPU[@]}" "$PY" "$ROOT/bench/otlp_sink.py" "$SINK_PORT" "$TMP/spans" &
+declare -A SINK_PORT SPANS_BEFORE
+for s in $SETTINGS; do
+    [[ "$s" == simple-otlp* ]] || continue
+    SINK_PORT[$s]="$(free_port)"
+    "${OTHER_CPU[@]}" "$PY" "$ROOT/bench/otlp_sink.py" "${SINK_PORT[$s]}" "$TMP/spans-$s" &
     PIDS_TO_STOP+=("$!")
-    wait_port "$SINK_PORT" "$!" "otlp sink"
-fi
+    wait_port "${SINK_PORT[$s]}" "$!" "otlp sink of $s"
+done
+spans_of() { cat "$TMP/spans-$1" 2>/dev/null || echo 0; }
 
 args_of() {
     case "$1" in
         simple) echo "simple" ;;
         simple-metrics) echo "simple --metrics-listen 127.0.0.1:0" ;;
-        simple-otlp) echo "simple --otlp-endpoint http://127.0.0.1:$SINK_PORT --otlp-spool-dir $TMP/spool" ;;
+        simple-otlp) echo "simple --otlp-endpoint http://127.0.0.1:${SINK_PORT[$1]} --otlp-spool-dir $TMP/spool-$1" ;;
+        simple-otlp-protobuf) echo "simple --otlp-endpoint http://127.0.0.1:${SINK_PORT[$1]} --otlp-spool-dir $TMP/spool-$1 --otlp-protocol http/protobuf" ;;
         simple-web | simple-web-browser) echo "simple --web 127.0.0.1:0" ;;
         json) echo "dir_logger --format json" ;;
         jsonl) echo "dir_logger --format jsonl" ;;
@@ -93,7 +97,7 @@ records_in() {  # files + lines of segments
 }
 
 declare -A CPU RPS RATIO PROXY_PID PROXY_PORT OUT_DIR WATCHER T0 E0 HEY_PID ROUND_US
-EXPORTER=""
+declare -A EXPORTER
 
 # Starts the proxy of setting $1 (and, for simple-web-browser, the browser watching its page).
 start_setting() {
@@ -148,8 +152,8 @@ finish_setting() {
     ok="$(grep -oE '\[200\][[:space:]]+[0-9]+' "$TMP/hey-$s.txt" | head -1 | awk '{print $2}' || true)"
     rps="$(awk '/Requests\/sec/{print $2}' "$TMP/hey-$s.txt")"
     [[ -n "$ok" && "$ok" -gt 0 ]] || die "$s: no 200 responses: $(cat "$TMP/hey-$s.txt")"
-    if [[ "$s" == simple-otlp ]]; then
-        for ((i = 0; i < 600 && $(cat "$TMP/spans" 2>/dev/null || echo 0) - SPANS_BEFORE < ok; i++)); do
+    if [[ "$s" == simple-otlp* ]]; then
+        for ((i = 0; i < 600 && $(spans_of "$s") - SPANS_BEFORE[$s] < ok; i++)); do
             sleep 0.1
         done
     fi
@@ -174,23 +178,23 @@ finish_setting() {
     RPS[$s]+="$rps "
     ROUND_US[$s]="$us"
     local extra=""
-    if [[ "$s" == simple-otlp ]]; then
+    if [[ "$s" == simple-otlp* ]]; then
         local eus
         eus="$(echo "($e1 - ${E0[$s]}) / 1000 / $ok" | bc -l)"
-        EXPORTER+="$eus "
+        EXPORTER[$s]+="$eus "
         extra=" (the exporter thread: $(printf '%.1f' "$eus") µs per span)"
     fi
     log "round $round $s: $ok responses, $(printf '%.1f' "$us") µs CPU per request, $rps req/s$extra"
     rm -rf "$out"
 }
 
-mark_start() {  # CPU readings before the load of setting $1
+mark_start() {  # CPU readings (and spans received) before the load of setting $1
+    SPANS_BEFORE[$1]="$(spans_of "$1")"
     T0[$1]="$(cpu_ticks "${PROXY_PID[$1]}")"
     E0[$1]="$(thread_cpu_ns "${PROXY_PID[$1]}" llm_proxy-otlp)"
 }
 
 for ((round = 1; round <= ROUNDS; round++)); do
-    SPANS_BEFORE="$(cat "$TMP/spans" 2>/dev/null || echo 0)"
     if [[ "$PARALLEL" == 1 ]]; then
         # Every setting at once, each with its own load: what the machine does to one round
         # (other tenants, frequency) it does to all of them. The order they start in turns
@@ -205,7 +209,6 @@ for ((round = 1; round <= ROUNDS; round++)); do
     else
         for s in $SETTINGS; do
             start_setting "$s"
-            SPANS_BEFORE="$(cat "$TMP/spans" 2>/dev/null || echo 0)"
             mark_start "$s"
             start_load "$s"
             finish_setting "$s"
@@ -235,10 +238,11 @@ for s in $SETTINGS; do
 done
 
 exporter_note=""
-if [[ -n "$EXPORTER" ]]; then
-    exporter_note="
-The OTLP exporter thread (named \`llm_proxy-otlp\`, CPU from its schedstat) alone: $(printf '%.2f' "$(echo "$EXPORTER" | median)") µs per span (median of the rounds); the rest of the spans' cost (each span rendered as its flow ends) is on the workers."
-fi
+for s in $SETTINGS; do
+    [[ -n "${EXPORTER[$s]:-}" ]] || continue
+    exporter_note+="
+The OTLP exporter thread of $s (named \`llm_proxy-otlp\`, CPU from its schedstat) alone: $(printf '%.2f' "$(echo "${EXPORTER[$s]}" | median)") µs per span (median of the rounds); the rest of the spans' cost (each span rendered as its flow ends) is on the workers."
+done
 cat <<EOT
 ## What records cost per request
 

@@ -115,4 +115,9 @@ int main() {
         otlp::append_span(span, f, span_options);
         return span.size();
     });
+    measure("OTLP span, protobuf", 200000, [&] {
+        span.clear();
+        otlp::append_span_protobuf(span, f, span_options);
+        return span.size();
+    });
 }

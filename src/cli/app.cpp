@@ -202,6 +202,10 @@ void add_global_options(CLI::App& app, global_options& g) {
     app.add_option("--otlp-compression", g.otlp_compression,
                    "none or gzip (default: OTEL_EXPORTER_OTLP_COMPRESSION, else none)")
         ->check(CLI::IsMember({"none", "gzip"}));
+    app.add_option("--otlp-protocol", g.otlp_protocol,
+                   "http/json or http/protobuf (default: OTEL_EXPORTER_OTLP_PROTOCOL, else "
+                   "http/json)")
+        ->check(CLI::IsMember({"http/json", "http/protobuf"}));
     app.add_option("--otlp-spool-dir", g.otlp_spool_dir,
                    "Directory that keeps spans the collector has not taken, across restarts "
                    "(default: ~/.local/state/llm_proxy/otlp-spool)");

@@ -58,7 +58,8 @@ struct global_options {
     std::vector<std::string> otlp_headers;  // KEY=VALUE
     bool otlp_content = false;
     std::string otlp_compression;  // "" (from OTEL_EXPORTER_OTLP_COMPRESSION), none, gzip
-    std::string otlp_spool_dir;    // "" : ~/.local/state/llm_proxy/otlp-spool
+    std::string otlp_protocol;   // "" (from OTEL_EXPORTER_OTLP_PROTOCOL), http/json, http/protobuf
+    std::string otlp_spool_dir;  // "" : ~/.local/state/llm_proxy/otlp-spool
     double otlp_spool_mib = 64;
     // The web view (--web): "" (off) or its address; --web-token ("random": one is made up)
     std::string web;

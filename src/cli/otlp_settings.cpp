@@ -78,13 +78,21 @@ std::optional<otlp::exporter_options> make_otlp_options(const global_options& g,
         throw std::invalid_argument(flag_or_env + " '" + given +
                                     "' is not an http:// or https:// URL");
     }
-    if (auto protocol =
-            otel(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL");
-        protocol && *protocol == "grpc") {
-        throw std::invalid_argument(
-            "OTEL_EXPORTER_OTLP_PROTOCOL=grpc: llm_proxy sends OTLP over HTTP (JSON); point it "
-            "at the collector's HTTP port (4318 by default)");
+    std::string protocol = g.otlp_protocol;
+    if (protocol.empty()) {
+        protocol = otel(env, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+                       .value_or("http/json");
     }
+    if (protocol == "grpc") {
+        throw std::invalid_argument(
+            "OTEL_EXPORTER_OTLP_PROTOCOL=grpc: llm_proxy sends OTLP over HTTP (http/json or "
+            "http/protobuf); point it at the collector's HTTP port (4318 by default)");
+    }
+    if (protocol != "http/json" && protocol != "http/protobuf") {
+        throw std::invalid_argument("OTEL_EXPORTER_OTLP_PROTOCOL='" + protocol +
+                                    "': http/json or http/protobuf");
+    }
+    o.protobuf = protocol == "http/protobuf";
     for (const char* var : {"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"}) {
         if (auto v = env(var); v && !v->empty()) {
             try {

@@ -66,9 +66,6 @@ class sender_loop {
         link_ = std::make_unique<connection>(s.where, tls_.get());
         post_.headers = s.options.headers;
         post_.timeout = s.options.timeout;
-        if (s.options.gzip) {
-            post_.content_encoding = "gzip";
-        }
         publish();
     }
 
@@ -161,15 +158,21 @@ class sender_loop {
             if (i < q.ends.size()) {
                 n = std::min(n, q.ends.size() - i);  // a batch of texts, or of flows
             }
+            const bool protobuf = s_.options.protobuf;
+            const std::size_t separator = protobuf ? 0 : 1;
             spool::batch b;
             std::string rendered;
-            std::string_view spans;  // JSON texts joined by commas
+            std::string_view spans;  // the spans, joined
             if (i < q.ends.size()) {
                 const auto last = i + n - 1;
-                const auto start = i == 0 ? 0 : q.ends[i - 1] + 1;
+                const auto start = i == 0 ? 0 : q.ends[i - 1] + separator;
                 spans = std::string_view(q.texts).substr(start, q.ends[last] - start);
             } else {
                 for (std::size_t j = i - q.ends.size(); j < i - q.ends.size() + n; ++j) {
+                    if (protobuf) {
+                        append_span_protobuf(rendered, *q.flows[j], s_.options.spans);
+                        continue;
+                    }
                     if (!rendered.empty()) {
                         rendered += ',';
                     }
@@ -178,12 +181,15 @@ class sender_loop {
                 spans = rendered;
             }
             b.spans = n;
-            b.body = export_request_joined(s_.options.resource, spans);
+            b.protobuf = protobuf;
+            b.body = protobuf ? export_request_protobuf(s_.options.resource, spans)
+                              : export_request_joined(s_.options.resource, spans);
             if (s_.options.gzip) {
                 b.body = record::encode_body("gzip", b.body);
+                b.gzip = true;
             }
             if (spool_.empty() && collector_ready()) {
-                auto r = co_await link_->post(b.body, post_);
+                auto r = co_await send(b);
                 if (handle(r, b.spans)) {
                     continue;
                 }
@@ -203,7 +209,7 @@ class sender_loop {
             if (!b) {
                 break;
             }
-            auto r = co_await link_->post(b->body, post_);
+            auto r = co_await send(*b);
             if (handle(r, b->spans)) {
                 spool_.pop();
             } else if (!r.retryable) {
@@ -213,6 +219,14 @@ class sender_loop {
             }
             publish();
         }
+    }
+
+    // POSTs a batch with the headers of its encoding (a spooled batch keeps the encoding it
+    // was made with, whatever this run's settings).
+    asio::awaitable<post_result> send(const spool::batch& b) {
+        post_.content_type = b.protobuf ? "application/x-protobuf" : "application/json";
+        post_.content_encoding = b.gzip ? "gzip" : "";
+        co_return co_await link_->post(b.body, post_);
     }
 
     void keep(const spool::batch& b) {
@@ -326,7 +340,11 @@ void exporter::push(std::shared_ptr<const flow> f) {
     const bool content = options_.spans.content;
     if (!content) {
         scratch.clear();
-        append_span(scratch, *f, options_.spans);
+        if (options_.protobuf) {
+            append_span_protobuf(scratch, *f, options_.spans);
+        } else {
+            append_span(scratch, *f, options_.spans);
+        }
         f.reset();
     }
     bool wake = false;
@@ -340,7 +358,7 @@ void exporter::push(std::shared_ptr<const flow> f) {
         if (content) {
             q.flows.push_back(std::move(f));
         } else {
-            if (!q.texts.empty()) {
+            if (!q.texts.empty() && !options_.protobuf) {
                 q.texts += ',';
             }
             q.texts += scratch;

@@ -67,7 +67,7 @@ struct connection::state {
         http::request<http::span_body<const char>> req{http::verb::post, where.path, 11};
         req.set(http::field::host, where.authority);
         req.set(http::field::user_agent, "llm_proxy/" LLM_PROXY_VERSION);
-        req.set(http::field::content_type, "application/json");
+        req.set(http::field::content_type, o.content_type);
         if (!o.content_encoding.empty()) {
             req.set(http::field::content_encoding, o.content_encoding);
         }

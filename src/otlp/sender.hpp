@@ -35,7 +35,8 @@ struct post_result {
 
 struct post_options {
     std::vector<std::pair<std::string, std::string>> headers;
-    std::string content_encoding;  // "" or "gzip": the body is already encoded so
+    std::string content_type = "application/json";  // or "application/x-protobuf"
+    std::string content_encoding;                   // "" or "gzip": the body is already so
     std::chrono::milliseconds timeout{10000};
 };
 

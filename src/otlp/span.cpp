@@ -1,15 +1,18 @@
 // A finished flow as an OTLP span (JSON encoding).
 #include "llm_proxy/otlp/span.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <random>
 
 #include "../export/json_text.hpp"  // JSON text appended, no document built
+#include "../record/utf8.hpp"
 #include "llm_proxy/export/conversation.hpp"
 #include "llm_proxy/llm/summary.hpp"
 #include "llm_proxy/record/body_decoder.hpp"
 #include "llm_proxy/util/text.hpp"
+#include "protobuf.hpp"
 
 namespace llm_proxy::otlp {
 
@@ -61,11 +64,44 @@ std::string_view cut(std::string_view s, std::size_t limit) {
     return s.substr(0, n);
 }
 
-// Writes the elements of a span's "attributes" array (KeyValue objects) straight into the
-// text: the keys and value types are this file's ASCII constants, so only values are escaped.
-class attributes {
+// The JSON encoding of a span (OTLP/HTTP JSON: lowerCamelCase names, ids as hex, 64-bit
+// integers as strings). The attributes are KeyValue objects written straight into the text:
+// the keys and value types are this file's ASCII constants, so only values are escaped.
+class json_span {
   public:
-    attributes(std::string& out, std::size_t max_length) : out_(out), max_length_(max_length) {}
+    json_span(std::string& out, std::size_t max_length)
+        : out_(out), w_(out), max_length_(max_length) {
+        w_.begin_object();
+    }
+    void ids(std::string_view trace_hex, std::string_view span_hex, std::string_view parent_hex) {
+        w_.key("traceId").string(trace_hex);
+        w_.key("spanId").string(span_hex);
+        if (!parent_hex.empty()) {
+            w_.key("parentSpanId").string(parent_hex);
+        }
+    }
+    void trace_state(std::string_view state) { w_.key("traceState").string(state); }
+    void flags(std::uint32_t flags) { w_.key("flags").number(flags); }
+    void name(std::string_view name) { w_.key("name").string(name); }
+    void kind_client() { w_.key("kind").number(3); }  // SPAN_KIND_CLIENT
+    void times(std::uint64_t start, std::uint64_t end) {
+        w_.key("startTimeUnixNano").string(decimal(start).text());
+        w_.key("endTimeUnixNano").string(decimal(end).text());
+    }
+    void begin_attributes() { w_.key("attributes").begin_array(); }
+    void end_attributes() { w_.end_array(); }
+    void status(unsigned code, std::string_view message) {
+        w_.key("status").begin_object();
+        if (code != 0) {
+            w_.key("code").number(code);
+        }
+        if (!message.empty()) {
+            w_.key("message").string(message);
+        }
+        w_.end_object();  // empty: STATUS_CODE_UNSET
+    }
+    void finish() { w_.end_object(); }
+
     void text(std::string_view key, std::string_view value) {
         begin(key, "stringValue");
         append_json_string(out_, cut(value, max_length_));
@@ -73,10 +109,8 @@ class attributes {
     }
     void integer(std::string_view key, std::uint64_t value) {
         begin(key, "intValue");
-        char buf[24];
-        auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;
         out_ += '"';
-        out_.append(buf, end);
+        out_ += decimal(value).text();
         out_ += "\"}}";
     }
     void number(std::string_view key, double value) {
@@ -112,6 +146,14 @@ class attributes {
     }
 
   private:
+    struct decimal {
+        explicit decimal(std::uint64_t v)
+            : size(static_cast<std::size_t>(std::to_chars(digits, digits + sizeof digits, v).ptr -
+                                            digits)) {}
+        std::string_view text() const { return {digits, size}; }
+        char digits[24];
+        std::size_t size;
+    };
     void begin(std::string_view key, std::string_view type) {
         out_ += first_ ? std::string_view("{\"key\":\"") : ",{\"key\":\"";
         first_ = false;
@@ -121,20 +163,114 @@ class attributes {
         out_ += "\":";
     }
     std::string& out_;
+    json_text w_;
     std::size_t max_length_;
     bool first_ = true;
 };
 
-// A time as decimal nanoseconds since the epoch, in a buffer of its own (no allocation).
-struct nanos {
-    explicit nanos(std::chrono::system_clock::time_point t) {
-        auto n = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-        size =
-            static_cast<std::size_t>(std::to_chars(digits, digits + sizeof digits, n).ptr - digits);
+// A protobuf string field: its bytes when they are UTF-8 (as proto3 demands), else U+FFFD for
+// each byte that is not, as the JSON encoding does.
+void string_field(std::string& out, unsigned field, std::string_view value) {
+    if (record::detail::is_valid_utf8(value)) {
+        protobuf::bytes_field(out, field, value);
+    } else {
+        protobuf::bytes_field(out, field, record::detail::sanitize_utf8(value).view());
     }
-    std::string_view text() const { return {digits, size}; }
-    char digits[24];
-    std::size_t size;
+}
+
+// The protobuf encoding of a span (opentelemetry/proto/trace/v1/trace.proto), written as one
+// `spans` field (2) of a ScopeSpans message, so that a batch is its spans' bytes joined.
+class proto_span {
+  public:
+    proto_span(std::string& out, std::size_t max_length)
+        : out_(out), max_length_(max_length), span_(out, 2) {}
+    void ids(std::string_view trace_hex, std::string_view span_hex, std::string_view parent_hex) {
+        hex_bytes(1, trace_hex);
+        hex_bytes(2, span_hex);
+        if (!parent_hex.empty()) {
+            hex_bytes(4, parent_hex);
+        }
+    }
+    void trace_state(std::string_view state) { string(3, state); }
+    void flags(std::uint32_t flags) { protobuf::fixed32_field(out_, 16, flags); }
+    void name(std::string_view name) { string(5, name); }
+    void kind_client() { protobuf::varint_field(out_, 6, 3); }
+    void times(std::uint64_t start, std::uint64_t end) {
+        protobuf::fixed64_field(out_, 7, start);
+        protobuf::fixed64_field(out_, 8, end);
+    }
+    void begin_attributes() {}
+    void end_attributes() {}
+    void status(unsigned code, std::string_view message) {
+        if (code == 0 && message.empty()) {
+            return;  // STATUS_CODE_UNSET, the default
+        }
+        protobuf::nested st(out_, 15);
+        if (!message.empty()) {
+            string(2, message);
+        }
+        if (code != 0) {
+            protobuf::varint_field(out_, 3, code);
+        }
+    }
+    void finish() { span_.close(); }
+
+    // KeyValue (field 9 of Span): key (1) and an AnyValue (2).
+    void text(std::string_view key, std::string_view value) {
+        protobuf::nested kv(out_, 9);
+        string(1, key);
+        protobuf::nested any(out_, 2);
+        string(1, cut(value, max_length_));
+    }
+    void integer(std::string_view key, std::uint64_t value) {
+        protobuf::nested kv(out_, 9);
+        string(1, key);
+        protobuf::nested any(out_, 2);
+        protobuf::varint_field(out_, 3, value);
+    }
+    void number(std::string_view key, double value) {
+        protobuf::nested kv(out_, 9);
+        string(1, key);
+        protobuf::nested any(out_, 2);
+        protobuf::double_field(out_, 4, value);
+    }
+    void boolean(std::string_view key, bool value) {
+        protobuf::nested kv(out_, 9);
+        string(1, key);
+        protobuf::nested any(out_, 2);
+        protobuf::varint_field(out_, 2, value ? 1 : 0);
+    }
+    template <class Range, class Get>
+    void texts(std::string_view key, const Range& range, Get get) {
+        if (std::none_of(range.begin(), range.end(),
+                         [&](const auto& element) { return get(element) != nullptr; })) {
+            return;
+        }
+        protobuf::nested kv(out_, 9);
+        string(1, key);
+        protobuf::nested any(out_, 2);
+        protobuf::nested array(out_, 5);  // ArrayValue
+        for (const auto& element : range) {
+            if (const std::string* value = get(element)) {
+                protobuf::nested element_value(out_, 1);
+                string(1, cut(*value, max_length_));
+            }
+        }
+    }
+
+  private:
+    void string(unsigned field, std::string_view value) { string_field(out_, field, value); }
+    void hex_bytes(unsigned field, std::string_view hex) {
+        protobuf::tag(out_, field, protobuf::length_type);
+        protobuf::varint(out_, hex.size() / 2);
+        for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+            out_ += static_cast<char>(nibble(hex[i]) << 4 | nibble(hex[i + 1]));
+        }
+    }
+    static int nibble(char c) { return c <= '9' ? c - '0' : c - 'a' + 10; }
+    std::string& out_;
+    std::size_t max_length_;
+    protobuf::nested span_;
 };
 
 // Query values of parameters that carry credentials (Gemini's ?key=, signed URLs) are
@@ -269,7 +405,8 @@ std::string dump(const json& j) {
     return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-void add_content(attributes& a, const flow& f, const llm::summary& s) {
+template <class Span>
+void add_content(Span& a, const flow& f, const llm::summary& s) {
     if (!f.request_body.data.empty() && !f.request_body.truncated) {
         auto encoding = find_header(f.request.headers, "content-encoding");
         auto body = record::decode_body(encoding.value_or(""), f.request_body.data, 64u << 20);
@@ -323,7 +460,8 @@ void add_content(attributes& a, const flow& f, const llm::summary& s) {
     }
 }
 
-void add_llm(attributes& a, const flow& f, const llm::summary& s, const span_options& o) {
+template <class Span>
+void add_llm(Span& a, const flow& f, const llm::summary& s, const span_options& o) {
     const auto& c = s.call;
     a.text("gen_ai.operation.name", operation_name(c.api));
     a.text("gen_ai.provider.name", provider_name(c.provider));
@@ -368,6 +506,92 @@ void add_llm(attributes& a, const flow& f, const llm::summary& s, const span_opt
     if (o.content) {
         add_content(a, f, s);
     }
+}
+
+// The span of a finished flow, in either encoding (json_span, proto_span).
+template <class Span>
+void write_span(Span& w, const flow& f, const span_options& o) {
+    std::optional<trace_context> parent;
+    if (auto header = find_header(f.request.headers, "traceparent")) {
+        parent = parse_traceparent(trim_space(*header));
+    }
+    char ids[48];  // a new trace id, then the span's id
+    random_hex(ids + 32, 8);
+    if (!parent) {
+        random_hex(ids, 16);
+    }
+    w.ids(parent ? std::string_view(parent->trace_id) : std::string_view(ids, 32),
+          std::string_view(ids + 32, 16),
+          parent ? std::string_view(parent->parent_id) : std::string_view{});
+    if (parent) {
+        if (auto state = find_header(f.request.headers, "tracestate")) {
+            w.trace_state(cut(trim_space(*state), o.max_attribute_length));
+        }
+        w.flags(0x100 | parent->flags);  // W3C flags, and "the parent is remote"
+    }
+    thread_local std::string text_buffer;
+    scratch text(text_buffer);
+    std::string& name = text.text();
+    if (f.llm) {
+        name = operation_name(f.llm->call.api);
+        if (!f.llm->call.request_model.empty()) {
+            name += ' ';
+            name += f.llm->call.request_model;
+        }
+    } else {
+        name = f.request.method.empty() ? std::string_view("HTTP") : f.request.method;
+    }
+    w.name(cut(name, o.max_attribute_length));
+    w.kind_client();
+    const auto start =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(f.started_at.time_since_epoch())
+            .count();
+    const auto length = std::chrono::duration_cast<std::chrono::nanoseconds>(f.duration).count();
+    w.times(static_cast<std::uint64_t>(start), static_cast<std::uint64_t>(start + length));
+
+    w.begin_attributes();
+    auto& a = w;
+    if (f.llm) {
+        add_llm(a, f, *f.llm, o);
+    }
+    if (!f.request.method.empty()) {
+        a.text("http.request.method", f.request.method);
+    }
+    if (!f.request.host.empty()) {
+        a.text("server.address", f.request.host);
+        a.integer("server.port", f.request.port);
+    }
+    if (!f.tunnel && !f.request.host.empty()) {
+        redacted_url(text.text(), f.request);
+        a.text("url.full", text.text());
+    }
+    a.text("network.protocol.version", f.request.version == 10 ? "1.0" : "1.1");
+    if (f.response) {
+        a.integer("http.response.status_code", f.response->status);
+    } else if (f.rejected) {
+        a.integer("http.response.status_code", f.rejected->status);
+    }
+    if (!f.tunnel) {
+        a.integer("http.request.body.size", f.request_bytes);
+        a.integer("http.response.body.size", f.response_bytes);
+    } else {
+        a.integer("llm_proxy.tunnel.bytes_from_client", f.tunnel->bytes_from_client);
+        a.integer("llm_proxy.tunnel.bytes_from_upstream", f.tunnel->bytes_from_upstream);
+        a.text("llm_proxy.tunnel.end", f.tunnel->end);
+    }
+    a.text("llm_proxy.flow_id", f.id);
+    if (auto it = f.tags.find("cache"); it != f.tags.end()) {
+        a.text("llm_proxy.cache", it->second);
+    }
+    auto error = error_type(f);
+    if (!error.empty()) {
+        a.text("error.type", error);
+    }
+    w.end_attributes();
+    // STATUS_CODE_ERROR (2) with the proxy's message, or unset.
+    w.status(error.empty() ? 0 : 2,
+             error.empty() ? std::string_view{} : cut(f.error, o.max_attribute_length));
+    w.finish();
 }
 
 }  // namespace
@@ -441,96 +665,13 @@ std::string span_text(const flow& f, const span_options& o) {
 }
 
 void append_span(std::string& out, const flow& f, const span_options& o) {
-    json_text w(out);
-    w.begin_object();
-    std::optional<trace_context> parent;
-    if (auto header = find_header(f.request.headers, "traceparent")) {
-        parent = parse_traceparent(trim_space(*header));
-    }
-    char ids[48];  // a new trace id, then the span's id
-    random_hex(ids + 32, 8);
-    if (!parent) {
-        random_hex(ids, 16);
-    }
-    w.key("traceId").string(parent ? std::string_view(parent->trace_id)
-                                   : std::string_view(ids, 32));
-    w.key("spanId").string(std::string_view(ids + 32, 16));
-    if (parent) {
-        w.key("parentSpanId").string(parent->parent_id);
-        if (auto state = find_header(f.request.headers, "tracestate")) {
-            w.key("traceState").string(cut(trim_space(*state), o.max_attribute_length));
-        }
-        w.key("flags").number(0x100 | parent->flags);  // W3C flags, and "the parent is remote"
-    }
-    thread_local std::string text_buffer;
-    scratch text(text_buffer);
-    std::string& name = text.text();
-    if (f.llm) {
-        name = operation_name(f.llm->call.api);
-        if (!f.llm->call.request_model.empty()) {
-            name += ' ';
-            name += f.llm->call.request_model;
-        }
-    } else {
-        name = f.request.method.empty() ? std::string_view("HTTP") : f.request.method;
-    }
-    w.key("name").string(cut(name, o.max_attribute_length));
-    w.key("kind").number(3);  // SPAN_KIND_CLIENT
-    w.key("startTimeUnixNano").string(nanos(f.started_at).text());
-    w.key("endTimeUnixNano")
-        .string(nanos(f.started_at +
-                      std::chrono::duration_cast<std::chrono::system_clock::duration>(f.duration))
-                    .text());
+    json_span w(out, o.max_attribute_length);
+    write_span(w, f, o);
+}
 
-    w.key("attributes").begin_array();
-    attributes a(out, o.max_attribute_length);
-    if (f.llm) {
-        add_llm(a, f, *f.llm, o);
-    }
-    if (!f.request.method.empty()) {
-        a.text("http.request.method", f.request.method);
-    }
-    if (!f.request.host.empty()) {
-        a.text("server.address", f.request.host);
-        a.integer("server.port", f.request.port);
-    }
-    if (!f.tunnel && !f.request.host.empty()) {
-        redacted_url(text.text(), f.request);
-        a.text("url.full", text.text());
-    }
-    a.text("network.protocol.version", f.request.version == 10 ? "1.0" : "1.1");
-    if (f.response) {
-        a.integer("http.response.status_code", f.response->status);
-    } else if (f.rejected) {
-        a.integer("http.response.status_code", f.rejected->status);
-    }
-    if (!f.tunnel) {
-        a.integer("http.request.body.size", f.request_bytes);
-        a.integer("http.response.body.size", f.response_bytes);
-    } else {
-        a.integer("llm_proxy.tunnel.bytes_from_client", f.tunnel->bytes_from_client);
-        a.integer("llm_proxy.tunnel.bytes_from_upstream", f.tunnel->bytes_from_upstream);
-        a.text("llm_proxy.tunnel.end", f.tunnel->end);
-    }
-    a.text("llm_proxy.flow_id", f.id);
-    if (auto it = f.tags.find("cache"); it != f.tags.end()) {
-        a.text("llm_proxy.cache", it->second);
-    }
-    auto error = error_type(f);
-    if (!error.empty()) {
-        a.text("error.type", error);
-    }
-    w.end_array();
-
-    w.key("status").begin_object();
-    if (!error.empty()) {
-        w.key("code").number(2);  // STATUS_CODE_ERROR
-        if (!f.error.empty()) {
-            w.key("message").string(cut(f.error, o.max_attribute_length));
-        }
-    }
-    w.end_object();  // empty: STATUS_CODE_UNSET
-    w.end_object();
+void append_span_protobuf(std::string& out, const flow& f, const span_options& o) {
+    proto_span w(out, o.max_attribute_length);
+    write_span(w, f, o);
 }
 
 json make_span(const flow& f, const span_options& o) {
@@ -597,6 +738,40 @@ std::string export_request_joined(const resource& r, std::string_view joined_spa
     out += R"(,"spans":[)";
     out += joined_spans;
     out += "]}]}]}";
+    return out;
+}
+
+std::string export_request_protobuf(const resource& r, std::string_view span_entries) {
+    std::string resource_entry;  // ResourceSpans.resource
+    {
+        protobuf::nested res(resource_entry, 1);
+        for (const auto& [k, v] : r.attributes) {
+            protobuf::nested kv(resource_entry, 1);
+            string_field(resource_entry, 1, k);
+            protobuf::nested any(resource_entry, 2);
+            string_field(resource_entry, 1, v);
+        }
+    }
+    std::string scope_entry;  // ScopeSpans.scope
+    {
+        protobuf::nested scope(scope_entry, 1);
+        string_field(scope_entry, 1, "llm_proxy");
+        string_field(scope_entry, 2, LLM_PROXY_VERSION);
+    }
+    // The spans are already encoded `spans` fields: the lengths around them are computed, not
+    // found by moving them.
+    const auto scope_spans = scope_entry.size() + span_entries.size();
+    const auto resource_spans =
+        resource_entry.size() + 1 + protobuf::varint_size(scope_spans) + scope_spans;
+    std::string out;
+    out.reserve(1 + protobuf::varint_size(resource_spans) + resource_spans);
+    protobuf::tag(out, 1, protobuf::length_type);  // ExportTraceServiceRequest.resource_spans
+    protobuf::varint(out, resource_spans);
+    out += resource_entry;
+    protobuf::tag(out, 2, protobuf::length_type);  // ResourceSpans.scope_spans
+    protobuf::varint(out, scope_spans);
+    out += scope_entry;
+    out += span_entries;
     return out;
 }
 

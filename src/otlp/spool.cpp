@@ -1,4 +1,5 @@
-// The OTLP retry spool: a directory of batch files named <seq>-<spans>.json, or memory.
+// The OTLP retry spool: a directory of batch files named <seq>-<spans>.<format> (json,
+// json.gz, pb, pb.gz: how the body is encoded), or memory.
 #include "llm_proxy/otlp/spool.hpp"
 
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <charconv>
 #include <fstream>
 #include <iterator>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -18,9 +20,26 @@ namespace llm_proxy::otlp {
 
 namespace {
 
-// "<seq>-<spans>.json" -> (seq, spans).
-bool parse_name(const std::string& name, std::uint64_t& seq, std::size_t& spans) {
-    if (name.size() < 8 || name.substr(name.size() - 5) != ".json") {
+constexpr std::string_view formats[] = {".json", ".json.gz", ".pb", ".pb.gz"};
+
+std::string_view format_of(bool protobuf, bool gzip) {
+    return formats[(protobuf ? 2 : 0) + (gzip ? 1 : 0)];
+}
+
+// "<seq>-<spans>.<format>" -> (seq, spans, format).
+bool parse_name(const std::string& name, std::uint64_t& seq, std::size_t& spans, bool& protobuf,
+                bool& gzip) {
+    std::size_t suffix = 0;
+    for (std::size_t i = 0; i < std::size(formats); ++i) {
+        const auto f = formats[i];
+        if (name.size() > f.size() && name.compare(name.size() - f.size(), f.size(), f) == 0 &&
+            name.find('.') == name.size() - f.size()) {
+            suffix = f.size();
+            protobuf = i >= 2;
+            gzip = i % 2 == 1;
+        }
+    }
+    if (suffix == 0) {
         return false;
     }
     auto dash = name.find('-');
@@ -28,10 +47,10 @@ bool parse_name(const std::string& name, std::uint64_t& seq, std::size_t& spans)
         return false;
     }
     const char* b = name.data();
+    const char* end = b + name.size() - suffix;
     auto r1 = std::from_chars(b, b + dash, seq);
-    auto r2 = std::from_chars(b + dash + 1, b + name.size() - 5, spans);
-    return r1.ec == std::errc{} && r1.ptr == b + dash && r2.ec == std::errc{} &&
-           r2.ptr == b + name.size() - 5;
+    auto r2 = std::from_chars(b + dash + 1, end, spans);
+    return r1.ec == std::errc{} && r1.ptr == b + dash && r2.ec == std::errc{} && r2.ptr == end;
 }
 
 }  // namespace
@@ -67,7 +86,7 @@ spool::spool(std::filesystem::path dir, std::uint64_t max_bytes)
     for (const auto& item : std::filesystem::directory_iterator(dir_, ec)) {
         auto name = item.path().filename().string();
         entry e;
-        if (parse_name(name, e.seq, e.spans)) {
+        if (parse_name(name, e.seq, e.spans, e.protobuf, e.gzip)) {
             e.bytes = item.file_size(ec);
             if (!ec) {
                 found.push_back(e);
@@ -97,9 +116,9 @@ spool::~spool() {
 
 std::filesystem::path spool::path_of(const entry& e) const {
     char name[64];
-    std::snprintf(name, sizeof name, "%016llu-%zu.json", static_cast<unsigned long long>(e.seq),
+    std::snprintf(name, sizeof name, "%016llu-%zu", static_cast<unsigned long long>(e.seq),
                   e.spans);
-    return dir_ / name;
+    return dir_ / (std::string(name) + std::string(format_of(e.protobuf, e.gzip)));
 }
 
 void spool::drop_front() {
@@ -123,6 +142,8 @@ bool spool::push(const batch& b) {
     entry e;
     e.seq = next_seq_++;
     e.spans = b.spans;
+    e.protobuf = b.protobuf;
+    e.gzip = b.gzip;
     e.bytes = b.body.size();
     if (on_disk()) {
         if (auto err = files::write_file_atomically(path_of(e), b.body); !err.empty()) {
@@ -143,7 +164,7 @@ std::optional<spool::batch> spool::front() {
     while (!entries_.empty()) {
         auto& e = entries_.front();
         if (!on_disk()) {
-            return batch{e.body, e.spans};
+            return batch{e.body, e.spans, e.protobuf, e.gzip};
         }
         std::ifstream in(path_of(e), std::ios::binary);
         std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -152,7 +173,7 @@ std::optional<spool::batch> spool::front() {
             drop_front();
             continue;
         }
-        return batch{std::move(body), e.spans};
+        return batch{std::move(body), e.spans, e.protobuf, e.gzip};
     }
     return std::nullopt;
 }

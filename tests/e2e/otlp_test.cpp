@@ -69,11 +69,15 @@ class Otlp : public e2e_test {
         }
     }
 
+    void llm_call_becomes_a_span(std::vector<std::string> extra);
+
     otlp_collector collector_;
 };
 
-TEST_F(Otlp, LlmCallBecomesAGenAiSpanWithTheUsageOfItsRecord) {
-    start_exporting();
+// An LLM call and a failed request through the proxy, sent with `extra` flags: the call is a
+// GenAI span with its record's usage, the failure a plain HTTP error span.
+void Otlp::llm_call_becomes_a_span(std::vector<std::string> extra) {
+    start_exporting(std::move(extra));
     auto client = proxied_client();
     auto chat = client.post("https://api.openai.com/v1/chat/completions", chat_body,
                             {{"Content-Type", "application/json"}, {"traceparent", traceparent}});
@@ -149,6 +153,25 @@ TEST_F(Otlp, LlmCallBecomesAGenAiSpanWithTheUsageOfItsRecord) {
     EXPECT_EQ(body["resourceSpans"][0]["resource"]["attributes"][0],
               json::parse(R"({"key":"service.name","value":{"stringValue":"llm_proxy"}})"));
     EXPECT_EQ(collector_.requests().at(0).target, "/v1/traces");
+    for (const auto& r : collector_.requests()) {
+        EXPECT_EQ(r.protobuf.find("secret plan"), std::string::npos);
+    }
+}
+
+TEST_F(Otlp, LlmCallBecomesAGenAiSpanWithTheUsageOfItsRecord) {
+    llm_call_becomes_a_span({});
+    for (const auto& r : collector_.requests()) {
+        EXPECT_EQ(r.headers.at("content-type"), "application/json");
+    }
+}
+
+TEST_F(Otlp, SameSpansInTheProtobufEncoding) {
+    llm_call_becomes_a_span({"--otlp-protocol", "http/protobuf"});
+    for (const auto& r : collector_.requests()) {
+        EXPECT_EQ(r.headers.at("content-type"), "application/x-protobuf");
+        EXPECT_EQ(r.protobuf_error, "");
+        EXPECT_FALSE(r.protobuf.empty());
+    }
 }
 
 TEST_F(Otlp, PromptsAndAnswersOnlyWithOtlpContent) {

@@ -1,4 +1,5 @@
 #include "support/otlp_collector.hpp"
+#include "support/otlp_protobuf.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -101,10 +102,22 @@ struct otlp_collector::impl : std::enable_shared_from_this<impl> {
                 auto decoded = record::decode_body(it->second, r.body, 256u << 20);
                 r.body = decoded.data;
             }
+            bool malformed = false;
+            if (auto it = r.headers.find("content-type");
+                it != r.headers.end() && it->second == "application/x-protobuf") {
+                // Kept as its OTLP JSON form, so every check reads both encodings alike; a
+                // body that does not decode is answered 400, as a collector does.
+                r.protobuf = std::move(r.body);
+                std::string error;
+                auto decoded = otlp_protobuf_to_json(r.protobuf, error);
+                r.body = decoded ? decoded->dump() : "";
+                r.protobuf_error = error;
+                malformed = !decoded;
+            }
             bool keep = req.keep_alive();
             {
                 std::lock_guard lock(self->mutex);
-                r.answered = self->status;
+                r.answered = malformed ? 400 : self->status;
                 keep = keep && !self->close_each;
                 self->received.push_back(r);
             }

@@ -50,9 +50,11 @@ class otlp_collector {
         std::string method;
         std::string target;
         std::map<std::string, std::string> headers;  // names lower-case
-        std::string body;                            // gzip already undone
-        unsigned answered = 0;                       // the status it got
-        std::size_t connection = 0;                  // which accepted connection (from 1)
+        std::string body;                            // gzip already undone; OTLP JSON
+        std::string protobuf;        // a protobuf body as received (then `body` is its JSON)
+        std::string protobuf_error;  // why it did not decode ("" when it did)
+        unsigned answered = 0;       // the status it got
+        std::size_t connection = 0;  // which accepted connection (from 1)
     };
     std::vector<request> requests() const;
     // The spans of every request answered 2xx, in arrival order.

@@ -269,6 +269,73 @@ TEST(OtlpExporter, DiskSpoolCarriesSpansAcrossARestart) {
     EXPECT_EQ(left, std::set<std::string>{".lock"});
 }
 
+TEST(OtlpExporter, ProtobufBatchesReachTheCollector) {
+    for (bool content : {false, true}) {  // spans rendered by the workers, or by the exporter
+        test::otlp_collector collector;
+        auto o = fast_options(collector);
+        o.protobuf = true;
+        o.gzip = true;
+        o.spans.content = content;
+        exporter e(o);
+        for (int i = 0; i < 5; ++i) {
+            e.push(numbered_flow(i));
+        }
+        ASSERT_TRUE(collector.wait_for_spans(5));
+        e.close();
+        EXPECT_EQ(received_ids(collector), ids_of(0, 5));
+        for (const auto& r : collector.requests()) {
+            EXPECT_EQ(r.headers.at("content-type"), "application/x-protobuf");
+            EXPECT_EQ(r.headers.at("content-encoding"), "gzip");
+            EXPECT_FALSE(r.protobuf.empty());
+            EXPECT_EQ(r.protobuf_error, "");
+        }
+        for (const auto& body : collector.accepted_bodies()) {
+            EXPECT_EQ(test::otlp_trace_problems(body), std::vector<std::string>{});
+        }
+        EXPECT_EQ(e.stats().failed_exports, 0u);
+    }
+}
+
+TEST(OtlpExporter, SpooledBatchesKeepTheirEncodingAcrossARestart) {
+    test::temp_dir dir("otlp_spool");
+    test::otlp_collector collector;
+    collector.go_down();
+    auto o = fast_options(collector);
+    o.spool_dir = dir / "spool";
+    o.shutdown_timeout = 300ms;
+    o.protobuf = true;
+    o.gzip = true;
+    {
+        exporter e(o);
+        for (int i = 0; i < 3; ++i) {
+            e.push(numbered_flow(i));
+        }
+        e.close();
+        EXPECT_EQ(e.stats().spooled_spans, 3u);
+    }
+    std::set<std::string> files;
+    for (const auto& entry : std::filesystem::directory_iterator(dir / "spool")) {
+        files.insert(entry.path().extension().string());
+    }
+    EXPECT_EQ(files, (std::set<std::string>{"", ".gz"}));  // ".lock" and <seq>-<spans>.pb.gz
+    collector.come_back();
+    o.protobuf = false;  // this run sends JSON; the spooled batch stays protobuf and gzip
+    o.gzip = false;
+    exporter again(o);
+    again.push(numbered_flow(3));
+    ASSERT_TRUE(collector.wait_for_spans(4));
+    again.close();
+    EXPECT_EQ(received_ids(collector), ids_of(0, 4));
+    std::multiset<std::string> types;
+    for (const auto& r : collector.requests()) {
+        types.insert(r.headers.at("content-type") + " " +
+                     (r.headers.count("content-encoding") ? r.headers.at("content-encoding") : ""));
+        EXPECT_EQ(r.answered, 200u) << r.protobuf_error;
+    }
+    EXPECT_EQ(types,
+              (std::multiset<std::string>{"application/json ", "application/x-protobuf gzip"}));
+}
+
 TEST(OtlpExporter, RefusedBatchesAreDroppedAndCounted) {
     test::otlp_collector collector;
     collector.answer_with(400);
@@ -467,6 +534,23 @@ TEST(OtlpSettings, FlagsAndOtelVariables) {
         env_of({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"}, {"OTEL_SDK_DISABLED", "true"}})));
 }
 
+TEST(OtlpSettings, ProtocolFromTheFlagOrTheVariables) {
+    cli::global_options g;
+    g.otlp_endpoint = "http://c:4318";
+    EXPECT_FALSE(cli::make_otlp_options(g, env_of({}))->protobuf);  // http/json by default
+    EXPECT_TRUE(
+        cli::make_otlp_options(g, env_of({{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"}}))
+            ->protobuf);
+    // The traces variable wins over the general one, and the flag over both.
+    EXPECT_FALSE(
+        cli::make_otlp_options(g, env_of({{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
+                                          {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json"}}))
+            ->protobuf);
+    g.otlp_protocol = "http/protobuf";
+    EXPECT_TRUE(cli::make_otlp_options(g, env_of({{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"}}))
+                    ->protobuf);
+}
+
 TEST(OtlpSettings, BadSettingsAreClearErrors) {
     cli::global_options g;
     auto fails = [&](std::map<std::string, std::string> vars, const std::string& says) {
@@ -488,6 +572,9 @@ TEST(OtlpSettings, BadSettingsAreClearErrors) {
     fails({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"},
            {"OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"}},
           "none or gzip");
+    fails({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"},
+           {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml"}},
+          "http/json or http/protobuf");
     g.otlp_endpoint = "http://c:4318";
     g.otlp_headers = {"NoEquals"};
     fails({}, "--otlp-header");

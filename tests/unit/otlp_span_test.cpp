@@ -8,6 +8,7 @@
 #include "llm_proxy/otlp/span.hpp"
 #include "support/addon_test_kit.hpp"
 #include "support/otlp_collector.hpp"
+#include "support/otlp_protobuf.hpp"
 
 namespace llm_proxy::otlp {
 namespace {
@@ -236,6 +237,93 @@ TEST(OtlpSpan, LongAndInvalidTextStaysValid) {
     auto text = span_text(f, {.content = false, .max_attribute_length = 50});
     auto span = json::parse(text);  // valid UTF-8: bad bytes became U+FFFD
     EXPECT_EQ(span["status"]["message"].get<std::string>(), std::string(50, 'x'));
+}
+
+// The flows of the encoding comparison: an LLM call joining a client's trace, the same with
+// long and invalid text, a plain HTTP error, and a blind tunnel.
+std::vector<flow> encoding_flows() {
+    std::vector<flow> flows;
+    auto traced = chat_flow();
+    traced.request.headers.emplace_back("traceparent",
+                                        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    traced.request.headers.emplace_back("tracestate", "congo=t61rcWkgMzE");
+    flows.push_back(traced);
+    auto odd = traced;
+    odd.error_kind = flow_error::upstream_reset;
+    odd.error = std::string(300, 'x') + "\xff\xfe\xc3(" + std::string(70'000, 'y');
+    odd.id = "caf\xc3\xa9-\xe2\x82";  // valid, then a cut sequence
+    auto s = *odd.llm;
+    s.call.answers.push_back(llm::answer{});
+    s.call.answers.back().finish_reason = std::string(200, 'r');
+    s.cost_usd = llm::cost{*llm::money::parse("12.5"), llm::money{}, *llm::money::parse("12.5")};
+    odd.llm = std::make_shared<const llm::summary>(s);
+    flows.push_back(odd);
+    auto plain = test::make_flow("GET", "http://example.com:8080/v1/models?key=S");
+    plain.request.headers.emplace_back("traceparent",
+                                       "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00");
+    plain.response = response_head{503, "Service Unavailable", 11, {}};
+    flows.push_back(plain);
+    auto tunnel = test::make_flow("CONNECT", "https://pinned.example:443/");
+    tunnel.request.headers.emplace_back("traceparent",
+                                        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203332-01");
+    tunnel.tunnel = tunnel_stats{"pinned.example", 1234, 5678, "client_closed"};
+    flows.push_back(tunnel);
+    return flows;
+}
+
+// The span ids of a request, checked (16 lowercase hex digits) and taken out: they are random
+// per rendering.
+void take_span_ids(json& request) {
+    for (auto& span : request["resourceSpans"][0]["scopeSpans"][0]["spans"]) {
+        auto id = span["spanId"].get<std::string>();
+        EXPECT_EQ(id.size(), 16u);
+        EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+        span.erase("spanId");
+    }
+}
+
+TEST(OtlpSpan, ProtobufEncodingCarriesTheSameSpans) {
+    const auto r = make_resource("svc", "deployment.environment=prod");
+    for (bool content : {false, true}) {
+        std::string texts;
+        std::string entries;
+        for (const auto& f : encoding_flows()) {
+            span_options o{.content = content, .max_attribute_length = 64 * 1024};
+            std::string text;
+            append_span(text, f, o);
+            std::string entry;
+            append_span_protobuf(entry, f, o);
+            EXPECT_LT(entry.size(), text.size()) << f.id;
+            texts += texts.empty() ? text : "," + text;
+            entries += entry;
+        }
+        auto from_json = json::parse(export_request_joined(r, texts));
+        std::string error;
+        auto from_protobuf =
+            test::otlp_protobuf_to_json(export_request_protobuf(r, entries), error);
+        ASSERT_TRUE(from_protobuf) << error;
+        EXPECT_EQ(test::otlp_trace_problems(*from_protobuf), std::vector<std::string>{});
+        ASSERT_EQ((*from_protobuf)["resourceSpans"][0]["scopeSpans"][0]["spans"].size(), 4u);
+        take_span_ids(from_json);
+        take_span_ids(*from_protobuf);
+        EXPECT_EQ(*from_protobuf, from_json) << "content " << content;
+    }
+}
+
+TEST(OtlpSpan, ProtobufReaderRefusesBrokenMessages) {
+    const auto r = make_resource("svc", "");
+    std::string entry;
+    append_span_protobuf(entry, encoding_flows()[0], {});
+    const auto body = export_request_protobuf(r, entry);
+    std::string error;
+    ASSERT_TRUE(test::otlp_protobuf_to_json(body, error)) << error;
+    // Cut anywhere, the request is refused, never read as something else.
+    for (std::size_t n : {body.size() - 1, body.size() / 2, std::size_t{3}}) {
+        EXPECT_FALSE(test::otlp_protobuf_to_json(std::string_view(body).substr(0, n), error)) << n;
+    }
+    // A field the protos do not have.
+    EXPECT_FALSE(test::otlp_protobuf_to_json(body + std::string("\x10\x01"), error));
+    EXPECT_NE(error.find("unknown field 2"), std::string::npos) << error;
 }
 
 TEST(OtlpResource, ServiceNameAndAttributes) {

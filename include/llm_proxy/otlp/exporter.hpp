@@ -29,6 +29,7 @@ struct exporter_options {
     std::string url;  // the traces URL, e.g. http://127.0.0.1:4318/v1/traces
     std::vector<std::pair<std::string, std::string>> headers;
     bool gzip = false;
+    bool protobuf = false;  // http/protobuf (application/x-protobuf) instead of http/json
     std::chrono::milliseconds timeout{10000};
     otlp::resource resource;
     span_options spans;
@@ -52,9 +53,10 @@ struct exporter_stats {
     std::uint64_t spooled_bytes = 0;
 };
 
-// Spans waiting for the exporter thread: texts the workers rendered, joined by commas in one
-// buffer that is handed back and forth (no allocation, and no free on another thread, per
-// span), and, with message content, the flows the exporter thread renders itself.
+// Spans waiting for the exporter thread: spans the workers rendered, joined in one buffer (JSON
+// texts by commas; protobuf `spans` fields as they are) that is handed back and forth (no
+// allocation, and no free on another thread, per span), and, with message content, the flows the
+// exporter thread renders itself.
 struct span_queue {
     std::string texts;
     std::vector<std::size_t> ends;  // where each span of `texts` ends

@@ -47,6 +47,9 @@ nlohmann::json make_span(const flow& f, const span_options& options);
 std::string span_text(const flow& f, const span_options& options);
 // The same text appended to `out`.
 void append_span(std::string& out, const flow& f, const span_options& options);
+// The same span in the protobuf encoding (opentelemetry/proto/trace/v1), appended to `out` as
+// a `spans` field of ScopeSpans (tag, length, Span message): a batch is its spans joined.
+void append_span_protobuf(std::string& out, const flow& f, const span_options& options);
 
 // The operation name of the GenAI conventions for an API ("chat", "text_completion",
 // "embeddings", "generate_content").
@@ -66,5 +69,8 @@ resource make_resource(std::string_view service_name, std::string_view resource_
 std::string export_request(const resource& r, const std::vector<std::string>& spans);
 // The same with the spans' texts already joined by commas.
 std::string export_request_joined(const resource& r, std::string_view joined_spans);
+// The protobuf ExportTraceServiceRequest holding `span_entries` (append_span_protobuf's
+// output, joined), under the same resource and scope.
+std::string export_request_protobuf(const resource& r, std::string_view span_entries);
 
 }  // namespace llm_proxy::otlp

@@ -24,6 +24,8 @@ class spool {
     struct batch {
         std::string body;       // the POST body
         std::size_t spans = 0;  // spans it holds
+        bool protobuf = false;  // the body's encoding: protobuf, else JSON
+        bool gzip = false;      // ...compressed with gzip
     };
     // Adds a batch at the end. Returns false when it could not be kept (larger than the
     // bound, or the file could not be written: problem() says why; the batch is dropped and
@@ -50,6 +52,8 @@ class spool {
     struct entry {
         std::uint64_t seq = 0;
         std::size_t spans = 0;
+        bool protobuf = false;
+        bool gzip = false;
         std::uint64_t bytes = 0;
         std::string body;  // memory only
     };
