@@ -22,11 +22,14 @@ inline std::size_t varint_size(std::uint64_t v) {
 }
 
 inline void varint(std::string& out, std::uint64_t v) {
+    char buf[10];
+    std::size_t n = 0;
     while (v >= 0x80) {
-        out += static_cast<char>((v & 0x7f) | 0x80);
+        buf[n++] = static_cast<char>((v & 0x7f) | 0x80);
         v >>= 7;
     }
-    out += static_cast<char>(v);
+    buf[n++] = static_cast<char>(v);
+    out.append(buf, n);
 }
 
 inline void tag(std::string& out, unsigned field, wire type) {
@@ -38,18 +41,22 @@ inline void varint_field(std::string& out, unsigned field, std::uint64_t v) {
     varint(out, v);
 }
 
-inline void fixed64_field(std::string& out, unsigned field, std::uint64_t v) {
-    tag(out, field, fixed64_type);
-    for (int i = 0; i < 8; ++i) {
-        out += static_cast<char>((v >> (8 * i)) & 0xff);
+// Little-endian bytes of the low `n` bytes of `v`, after the field's tag.
+inline void fixed_field(std::string& out, unsigned field, wire type, std::uint64_t v, int n) {
+    tag(out, field, type);
+    char buf[8];
+    for (int i = 0; i < n; ++i) {
+        buf[i] = static_cast<char>((v >> (8 * i)) & 0xff);
     }
+    out.append(buf, static_cast<std::size_t>(n));
+}
+
+inline void fixed64_field(std::string& out, unsigned field, std::uint64_t v) {
+    fixed_field(out, field, fixed64_type, v, 8);
 }
 
 inline void fixed32_field(std::string& out, unsigned field, std::uint32_t v) {
-    tag(out, field, fixed32_type);
-    for (int i = 0; i < 4; ++i) {
-        out += static_cast<char>((v >> (8 * i)) & 0xff);
-    }
+    fixed_field(out, field, fixed32_type, v, 4);
 }
 
 inline void double_field(std::string& out, unsigned field, double d) {
