@@ -1,10 +1,10 @@
-// A finished flow as an OTLP span (JSON encoding).
+// A finished flow as an OTLP span (JSON or protobuf encoding).
 #include "llm_proxy/otlp/span.hpp"
 
 #include <algorithm>
 #include <charconv>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <random>
 
 #include "../export/json_text.hpp"  // JSON text appended, no document built
