@@ -540,7 +540,9 @@ void write_span(Span& w, const flow& f, const span_options& o) {
         if (auto state = find_header(f.request.headers, "tracestate")) {
             w.trace_state(cut(trim_space(*state), o.max_attribute_length));
         }
-        w.flags(0x100 | parent->flags);  // W3C flags, and "the parent is remote"
+        // The W3C trace flags, and SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE (0x100) with
+        // SPAN_FLAGS_CONTEXT_IS_REMOTE (0x200): the parent ran in the client's process.
+        w.flags(0x300 | parent->flags);
     }
     thread_local std::string text_buffer;
     scratch text(text_buffer);

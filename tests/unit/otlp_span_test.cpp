@@ -184,7 +184,7 @@ TEST(OtlpSpan, ClientTraceparentJoinsTheTrace) {
     EXPECT_EQ(span["parentSpanId"], "00f067aa0ba902b7");
     EXPECT_EQ(span["traceState"], "congo=t61rcWkgMzE");
     EXPECT_NE(span["spanId"], "00f067aa0ba902b7");
-    EXPECT_EQ(span["flags"], 0x101);
+    EXPECT_EQ(span["flags"], 0x301);  // sampled; the parent's remoteness known, and remote
     EXPECT_EQ(test::otlp_trace_problems(request_of({span})), std::vector<std::string>{});
 
     // Without one (or with a broken one) the span starts its own trace.
