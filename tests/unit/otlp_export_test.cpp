@@ -235,22 +235,31 @@ TEST(OtlpExporter, CollectorThatClosesEveryConnectionGetsEverySpan) {
     EXPECT_EQ(e.stats().failed_exports, 0u);
 }
 
+// Options whose unsent spans go to a spool in `dir`, with a short shutdown.
+exporter_options spooling_options(const test::otlp_collector& c, const std::filesystem::path& dir) {
+    auto o = fast_options(c);
+    o.spool_dir = dir / "spool";
+    o.shutdown_timeout = 300ms;
+    return o;
+}
+
+// Flows 0 to n - 1 pushed to an exporter with options `o`, which is then closed: its stats.
+exporter_stats push_and_close(const exporter_options& o, int n) {
+    exporter e(o);
+    for (int i = 0; i < n; ++i) {
+        e.push(numbered_flow(i));
+    }
+    e.close();
+    return e.stats();
+}
+
 TEST(OtlpExporter, DiskSpoolCarriesSpansAcrossARestart) {
     test::temp_dir dir("otlp_spool");
     test::otlp_collector collector;
     collector.go_down();
-    {
-        auto o = fast_options(collector);
-        o.spool_dir = dir / "spool";
-        o.shutdown_timeout = 300ms;
-        exporter e(o);
-        for (int i = 0; i < 6; ++i) {
-            e.push(numbered_flow(i));
-        }
-        e.close();  // the collector is down: the spans stay in the spool
-        EXPECT_EQ(e.stats().spooled_spans, 6u);
-        EXPECT_EQ(e.stats().dropped_spans, 0u);
-    }
+    auto st = push_and_close(spooling_options(collector, dir.path()), 6);
+    EXPECT_EQ(st.spooled_spans, 6u);  // the collector is down: the spans stay in the spool
+    EXPECT_EQ(st.dropped_spans, 0u);
     EXPECT_TRUE(collector.requests().empty());
     collector.come_back();
     auto o = fast_options(collector);
@@ -300,19 +309,10 @@ TEST(OtlpExporter, SpooledBatchesKeepTheirEncodingAcrossARestart) {
     test::temp_dir dir("otlp_spool");
     test::otlp_collector collector;
     collector.go_down();
-    auto o = fast_options(collector);
-    o.spool_dir = dir / "spool";
-    o.shutdown_timeout = 300ms;
+    auto o = spooling_options(collector, dir.path());
     o.protobuf = true;
     o.gzip = true;
-    {
-        exporter e(o);
-        for (int i = 0; i < 3; ++i) {
-            e.push(numbered_flow(i));
-        }
-        e.close();
-        EXPECT_EQ(e.stats().spooled_spans, 3u);
-    }
+    EXPECT_EQ(push_and_close(o, 3).spooled_spans, 3u);
     std::set<std::string> files;
     for (const auto& entry : std::filesystem::directory_iterator(dir / "spool")) {
         files.insert(entry.path().extension().string());
