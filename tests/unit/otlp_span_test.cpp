@@ -310,6 +310,30 @@ TEST(OtlpSpan, ProtobufEncodingCarriesTheSameSpans) {
     }
 }
 
+// Nested lengths take one varint byte below 128 and two below 16,384: values whose attribute,
+// and the span around them, sit on either side of both bounds decode to the JSON encoding.
+TEST(OtlpSpan, ProtobufLengthsAroundTheVarintBounds) {
+    const auto r = make_resource("svc", "");
+    for (std::size_t base : {std::size_t{100}, std::size_t{16'330}}) {
+        for (std::size_t n = base; n < base + 60; ++n) {
+            auto f = encoding_flows()[2];
+            f.id = std::string(n, 'i');
+            std::string text;
+            append_span(text, f, {});
+            std::string entry;
+            append_span_protobuf(entry, f, {});
+            auto from_json = json::parse(export_request_joined(r, text));
+            std::string error;
+            auto from_protobuf =
+                test::otlp_protobuf_to_json(export_request_protobuf(r, entry), error);
+            ASSERT_TRUE(from_protobuf) << n << ": " << error;
+            take_span_ids(from_json);
+            take_span_ids(*from_protobuf);
+            ASSERT_EQ(*from_protobuf, from_json) << n;
+        }
+    }
+}
+
 TEST(OtlpSpan, ProtobufReaderRefusesBrokenMessages) {
     const auto r = make_resource("svc", "");
     std::string entry;
