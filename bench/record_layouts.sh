@@ -6,7 +6,8 @@
 # JSON or protobuf spans, each setting's to a bench/otlp_sink.py of its own, and the CPU is read
 # once the sink has every span), or with the web view
 # (simple-web: --web, no browser; simple-web-browser: --web with headless chromium showing the
-# page through bench/web_watch.js, puppeteer-core from .ci/install-deps' node directory).
+# page through bench/web_watch.js, puppeteer-core from .ci/install-deps' node directory), or
+# `simple --no-llm` (simple-no-llm: what the LLM observer costs, by its absence).
 #
 # One command, from the repository root or anywhere:   bench/record_layouts.sh
 #
@@ -77,6 +78,7 @@ args_of() {
     case "$1" in
         simple) echo "simple" ;;
         simple-metrics) echo "simple --metrics-listen 127.0.0.1:0" ;;
+        simple-no-llm) echo "simple --no-llm" ;;
         simple-otlp) echo "simple --otlp-endpoint http://127.0.0.1:${SINK_PORT[$1]} --otlp-spool-dir $TMP/spool-$1" ;;
         simple-otlp-protobuf) echo "simple --otlp-endpoint http://127.0.0.1:${SINK_PORT[$1]} --otlp-spool-dir $TMP/spool-$1 --otlp-protocol http/protobuf" ;;
         simple-web | simple-web-browser) echo "simple --web 127.0.0.1:0" ;;

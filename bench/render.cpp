@@ -1,8 +1,9 @@
-// How long rendering takes what is written per finished flow, measured apart from the proxy:
-// a record (dir_logger's writer thread: a JSONL line and a record file) and an OpenTelemetry
-// span (the worker, with --otlp-endpoint), for a non-streamed chat completion like
-// bench/record_layouts.sh's. Each is rendered many times per round, 7 rounds; prints the median
-// and the fastest round in µs, and the output's size.
+// How long the work per finished flow takes, measured apart from the proxy: the LLM observer's
+// steps (recognise, read the request, parse the answer, price it), a record (dir_logger's
+// writer thread: a JSONL line and a record file) and an OpenTelemetry span (the worker, with
+// --otlp-endpoint), for a non-streamed chat completion like bench/record_layouts.sh's. Each
+// is done many times per round, 7 rounds; prints the median and the fastest round in µs, and
+// the output's size.
 //
 //   ninja -C build bench_render && build/bench_render
 #include <algorithm>
@@ -11,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "llm_proxy/llm/parser.hpp"
+#include "llm_proxy/llm/prices.hpp"
+#include "llm_proxy/llm/recognise.hpp"
 #include "llm_proxy/llm/summary.hpp"
 #include "llm_proxy/otlp/span.hpp"
 #include "llm_proxy/record/flow_record.hpp"
@@ -101,6 +105,26 @@ void measure(const char* name, int per_round, Render render) {
 
 int main() {
     const auto f = chat_flow();
+    const auto& prices = llm::price_table::builtin();
+    const auto endpoint = *llm::recognise(f.request.authority(), f.request.target, "POST");
+    const auto facts = llm::read_request(endpoint, f.request_body.data);
+    measure("LLM: recognise the endpoint", 200000, [&] {
+        return llm::recognise(f.request.authority(), f.request.target, f.request.method) ? 1 : 0;
+    });
+    measure("LLM: read the request", 200000,
+            [&] { return llm::read_request(endpoint, f.request_body.data).model.size(); });
+    measure("LLM: parse the answer", 100000, [&] {
+        llm::response_parser parser(endpoint, facts);
+        parser.feed(f.response_body.data);
+        return parser.finish(true).answers.size();
+    });
+    const auto parsed = [&] {
+        llm::response_parser parser(endpoint, facts);
+        parser.feed(f.response_body.data);
+        return parser.finish(true);
+    }();
+    measure("LLM: price it (summarize)", 200000,
+            [&] { return llm::summarize(parsed, &prices, f.started_at, false).cost_usd ? 1 : 0; });
     const record::record_options options;
     measure("record, JSONL line", 50000, [&] {
         return record::render_record(f, options, "proxy-1", record::record_layout::line).size();

@@ -178,7 +178,8 @@ void llm_observer::finish(flow& f, bool complete) {
     if (st->decoder) {
         complete = complete && st->decoder->complete() && !st->decoded_too_much;
     }
-    llm::call c = st->parser->finish(complete);
+    st->parser->finish(complete);
+    llm::call c = st->parser->take();
     if (!st->first_token_ms && has_output(c)) {
         // A whole (non-streamed or compressed) answer is known when its body has passed.
         st->first_token_ms =

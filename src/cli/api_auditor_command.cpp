@@ -1,4 +1,5 @@
 #include <iostream>
+#include <stdexcept>
 
 #include "cli/subcommand.hpp"
 #include "llm_proxy/addons/api_auditor.hpp"
@@ -28,6 +29,9 @@ addon_factory setup_auditor(CLI::App& cmd, dir_logger_options&) {
             if (auto o = std::dynamic_pointer_cast<const addons::llm_observer>(a)) {
                 observer = o;
             }
+        }
+        if (!observer) {
+            throw std::invalid_argument("apiAuditor reads LLM calls: it cannot run with --no-llm");
         }
         std::optional<llm::money> budget;
         if (!opts->budget.empty()) {

@@ -157,6 +157,9 @@ void add_global_options(CLI::App& app, global_options& g) {
     app.add_option("--prices", g.prices_file,
                    "Price table (genai-prices v2 JSON) instead of the one from 'llm_proxy prices "
                    "update' or the built-in one");
+    app.add_flag("--no-llm", g.no_llm,
+                 "Do not read LLM API calls: records get no llm object, and no tokens or cost "
+                 "are counted (verbose line, metrics, spans); raw HTTP only");
     app.add_option("--allow-hosts", g.allow_hosts,
                    "REGEX - intercept only CONNECTs whose host:port or TLS server name (SNI) "
                    "matches; the others are relayed blind (repeatable)")

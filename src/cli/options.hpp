@@ -40,6 +40,7 @@ struct global_options {
     std::vector<std::string> llm_hosts;  // "HOST=openai|anthropic|google"
     std::string prices_file;             // --prices
     bool inject_usage = false;
+    bool no_llm = false;  // --no-llm: no LLM observer
     // Selective interception
     std::vector<std::string> allow_hosts;   // --allow-hosts REGEX
     std::vector<std::string> ignore_hosts;  // --ignore-hosts REGEX

@@ -340,7 +340,12 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
     std::optional<otlp::exporter_options> otlp_options;
     try {
         config = make_proxy_config(g);
-        observer = make_observer_options(g);
+        if (g.no_llm && g.inject_usage) {
+            throw std::invalid_argument("--inject-usage needs the LLM observer: drop --no-llm");
+        }
+        if (!g.no_llm) {
+            observer = make_observer_options(g);
+        }
         otlp_options = make_otlp_options(g, process_env());
         if (!g.metrics_listen.empty()) {
             metrics_at = parse_listen_address(g.metrics_listen, "--metrics-listen");
@@ -375,7 +380,9 @@ int run_proxy(const global_options& g, const addon_factory& add_addons) {
         if (!g.no_http_upgrader) {
             chain->add(std::make_shared<addons::scheme_upgrader>());
         }
-        chain->add(std::make_shared<addons::llm_observer>(std::move(observer)));
+        if (!g.no_llm) {
+            chain->add(std::make_shared<addons::llm_observer>(std::move(observer)));
+        }
         add_addons(*chain);
         if (g.verbose || g.debug) {
             chain->add(std::make_shared<addons::terminal_logger>());

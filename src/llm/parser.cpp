@@ -1,5 +1,6 @@
 #include "llm_proxy/llm/parser.hpp"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -827,6 +828,12 @@ struct response_parser::impl {
                     std::string().swap(body);
                     return;
                 }
+                if (std::size_t need = body.size() + bytes.size() + simdjson::SIMDJSON_PADDING;
+                    body.capacity() < need) {
+                    // Room for the parser's padding from the start: growing the string for
+                    // it at the end would copy the body into a block twice its size.
+                    body.reserve(std::max(need, 2 * body.capacity()));
+                }
                 body.append(bytes);
                 return;
             case form::json_array:
@@ -919,6 +926,10 @@ const llm::call& response_parser::finish(bool body_complete) {
 
 const llm::call& response_parser::result() const {
     return impl_->c;
+}
+
+llm::call response_parser::take() {
+    return std::move(impl_->c);
 }
 
 bool response_parser::gave_up() const {

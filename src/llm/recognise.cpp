@@ -188,6 +188,9 @@ std::optional<endpoint> rules_for(provider p, std::string_view path, bool exact)
 }  // namespace
 
 std::optional<provider> host_map::find(std::string_view host) const {
+    if (entries.empty()) {
+        return std::nullopt;
+    }
     auto h = split(host);
     if (!h.valid) {
         return std::nullopt;

@@ -243,6 +243,30 @@ TEST_F(Llm, AuditAliasAndBadBudget) {
     EXPECT_NE(r.err.find("--budget"), std::string::npos) << r.err;
 }
 
+TEST_F(Llm, NoLlmKeepsRawRecordsOnly) {
+    start_proxy(llm_args({"dir_logger", "--no-llm", "-o", log_dir().string()}));
+    auto client = proxied_client();
+    const std::string name = "anth-msg-stream-tool-use";
+    auto r = replay(client, name);
+    ASSERT_EQ(r.status, 200u);
+    auto records = wait_for_records(1);
+    const json* rec = record_of(records, name);
+    ASSERT_TRUE(rec);
+    EXPECT_FALSE(rec->contains("llm")) << "--no-llm leaves the record raw";
+    EXPECT_EQ((*rec)["response"]["body"], r.body);
+    // What needs the LLM observer refuses to start without it.
+    for (std::vector<std::string> args :
+         {std::vector<std::string>{"apiAuditor", "--no-llm"},
+          std::vector<std::string>{"simple", "--no-llm", "--inject-usage"}}) {
+        std::vector<std::string> cmd = {LLM_PROXY_BINARY};
+        cmd.insert(cmd.end(), args.begin(), args.end());
+        cmd.insert(cmd.end(), {"--listen", "127.0.0.1:0", "--ca_dir", (work_ / "ca2").string()});
+        auto refused = run_command(cmd, std::chrono::seconds(10));
+        EXPECT_EQ(refused.exit_code, 2) << args[0] << ": " << refused.err;
+        EXPECT_NE(refused.err.find("--no-llm"), std::string::npos) << refused.err;
+    }
+}
+
 TEST_F(Llm, InjectUsageGetsUsageWithoutShowingItToTheClient) {
     start_proxy(llm_args({"dir_logger", "--inject-usage", "-o", log_dir().string()}));
     auto client = proxied_client();

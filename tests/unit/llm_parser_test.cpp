@@ -3,6 +3,9 @@
 #include <string>
 #include <vector>
 
+#include <cstdlib>
+
+#include "llm/json_access.hpp"
 #include "llm_proxy/llm/parser.hpp"
 #include "llm_proxy/llm/recognise.hpp"
 #include "llm_proxy/llm/sse.hpp"
@@ -65,6 +68,41 @@ std::string sse(std::initializer_list<std::string_view> datas, std::string_view 
 }  // namespace
 
 // --- SSE decoding -------------------------------------------------------------------------
+
+TEST(LlmParser, TakeMovesTheFinishedCallOut) {
+    auto e = endpoint_for("api.openai.com", "/v1/chat/completions");
+    llm::response_parser p(e, llm::read_request(e, R"({"model":"gpt-4o"})"));
+    p.feed(R"({"id":"c1","model":"gpt-4o-2024","choices":[{"index":0,"message":)"
+           R"({"role":"assistant","content":"Hi there"},"finish_reason":"stop"}]})");
+    EXPECT_EQ(p.finish(true).answers.size(), 1u);
+    llm::call c = p.take();
+    ASSERT_EQ(c.answers.size(), 1u);
+    EXPECT_EQ(c.answers[0].content, "Hi there");
+    EXPECT_EQ(c.response_model, "gpt-4o-2024");
+    EXPECT_EQ(c.request_model, "gpt-4o");
+    EXPECT_FALSE(c.incomplete);
+}
+
+// Small documents are parsed with the AVX2 kernel where simdjson would pick AVX-512, unless
+// SIMDJSON_FORCE_IMPLEMENTATION says otherwise; elsewhere simdjson's own choice stands.
+TEST(LlmParser, SmallDocumentKernelChoice) {
+    llm::json_access::thread_parser::get();
+    const auto& available = simdjson::get_available_implementations();
+    std::string best = available.detect_best_supported()->name();
+    std::string active = simdjson::get_active_implementation()->name();
+    const char* forced = std::getenv("SIMDJSON_FORCE_IMPLEMENTATION");
+    if (forced != nullptr && *forced != '\0') {
+        EXPECT_EQ(active, forced);
+    } else if (best == "icelake") {
+        EXPECT_EQ(active, "haswell");
+    } else {
+        EXPECT_EQ(active, best);
+    }
+    std::string text = R"({"a":[1,2,{"b":"c"}]})";
+    auto doc = llm::json_access::thread_parser::get().parse(text);
+    ASSERT_TRUE(doc);
+    EXPECT_EQ(llm::json_access::dump(*doc), text);
+}
 
 TEST(LlmSse, FollowsTheEventStreamRules) {
     std::vector<std::pair<std::string, std::string>> events;

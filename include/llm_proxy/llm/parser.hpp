@@ -66,6 +66,9 @@ class response_parser {
     // The call as reassembled so far (usable before finish() for live views).
     const llm::call& result() const;
 
+    // Moves the call out, after finish(); result() is then empty.
+    llm::call take();
+
     // A limit was hit: the JSON body was too large, or an event was skipped.
     bool gave_up() const;
 
