@@ -45,8 +45,12 @@ def pct(values, q):
     return values[k]
 
 
-def make_client(proxy, cafile):
+def make_client(proxy, cafile, keep_alive=True):
     kwargs = {"verify": cafile or True, "timeout": httpx.Timeout(60.0)}
+    if not keep_alive:
+        # Every request on a new connection, closed after its response; the client (and its
+        # TLS context, the CA file loaded) is made once, outside the timing.
+        kwargs["limits"] = httpx.Limits(max_keepalive_connections=0)
     if proxy:
         try:
             return httpx.Client(proxy=proxy, **kwargs)
@@ -75,15 +79,14 @@ def main():
             "messages": [{"role": "user", "content": "Count to twenty."}]}
     headers = {"X-Fake-Events": str(a.events), "X-Fake-Interval-Ms": str(a.interval_ms)}
     ttfe, stream_ms, lat = [], [], []
-    shared = None if a.new_connection else make_client(a.proxy, a.cafile)
+    shared = make_client(a.proxy, a.cafile, keep_alive=not a.new_connection)
     try:
         for i in range(a.streams):
             keep = a.streams < 3 or i > 0
             t0 = time.time()
             # --new-connection: each stream opens its own connection (CONNECT and TLS through a
             # proxy), and the time to first event includes setting it up.
-            own = make_client(a.proxy, a.cafile) if a.new_connection else None
-            client = own or shared
+            client = shared
             first = None
             last = None
             n = 0
@@ -109,16 +112,13 @@ def main():
                     last = now
                     if keep:
                         lat.append((now * 1e6 - sent) / 1000.0)
-            if own is not None:
-                own.close()
             if n == 0:
                 sys.exit("no events with sent_at_us received")
             if keep:
                 ttfe.append((first - t0) * 1000.0)
                 stream_ms.append((last - t0) * 1000.0)
     finally:
-        if shared is not None:
-            shared.close()
+        shared.close()
     print("\t".join([a.label, f"{statistics.median(ttfe):.3f}", f"{pct(lat, 0.5):.3f}",
                      f"{pct(lat, 0.99):.3f}", f"{statistics.median(stream_ms):.3f}", str(n)]))
 
