@@ -156,6 +156,21 @@ asio::awaitable<tunnel_outcome> relay_blind(tcp::socket& client, tcp::socket& up
     tunnel_outcome out;
     tunnel_state st(client, upstream);
     beast::error_code nb;
+    // A socket asio connected stays registered for writability (EPOLLOUT) with the reactor,
+    // and each async_wait below re-arms it (EPOLL_CTL_MOD), which reports a writable socket at
+    // once: a wake-up for nothing every time the upstream pauses. Registered afresh, it waits
+    // for readability only.
+    if (auto protocol = upstream.local_endpoint(nb).protocol(); !nb) {
+        auto fd = upstream.release(nb);
+        if (!nb) {
+            upstream.assign(protocol, fd, nb);
+        }
+    }
+    if (nb) {
+        out.end = "error";
+        out.error = "registering the upstream socket: " + nb.message();
+        co_return out;
+    }
     client.non_blocking(true, nb);
     upstream.non_blocking(true, nb);
     if (nb) {
