@@ -105,8 +105,8 @@ class thread_parser {
     // The documents parsed here are small (a request, an answer, one stream event): the
     // AVX2 kernel ("haswell") parses them at least as fast as the AVX-512 one ("icelake"),
     // without waking the wide vector units for a few hundred bytes between other work (in the
-    // proxy, the observer's parses cost a third less with it). SIMDJSON_FORCE_IMPLEMENTATION,
-    // when set, decides instead.
+    // proxy, the parses' share of the CPU fell from 1.9 % to 1.3-1.7 %, docs/benchmarks.md).
+    // SIMDJSON_FORCE_IMPLEMENTATION, when set, decides instead.
     static bool choose_implementation() {
         const char* forced = std::getenv("SIMDJSON_FORCE_IMPLEMENTATION");
         if (forced != nullptr && *forced != '\0') {
