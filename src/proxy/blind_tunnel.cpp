@@ -10,6 +10,8 @@
 #include <boost/beast/http/write.hpp>
 #include <memory>
 
+#include <unistd.h>
+
 #include "client_session.hpp"
 #include "llm_proxy/util/ids.hpp"
 
@@ -164,6 +166,9 @@ asio::awaitable<tunnel_outcome> relay_blind(tcp::socket& client, tcp::socket& up
         auto fd = upstream.release(nb);
         if (!nb) {
             upstream.assign(protocol, fd, nb);
+            if (nb) {
+                ::close(fd);  // released, not taken back: nobody else owns it
+            }
         }
     }
     if (nb) {
