@@ -7,7 +7,9 @@
 #   fuzz/campaign.sh BUILD_DIR OUT target:seconds [target:seconds ...]
 #
 # CAMPAIGN_RUNS=N also stops each target after N executions (libFuzzer's -runs), whichever
-# comes first.
+# comes first. CAMPAIGN_FLAGS adds libFuzzer flags to every target (for the engine targets,
+# "-entropic=0": libFuzzer's default entropic schedule spends over half of their time updating
+# its per-feature frequencies; see docs/reliability.md).
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="$1"
@@ -21,12 +23,14 @@ for spec in "$@"; do
   cp -rn "$here/corpus/$t/." "$out/corpus/$t/"
   runs=()
   if [ -n "${CAMPAIGN_RUNS:-}" ]; then runs=(-runs="$CAMPAIGN_RUNS"); fi
+  flags=()
+  if [ -n "${CAMPAIGN_FLAGS:-}" ]; then read -r -a flags <<<"$CAMPAIGN_FLAGS"; fi
   dict=()
   if [ -f "$here/dict/$t.dict" ]; then dict=(-dict="$here/dict/$t.dict"); fi
   start=$(date +%s)
   ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}" \
     UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-    "$build/fuzz/$t" "$out/corpus/$t" "${dict[@]}" "${runs[@]}" -max_total_time="$seconds" -timeout=10 \
+    "$build/fuzz/$t" "$out/corpus/$t" "${dict[@]}" "${runs[@]}" "${flags[@]}" -max_total_time="$seconds" -timeout=10 \
       -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" \
       >"$out/$t.log" 2>&1
   rc=$?

@@ -385,6 +385,7 @@ void add_subject_alt_name(X509* cert, const std::string& host) {
 
 std::shared_ptr<certificate_authority> certificate_authority::load_or_create(
     const std::filesystem::path& dir) {
+    const error_queue_scope clean_errors;
     std::shared_ptr<certificate_authority> ca(new certificate_authority());
     ca->dir_ = dir;
     const fs::path combined = dir / ca_key_and_cert_file;
@@ -511,6 +512,7 @@ void certificate_authority::set_cache_capacity(std::size_t n) {
 
 std::shared_ptr<const leaf_certificate> certificate_authority::mint(
     std::string_view host_in) const {
+    const error_queue_scope clean_errors;  // minting runs on the proxy's TLS threads
     std::string host = normalize_host(host_in);
     if (host.empty()) {
         throw std::runtime_error("cannot mint a certificate for an empty host name");

@@ -28,4 +28,8 @@ void throw_openssl(std::string_view what) {
     throw std::runtime_error(std::string(what) + ": " + openssl_errors());
 }
 
+error_queue_scope::~error_queue_scope() {
+    ERR_clear_error();
+}
+
 }  // namespace llm_proxy::tls

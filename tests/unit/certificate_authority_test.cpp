@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
@@ -108,6 +109,30 @@ std::string pem_of_cert(X509* cert) {
     long len = BIO_get_mem_data(bio, &data);
     std::string out(data, static_cast<std::size_t>(len));
     BIO_free(bio);
+    return out;
+}
+
+// A self-signed certificate for `key` whose basicConstraints extension appears twice: OpenSSL
+// marks it invalid when it first looks at its extensions, and queues an error as it does.
+std::string pem_of_cert_with_duplicate_extension(EVP_PKEY* key) {
+    X509* cert = X509_new();
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 7);
+    X509_gmtime_adj(X509_getm_notBefore(cert), 0);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 86400);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(cert), "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("dup"), -1, -1, 0);
+    X509_set_issuer_name(cert, X509_get_subject_name(cert));
+    X509_set_pubkey(cert, key);
+    for (int i = 0; i < 2; ++i) {
+        X509_EXTENSION* ext =
+            X509V3_EXT_conf_nid(nullptr, nullptr, NID_basic_constraints, "critical,CA:TRUE");
+        X509_add_ext(cert, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    X509_sign(cert, key, EVP_sha256());
+    std::string out = pem_of_cert(cert);
+    X509_free(cert);
     return out;
 }
 
@@ -379,6 +404,55 @@ TEST(certificate_authority, mismatched_key_is_an_error) {
     msg = error_of(recipe.path());
     EXPECT_NE(msg.find("mitmproxy-ca-cert.key"), std::string::npos) << msg;
     EXPECT_NE(msg.find("does not match"), std::string::npos) << msg;
+}
+
+// Loading (whatever its outcome) and minting leave the thread's OpenSSL error queue empty: a
+// stale entry would make the next SSL_get_error() on that thread misreport, and each entry
+// holds memory until it is popped.
+TEST(certificate_authority, leaves_the_openssl_error_queue_empty) {
+    ERR_clear_error();
+    scratch_dir good;
+    auto ca = certificate_authority::load_or_create(good.path());
+    EXPECT_EQ(ERR_peek_error(), 0u) << "after creating a CA";
+    auto reloaded = certificate_authority::load_or_create(good.path());
+    EXPECT_EQ(ERR_peek_error(), 0u) << "after loading a CA";
+    reloaded->leaf_for("errors.example");
+    EXPECT_EQ(ERR_peek_error(), 0u) << "after minting a leaf";
+
+    scratch_dir other;
+    auto ca_b = certificate_authority::load_or_create(other.path());
+    const std::string key = pem_of_key(ca->key());
+    const std::string cert = pem_of_cert(ca->cert());
+    const std::vector<std::pair<std::string, std::string>> broken = {
+        {"not PEM", "this is not a PEM file\n"},
+        {"truncated key", key.substr(0, key.size() / 2)},
+        {"key only", key},
+        {"truncated certificate", key + cert.substr(0, cert.size() / 2)},
+        {"certificate first, cut key", cert + key.substr(0, 200)},
+        {"mismatched pair", pem_of_key(ca_b->key()) + cert},
+        {"BEGIN and END that differ", "-----BEGIN RSA PRIVATE KEY-----\n" + key.substr(28, 400) +
+                                          "\n-----END PRIVATE KEY-----\n"},
+        {"no END line", "-----BEGIN RSA PRIVATE KEY-----\n" + key.substr(28, 400)},
+        {"invalid extensions", key + pem_of_cert_with_duplicate_extension(ca->key())},
+    };
+    for (const auto& [what, content] : broken) {
+        for (bool recipe : {false, true}) {
+            scratch_dir dir;
+            if (recipe) {  // the key file holds the certificate as well: only the key is read
+                write_file(dir / "mitmproxy-ca-cert.key", content);
+                write_file(dir / "mitmproxy-ca-cert.pem", content);
+            } else {
+                write_file(dir / "mitmproxy-ca.pem", content);
+            }
+            EXPECT_THROW(certificate_authority::load_or_create(dir.path()), std::runtime_error)
+                << what;
+            EXPECT_EQ(ERR_peek_error(), 0u)
+                << "after a failed load (" << (recipe ? "recipe" : "combined") << "): " << what;
+            ERR_clear_error();
+        }
+    }
+    EXPECT_THROW(reloaded->leaf_for(""), std::runtime_error);
+    EXPECT_EQ(ERR_peek_error(), 0u) << "after a refused host name";
 }
 
 TEST(certificate_authority, certificate_without_key_is_not_overwritten) {
