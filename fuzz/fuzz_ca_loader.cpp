@@ -23,13 +23,21 @@ namespace tls = llm_proxy::tls;
 
 namespace {
 
-// A directory of its own, removed at exit (the name lives in static storage without a
-// destructor, so the exit handler can still read it).
-char work_dir_name[] = "/tmp/llm_proxy_fuzz_ca_loader_XXXXXX";
+// A directory of its own, removed at exit (the names live in static storage without a
+// destructor, so the exit handler can still read them). In memory (/dev/shm) where the machine
+// has it: every input creates and deletes files there, which on ext4 took an eighth of the
+// time.
+char shm_dir_name[] = "/dev/shm/llm_proxy_fuzz_ca_loader_XXXXXX";
+char tmp_dir_name[] = "/tmp/llm_proxy_fuzz_ca_loader_XXXXXX";
+const char* work_dir_name = nullptr;
 
 fs::path work_dir() {
     static const bool made = [] {
-        check(mkdtemp(work_dir_name) != nullptr, "mkdtemp");
+        work_dir_name = mkdtemp(shm_dir_name);
+        if (work_dir_name == nullptr) {
+            work_dir_name = mkdtemp(tmp_dir_name);
+        }
+        check(work_dir_name != nullptr, "mkdtemp");
         std::atexit([] {
             std::error_code ec;
             fs::remove_all(work_dir_name, ec);
