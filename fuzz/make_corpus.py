@@ -58,11 +58,17 @@ def fdp(front: bytes, ends) -> bytes:
     return front + bytes(reversed([e & 0xFF for e in ends]))
 
 
+# Inputs that campaigns found and that stay in the corpora as regression inputs (see
+# docs/reliability.md, "Crashes found and fixed"): kept when the seeds are written again.
+KEPT_PREFIXES = ("crash-", "check-", "oom-", "stale-", "zstd-content-size-cut")
+
+
 def write(target: str, seeds):
     d = ROOT / target
-    if d.exists():
-        shutil.rmtree(d)
-    d.mkdir(parents=True)
+    d.mkdir(parents=True, exist_ok=True)
+    for old in d.iterdir():
+        if not old.name.startswith(KEPT_PREFIXES):
+            old.unlink()
     for name, data in seeds:
         if isinstance(data, str):
             data = data.encode()
