@@ -17,12 +17,13 @@ NAMES = {
     "llm_simple": "llm_proxy simple",
     "llm_tunnel": "llm_proxy simple --ignore-hosts . (blind tunnel, no MITM)",
     "llm_before": "llm_proxy simple, earlier version (BENCH_BEFORE_BIN)",
+    "llm_tunnel_before": "llm_proxy simple --ignore-hosts ., earlier version (BENCH_BEFORE_BIN)",
     "llm_dirlog": "llm_proxy dir_logger",
     "llm_dirlog_tmpfs": "llm_proxy dir_logger, records on tmpfs",
     "mitmdump": "mitmdump",
     "mitmdump_stream": "mitmdump --set stream_large_bodies=1",
 }
-ORDER = ["direct", "tinyproxy", "llm_tunnel", "llm_before", "llm_simple", "llm_dirlog", "llm_dirlog_tmpfs", "mitmdump",
+ORDER = ["direct", "tinyproxy", "llm_tunnel", "llm_tunnel_before", "llm_before", "llm_simple", "llm_dirlog", "llm_dirlog_tmpfs", "mitmdump",
          "mitmdump_stream"]
 
 
@@ -411,6 +412,20 @@ def blind_tunnels(L, keys, targets, metric, per_rep_ratio, scen_name):
             row += " {} |".format(fmt(per_rep_ratio(key, "llm_tunnel", "llm_simple", "cpu_us_per_req"), 2, "×"))
         L.append(row)
     L.append("")
+    if "llm_tunnel_before" in targets:
+        L.append("The earlier version's tunnel (llm_tunnel_before, BENCH_BEFORE_BIN) in the same run:")
+        L.append("")
+        L.append("| scenario | conc | CPU µs/req llm_tunnel_before | **CPU llm_tunnel_before ÷ tinyproxy** | "
+                 "**CPU llm_tunnel ÷ llm_tunnel_before** |")
+        L.append("|---|---:|---:|---:|---:|")
+        for key in keys:
+            L.append("| {} | {} | {} | {} | {} |".format(
+                scen_name.get(key[0], key[0]), key[1],
+                fmt(med(metric(key, "llm_tunnel_before", "cpu_us_per_req")), 1)
+                + spread(metric(key, "llm_tunnel_before", "cpu_us_per_req"), 1),
+                fmt(per_rep_ratio(key, "llm_tunnel_before", "tinyproxy", "cpu_us_per_req"), 2, "×"),
+                fmt(per_rep_ratio(key, "llm_tunnel", "llm_tunnel_before", "cpu_us_per_req"), 2, "×")))
+        L.append("")
 
 
 def before_after(L, info, keys, metric, per_rep_ratio, a):

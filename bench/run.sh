@@ -65,7 +65,8 @@
 #   BENCH_RUN_TIMEOUT=120   seconds; hard cap on each load-generator run
 #   BENCH_BEFORE_BIN=PATH   an llm_proxy binary of an earlier version: target llm_before runs it
 #                           as `simple`, like llm_simple, for a before/after table in the same run
-#                           (e.g. BENCH_TARGETS="llm_before llm_simple" BENCH_CONC=10)
+#                           (e.g. BENCH_TARGETS="llm_before llm_simple" BENCH_CONC=10); target
+#                           llm_tunnel_before runs it as llm_tunnel (every CONNECT blind)
 #   BENCH_SKIP_INSTALL=1    do not call apt-get
 #   BENCH_SKIP_BUILD=1      reuse build-bench/ as it is
 #   BENCH_BUILD_DIR=DIR     build directory (default build-bench)
@@ -111,8 +112,8 @@ U_SIZES="${BENCH_U_SIZES:-1048576 20971520}"
 U_REPEATS="${BENCH_U_REPEATS:-3}"
 U_TARGETS="${BENCH_U_TARGETS:-${TARGETS/llm_dirlog_tmpfs/}}"
 BEFORE_BIN="${BENCH_BEFORE_BIN:-}"
-if [[ " $TARGETS " == *" llm_before "* && ! -x "$BEFORE_BIN" ]]; then
-    echo "bench: target llm_before needs BENCH_BEFORE_BIN=<an llm_proxy binary>" >&2
+if [[ " $TARGETS " == *" llm_before "* || " $TARGETS " == *" llm_tunnel_before "* ]] && [[ ! -x "$BEFORE_BIN" ]]; then
+    echo "bench: targets llm_before and llm_tunnel_before need BENCH_BEFORE_BIN=<an llm_proxy binary>" >&2
     exit 2
 fi
 PY=/usr/bin/python3
@@ -187,11 +188,11 @@ start_target() {  # start_target NAME
     [[ "$name" == direct ]] && return 0
     port="$(free_port)"
     case "$name" in
-    llm_simple | llm_dirlog | llm_dirlog_tmpfs | llm_before | llm_tunnel)
+    llm_simple | llm_dirlog | llm_dirlog_tmpfs | llm_before | llm_tunnel | llm_tunnel_before)
         local sub=(simple) bin="$BUILD/llm_proxy" filter=()
-        [[ "$name" == llm_before ]] && bin="$BEFORE_BIN"
+        [[ "$name" == llm_before || "$name" == llm_tunnel_before ]] && bin="$BEFORE_BIN"
         # Every host ignored: each CONNECT is relayed blind (no leaf minted, no record).
-        [[ "$name" == llm_tunnel ]] && filter=(--ignore-hosts .)
+        [[ "$name" == llm_tunnel || "$name" == llm_tunnel_before ]] && filter=(--ignore-hosts .)
         # Records stay until the end of the run: deleting thousands of files between runs would
         # slow the next run's file creation (ext4 without a journal, as here, skips inodes
         # deleted in the last minutes when it allocates new ones).
@@ -530,7 +531,7 @@ main() {
                 # Blind tunnels (llm_tunnel, tinyproxy): the client trusts the upstream's CA alone,
                 # so each handshake is checked to be with the upstream, not with a minted leaf.
                 local d_args=(--ca "$TRUST") d_n="$D_IDLE"
-                if [[ "$t" == llm_tunnel || "$t" == tinyproxy ]]; then
+                if [[ "$t" == llm_tunnel || "$t" == llm_tunnel_before || "$t" == tinyproxy ]]; then
                     d_args=(--ca "$TMP/pki/testca.pem" --blind)
                 fi
                 [[ "$t" == tinyproxy ]] && ((d_n > 200)) && d_n=200  # MaxClients 256

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -20,135 +19,225 @@ namespace llm_proxy::proxy {
 namespace {
 
 using asio::ip::tcp;
-using namespace asio::experimental::awaitable_operators;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
-struct tunnel_state {
-    tunnel_state(tcp::socket& c, tcp::socket& u)
-        : client(c), upstream(u), timer(c.get_executor()) {}
-    tcp::socket& client;
-    tcp::socket& upstream;
-    asio::steady_timer timer;  // the watchdog's
-    bool half_closed = false;  // one direction has ended
-    std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
-    std::string first_closed;  // which side finished sending first
-    std::string error;
-    bool client_fault = false;  // the error was on the client's side
-    bool timed_out = false;
+using steady = std::chrono::steady_clock;
+
+// The relay of one tunnel, driven by plain completion callbacks (no coroutine per direction:
+// at one request in flight, each request is a wake-up per direction, and resuming coroutine
+// frames through the awaitable machinery cost more than the callbacks). It lives in the frame
+// of relay_blind, which waits until its last callback has run.
+//
+// Each direction reads from `from` and writes everything to `to`, until `from` ends its
+// sending (then `to` gets a FIN and the other direction goes on) or something fails. Its
+// buffer is held only while bytes flow: a read that did not fill it means the sender paused,
+// so the buffer goes back and the direction waits for readability without one (an idle tunnel
+// holds no relay buffer). A full read reads again at once (a bulk transfer keeps its buffer).
+// Both sockets are non-blocking: a read after readability and a write that the socket takes
+// whole (the usual case) complete at once, without a trip through the event loop; only a
+// write the peer is not ready for waits.
+//
+// The watchdog closes the tunnel when no byte moved either way for `idle`, or for
+// `half_closed_idle` once one direction has ended (a peer that sent its FIN and never closes
+// would otherwise hold the tunnel for the whole idle timeout).
+class relay {
+  public:
+    relay(tcp::socket& client, tcp::socket& upstream, std::chrono::milliseconds idle,
+          std::chrono::milliseconds half_closed_idle)
+        : client_(client),
+          upstream_(upstream),
+          up_{client, upstream, "client_closed", {}, 0},
+          down_{upstream, client, "upstream_closed", {}, 0},
+          timer_(client.get_executor()),
+          done_(client.get_executor(), steady::time_point::max()),
+          idle_(idle),
+          half_closed_idle_(half_closed_idle) {}
+
+    asio::awaitable<void> run() {
+        wait(up_);
+        wait(down_);
+        arm_watchdog();
+        // Cancelled by the last callback (all of them complete later, on this thread).
+        auto [ec] = co_await done_.async_wait(use_tuple);
+        (void)ec;
+    }
+
+    void fill(tunnel_outcome& out) {
+        out.from_client = up_.count;
+        out.from_upstream = down_.count;
+        if (timed_out_) {
+            out.end = "idle_timeout";
+        } else if (!error_.empty()) {
+            out.end = "error";
+            out.error = std::move(error_);
+            out.client_fault = client_fault_;
+        } else {
+            out.end = first_closed_;
+        }
+    }
+
+  private:
+    struct direction {
+        tcp::socket& from;
+        tcp::socket& to;
+        const char* side;  // how the tunnel ended if this direction finishes first
+        std::unique_ptr<char[]> buffer;
+        std::uint64_t count = 0;
+        bool from_client() const { return side[0] == 'c'; }
+    };
+
+    // Waits, without a buffer, until `d.from` has something to read.
+    void wait(direction& d) {
+        d.buffer.reset();
+        d.from.async_wait(tcp::socket::wait_read, [this, &d](beast::error_code ec) {
+            if (ec) {
+                read_failed(d, ec);
+            } else {
+                transfer(d);
+            }
+        });
+    }
+
+    // Reads what is there and writes it on, again as long as reads fill the buffer.
+    void transfer(direction& d) {
+        for (;;) {
+            if (!d.buffer) {
+                d.buffer = std::make_unique<char[]>(tunnel_buffer_bytes);
+            }
+            beast::error_code rec;
+            std::size_t n =
+                d.from.read_some(asio::buffer(d.buffer.get(), tunnel_buffer_bytes), rec);
+            if (rec == asio::error::would_block || rec == asio::error::try_again) {
+                wait(d);  // a spurious wake-up
+                return;
+            }
+            if (rec) {
+                read_failed(d, rec);
+                return;
+            }
+            last_activity_ = steady::now();
+            const bool full = n == tunnel_buffer_bytes;
+            beast::error_code wec;
+            std::size_t wn = d.to.write_some(asio::buffer(d.buffer.get(), n), wec);
+            if (wec == asio::error::would_block || wec == asio::error::try_again) {
+                wec = {};
+                wn = 0;
+            }
+            d.count += wn;
+            if (wec) {
+                write_failed(d, wec);
+                return;
+            }
+            if (wn < n) {
+                // The peer is not ready for all of it: the rest waits for writability.
+                asio::async_write(d.to, asio::buffer(d.buffer.get() + wn, n - wn),
+                                  [this, &d, full](beast::error_code ec, std::size_t written) {
+                                      d.count += written;
+                                      last_activity_ = steady::now();
+                                      if (ec) {
+                                          write_failed(d, ec);
+                                      } else if (full) {
+                                          transfer(d);
+                                      } else {
+                                          wait(d);
+                                      }
+                                  });
+                return;
+            }
+            if (!full) {
+                wait(d);
+                return;
+            }
+        }
+    }
+
+    void read_failed(direction& d, beast::error_code ec) {
+        if (ec == asio::error::eof) {
+            beast::error_code ignored;
+            d.to.shutdown(tcp::socket::shutdown_send, ignored);
+            if (first_closed_.empty()) {
+                first_closed_ = d.side;
+                // The other direction now has the shorter half-closed limit.
+                half_closed_ = true;
+                timer_.cancel();
+            }
+        } else {
+            if (error_.empty() && !timed_out_ && ec != asio::error::operation_aborted) {
+                error_ = std::string("reading from the ") +
+                         (d.from_client() ? "client" : "upstream") + ": " + ec.message();
+                client_fault_ = d.from_client();
+            }
+            abort();
+        }
+        direction_done(d);
+    }
+
+    void write_failed(direction& d, beast::error_code ec) {
+        if (error_.empty() && !timed_out_ && ec != asio::error::operation_aborted) {
+            error_ = std::string("writing to the ") + (d.from_client() ? "upstream" : "client") +
+                     ": " + ec.message();
+            client_fault_ = !d.from_client();
+        }
+        abort();
+        direction_done(d);
+    }
+
+    void direction_done(direction& d) {
+        d.buffer.reset();
+        if (--directions_open_ == 0) {
+            timer_.cancel();  // the watchdog's callback sees the relay over
+        }
+        one_done();
+    }
+
+    void arm_watchdog() {
+        const auto limit = half_closed_ ? std::min(idle_, half_closed_idle_) : idle_;
+        timer_.expires_at(last_activity_ + limit);
+        timer_.async_wait([this, limit](beast::error_code ec) {
+            if (directions_open_ == 0) {
+                one_done();
+                return;
+            }
+            if (!ec && steady::now() >= last_activity_ + limit) {
+                timed_out_ = true;
+                abort();
+                one_done();
+                return;
+            }
+            arm_watchdog();  // bytes moved since, or a direction ended (shorter limit)
+        });
+    }
 
     // Stops both directions: an error on one side ends the tunnel.
     void abort() {
-        beast::error_code ec;
-        client.cancel(ec);
-        upstream.cancel(ec);
+        beast::error_code ignored;
+        client_.cancel(ignored);
+        upstream_.cancel(ignored);
     }
+
+    void one_done() {
+        if (--pending_ == 0) {
+            done_.cancel();
+        }
+    }
+
+    tcp::socket& client_;
+    tcp::socket& upstream_;
+    direction up_;
+    direction down_;
+    asio::steady_timer timer_;  // the watchdog's
+    asio::steady_timer done_;   // what relay_blind waits on
+    std::chrono::milliseconds idle_;
+    std::chrono::milliseconds half_closed_idle_;
+    steady::time_point last_activity_ = steady::now();
+    int directions_open_ = 2;
+    int pending_ = 3;  // the two directions and the watchdog
+    bool half_closed_ = false;
+    bool timed_out_ = false;
+    bool client_fault_ = false;  // the error was on the client's side
+    std::string first_closed_;   // which side finished sending first
+    std::string error_;
 };
-
-// One direction: reads from `from`, writes everything to `to`, until `from` ends its sending
-// (then `to` gets a FIN and the other direction goes on) or something fails. The buffer is
-// held only while bytes flow: a read that did not fill it means the sender paused, so the
-// buffer goes back and the pump waits for readability without one (an idle tunnel holds no
-// relay buffer). A full read reads again at once (a bulk transfer keeps its buffer). Both
-// sockets are non-blocking: a read after readability and a write that the socket takes whole
-// (the usual case) complete at once, without a trip through the event loop; only a write the
-// peer is not ready for waits.
-asio::awaitable<void> pump(tunnel_state& st, tcp::socket& from, tcp::socket& to,
-                           std::uint64_t& count, const char* side) {
-    std::unique_ptr<char[]> buffer;
-    bool more = false;  // the last read filled the buffer: more is likely waiting
-    while (true) {
-        beast::error_code rec;
-        std::size_t n = 0;
-        if (!more) {
-            buffer.reset();
-            auto [wec] = co_await from.async_wait(tcp::socket::wait_read, use_tuple);
-            rec = wec;
-        }
-        if (!rec) {
-            if (!buffer) {
-                buffer = std::make_unique<char[]>(tunnel_buffer_bytes);
-            }
-            n = from.read_some(asio::buffer(buffer.get(), tunnel_buffer_bytes), rec);
-            if (rec == asio::error::would_block || rec == asio::error::try_again) {
-                more = false;  // a spurious wake-up: wait again
-                continue;
-            }
-        }
-        more = n == tunnel_buffer_bytes;
-        if (n > 0) {
-            st.last_activity = std::chrono::steady_clock::now();
-            beast::error_code wec;
-            std::size_t wn = to.write_some(asio::buffer(buffer.get(), n), wec);
-            if (wec == asio::error::would_block || wec == asio::error::try_again) {
-                wec = {};
-            }
-            if (!wec && wn < n) {
-                auto [e, rest] = co_await asio::async_write(
-                    to, asio::buffer(buffer.get() + wn, n - wn), use_tuple);
-                wec = e;
-                wn += rest;
-            }
-            count += wn;
-            st.last_activity = std::chrono::steady_clock::now();
-            if (wec) {
-                if (st.error.empty() && !st.timed_out && wec != asio::error::operation_aborted) {
-                    st.error = std::string("writing to the ") +
-                               (side[0] == 'c' ? "upstream" : "client") + ": " + wec.message();
-                    st.client_fault = side[0] != 'c';
-                }
-                st.abort();
-                co_return;
-            }
-        }
-        if (rec == asio::error::eof) {
-            beast::error_code ec;
-            to.shutdown(tcp::socket::shutdown_send, ec);
-            if (st.first_closed.empty()) {
-                st.first_closed = side;
-                // The other direction now has the shorter half-closed limit.
-                st.half_closed = true;
-                st.timer.cancel();
-            }
-            co_return;
-        }
-        if (rec) {
-            if (st.error.empty() && !st.timed_out && rec != asio::error::operation_aborted) {
-                st.error = std::string("reading from the ") +
-                           (side[0] == 'c' ? "client" : "upstream") + ": " + rec.message();
-                st.client_fault = side[0] == 'c';
-            }
-            st.abort();
-            co_return;
-        }
-    }
-}
-
-// Closes the tunnel when no byte moved either way for `idle`, or for `half_closed_idle` once
-// one direction has ended (a peer that sent its FIN and never closes would otherwise hold the
-// tunnel for the whole idle timeout).
-asio::awaitable<void> watchdog(tunnel_state& st, std::chrono::milliseconds idle,
-                               std::chrono::milliseconds half_closed_idle) {
-    // Cancellation (the relay finished) is checked, not thrown: a wake-up for the half-close
-    // may race with it.
-    co_await asio::this_coro::throw_if_cancelled(false);
-    while (true) {
-        auto state = co_await asio::this_coro::cancellation_state;
-        if (state.cancelled() != asio::cancellation_type::none) {
-            co_return;
-        }
-        auto limit = st.half_closed ? std::min(idle, half_closed_idle) : idle;
-        st.timer.expires_at(st.last_activity + limit);
-        auto [ec] = co_await st.timer.async_wait(use_tuple);
-        if (ec) {
-            continue;  // the relay finished (checked above) or a direction ended
-        }
-        if (std::chrono::steady_clock::now() >= st.last_activity + limit) {
-            st.timed_out = true;
-            st.abort();
-            co_return;
-        }
-    }
-}
 
 }  // namespace
 
@@ -156,7 +245,6 @@ asio::awaitable<tunnel_outcome> relay_blind(tcp::socket& client, tcp::socket& up
                                             std::chrono::milliseconds idle_timeout,
                                             std::chrono::milliseconds half_closed_timeout) {
     tunnel_outcome out;
-    tunnel_state st(client, upstream);
     beast::error_code nb;
     // A socket asio connected stays registered for writability (EPOLLOUT) with the reactor,
     // and each async_wait below re-arms it (EPOLL_CTL_MOD), which reports a writable socket at
@@ -183,20 +271,9 @@ asio::awaitable<tunnel_outcome> relay_blind(tcp::socket& client, tcp::socket& up
         out.error = "setting the sockets non-blocking: " + nb.message();
         co_return out;
     }
-    // Named awaitables: the operators below take them by value.
-    auto up = pump(st, client, upstream, out.from_client, "client_closed");
-    auto down = pump(st, upstream, client, out.from_upstream, "upstream_closed");
-    auto guard = watchdog(st, idle_timeout, half_closed_timeout);
-    co_await ((std::move(up) && std::move(down)) || std::move(guard));
-    if (st.timed_out) {
-        out.end = "idle_timeout";
-    } else if (!st.error.empty()) {
-        out.end = "error";
-        out.error = std::move(st.error);
-        out.client_fault = st.client_fault;
-    } else {
-        out.end = st.first_closed;
-    }
+    relay r(client, upstream, idle_timeout, half_closed_timeout);
+    co_await r.run();
+    r.fill(out);
     co_return out;
 }
 

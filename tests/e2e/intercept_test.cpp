@@ -316,6 +316,107 @@ TEST_F(Intercept, AHalfClosedTunnelEndsAfterTheHalfClosedTimeout) {
     EXPECT_EQ(records[0]["tunnel"]["bytes_from_upstream"], 9);
 }
 
+// Bytes moving either way keep a tunnel open past the idle timeout; once nothing moves for
+// --tunnel-idle-timeout (both directions still open) it ends "idle_timeout".
+TEST_F(Intercept, AnIdleTunnelEndsAfterTheIdleTimeoutAndTrafficKeepsItOpen) {
+    raw_server server(
+        [](int fd) {
+            // Echoes until the tunnel goes away.
+            char buf[256];
+            for (;;) {
+                ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+                if (n <= 0 || !send_all(fd, std::string_view(buf, static_cast<std::size_t>(n)))) {
+                    return;
+                }
+            }
+        },
+        1);
+    start_dir_logger({"--log-tunnels", "--ignore-hosts", "^raw\\.test:", "--connect-to",
+                      "raw.test:7001:127.0.0.1:" + std::to_string(server.port()),
+                      "--tunnel-idle-timeout", "2"});
+    auto fd = open_tunnel(proxy_->port(), "raw.test:7001");
+    // Twelve round trips a quarter of a second apart: three seconds, longer than the idle
+    // timeout, with never more than a quarter of a second without a byte.
+    const auto started = std::chrono::steady_clock::now();
+    std::string echoed;
+    for (int i = 0; i < 12; ++i) {
+        ASSERT_TRUE(send_all(fd.get(), "ping")) << "round " << i;
+        std::string got = recv_some(fd.get(), std::chrono::seconds(10), 4);
+        ASSERT_EQ(got, "ping") << "round " << i;
+        echoed += got;
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+    // Now idle, both sides open: only the idle timeout ends it.
+    EXPECT_EQ(recv_until_close(fd.get(), std::chrono::seconds(30)), "");
+    fd.reset();
+    auto records = records_after_stop();
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0]["tunnel"]["end"], "idle_timeout");
+    EXPECT_EQ(records[0]["tunnel"]["bytes_from_client"], 48);
+    EXPECT_EQ(records[0]["tunnel"]["bytes_from_upstream"], 48);
+    EXPECT_FALSE(records[0].contains("error")) << records[0].dump(2);
+}
+
+namespace {
+// Makes the socket's close send a TCP reset instead of a FIN (SO_LINGER 0).
+void reset_on_close(int fd) {
+    linger l{1, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+}
+}  // namespace
+
+// A reset from either side ends the tunnel at once: the other side is closed, and the record
+// says which side failed, with the bytes relayed before.
+TEST_F(Intercept, AResetOnEitherSideEndsTheTunnelAsAnError) {
+    raw_server server(
+        [](int fd) {
+            std::string got = recv_some(fd, std::chrono::seconds(20), 5);
+            send_all(fd, "ok");
+            if (got == "reset") {
+                // The upstream resets once the client has its answer (and says so).
+                (void)recv_some(fd, std::chrono::seconds(20), 1);
+                reset_on_close(fd);  // the server closes fd when this returns
+                return;
+            }
+            // The client resets: this side sees the tunnel close.
+            (void)recv_until_close(fd, std::chrono::seconds(20));
+        },
+        2);
+    start_dir_logger({"--log-tunnels", "--ignore-hosts", "^raw\\.test:", "--connect-to",
+                      "raw.test:7001:127.0.0.1:" + std::to_string(server.port())});
+
+    auto a = open_tunnel(proxy_->port(), "raw.test:7001");
+    ASSERT_TRUE(send_all(a.get(), "reset"));
+    EXPECT_EQ(recv_some(a.get(), std::chrono::seconds(20), 2), "ok");
+    ASSERT_TRUE(send_all(a.get(), "!"));
+    EXPECT_EQ(recv_until_close(a.get(), std::chrono::seconds(20)), "");
+    a.reset();
+
+    auto b = open_tunnel(proxy_->port(), "raw.test:7001");
+    ASSERT_TRUE(send_all(b.get(), "quiet"));
+    EXPECT_EQ(recv_some(b.get(), std::chrono::seconds(20), 2), "ok");
+    reset_on_close(b.get());
+    b.reset();
+
+    auto records = records_after_stop();
+    ASSERT_EQ(records.size(), 2u);
+    for (const auto& r : records) {
+        ASSERT_TRUE(r.contains("error")) << r.dump(2);
+        EXPECT_EQ(r["tunnel"]["end"], "error") << r.dump(2);
+        EXPECT_EQ(r["tunnel"]["bytes_from_upstream"], 2) << r.dump(2);
+        const std::string message = r["error"]["message"];
+        if (r["tunnel"]["bytes_from_client"] == 6) {  // "reset" and "!"
+            EXPECT_EQ(r["error"]["kind"], "upstream_reset") << r.dump(2);
+            EXPECT_NE(message.find("reading from the upstream"), std::string::npos) << message;
+        } else {
+            EXPECT_EQ(r["tunnel"]["bytes_from_client"], 5) << r.dump(2);
+            EXPECT_EQ(r["error"]["kind"], "client_disconnected") << r.dump(2);
+            EXPECT_NE(message.find("reading from the client"), std::string::npos) << message;
+        }
+    }
+}
+
 TEST_F(Intercept, UnreachableTunnelTargetIs502) {
     std::uint16_t dead_port;
     {
