@@ -102,7 +102,7 @@ class relay {
     void transfer(direction& d) {
         for (;;) {
             if (!d.buffer) {
-                d.buffer = std::make_unique<char[]>(tunnel_buffer_bytes);
+                d.buffer = std::make_unique_for_overwrite<char[]>(tunnel_buffer_bytes);
             }
             beast::error_code rec;
             std::size_t n =

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <regex>
 #include <thread>
+#include <vector>
 
 #include "e2e_fixture.hpp"
 #include "support/raw_socket.hpp"
@@ -355,6 +356,54 @@ TEST_F(Intercept, AnIdleTunnelEndsAfterTheIdleTimeoutAndTrafficKeepsItOpen) {
     EXPECT_EQ(records[0]["tunnel"]["end"], "idle_timeout");
     EXPECT_EQ(records[0]["tunnel"]["bytes_from_client"], 48);
     EXPECT_EQ(records[0]["tunnel"]["bytes_from_upstream"], 48);
+    EXPECT_FALSE(records[0].contains("error")) << records[0].dump(2);
+}
+
+// A direction reads into an 8 KiB buffer and, when a read fills it, reads again at once:
+// messages at, below and above that size (and the 2 KiB a relay with a smaller first buffer
+// would use), each sent only once the one before came back whole, so a message held back at a
+// boundary (a full read waiting for more before it writes) times out here.
+TEST_F(Intercept, MessagesAtTheRelayBufferSizesPassWholeOneAtATime) {
+    raw_server server(
+        [](int fd) {
+            // Echoes until the client finishes sending, then closes.
+            std::string buf(64 * 1024, '\0');
+            for (;;) {
+                ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+                if (n <= 0 ||
+                    !send_all(fd, std::string_view(buf.data(), static_cast<std::size_t>(n)))) {
+                    return;
+                }
+            }
+        },
+        1);
+    start_dir_logger({"--log-tunnels", "--ignore-hosts", "^raw\\.test:", "--connect-to",
+                      "raw.test:7001:127.0.0.1:" + std::to_string(server.port())});
+    auto fd = open_tunnel(proxy_->port(), "raw.test:7001");
+    const std::size_t small = 2 * 1024;
+    const std::size_t large = 8 * 1024;  // tunnel_buffer_bytes
+    const std::vector<std::size_t> sizes = {
+        1,         small - 1, small,         small + 1, 2 * small, large - 1, large,
+        large + 1, small,     large + small, 2 * large, 1,         4 * large, small,
+        small - 1, 3,         large + small, 64 * 1024};
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < sizes.size(); ++i) {
+        std::string message(sizes[i], '\0');
+        fill_pattern(message, 7, i);
+        ASSERT_TRUE(send_all(fd.get(), message)) << "message " << i;
+        std::string got = recv_some(fd.get(), std::chrono::seconds(10), message.size());
+        ASSERT_EQ(got.size(), message.size()) << "message " << i << " of " << sizes[i] << " bytes";
+        ASSERT_TRUE(got == message) << "message " << i << " of " << sizes[i] << " bytes";
+        total += sizes[i];
+    }
+    ::shutdown(fd.get(), SHUT_WR);
+    EXPECT_EQ(recv_until_close(fd.get(), std::chrono::seconds(20)), "");
+    fd.reset();
+    auto records = records_after_stop();
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0]["tunnel"]["end"], "client_closed");
+    EXPECT_EQ(records[0]["tunnel"]["bytes_from_client"], total);
+    EXPECT_EQ(records[0]["tunnel"]["bytes_from_upstream"], total);
     EXPECT_FALSE(records[0].contains("error")) << records[0].dump(2);
 }
 
