@@ -134,6 +134,7 @@ class server_impl {
             t.join();
         }
         for (auto& w : workers_) {
+            w->tunnels.stop();  // tunnels still open after the grace period are cut off
             w->pool.close_all();
         }
         shared_.mint_pool.join();

@@ -12,6 +12,7 @@
 #include "llm_proxy/addon.hpp"
 #include "llm_proxy/proxy/config.hpp"
 #include "llm_proxy/tls/certificate_authority.hpp"
+#include "tunnel_loop.hpp"
 #include "upstream.hpp"
 
 namespace llm_proxy::proxy {
@@ -46,6 +47,9 @@ struct worker {
     std::atomic<std::size_t> session_count{0};
     asio::io_context ioc;
     upstream_pool pool;
+    // Relays this worker's blind tunnels on a thread of its own (started by the first one).
+    // Declared after the io_context: stopped, and its last callbacks posted, before it goes.
+    tunnel_loop tunnels;
 
     // Closes connections that wait for a next request; in-flight flows go on.
     void close_idle_sessions();
