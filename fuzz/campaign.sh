@@ -9,7 +9,9 @@
 # CAMPAIGN_RUNS=N also stops each target after N executions (libFuzzer's -runs), whichever
 # comes first. CAMPAIGN_FLAGS adds libFuzzer flags to every target (for the engine targets,
 # "-entropic=0": libFuzzer's default entropic schedule spends over half of their time updating
-# its per-feature frequencies; see docs/reliability.md).
+# its per-feature frequencies; see docs/reliability.md). CAMPAIGN_TIMEOUT=S sets libFuzzer's
+# per-input time limit (default 10 s): it counts wall-clock time, so a campaign that shares the
+# machine with builds at a higher priority wants a longer one.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 build="$1"
@@ -30,7 +32,7 @@ for spec in "$@"; do
   start=$(date +%s)
   ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}" \
     UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
-    "$build/fuzz/$t" "$out/corpus/$t" "${dict[@]}" "${runs[@]}" "${flags[@]}" -max_total_time="$seconds" -timeout=10 \
+    "$build/fuzz/$t" "$out/corpus/$t" "${dict[@]}" "${runs[@]}" "${flags[@]}" -max_total_time="$seconds" -timeout="${CAMPAIGN_TIMEOUT:-10}" \
       -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" \
       >"$out/$t.log" 2>&1
   rc=$?
