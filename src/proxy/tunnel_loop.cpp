@@ -216,21 +216,28 @@ void tunnel_loop::run() {
         finish(t);
     };
 
+    // Writes what the peer takes now: the bytes written (0 if it takes none), or -1 once the
+    // tunnel has failed.
+    auto write_to = [&](tunnel& t, tunnel::direction& d, const char* data,
+                        std::size_t n) -> ssize_t {
+        const ssize_t w = ::send(d.to, data, n, MSG_NOSIGNAL);
+        if (w >= 0) {
+            d.count += static_cast<std::size_t>(w);
+            return w;
+        }
+        if (would_block(errno)) {
+            return 0;
+        }
+        fail(t,
+             std::string("writing to the ") + side_name(!d.from_client) + ": " + error_text(errno),
+             !d.from_client);
+        return -1;
+    };
+
     // Sends `data` on; what the peer does not take now is kept until it is writable.
     auto send_on = [&](tunnel& t, tunnel::direction& d, const char* data, std::size_t n) {
-        ssize_t w = ::send(d.to, data, n, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (!would_block(errno)) {
-                fail(t,
-                     std::string("writing to the ") + side_name(!d.from_client) + ": " +
-                         error_text(errno),
-                     !d.from_client);
-                return;
-            }
-            w = 0;
-        }
-        d.count += static_cast<std::size_t>(w);
-        if (static_cast<std::size_t>(w) < n) {
+        const ssize_t w = write_to(t, d, data, n);
+        if (w >= 0 && static_cast<std::size_t>(w) < n) {
             d.pending_size = n - static_cast<std::size_t>(w);
             d.pending_sent = 0;
             d.pending = std::make_unique_for_overwrite<char[]>(d.pending_size);
@@ -239,19 +246,12 @@ void tunnel_loop::run() {
     };
 
     auto flush = [&](tunnel& t, tunnel::direction& d) {
-        ssize_t w = ::send(d.to, d.pending.get() + d.pending_sent, d.pending_size - d.pending_sent,
-                           MSG_NOSIGNAL);
-        if (w < 0) {
-            if (!would_block(errno)) {
-                fail(t,
-                     std::string("writing to the ") + side_name(!d.from_client) + ": " +
-                         error_text(errno),
-                     !d.from_client);
-            }
+        const ssize_t w =
+            write_to(t, d, d.pending.get() + d.pending_sent, d.pending_size - d.pending_sent);
+        if (w <= 0) {
             return;
         }
         t.last_activity = steady::now();
-        d.count += static_cast<std::size_t>(w);
         d.pending_sent += static_cast<std::size_t>(w);
         if (!d.has_pending()) {
             d.pending.reset();

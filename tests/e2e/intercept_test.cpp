@@ -380,12 +380,15 @@ TEST_F(Intercept, MessagesAtTheRelayBufferSizesPassWholeOneAtATime) {
     start_dir_logger({"--log-tunnels", "--ignore-hosts", "^raw\\.test:", "--connect-to",
                       "raw.test:7001:127.0.0.1:" + std::to_string(server.port())});
     auto fd = open_tunnel(proxy_->port(), "raw.test:7001");
-    const std::size_t small = 2 * 1024;
-    const std::size_t large = 8 * 1024;  // tunnel_buffer_bytes
+    // Around the relay's read size (one read fills the buffer exactly, or leaves one byte
+    // for the next read) and around a quarter of it, in an order that mixes them.
+    // (The binary's relay reads 16 KiB at once: tunnel_read_bytes in src/proxy/tunnel_loop.hpp.)
+    const std::size_t large = 16 * 1024;
+    const std::size_t small = large / 4;
     const std::vector<std::size_t> sizes = {
         1,         small - 1, small,         small + 1, 2 * small, large - 1, large,
         large + 1, small,     large + small, 2 * large, 1,         4 * large, small,
-        small - 1, 3,         large + small, 64 * 1024};
+        small - 1, 3,         large + small, large - 1, large + 1, 64 * 1024};
     std::uint64_t total = 0;
     for (std::size_t i = 0; i < sizes.size(); ++i) {
         std::string message(sizes[i], '\0');
