@@ -64,18 +64,63 @@ bool usage_chunk_filter::is_usage_only(std::string_view event) {
            usage->is_object();
 }
 
+void usage_chunk_filter::pass(std::string_view part, std::string& out) {
+    seen_(part);
+    out.append(part);
+}
+
+std::size_t usage_chunk_filter::overlong_end(std::string_view in) {
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        const char c = in[i];
+        if (after_cr_) {
+            after_cr_ = false;
+            if (c == '\n') {
+                continue;  // the rest of a CRLF
+            }
+        }
+        if (c != '\n' && c != '\r') {
+            line_start_ = false;
+            continue;
+        }
+        if (line_start_) {
+            // A blank line ends the event; a CR's LF may come in the next piece.
+            std::size_t end = i + 1;
+            if (c == '\r') {
+                if (end < in.size()) {
+                    end += in[end] == '\n' ? 1 : 0;
+                } else {
+                    lf_may_end_ = true;
+                }
+            }
+            line_start_ = true;
+            return end;
+        }
+        line_start_ = true;
+        after_cr_ = c == '\r';
+    }
+    return std::string_view::npos;
+}
+
 void usage_chunk_filter::on_data(std::string_view in, std::string& out) {
+    if (lf_may_end_ && !in.empty()) {
+        lf_may_end_ = false;
+        if (in.starts_with('\n')) {
+            pass(in.substr(0, 1), out);  // the LF of the CRLF that ended the last event
+            in.remove_prefix(1);
+        }
+    }
     if (overlong_) {
         // The rest of an overlong event passes as it comes, up to its blank line.
-        std::size_t end = event_end(in);
-        std::string_view part = in.substr(0, end);
-        seen_(part);
-        out.append(part);
+        std::size_t end = overlong_end(in);
+        pass(in.substr(0, end), out);
         if (end == std::string_view::npos) {
             return;
         }
         overlong_ = false;
         in.remove_prefix(end);
+        if (lf_may_end_) {
+            return;  // `in` ended with the CR
+        }
     }
     pending_.append(in);
     std::string_view rest = pending_;
@@ -94,11 +139,13 @@ void usage_chunk_filter::on_data(std::string_view in, std::string& out) {
     pending_.erase(0, pending_.size() - rest.size());
     if (pending_.size() > max_pending) {
         // No usage-only chunk is this long: the unfinished event goes on unfiltered, so a
-        // stream that never ends an event is not held (nor kept) whole.
-        seen_(pending_);
-        out.append(pending_);
+        // stream that never ends an event is not held (nor kept) whole. The scan for its end
+        // goes on from where these bytes leave it (an end here can only be a CR last).
+        pass(pending_, out);
+        line_start_ = true;
+        after_cr_ = false;
+        overlong_ = overlong_end(pending_) == std::string_view::npos;
         pending_.clear();
-        overlong_ = true;
     }
 }
 

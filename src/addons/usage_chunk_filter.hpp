@@ -25,9 +25,20 @@ class usage_chunk_filter : public body_transform {
     static constexpr std::size_t max_pending = 1u << 20;
 
   private:
+    // In an overlong event: where its blank line ends in `in` (the scan goes on from the
+    // previous piece), or npos.
+    std::size_t overlong_end(std::string_view in);
+    void pass(std::string_view part, std::string& out);
+
     std::function<void(std::string_view)> seen_;
     std::string pending_;    // an unfinished event
     bool overlong_ = false;  // in an event longer than max_pending: passing it on as it comes
+    // The scan of an overlong event across pieces: the next byte starts a line; the last one
+    // was a CR (a LF next completes its CRLF).
+    bool line_start_ = true;
+    bool after_cr_ = false;
+    // An event ended with a CR at the end of a piece: a LF first in the next one is its end.
+    bool lf_may_end_ = false;
 };
 
 }  // namespace llm_proxy::addons

@@ -478,6 +478,12 @@ asio::awaitable<client_session::head_bytes> client_session::scan_head_bytes() {
         std::string_view bytes(static_cast<const char*>(buffer_.data().data()), buffer_.size());
         auto scan = scan_request_head(bytes, scanned);
         if (scan.state == head_scan::status::complete) {
+            if (scan.length > limit) {
+                // The bound counts the whole head, request line and final empty line
+                // included (Beast's own header_limit leaves the request line out).
+                out.too_large = true;
+                co_return out;
+            }
             out.length = scan.length;
             out.problem = request_head_problem(bytes.substr(0, scan.length));
             co_return out;

@@ -575,6 +575,11 @@ asio::awaitable<beast::error_code> client_session::read_response_head(flow_conte
         }
         up.stream.tcp().expires_after(shared_.config.upstream_timeout);
         auto [ec, n] = co_await http::async_read_header(up.stream, up.buffer, rp, use_tuple);
+        if (!ec && n > shared_.config.max_header_bytes) {
+            // The bound counts the whole head, status line and final empty line included
+            // (Beast's header_limit leaves the status line out).
+            ec = http::error::header_limit;
+        }
         if (ec) {
             ctx.client_gone = watch.gone();
             co_return ec;

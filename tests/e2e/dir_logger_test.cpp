@@ -192,6 +192,47 @@ TEST_F(DirLogger, RejectedRequestsAreRecorded) {
     EXPECT_EQ(origin["request"]["header"]["Host"][0], "api.openai.com");
 }
 
+// The raw head of a refused request is kept up to rejection::max_raw_head (2,048) bytes:
+// raw_head_truncated only past it.
+TEST_F(DirLogger, RefusedRawHeadIsKeptUpToItsBound) {
+    start_dir_logger();
+    std::map<std::string, std::string> sent;  // marker -> head
+    for (std::size_t size : {std::size_t{2047}, std::size_t{2048}, std::size_t{2049}}) {
+        const std::string marker = "n" + std::to_string(size);
+        // An obs-fold makes the head unparseable: 400, recorded with its raw bytes.
+        std::string head = "GET http://api.openai.com/ HTTP/1.1\r\nX-Marker: " + marker +
+                           "\r\nX-Folded: a\r\n b\r\nX-Pad: ";
+        head += std::string(size - head.size() - 4, 'p') + "\r\n\r\n";
+        ASSERT_EQ(head.size(), size);
+        EXPECT_EQ(raw_exchange(proxy_->host(), proxy_->port(), head, std::chrono::seconds(10))
+                      .substr(0, 12),
+                  "HTTP/1.1 400");
+        sent[marker] = head;
+    }
+    auto records = wait_for_records(3);
+    ASSERT_EQ(records.size(), 3u);
+    std::size_t checked = 0;
+    for (const auto& [marker, head] : sent) {
+        for (const auto& rec : records) {
+            const auto raw = rec["rejected"].value("raw_head", std::string());
+            if (raw.find("X-Marker: " + marker + "\r\n") == std::string::npos) {
+                continue;
+            }
+            SCOPED_TRACE(marker);
+            ++checked;
+            const bool over = head.size() > 2048;
+            EXPECT_EQ(raw.size(), over ? 2048u : head.size());
+            EXPECT_TRUE(raw == head.substr(0, 2048)) << "the raw head is not the head's start";
+            if (over) {
+                EXPECT_EQ(rec["rejected"]["raw_head_truncated"], true);
+            } else {
+                EXPECT_FALSE(rec["rejected"].contains("raw_head_truncated")) << rec.dump(2);
+            }
+        }
+    }
+    EXPECT_EQ(checked, 3u) << nlohmann::json(records).dump(2);
+}
+
 // A 407 is recorded without the credentials that were sent, whatever the filter lists say;
 // so is a malformed head that carries them.
 TEST_F(DirLogger, RejectedProxyAuthIsRecordedWithoutCredentials) {

@@ -123,6 +123,69 @@ TEST(ClientHello, TruncatedExtensionsGiveNoNameButNoCrash) {
     EXPECT_FALSE(scan.sni);
 }
 
+namespace {
+
+// A ClientHello with server name `sni` padded (padding extension) so that its records take
+// `total` bytes, in records of at most 16 KiB of handshake bytes each.
+std::string padded_client_hello(const std::string& sni, std::size_t total) {
+    auto u16 = [](std::size_t v) {
+        return std::string{static_cast<char>(v >> 8), static_cast<char>(v & 0xff)};
+    };
+    std::string sni_ext =
+        u16(0) + u16(sni.size() + 5) + u16(sni.size() + 3) + '\0' + u16(sni.size()) + sni;
+    std::string fixed =
+        "\x03\x03" + std::string(32, 'r') + '\0' + u16(2) + "\x13\x01" + std::string("\x01\x00", 2);
+    auto message_for = [&](std::size_t padding) {
+        std::string ext = sni_ext + u16(21) + u16(padding) + std::string(padding, '\0');
+        std::string body = fixed + u16(ext.size()) + ext;
+        return std::string{'\x01', static_cast<char>(body.size() >> 16),
+                           static_cast<char>((body.size() >> 8) & 0xff),
+                           static_cast<char>(body.size() & 0xff)} +
+               body;
+    };
+    constexpr std::size_t fragment = 16 * 1024;
+    const std::size_t bare = message_for(0).size();
+    // The fewest records that can carry it; the message is split evenly between them.
+    const std::size_t records = (total + fragment + 4) / (fragment + 5);
+    EXPECT_GT(total, bare + 5 * records);
+    const std::string message = message_for(total - 5 * records - bare);
+    const std::size_t part_size = (message.size() + records - 1) / records;
+    EXPECT_LE(part_size, fragment);
+    std::string out;
+    for (std::size_t at = 0; at < message.size(); at += part_size) {
+        auto part = message.substr(at, part_size);
+        out += std::string("\x16\x03\x01", 3) + u16(part.size()) + part;
+    }
+    EXPECT_EQ(out.size(), total);
+    return out;
+}
+
+}  // namespace
+
+// The proxy peeks at most max_client_hello_bytes: a ClientHello that fills two records of 16 KiB
+// is read whole, one byte more is not (no server name then).
+TEST(ClientHello, PeekBoundHoldsTwoFullRecords) {
+    using proxy::max_client_hello_bytes;
+    static_assert(max_client_hello_bytes == 2 * (16 * 1024 + 5));
+    for (std::size_t total :
+         {max_client_hello_bytes - 1, max_client_hello_bytes, max_client_hello_bytes + 1}) {
+        SCOPED_TRACE(total);
+        const std::string hello = padded_client_hello("edge.test", total);
+        ASSERT_EQ(hello.size(), total);
+        auto whole = scan_client_hello(hello);
+        ASSERT_EQ(whole.state, client_hello_scan::status::complete);
+        EXPECT_EQ(whole.sni, "edge.test");
+        auto peeked = scan_client_hello(std::string_view(hello).substr(0, max_client_hello_bytes));
+        if (total <= max_client_hello_bytes) {
+            EXPECT_EQ(peeked.state, client_hello_scan::status::complete);
+            EXPECT_EQ(peeked.sni, "edge.test");
+        } else {
+            EXPECT_EQ(peeked.state, client_hello_scan::status::need_more);
+            EXPECT_FALSE(peeked.sni);
+        }
+    }
+}
+
 TEST(TunnelRecord, FieldsOfABlindTunnel) {
     flow f;
     f.id = "id";

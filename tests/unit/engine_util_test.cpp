@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/beast/http/fields.hpp>
 
 #include "llm_proxy/addons/scheme_upgrader.hpp"
@@ -199,6 +200,48 @@ TEST(Flow, CapturedBodyKeepsPrefixAndCountsAll) {
     EXPECT_EQ(b.data, "hello wo");
     EXPECT_EQ(b.total, 11u);
     EXPECT_TRUE(b.truncated);
+}
+
+TEST(Flow, CapturedBodyAtItsLimit) {
+    constexpr std::size_t limit = 1000;
+    const std::string bytes(limit + 1, 'b');
+    // One append of limit - 1, limit and limit + 1 bytes.
+    for (std::size_t n : {limit - 1, limit, limit + 1}) {
+        SCOPED_TRACE(n);
+        captured_body b;
+        b.append(std::string_view(bytes).substr(0, n), limit);
+        EXPECT_EQ(b.data, bytes.substr(0, std::min(n, limit)));
+        EXPECT_EQ(b.total, n);
+        EXPECT_EQ(b.truncated, n > limit);
+    }
+    // Appends that reach the limit exactly, then go one byte past it.
+    captured_body b;
+    b.append(std::string_view(bytes).substr(0, limit - 3), limit);
+    b.append(std::string_view(bytes).substr(0, 3), limit);
+    EXPECT_EQ(b.data.size(), limit);
+    EXPECT_EQ(b.total, limit);
+    EXPECT_FALSE(b.truncated) << "a body exactly at the limit is kept whole";
+    b.append("", limit);
+    EXPECT_FALSE(b.truncated) << "an empty append changes nothing";
+    b.append("x", limit);
+    EXPECT_EQ(b.data, bytes.substr(0, limit));
+    EXPECT_EQ(b.total, limit + 1);
+    EXPECT_TRUE(b.truncated);
+    // An append that straddles the limit keeps its prefix up to the limit.
+    captured_body s;
+    s.append(std::string(limit - 2, 'a'), limit);
+    s.append("bcd", limit);
+    EXPECT_EQ(s.data, std::string(limit - 2, 'a') + "bc");
+    EXPECT_EQ(s.total, limit + 1);
+    EXPECT_TRUE(s.truncated);
+    // A zero limit keeps nothing; only an empty body is whole.
+    captured_body z;
+    z.append("", 0);
+    EXPECT_FALSE(z.truncated);
+    z.append("a", 0);
+    EXPECT_EQ(z.data, "");
+    EXPECT_EQ(z.total, 1u);
+    EXPECT_TRUE(z.truncated);
 }
 
 TEST(Flow, EventStreamIsTheContentTypeInAnyCaseWithParameters) {

@@ -204,6 +204,106 @@ TEST(FramingDecoder, OverlongLinesAreRejectedWithoutUnboundedWaiting) {
     EXPECT_EQ(chunked_error(line + "\r\nhello\r\n0\r\n\r\n"), framing_error::line_too_long);
 }
 
+namespace {
+
+// A chunk-size line of `length` bytes without its CRLF: size "5", then an extension padded
+// with 'a' to the length.
+std::string chunk_size_line(std::size_t length) {
+    return "5;x=" + std::string(length - 4, 'a');
+}
+
+// A trailer section whose field lines, each with its CRLF, take `bytes` in all (the empty
+// line that ends the section comes on top); lines of at most max_line bytes.
+std::string trailer_section(std::size_t bytes) {
+    std::string out;
+    for (int i = 0; bytes > 0; ++i) {
+        const std::size_t line = std::min(bytes, framing_decoder::max_line + 2);
+        const std::string name = "X-T" + std::to_string(i) + ": ";
+        EXPECT_GE(line, name.size() + 2);
+        out += name + std::string(line - name.size() - 2, 'v') + "\r\n";
+        bytes -= line;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST(FramingDecoder, ChunkSizeLineAtItsBoundWholeAndByteByByte) {
+    // max_line counts the line's bytes without its CRLF, extension included.
+    for (std::size_t step : {std::size_t{1}, std::size_t{1} << 20}) {
+        for (std::size_t length : {framing_decoder::max_line - 1, framing_decoder::max_line,
+                                   framing_decoder::max_line + 1}) {
+            SCOPED_TRACE("line of " + std::to_string(length) + ", step " + std::to_string(step));
+            const std::string line = chunk_size_line(length);
+            ASSERT_EQ(line.size(), length);
+            const std::string wire = line + "\r\nhello\r\n" + line + "\r\nworld\r\n0\r\n\r\n";
+            auto d = decode_in_steps(framing_decoder::for_chunked(), wire + "NEXT", step);
+            if (length <= framing_decoder::max_line) {
+                EXPECT_TRUE(d.done) << to_string(d.error);
+                EXPECT_EQ(d.error, framing_error::none);
+                EXPECT_EQ(d.body, "helloworld");
+                EXPECT_EQ(d.consumed, wire.size()) << "the next message is left alone";
+            } else {
+                EXPECT_FALSE(d.done);
+                EXPECT_EQ(d.error, framing_error::line_too_long);
+                EXPECT_EQ(d.body, "");
+            }
+        }
+    }
+    // Without its CRLF yet, a line at the bound waits; one byte past it fails at once.
+    auto waiting = framing_decoder::for_chunked();
+    EXPECT_EQ(waiting.decode(chunk_size_line(framing_decoder::max_line) + "\r").consumed, 0u);
+    EXPECT_FALSE(waiting.failed());
+    auto over = framing_decoder::for_chunked();
+    EXPECT_EQ(over.decode(chunk_size_line(framing_decoder::max_line + 1) + "\r").consumed, 0u);
+    EXPECT_EQ(over.error(), framing_error::line_too_long);
+}
+
+TEST(FramingDecoder, TrailerLineAtTheLineBound) {
+    for (std::size_t length : {framing_decoder::max_line - 1, framing_decoder::max_line,
+                               framing_decoder::max_line + 1}) {
+        for (std::size_t step : {std::size_t{1}, std::size_t{1} << 20}) {
+            SCOPED_TRACE("trailer line of " + std::to_string(length) + ", step " +
+                         std::to_string(step));
+            const std::string field = "X-Long: " + std::string(length - 8, 'v');
+            ASSERT_EQ(field.size(), length);
+            auto d = decode_in_steps(framing_decoder::for_chunked(),
+                                     "5\r\nhello\r\n0\r\n" + field + "\r\n\r\n", step);
+            if (length <= framing_decoder::max_line) {
+                EXPECT_TRUE(d.done) << to_string(d.error);
+                ASSERT_EQ(d.trailers.size(), 1u);
+                EXPECT_EQ(d.trailers[0].second.size(), length - 8);
+            } else {
+                EXPECT_EQ(d.error, framing_error::line_too_long);
+            }
+        }
+    }
+}
+
+TEST(FramingDecoder, TrailerSectionAtItsBoundWholeAndByteByByte) {
+    // max_trailer_bytes counts the field lines with their CRLFs, not the final empty line.
+    for (std::size_t step : {std::size_t{1}, std::size_t{1} << 20}) {
+        for (std::size_t bytes :
+             {framing_decoder::max_trailer_bytes - 1, framing_decoder::max_trailer_bytes,
+              framing_decoder::max_trailer_bytes + 1}) {
+            SCOPED_TRACE("trailers of " + std::to_string(bytes) + ", step " + std::to_string(step));
+            const std::string trailers = trailer_section(bytes);
+            ASSERT_EQ(trailers.size(), bytes);
+            const std::string wire = "5\r\nhello\r\n0\r\n" + trailers + "\r\n";
+            auto d = decode_in_steps(framing_decoder::for_chunked(), wire + "NEXT", step);
+            if (bytes <= framing_decoder::max_trailer_bytes) {
+                EXPECT_TRUE(d.done) << to_string(d.error);
+                EXPECT_EQ(d.body, "hello");
+                EXPECT_EQ(d.consumed, wire.size()) << "the next message is left alone";
+                EXPECT_EQ(d.trailers.size(), 4u);
+            } else {
+                EXPECT_FALSE(d.done);
+                EXPECT_EQ(d.error, framing_error::trailers_too_large);
+            }
+        }
+    }
+}
+
 TEST(FramingEncoder, ChunkedRoundTripsThroughTheDecoder) {
     auto enc = framing_encoder::for_chunked();
     std::string wire;

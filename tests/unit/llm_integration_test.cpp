@@ -70,6 +70,120 @@ TEST(LlmUsageFilter, AnEventThatNeverEndsIsNotHeld) {
     EXPECT_EQ(out.size(), sent + piece.size() + 2);  // the usage-only chunk is still dropped
 }
 
+namespace {
+
+// A usage-only event padded (JSON whitespace) so that it is `held` bytes long before its last
+// byte, the second "\n" of its blank line.
+std::string padded_usage_event(std::size_t held) {
+    const std::string head = "data: {\"choices\":[],";
+    const std::string tail = "\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":2}}\n";
+    EXPECT_GT(held, head.size() + tail.size());
+    return head + std::string(held - head.size() - tail.size(), ' ') + tail + "\n";
+}
+
+}  // namespace
+
+TEST(LlmUsageFilter, UnfinishedEventAtTheBound) {
+    constexpr std::size_t bound = addons::usage_chunk_filter::max_pending;
+    for (std::size_t held : {bound - 1, bound, bound + 1}) {
+        SCOPED_TRACE("unfinished event of " + std::to_string(held) + " bytes");
+        const std::string event = padded_usage_event(held);
+        ASSERT_EQ(event.size(), held + 1);
+        ASSERT_TRUE(addons::usage_chunk_filter::is_usage_only(event));
+        std::vector<std::string> seen;
+        addons::usage_chunk_filter filter([&seen](std::string_view e) { seen.emplace_back(e); });
+        std::string out;
+        filter.on_data(chunk1, out);
+        filter.on_data(std::string_view(event).substr(0, held), out);
+        if (held <= bound) {
+            EXPECT_EQ(out, chunk1) << "an unfinished event up to the bound is held";
+        } else {
+            EXPECT_EQ(out.size(), chunk1.size() + held) << "past the bound it goes on at once";
+            EXPECT_TRUE(out == chunk1 + event.substr(0, held));
+        }
+        filter.on_data("\n", out);
+        // The filter is in step again: a usage-only chunk is dropped, the rest passes.
+        filter.on_data(usage_chunk + chunk2 + done, out);
+        filter.on_end(out);
+        const std::string expected =
+            held <= bound ? chunk1 + chunk2 + done : chunk1 + event + chunk2 + done;
+        EXPECT_EQ(out.size(), expected.size());
+        EXPECT_TRUE(out == expected) << "byte-exact output";
+        // The parser saw every byte, in order.
+        std::string all_seen;
+        for (const auto& s : seen) {
+            all_seen += s;
+        }
+        EXPECT_TRUE(all_seen == chunk1 + event + usage_chunk + chunk2 + done);
+        EXPECT_EQ(seen.back(), done);
+    }
+}
+
+// Past the bound, the rest of the overlong event passes as it comes up to its blank line, even
+// when a read ends in the middle of one of its lines.
+// (The scan for its end once started each piece as if at the start of a line: a "\n" first in
+// a piece was taken for the blank line, and the event's second data line, a usage-only chunk,
+// was dropped.)
+TEST(LlmUsageFilter, OverlongEventSplitInsideALinePassesWhole) {
+    const std::string first = "data: " + std::string(addons::usage_chunk_filter::max_pending, 'x');
+    // The event goes on with a second data line that alone would be a usage-only chunk.
+    const std::string rest = "\n" + usage_chunk;
+    addons::usage_chunk_filter filter([](std::string_view) {});
+    std::string out;
+    filter.on_data(first, out);
+    EXPECT_EQ(out.size(), first.size()) << "past the bound the held bytes go on";
+    filter.on_data(rest, out);
+    filter.on_data(usage_chunk + done, out);
+    filter.on_end(out);
+    const std::string expected = first + rest + done;
+    EXPECT_EQ(out.size(), expected.size());
+    EXPECT_TRUE(out == expected) << "a line of the overlong event was filtered out";
+}
+
+// An overlong event with CRLF lines, its end fed in pieces of every size from 1 to 9 bytes, so
+// that a piece ends between each CR and its LF, and between the blank line's CR and LF.
+TEST(LlmUsageFilter, OverlongCrlfEventEndsWhereverThePiecesSplitIt) {
+    const std::string crlf_usage = usage_chunk.substr(0, usage_chunk.size() - 2) + "\r\n\r\n";
+    const std::string crlf_chunk2 = chunk2.substr(0, chunk2.size() - 2) + "\r\n\r\n";
+    const std::string head =
+        "data: " + std::string(addons::usage_chunk_filter::max_pending, 'x') + "\r";
+    // The overlong event goes on with a line that alone would be a usage-only chunk; a
+    // usage-only chunk of its own follows.
+    const std::string tail = "\n" + crlf_usage + crlf_usage + crlf_chunk2 + "\r\n";
+    for (std::size_t piece = 1; piece <= 9; ++piece) {
+        SCOPED_TRACE("pieces of " + std::to_string(piece) + " bytes");
+        std::string seen;
+        addons::usage_chunk_filter filter([&seen](std::string_view e) { seen.append(e); });
+        std::string out;
+        filter.on_data(head, out);
+        for (std::size_t at = 0; at < tail.size(); at += piece) {
+            filter.on_data(std::string_view(tail).substr(at, piece), out);
+        }
+        filter.on_end(out);
+        // The overlong event whole, the usage-only chunk dropped, the rest as sent.
+        const std::string expected = head + "\n" + crlf_usage + crlf_chunk2 + "\r\n";
+        EXPECT_EQ(out.size(), expected.size());
+        EXPECT_TRUE(out == expected);
+        EXPECT_TRUE(seen == head + tail) << "the parser saw every byte, in order";
+    }
+}
+
+// An overlong event whose held bytes end with the CR of its blank line: the event ends there,
+// and the LF that follows in the next piece belongs to it.
+TEST(LlmUsageFilter, OverlongEventEndingWithACrAtTheBound) {
+    const std::string head =
+        "data: " + std::string(addons::usage_chunk_filter::max_pending, 'x') + "\r\n\r";
+    std::string seen;
+    addons::usage_chunk_filter filter([&seen](std::string_view e) { seen.append(e); });
+    std::string out;
+    filter.on_data(head, out);
+    EXPECT_TRUE(out == head);
+    filter.on_data("\n" + usage_chunk + chunk2, out);
+    filter.on_end(out);
+    EXPECT_TRUE(out == head + "\n" + chunk2) << "the usage-only chunk after it is dropped";
+    EXPECT_TRUE(seen == head + "\n" + usage_chunk + chunk2);
+}
+
 TEST(LlmUsageFilter, CrlfEventsAndAnUnfinishedTailPass) {
     std::string crlf_usage = usage_chunk.substr(0, usage_chunk.size() - 2) + "\r\n\r\n";
     std::string body = "data: {\"choices\":[{\"index\":0,\"delta\":{}}]}\r\n\r\n" + crlf_usage +

@@ -213,6 +213,33 @@ TEST(ConnectAnswer, IncompleteHeadWaitsForMore) {
     EXPECT_EQ(parse_connect_answer("HTT", 1024).result, connect_answer::state::incomplete);
 }
 
+// The bound counts the whole head, status line and final empty line included.
+TEST(ConnectAnswer, HeadAtItsBound) {
+    const std::size_t max = 1024;
+    auto head = [](std::size_t size) {
+        std::string start = "HTTP/1.1 200 OK\r\nX-Pad: ";
+        return start + std::string(size - start.size() - 4, 'p') + "\r\n\r\n";
+    };
+    for (std::size_t size : {max - 1, max}) {
+        auto h = head(size);
+        ASSERT_EQ(h.size(), size);
+        EXPECT_EQ(parse_connect_answer(h, max).result, connect_answer::state::accepted) << size;
+        // Every shorter prefix waits for more.
+        EXPECT_EQ(parse_connect_answer(std::string_view(h).substr(0, size - 1), max).result,
+                  connect_answer::state::incomplete)
+            << size;
+    }
+    auto over = head(max + 1);
+    auto a = parse_connect_answer(over, max);
+    EXPECT_EQ(a.result, connect_answer::state::malformed);
+    EXPECT_NE(a.problem.find("larger than 1024 bytes"), std::string::npos) << a.problem;
+    // Its first `max` bytes are already too many for a head that has not ended.
+    EXPECT_EQ(parse_connect_answer(std::string_view(over).substr(0, max), max).result,
+              connect_answer::state::malformed);
+    EXPECT_EQ(parse_connect_answer(std::string_view(over).substr(0, max - 1), max).result,
+              connect_answer::state::incomplete);
+}
+
 TEST(ConnectAnswer, ProxyAuthenticationRequiredKeepsTheReason) {
     auto a = parse_connect_answer(
         "HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic "

@@ -174,6 +174,42 @@ TEST(stream_decoder, at_most_five_codings_are_undone) {
     EXPECT_TRUE(stream_decoder::make(five + ", identity, identity", error)) << error;
 }
 
+TEST(stream_decoder, coding_count_at_the_bound_identity_not_counted) {
+    static_assert(stream_decoder::max_codings == 5);
+    const std::string text = sample_text();
+    // Mixed codings, `identity` tokens between them: 4 and 5 codings are undone, 6 refused.
+    const char* codings[] = {"gzip", "deflate", "br", "zstd", "gzip", "deflate"};
+    for (std::size_t n = stream_decoder::max_codings - 1; n <= stream_decoder::max_codings + 1;
+         ++n) {
+        SCOPED_TRACE(std::to_string(n) + " codings");
+        std::string encoded = text;
+        std::string header = "identity";
+        for (std::size_t i = 0; i < n; ++i) {
+            encoded = encode_body(codings[i], encoded);
+            header += std::string(", ") + codings[i] + ", identity";
+        }
+        std::string error;
+        auto d = stream_decoder::make(header, error);
+        if (n <= stream_decoder::max_codings) {
+            ASSERT_TRUE(d) << error;
+            EXPECT_FALSE(d->identity());
+            EXPECT_EQ(decode_in_pieces(*d, encoded, 4096), text);
+            EXPECT_TRUE(d->complete());
+        } else {
+            EXPECT_FALSE(d);
+            EXPECT_NE(error.find("more than 5 content codings"), std::string::npos) << error;
+        }
+    }
+    // Only identity tokens, however many: no coding at all.
+    std::string only_identity = "identity";
+    for (int i = 0; i < 10; ++i) {
+        only_identity += ", identity";
+    }
+    auto d = make(only_identity);
+    ASSERT_TRUE(d);
+    EXPECT_TRUE(d->identity());
+}
+
 TEST(stream_decoder, nothing_fed_is_complete) {
     auto d = make("br");
     EXPECT_TRUE(d->complete());
