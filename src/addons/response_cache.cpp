@@ -15,6 +15,15 @@ namespace llm_proxy::addons {
 
 namespace {
 
+// Why a body is not used (`what`: "request" or "response"): the skip reasons.
+std::string_view not_decodable(std::string_view what) {
+    return what == "request" ? "request body cannot be decoded" : "response body cannot be decoded";
+}
+std::string_view over_max_body_decoded(std::string_view what) {
+    return what == "request" ? "request body over --cache-max-body once decoded"
+                             : "response body over --cache-max-body once decoded";
+}
+
 // Bodies this large are hashed, decoded and encoded on the cache's work thread rather than
 // on the event loop (SHA-256 or gzip of 64 MiB takes a noticeable fraction of a second).
 constexpr std::size_t off_loop_bytes = 64 * 1024;
@@ -87,15 +96,17 @@ boost::asio::awaitable<void> response_cache::on_request(flow& f) {
         key_headers.emplace_back(name, v ? std::optional<std::string>(*v) : std::nullopt);
     }
     auto ce = find_header(f.request.headers, "Content-Encoding");
-    // nullopt: the body cannot be decoded.
+    // nullopt: the body cannot be decoded, or decodes past the bound (`problem` says which).
+    std::string_view problem;
     std::function<std::optional<std::string>()> compute_key =
-        [&f, &key_headers, encoding = std::string(ce.value_or("")),
+        [&f, &key_headers, &problem, encoding = std::string(ce.value_or("")),
          max_body = options_.max_body]() -> std::optional<std::string> {
         std::string_view body = f.request_body.data;
         record::decoded_body decoded;
         if (!encoding.empty() && !body.empty()) {
             decoded = record::decode_body(encoding, body, max_body);
             if (!decoded.ok || decoded.truncated) {
+                problem = decoded.ok ? over_max_body_decoded("request") : not_decodable("request");
                 return std::nullopt;
             }
             body = decoded.data;
@@ -114,7 +125,7 @@ boost::asio::awaitable<void> response_cache::on_request(flow& f) {
         key = co_await run_on(work_, std::move(counted));
     }
     if (!key) {
-        skip(f, "request body cannot be decoded");
+        skip(f, std::string(problem));
         co_return;
     }
     auto* state = &state_.emplace(f);
@@ -275,8 +286,8 @@ void response_cache::on_response_end(flow& f) {
     }
     e.created_ms = cache::unix_ms_now();
     if (captured.data.size() < off_loop_bytes) {
-        if (!store_entry(std::move(e), captured.data, st->key, std::move(st->leader))) {
-            skip(f, "response body cannot be decoded");
+        if (auto why = store_entry(std::move(e), captured.data, st->key, std::move(st->leader))) {
+            skip(f, std::string(*why));
         }
         return;
     }
@@ -293,19 +304,21 @@ void response_cache::on_response_end(flow& f) {
     boost::asio::post(work_, [this, e = std::move(e), raw = captured.data, key = st->key,
                               leader = std::move(st->leader), bytes]() mutable {
         note_off_loop_work();
-        if (!store_entry(std::move(e), raw, key, std::move(leader))) {
-            spdlog::warn("cache: response for {} not stored: its body cannot be decoded", key);
+        if (auto why = store_entry(std::move(e), raw, key, std::move(leader))) {
+            spdlog::warn("cache: response for {} not stored: {}", key, *why);
         }
         queued_store_bytes_.fetch_sub(bytes);
     });
 }
 
-bool response_cache::store_entry(cache::entry e, std::string_view raw, const std::string& key,
-                                 std::unique_ptr<cache::lead> leader) {
+std::optional<std::string_view> response_cache::store_entry(cache::entry e, std::string_view raw,
+                                                            const std::string& key,
+                                                            std::unique_ptr<cache::lead> leader) {
     if (!raw.empty()) {
         auto decoded = record::decode_body(e.content_encoding, raw, options_.max_body);
         if (!decoded.ok || decoded.truncated) {
-            return false;  // destroying the lead releases the waiters
+            // Destroying the lead releases the waiters.
+            return decoded.ok ? over_max_body_decoded("response") : not_decodable("response");
         }
         e.body = std::move(decoded.data);
     }
@@ -314,7 +327,7 @@ bool response_cache::store_entry(cache::entry e, std::string_view raw, const std
     if (leader) {
         leader->publish(std::make_shared<const cache::entry>(std::move(e)));
     }
-    return true;
+    return std::nullopt;
 }
 
 void response_cache::on_error(flow& f) {

@@ -7,7 +7,10 @@
 #include "e2e_fixture.hpp"
 #include "llm_proxy/flow.hpp"
 #include "llm_proxy/record/body_decoder.hpp"
+#include "support/body_stream.hpp"
+#include "support/fake_upstream/pattern.hpp"
 #include "support/node_sdk.hpp"
+#include "support/proxied_connection.hpp"
 #include "support/redis_server.hpp"
 
 namespace llm_proxy::test {
@@ -398,6 +401,241 @@ TEST_F(Cache, LargeRequestBodiesPassThroughUncached) {
     auto again = client.post("https://api.openai.com/echo", big);
     EXPECT_EQ(cache_header(again), "SKIP");
     EXPECT_EQ(upstream_requests(), 2u);
+}
+
+// --cache-max-body at its edge, response bodies: 999 and 1,000 bytes are stored (the second
+// request is a HIT), 1,001 is not (SKIP with its reason; with Content-Length known from the
+// head, chunked only once the body passed the bound, so that response itself is a MISS). The
+// client gets every byte each time.
+TEST_F(Cache, ResponseBodyIsStoredUpToCacheMaxBodyAndNotPastIt) {
+    start_cache({"--cache-max-body", "1000", "--output", log_dir().string()});
+    auto client = proxied_client();
+    std::size_t expected_upstream = 0;
+    std::map<std::string, std::string> skipped;  // url -> reason
+    for (const char* framing : {"length", "chunked"}) {
+        const bool chunked = std::string_view(framing) == "chunked";
+        for (std::size_t size : {std::size_t{999}, std::size_t{1000}, std::size_t{1001}}) {
+            const std::string url =
+                "https://api.openai.com/download?bytes=" + std::to_string(size) +
+                "&framing=" + framing;
+            const bool stored = size <= 1000;
+            for (int round = 0; round < 2; ++round) {
+                auto r = client.get(url);
+                const std::string what = url + " round " + std::to_string(round);
+                ASSERT_EQ(r.status, 200u) << what;
+                ASSERT_EQ(r.body.size(), size) << what;
+                EXPECT_TRUE(check_pattern(r.body.data(), r.body.size(), 0)) << what;
+                std::string verdict =
+                    stored ? (round == 0 ? "MISS" : "HIT") : (chunked ? "MISS" : "SKIP");
+                EXPECT_EQ(cache_header(r), verdict) << what;
+                if (round == 0 || !stored) {
+                    ++expected_upstream;
+                }
+            }
+            if (!stored) {
+                skipped[url] = "response body over --cache-max-body";
+            }
+        }
+    }
+    EXPECT_EQ(upstream_requests(), expected_upstream);
+    auto records = wait_for_records(12);
+    ASSERT_EQ(records.size(), 12u);
+    std::size_t skips = 0;
+    for (const auto& rec : records) {
+        const std::string url = rec["request"]["url"];
+        if (auto it = skipped.find(url); it != skipped.end()) {
+            ++skips;
+            EXPECT_EQ(rec["tags"]["cache_skip"], it->second) << rec.dump(2);
+        } else {
+            EXPECT_FALSE(rec["tags"].contains("cache_skip")) << rec.dump(2);
+        }
+    }
+    EXPECT_EQ(skips, 4u);
+}
+
+// --cache-max-body at its edge, request bodies of a POST: 999 and 1,000 bytes make a key (MISS
+// then HIT), 1,001 does not (SKIP, "request body over --cache-max-body", both times), sent with
+// Content-Length and chunked, each request whole in one write and with its last body byte in a
+// later write (so the read before it may end exactly at the bound, or one byte short of it);
+// the upstream gets every byte each time, all over one client connection.
+TEST_F(Cache, RequestBodyIsKeyedUpToCacheMaxBodyAndSkippedPastIt) {
+    start_cache({"--cache-max-body", "1000", "--output", log_dir().string()});
+    proxied_connection c(proxy_->host(), proxy_->port(), "https://api.openai.com",
+                         proxy_ca_cert().string(), std::chrono::seconds(10));
+    std::size_t expected_upstream = 0;
+    std::size_t requests = 0;
+    std::uint64_t seed = 40;
+    for (bool last_byte_later : {false, true}) {
+        for (bool chunked : {false, true}) {
+            for (std::size_t size : {std::size_t{999}, std::size_t{1000}, std::size_t{1001}}) {
+                upload_spec spec;
+                spec.size = size;
+                spec.seed = ++seed;  // each body is new to the cache
+                spec.framing = chunked ? body_framing::chunked : body_framing::content_length;
+                const std::string body = make_body(size, spec.seed);
+                const upload_result want = expected_body(spec);
+                const bool keyed = size <= 1000;
+                header_list h = framing_headers(spec);
+                h.emplace_back("Content-Type", "application/octet-stream");
+                const std::string head = make_head("POST", c.target("/sink"), c.host_header(), h);
+                // All the body but its last byte, and the rest.
+                std::string first = head;
+                std::string rest;
+                if (chunked) {
+                    for (std::size_t at = 0; at < size - 1; at += 300) {
+                        first += encode_chunk(std::string_view(body).substr(
+                            at, std::min<std::size_t>(300, size - 1 - at)));
+                    }
+                    rest =
+                        encode_chunk(std::string_view(body).substr(size - 1)) + encode_last_chunk();
+                } else {
+                    first += body.substr(0, size - 1);
+                    rest = body.substr(size - 1);
+                }
+                for (int round = 0; round < 2; ++round) {
+                    const std::string what = std::string(chunked ? "chunked " : "length ") +
+                                             std::to_string(size) + " bytes, " +
+                                             (last_byte_later ? "last byte later" : "one write") +
+                                             ", round " + std::to_string(round);
+                    if (last_byte_later) {
+                        c.send(first);
+                        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+                        c.send(rest);
+                    } else {
+                        c.send(first + rest);
+                    }
+                    ++requests;
+                    const raw_response r = c.read_final_response();
+                    ASSERT_EQ(r.status, 200u) << what;
+                    ASSERT_TRUE(r.keep_alive()) << what;
+                    ASSERT_LE(r.body.size(), 1000u) << "the sink's answer must fit the bound";
+                    const auto sink = nlohmann::json::parse(r.body);
+                    EXPECT_EQ(sink["body_length"], size) << what;
+                    EXPECT_EQ(sink["body_sha256"], want.sha256) << what;
+                    EXPECT_EQ(r.header("X-Llm_proxy-Cache").value_or("(none)"),
+                              keyed ? (round == 0 ? "MISS" : "HIT") : "SKIP")
+                        << what;
+                    if (round == 0 || !keyed) {
+                        ++expected_upstream;
+                    }
+                }
+            }
+        }
+    }
+    EXPECT_EQ(upstream_requests(), expected_upstream);
+    auto records = wait_for_records(requests);
+    ASSERT_EQ(records.size(), requests);
+    std::size_t skips = 0;
+    for (const auto& rec : records) {
+        if (rec["tags"].contains("cache_skip")) {
+            ++skips;
+            EXPECT_EQ(rec["tags"]["cache_skip"], "request body over --cache-max-body")
+                << rec.dump(2);
+        }
+    }
+    EXPECT_EQ(skips, 8u);
+}
+
+// A compressed request body is keyed by its decoded bytes, bounded by --cache-max-body: gzip
+// bodies decoding to 999 and 1,000 bytes make a key (MISS then HIT), one decoding to 1,001 does
+// not (SKIP, "request body over --cache-max-body once decoded"), although all three are far below
+// the bound as sent; the upstream gets the compressed bytes as sent.
+TEST_F(Cache, CompressedRequestBodyIsKeyedUpToCacheMaxBodyDecoded) {
+    start_cache({"--cache-max-body", "1000", "--output", log_dir().string()});
+    proxied_connection c(proxy_->host(), proxy_->port(), "https://api.openai.com",
+                         proxy_ca_cert().string(), std::chrono::seconds(10));
+    std::size_t expected_upstream = 0;
+    for (std::size_t size : {std::size_t{999}, std::size_t{1000}, std::size_t{1001}}) {
+        const std::string plain = std::string(size - 1, 'z') + "!";
+        const std::string gz = record::encode_body("gzip", plain);
+        ASSERT_LT(gz.size(), 200u);
+        const bool keyed = size <= 1000;
+        for (int round = 0; round < 2; ++round) {
+            const std::string what =
+                std::to_string(size) + " bytes, round " + std::to_string(round);
+            c.send(make_head("POST", c.target("/sink"), c.host_header(),
+                             {{"Content-Encoding", "gzip"},
+                              {"Content-Length", std::to_string(gz.size())}}) +
+                   gz);
+            const raw_response r = c.read_final_response();
+            ASSERT_EQ(r.status, 200u) << what;
+            ASSERT_TRUE(r.keep_alive()) << what;
+            const auto sink = nlohmann::json::parse(r.body);
+            EXPECT_EQ(sink["body_length"], gz.size()) << what;
+            EXPECT_EQ(sink["body_sha256"], sha256::of(gz)) << what;
+            EXPECT_EQ(r.header("X-Llm_proxy-Cache").value_or("(none)"),
+                      keyed ? (round == 0 ? "MISS" : "HIT") : "SKIP")
+                << what;
+            if (round == 0 || !keyed) {
+                ++expected_upstream;
+            }
+        }
+    }
+    EXPECT_EQ(upstream_requests(), expected_upstream);
+    auto records = wait_for_records(6);
+    ASSERT_EQ(records.size(), 6u);
+    std::size_t skips = 0;
+    for (const auto& rec : records) {
+        if (rec["tags"].contains("cache_skip")) {
+            ++skips;
+            EXPECT_EQ(rec["tags"]["cache_skip"], "request body over --cache-max-body once decoded")
+                << rec.dump(2);
+        }
+    }
+    EXPECT_EQ(skips, 2u);
+}
+
+// A compressed response is stored decoded, bounded by --cache-max-body: gzip bodies decoding to
+// 999 and 1,000 bytes are stored (the second request is a HIT, its body the same bytes), one
+// decoding to 1,001 is not (the second request goes upstream again), although all three are far
+// below the bound as sent.
+TEST_F(Cache, CompressedResponseIsStoredUpToCacheMaxBodyDecoded) {
+    for (std::size_t size : {std::size_t{999}, std::size_t{1000}, std::size_t{1001}}) {
+        const std::string name = "text" + std::to_string(size);
+        work_.write_file("replay/" + name + "/meta.json",
+                         R"({"status":200,"content_type":"text/plain"})");
+        work_.write_file("replay/" + name + "/response.bin", std::string(size - 1, 'r') + "!");
+    }
+    upstream_ = std::make_unique<fake_upstream>(
+        pki_, std::vector<std::string>{"--replay-dir", (work_ / "replay").string()});
+    start_cache({"--cache-max-body", "1000", "--output", log_dir().string()});
+    auto client = proxied_client();
+    std::size_t expected_upstream = 0;
+    for (std::size_t size : {std::size_t{999}, std::size_t{1000}, std::size_t{1001}}) {
+        const std::string name = "text" + std::to_string(size);
+        const bool stored = size <= 1000;
+        std::string first_body;
+        for (int round = 0; round < 2; ++round) {
+            const std::string what = name + " round " + std::to_string(round);
+            auto r =
+                client.get("https://api.openai.com/replay/" + name, {{"X-Fake-Replay", name},
+                                                                     {"X-Fake-Replay-Gzip", "1"},
+                                                                     {"Accept-Encoding", "gzip"}});
+            ASSERT_EQ(r.status, 200u) << what;
+            EXPECT_EQ(cache_header(r), stored && round == 1 ? "HIT" : "MISS") << what;
+            const auto decoded =
+                record::decode_body(r.header("Content-Encoding").value_or(""), r.body, 1 << 20);
+            ASSERT_TRUE(decoded.ok) << what;
+            EXPECT_EQ(decoded.data, std::string(size - 1, 'r') + "!") << what;
+            if (round == 0 || !stored) {
+                ++expected_upstream;
+            }
+        }
+    }
+    EXPECT_EQ(upstream_requests(), expected_upstream);
+    auto records = wait_for_records(6);
+    ASSERT_EQ(records.size(), 6u);
+    std::size_t skips = 0;
+    for (const auto& rec : records) {
+        if (rec["tags"].contains("cache_skip")) {
+            ++skips;
+            EXPECT_EQ(rec["request"]["url"], "https://api.openai.com/replay/text1001")
+                << rec.dump(2);
+            EXPECT_EQ(rec["tags"]["cache_skip"], "response body over --cache-max-body once decoded")
+                << rec.dump(2);
+        }
+    }
+    EXPECT_EQ(skips, 2u);
 }
 
 TEST_F(Cache, LargeBodiesAreHashedAndStoredOffTheEventLoop) {

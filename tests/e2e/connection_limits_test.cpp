@@ -76,6 +76,38 @@ TEST_F(ConnectionLimits, NewConnectionsWaitInTheBacklogUntilOneCloses) {
         << proxy_->stderr_text();
 }
 
+// The count goes down for every close, the proxy's own included, and the limit holds again
+// once a waiting connection has taken the freed place: with --max-connections 2, the third
+// connection is taken when the proxy closes the first (after "Connection: close"), a fourth
+// then waits, and is taken when the client closes the third.
+TEST_F(ConnectionLimits, TheLimitHoldsAgainAfterEachRelease) {
+    start_proxy({"--max-connections", "2", "simple"});
+    unique_fd a(connect_raw("127.0.0.1", proxy_->port()));
+    unique_fd b(connect_raw("127.0.0.1", proxy_->port()));
+    for (int fd : {a.get(), b.get()}) {
+        ASSERT_TRUE(send_all(fd, request));
+        ASSERT_EQ(read_response(fd, std::chrono::seconds(10)), "HTTP/1.1 200 OK");
+    }
+    unique_fd c(connect_raw("127.0.0.1", proxy_->port()));
+    ASSERT_TRUE(send_all(c.get(), request));
+    EXPECT_EQ(recv_some(c.get(), std::chrono::milliseconds(500)), "");
+    // The proxy closes a after answering it: that frees the place c waits for.
+    ASSERT_TRUE(send_all(a.get(),
+                         "GET http://api.openai.com/echo HTTP/1.1\r\nHost: "
+                         "api.openai.com\r\nConnection: close\r\n\r\n"));
+    ASSERT_EQ(read_response(a.get(), std::chrono::seconds(10)), "HTTP/1.1 200 OK");
+    EXPECT_EQ(recv_until_close(a.get(), std::chrono::seconds(10)), "");
+    ASSERT_EQ(read_response(c.get(), std::chrono::seconds(10)), "HTTP/1.1 200 OK");
+    // b and c are open: the limit is reached again.
+    unique_fd d(connect_raw("127.0.0.1", proxy_->port()));
+    ASSERT_TRUE(send_all(d.get(), request));
+    EXPECT_EQ(recv_some(d.get(), std::chrono::milliseconds(500)), "");
+    c.reset();
+    EXPECT_EQ(read_response(d.get(), std::chrono::seconds(10)), "HTTP/1.1 200 OK");
+    ASSERT_TRUE(send_all(b.get(), request));
+    EXPECT_EQ(read_response(b.get(), std::chrono::seconds(10)), "HTTP/1.1 200 OK");
+}
+
 TEST_F(ConnectionLimits, OutOfDescriptorsAcceptingPausesAndResumes) {
 #ifdef LLM_PROXY_SANITIZED
     // UBSan's vptr check opens a pipe to probe memory; in a process out of descriptors that

@@ -4,7 +4,11 @@
 #include <map>
 
 #include "e2e_fixture.hpp"
+#include "llm_proxy/record/body_decoder.hpp"
 #include "llm_proxy/util/text.hpp"
+#include "support/body_stream.hpp"
+#include "support/fake_upstream/pattern.hpp"
+#include "support/proxied_connection.hpp"
 #include "support/raw_socket.hpp"
 
 namespace llm_proxy::test {
@@ -118,6 +122,168 @@ TEST_F(DirLogger, BinaryBodiesAreBase64AndLongOnesTruncated) {
     EXPECT_EQ(resp["body_truncated"], true);
     EXPECT_EQ(resp["body_size"], 5000);
     EXPECT_LE(resp["body"].get<std::string>().size(), 4 * 1024 / 3 + 4);
+}
+
+namespace {
+
+// Records by their request URL.
+std::map<std::string, nlohmann::json> records_by_url(const std::vector<nlohmann::json>& records) {
+    std::map<std::string, nlohmann::json> out;
+    for (const auto& rec : records) {
+        out[rec["request"]["url"].get<std::string>()] = rec;
+    }
+    return out;
+}
+
+}  // namespace
+
+// --max-body-log at its edge, request bodies: 999 and 1,000 bytes are recorded whole, 1,001 is
+// cut to 1,000 with body_truncated and body_size, in Content-Length and chunked framing; the
+// upstream gets every byte each time, and all six go over one intercepted client connection.
+TEST_F(DirLogger, RequestBodyIsLoggedWholeUpToMaxBodyLogAndCutPastIt) {
+    start_dir_logger({"--max-body-log", "1000"});
+    proxied_connection c(proxy_->host(), proxy_->port(), "https://api.openai.com",
+                         proxy_ca_cert().string(), std::chrono::seconds(10));
+    std::map<std::string, std::string> sent;  // url -> body
+    for (bool chunked : {false, true}) {
+        for (std::size_t size : {std::size_t{999}, std::size_t{1000}, std::size_t{1001}}) {
+            const std::string tag =
+                std::string(chunked ? "chunked-" : "length-") + std::to_string(size);
+            std::string body(size, '\0');
+            for (std::size_t i = 0; i < size; ++i) {
+                body[i] = static_cast<char>('a' + (i * 7 + size + chunked) % 26);
+            }
+            body.back() = '!';  // the byte past the bound, for 1,001
+            const std::string path = "/echo?id=" + tag;
+            header_list h = {{"Content-Type", "text/plain"}};
+            if (chunked) {
+                h.emplace_back("Transfer-Encoding", "chunked");
+            } else {
+                h.emplace_back("Content-Length", std::to_string(size));
+            }
+            c.send(make_head("POST", c.target(path), c.host_header(), h) +
+                   (chunked ? encode_chunked(body, 300) : body));
+            const raw_response r = c.read_final_response();
+            ASSERT_EQ(r.status, 200u) << tag;
+            ASSERT_TRUE(r.keep_alive()) << tag;
+            const auto echo = nlohmann::json::parse(r.body);
+            EXPECT_EQ(echo["body"].get<std::string>(), body) << tag << ": upstream got other bytes";
+            sent["https://api.openai.com" + path] = body;
+        }
+    }
+    auto records = wait_for_records(sent.size());
+    ASSERT_EQ(records.size(), sent.size());
+    auto by_url = records_by_url(records);
+    for (const auto& [url, body] : sent) {
+        ASSERT_TRUE(by_url.contains(url)) << url;
+        const auto& req = by_url[url]["request"];
+        if (body.size() <= 1000) {
+            EXPECT_EQ(req["body"].get<std::string>(), body) << url;
+            EXPECT_FALSE(req.contains("body_truncated")) << url;
+            EXPECT_FALSE(req.contains("body_size")) << url;
+        } else {
+            EXPECT_EQ(req["body"].get<std::string>(), body.substr(0, 1000)) << url;
+            EXPECT_EQ(req["body_truncated"], true) << url;
+            EXPECT_EQ(req["body_size"], body.size()) << url;
+        }
+        EXPECT_FALSE(req.contains("body_encoding")) << url;
+    }
+}
+
+// --max-body-log at its edge, response bodies (binary, so base64 in the record): 999 and 1,000
+// bytes whole, 1,001 cut to 1,000 with body_truncated and body_size, with the upstream's
+// Content-Length and chunked framing (written 300 bytes at a time); the client gets every byte,
+// and all six go over one intercepted client connection.
+TEST_F(DirLogger, ResponseBodyIsLoggedWholeUpToMaxBodyLogAndCutPastIt) {
+    start_dir_logger({"--max-body-log", "1000"});
+    proxied_connection c(proxy_->host(), proxy_->port(), "https://api.openai.com",
+                         proxy_ca_cert().string(), std::chrono::seconds(10));
+    std::map<std::string, std::size_t> sizes;  // url -> size
+    for (const char* framing : {"length", "chunked"}) {
+        for (std::size_t size : {std::size_t{999}, std::size_t{1000}, std::size_t{1001}}) {
+            const std::string path =
+                "/download?bytes=" + std::to_string(size) + "&framing=" + framing + "&piece=300";
+            c.send(make_head("GET", c.target(path), c.host_header()));
+            const raw_response r = c.read_final_response();
+            ASSERT_EQ(r.status, 200u) << path;
+            ASSERT_TRUE(r.keep_alive()) << path;
+            EXPECT_EQ(r.framing, std::string_view(framing) == "length"
+                                     ? raw_response::body_framing::length
+                                     : raw_response::body_framing::chunked)
+                << path;
+            ASSERT_EQ(r.body.size(), size) << path;
+            EXPECT_TRUE(check_pattern(r.body.data(), r.body.size(), 0)) << path;
+            sizes["https://api.openai.com" + path] = size;
+        }
+    }
+    auto records = wait_for_records(sizes.size());
+    ASSERT_EQ(records.size(), sizes.size());
+    auto by_url = records_by_url(records);
+    for (const auto& [url, size] : sizes) {
+        ASSERT_TRUE(by_url.contains(url)) << url;
+        const auto& resp = by_url[url]["response"];
+        EXPECT_EQ(resp["body_encoding"], "base64") << url;
+        auto logged = base64_decode(resp["body"].get<std::string>());
+        ASSERT_TRUE(logged.has_value()) << url;
+        const std::size_t kept = std::min<std::size_t>(size, 1000);
+        ASSERT_EQ(logged->size(), kept) << url;
+        EXPECT_TRUE(check_pattern(logged->data(), logged->size(), 0)) << url;
+        if (size <= 1000) {
+            EXPECT_FALSE(resp.contains("body_truncated")) << url;
+            EXPECT_FALSE(resp.contains("body_size")) << url;
+        } else {
+            EXPECT_EQ(resp["body_truncated"], true) << url;
+            EXPECT_EQ(resp["body_size"], size) << url;
+        }
+    }
+}
+
+// --max-body-log bounds the decoded body of a compressed response: gzip bodies decoding to 999
+// and 1,000 bytes are recorded whole, one decoding to 1,001 is cut to 1,000 with body_truncated,
+// although all three are far below the bound as sent; the client gets them compressed, whole.
+TEST_F(DirLogger, CompressedResponseIsLoggedDecodedUpToMaxBodyLog) {
+    for (std::size_t size : {std::size_t{999}, std::size_t{1000}, std::size_t{1001}}) {
+        const std::string name = "text" + std::to_string(size);
+        work_.write_file("replay/" + name + "/meta.json",
+                         R"({"status":200,"content_type":"text/plain"})");
+        work_.write_file("replay/" + name + "/response.bin", std::string(size - 1, 'r') + "!");
+    }
+    upstream_ = std::make_unique<fake_upstream>(
+        pki_, std::vector<std::string>{"--replay-dir", (work_ / "replay").string()});
+    start_dir_logger({"--max-body-log", "1000"});
+    auto client = proxied_client();
+    std::map<std::size_t, std::size_t> wire;  // decoded size -> bytes on the wire
+    for (std::size_t size : {std::size_t{999}, std::size_t{1000}, std::size_t{1001}}) {
+        const std::string name = "text" + std::to_string(size);
+        auto r = client.get(
+            "https://api.openai.com/replay/" + name,
+            {{"X-Fake-Replay", name}, {"X-Fake-Replay-Gzip", "1"}, {"Accept-Encoding", "gzip"}});
+        ASSERT_EQ(r.status, 200u) << name;
+        EXPECT_EQ(r.header("Content-Encoding").value_or(""), "gzip") << name;
+        EXPECT_LT(r.body.size(), 200u) << name;
+        const auto decoded = record::decode_body("gzip", r.body, 1 << 20);
+        ASSERT_TRUE(decoded.ok) << name;
+        EXPECT_EQ(decoded.data, std::string(size - 1, 'r') + "!") << name;
+        wire[size] = r.body.size();
+    }
+    auto records = wait_for_records(3);
+    ASSERT_EQ(records.size(), 3u);
+    auto by_url = records_by_url(records);
+    for (std::size_t size : {std::size_t{999}, std::size_t{1000}, std::size_t{1001}}) {
+        const std::string url = "https://api.openai.com/replay/text" + std::to_string(size);
+        ASSERT_TRUE(by_url.contains(url)) << url;
+        const auto& resp = by_url[url]["response"];
+        const std::string whole = std::string(size - 1, 'r') + "!";
+        EXPECT_FALSE(resp.contains("body_encoding")) << url;
+        if (size <= 1000) {
+            EXPECT_EQ(resp["body"].get<std::string>(), whole) << url;
+            EXPECT_FALSE(resp.contains("body_truncated")) << url;
+        } else {
+            EXPECT_EQ(resp["body"].get<std::string>(), whole.substr(0, 1000)) << url;
+            EXPECT_EQ(resp["body_truncated"], true) << url;
+            EXPECT_EQ(resp["body_size"], wire[size]) << url << ": the bytes on the wire";
+        }
+    }
 }
 
 // Requests refused before they are relayed leave a record: the status sent, the error kind,

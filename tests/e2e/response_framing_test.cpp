@@ -61,6 +61,13 @@ std::vector<download_row> rows() {
             }
         }
     }
+    // Around the 16 KiB body the relay reads into the room its buffer has rather than with its
+    // 64 KiB read (small_body in src/proxy/body_relay.cpp).
+    for (const char* framing : {"length", "chunked", "close"}) {
+        for (std::uint64_t size : {16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1}) {
+            out.push_back({true, client_kind::http11, framing, size});
+        }
+    }
     for (auto client : {client_kind::http11, client_kind::http10}) {
         for (const char* framing : {"length", "chunked", "close"}) {
             out.push_back({false, client, framing, 65537});
@@ -82,9 +89,12 @@ TEST_P(ResponseFraming, BodyArrivesWholeAndTheConnectionStaysInSync) {
     if (row.client == client_kind::http10_keep_alive) {
         headers.emplace_back("Connection", "keep-alive");
     }
-    // Small bodies are written by the upstream in odd 1000-byte pieces (many small chunks).
+    // Small bodies are written by the upstream in odd 1000-byte pieces (many small chunks),
+    // except the 16 KiB edge rows: written in one piece, the proxy may read them whole.
+    const bool small_body_edge = row.size >= 16 * 1024 - 1 && row.size <= 16 * 1024 + 1;
     std::string path = "/download?bytes=" + std::to_string(row.size) + "&framing=" + row.framing +
-                       (row.size <= 65537 ? "&piece=1000" : "") + "&id=" + unique_id("download");
+                       (row.size <= 65537 && !small_body_edge ? "&piece=1000" : "") +
+                       "&id=" + unique_id("download");
     c.send(make_head("GET", c.target(path), c.host_header(), headers, version));
 
     std::uint64_t offset = 0;

@@ -152,6 +152,67 @@ TEST(LlmSse, OversizedEventsAreDroppedNotBuffered) {
     EXPECT_LE(d.buffered_bytes(), 16u);
 }
 
+// The unfinished line at its bound (16 here): a line of 15 and 16 bytes (its end not counted)
+// is kept, one of 17 drops its event (counted), and the next event is decoded, however the
+// stream is cut into pieces and whichever line end it uses.
+TEST(LlmSse, LineAtItsBound) {
+    for (std::string_view eol : {"\n", "\r\n", "\r"}) {
+        const std::string stream =
+            "data:" + std::string(11, 'b') + std::string(eol) + std::string(eol) +  // 16 bytes
+            "data:" + std::string(12, 'c') + std::string(eol) + std::string(eol) +  // 17 bytes
+            "data:" + std::string(10, 'a') + std::string(eol) + std::string(eol) +  // 15 bytes
+            "data: ok" + std::string(eol) + std::string(eol);
+        for (std::size_t piece :
+             {std::size_t{0}, std::size_t{1}, std::size_t{5}, std::size_t{16}, std::size_t{17}}) {
+            SCOPED_TRACE(::testing::Message() << "eol " << eol.size() << " piece " << piece);
+            std::vector<std::string> datas;
+            llm::sse_decoder d(
+                [&](std::string_view, std::string_view data) { datas.emplace_back(data); }, 16);
+            std::size_t most_held = 0;
+            if (piece == 0) {
+                d.feed(stream);
+            } else {
+                for (std::size_t at = 0; at < stream.size(); at += piece) {
+                    d.feed(std::string_view(stream).substr(at, piece));
+                    most_held = std::max(most_held, d.buffered_bytes());
+                }
+            }
+            EXPECT_EQ(datas,
+                      (std::vector<std::string>{std::string(11, 'b'), std::string(10, 'a'), "ok"}));
+            EXPECT_EQ(d.dropped_events(), 1u);
+            EXPECT_LE(most_held, 2 * 16u);  // the line and the data, 16 each
+        }
+    }
+}
+
+// The current event's data at its bound (16 here, counting the \n after each data line): 15
+// and 16 bytes are delivered, 17 drops the event (counted), and the next event is decoded.
+TEST(LlmSse, EventDataAtItsBound) {
+    const std::string stream =
+        "data:1234567\ndata:123456\n\n"    // 8 + 7 = 15
+        "data:1234567\ndata:1234567\n\n"   // 8 + 8 = 16
+        "data:1234567\ndata:12345678\n\n"  // 8 + 9 = 17
+        "data:1234567\ndata:1234567\n\n"   // 16 again, right after the dropped one
+        "data: ok\n\n";
+    for (std::size_t piece : {std::size_t{0}, std::size_t{1}, std::size_t{7}}) {
+        SCOPED_TRACE(piece);
+        std::vector<std::string> datas;
+        llm::sse_decoder d(
+            [&](std::string_view, std::string_view data) { datas.emplace_back(data); }, 16);
+        if (piece == 0) {
+            d.feed(stream);
+        } else {
+            for (std::size_t at = 0; at < stream.size(); at += piece) {
+                d.feed(std::string_view(stream).substr(at, piece));
+                EXPECT_LE(d.buffered_bytes(), 2 * 16u);  // the line and the data, 16 each
+            }
+        }
+        EXPECT_EQ(datas, (std::vector<std::string>{"1234567\n123456", "1234567\n1234567",
+                                                   "1234567\n1234567", "ok"}));
+        EXPECT_EQ(d.dropped_events(), 1u);
+    }
+}
+
 // --- OpenAI chat --------------------------------------------------------------------------
 
 TEST(LlmParser, OpenAiChatSeveralChoicesWithInterleavedToolCallFragments) {
@@ -523,6 +584,270 @@ TEST(LlmParser, TextIsCappedAtTheLimitOnACharacterBoundary) {
     EXPECT_EQ(c.answers[0].content, "abcdefghé");
     EXPECT_TRUE(c.answers[0].truncated);
     EXPECT_EQ(c.answers[0].finish_reason, "stop");
+}
+
+// max_text at its edge (10 here): content of 9 and 10 bytes is kept whole, 11 is cut to 10 and
+// the answer marked truncated; in one piece or many.
+TEST(LlmParser, TextLimitAtItsEdge) {
+    auto e = endpoint_for("api.openai.com", "/v1/chat/completions");
+    llm::parser_limits limits;
+    limits.max_text = 10;
+    for (std::size_t size : {std::size_t{9}, std::size_t{10}, std::size_t{11}}) {
+        const std::string text = std::string(size - 1, 'x') + "!";
+        const std::string json_body = R"({"choices":[{"index":0,"message":{"content":")" + text +
+                                      R"("},"finish_reason":"stop"}]})";
+        // Streamed: the text in two events, the second ending at, past or short of the bound.
+        const std::string stream_body = sse({
+            R"({"choices":[{"index":0,"delta":{"content":")" + text.substr(0, 5) + R"("}}]})",
+            R"({"choices":[{"index":0,"delta":{"content":")" + text.substr(5) +
+                R"("},"finish_reason":"stop"}]})",
+            "[DONE]",
+        });
+        for (const std::string* body : {&json_body, &stream_body}) {
+            for (std::size_t piece : {std::size_t{0}, std::size_t{1}, std::size_t{7}}) {
+                SCOPED_TRACE(::testing::Message() << size << " bytes, piece " << piece << ", "
+                                                  << (body == &json_body ? "json" : "sse"));
+                auto c = parse(e, "{}", *body, piece, true, limits);
+                ASSERT_EQ(c.answers.size(), 1u);
+                EXPECT_EQ(c.answers[0].content, text.substr(0, std::min<std::size_t>(size, 10)));
+                EXPECT_EQ(c.answers[0].truncated, size > 10);
+                EXPECT_EQ(c.answers[0].finish_reason, "stop");
+            }
+        }
+    }
+}
+
+// A character straddling max_text (10 here) is dropped whole, never cut: 2-, 3- and 4-byte
+// characters ending at the bound are kept, ones crossing it are not, whether the character
+// comes in the piece that crosses the bound or in a piece of its own.
+TEST(LlmParser, TextLimitDropsACharacterThatStraddlesIt) {
+    auto e = endpoint_for("api.openai.com", "/v1/chat/completions");
+    llm::parser_limits limits;
+    limits.max_text = 10;
+    struct row {
+        std::string prefix;
+        std::string ch;
+        bool fits;
+    };
+    const std::vector<row> rows = {
+        {"abcdefgh", "\xC3\xA9", true},          // é ends at 10
+        {"abcdefghi", "\xC3\xA9", false},        // é would be bytes 10 and 11
+        {"abcdefg", "\xE2\x82\xAC", true},       // € ends at 10
+        {"abcdefgh", "\xE2\x82\xAC", false},     // € crosses by one
+        {"abcdefghi", "\xE2\x82\xAC", false},    // € crosses by two
+        {"abcdef", "\xF0\x9F\x98\x80", true},    // 😀 ends at 10
+        {"abcdefg", "\xF0\x9F\x98\x80", false},  // 😀 crosses by one
+        {"abcdefghi", "\xF0\x9F\x98\x80", false},
+    };
+    for (const auto& r : rows) {
+        const std::string want = r.fits ? r.prefix + r.ch : r.prefix;
+        // The character at the end of a single piece of text, and in an event of its own.
+        const std::string one = sse({
+            R"({"choices":[{"index":0,"delta":{"content":")" + r.prefix + r.ch + R"("}}]})",
+            "[DONE]",
+        });
+        const std::string two = sse({
+            R"({"choices":[{"index":0,"delta":{"content":")" + r.prefix + R"("}}]})",
+            R"({"choices":[{"index":0,"delta":{"content":")" + r.ch + R"("}}]})",
+            "[DONE]",
+        });
+        for (const std::string* body : {&one, &two}) {
+            SCOPED_TRACE(::testing::Message() << r.prefix << " + " << r.ch.size() << "-byte char, "
+                                              << (body == &one ? "one piece" : "own event"));
+            auto c = parse(e, "{}", *body, 1, true, limits);
+            ASSERT_EQ(c.answers.size(), 1u);
+            EXPECT_EQ(c.answers[0].content, want);
+            EXPECT_EQ(c.answers[0].truncated, !r.fits);
+        }
+    }
+}
+
+// max_text counts all the call's text together: reasoning and content filling it exactly are
+// whole; one byte more is cut.
+TEST(LlmParser, TextLimitCountsEveryFieldTogether) {
+    auto e = endpoint_for("api.openai.com", "/v1/chat/completions");
+    llm::parser_limits limits;
+    limits.max_text = 10;
+    for (std::size_t content : {std::size_t{4}, std::size_t{5}}) {
+        const std::string body = sse({
+            R"({"choices":[{"index":0,"delta":{"reasoning_content":"thinks"}}]})",
+            R"({"choices":[{"index":0,"delta":{"content":")" + std::string(content, 'c') +
+                R"("}}]})",
+            "[DONE]",
+        });
+        auto c = parse(e, "{}", body, 0, true, limits);
+        ASSERT_EQ(c.answers.size(), 1u);
+        EXPECT_EQ(c.answers[0].reasoning, "thinks");
+        EXPECT_EQ(c.answers[0].content, std::string(4, 'c'));
+        EXPECT_EQ(c.answers[0].truncated, content > 4);
+    }
+}
+
+// max_answers at its edge (3 here): choice indexes 0 to 2 are kept, 3 and 4 are ignored, streamed
+// (where index 3 comes first) and not.
+TEST(LlmParser, AnswersAtTheirBound) {
+    auto e = endpoint_for("api.openai.com", "/v1/chat/completions");
+    llm::parser_limits limits;
+    limits.max_answers = 3;
+    std::string choices;
+    for (int i : {3, 0, 1, 4, 2}) {
+        choices += std::string(choices.empty() ? "" : ",") + R"({"index":)" + std::to_string(i) +
+                   R"(,"message":{"content":"c)" + std::to_string(i) + R"("}})";
+    }
+    auto json_call = parse(e, "{}", R"({"choices":[)" + choices + "]}", 0, true, limits);
+    std::string stream_body;
+    for (int i : {3, 0, 1, 4, 2}) {
+        stream_body += sse({R"({"choices":[{"index":)" + std::to_string(i) +
+                            R"(,"delta":{"content":"c)" + std::to_string(i) + R"("}}]})"});
+    }
+    stream_body += sse({"[DONE]"});
+    auto stream_call = parse(e, "{}", stream_body, 0, true, limits);
+    for (const auto* c : {&json_call, &stream_call}) {
+        ASSERT_EQ(c->answers.size(), 3u);
+        for (std::size_t i = 0; i < 3; ++i) {
+            EXPECT_EQ(c->answers[i].content, "c" + std::to_string(i));
+        }
+    }
+}
+
+// max_tool_calls at its edge (3 here): the first three tool calls of an answer are kept (and
+// still take argument fragments after the bound was reached), a fourth is ignored with its
+// fragments.
+TEST(LlmParser, ToolCallsAtTheirBound) {
+    auto e = endpoint_for("api.openai.com", "/v1/chat/completions");
+    llm::parser_limits limits;
+    limits.max_tool_calls = 3;
+    auto tool_event = [](int index, std::string_view head, std::string_view args) {
+        return R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":)" +
+               std::to_string(index) + std::string(head) + R"(,"function":{)" + R"("arguments":")" +
+               std::string(args) + R"("}}]}}]})";
+    };
+    std::string body;
+    for (int i = 0; i < 4; ++i) {
+        const std::string n = std::to_string(i);
+        body += sse({tool_event(i, R"(,"id":"call_)" + n + R"(","type":"function")", "a" + n)});
+    }
+    body += sse({tool_event(2, "", "+"), tool_event(3, "", "+"), tool_event(0, "", "+"),
+                 R"({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]})", "[DONE]"});
+    auto c = parse(e, "{}", body, 0, true, limits);
+    ASSERT_EQ(c.answers.size(), 1u);
+    const auto& calls = c.answers[0].tool_calls;
+    ASSERT_EQ(calls.size(), 3u);
+    EXPECT_EQ(calls[0].id, "call_0");
+    EXPECT_EQ(calls[0].arguments, "a0+");
+    EXPECT_EQ(calls[1].id, "call_1");
+    EXPECT_EQ(calls[1].arguments, "a1");
+    EXPECT_EQ(calls[2].id, "call_2");
+    EXPECT_EQ(calls[2].arguments, "a2+");
+    EXPECT_EQ(c.answers[0].finish_reason, "tool_calls");
+}
+
+// Anthropic content block indexes below 4,096 are used; 4,096 and above are ignored.
+TEST(LlmParser, AnthropicBlockIndexAtItsBound) {
+    auto e = endpoint_for("api.anthropic.com", "/v1/messages");
+    auto block = [](int index, std::string_view text) {
+        const std::string i = std::to_string(index);
+        return sse({R"({"type":"content_block_start","index":)" + i +
+                        R"(,"content_block":{"type":"text","text":""}})",
+                    R"({"type":"content_block_delta","index":)" + i +
+                        R"(,"delta":{"type":"text_delta","text":")" + std::string(text) + R"("}})",
+                    R"({"type":"content_block_stop","index":)" + i + "}"});
+    };
+    const std::string body =
+        sse({R"({"type":"message_start","message":{"id":"m","model":"claude","usage":{"input_tokens":1}}})"}) +
+        block(4094, "a") + block(4095, "b") + block(4096, "X") + block(4097, "Y") +
+        sse({R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}})",
+             R"({"type":"message_stop"})"});
+    auto c = parse(e, "{}", body);
+    ASSERT_EQ(c.answers.size(), 1u);
+    EXPECT_EQ(c.answers[0].content, "ab");
+    EXPECT_EQ(c.answers[0].finish_reason, "end_turn");
+}
+
+// max_json_body at its edge: a body of exactly the limit is parsed, one byte more is given up.
+TEST(LlmParser, JsonBodyAtItsLimit) {
+    auto e = endpoint_for("api.openai.com", "/v1/chat/completions");
+    const std::string body =
+        R"({"choices":[{"index":0,"message":{"content":"hi"}}],"usage":{"prompt_tokens":1,"completion_tokens":2}})";
+    for (std::size_t limit : {body.size() + 1, body.size(), body.size() - 1}) {
+        SCOPED_TRACE(limit);
+        llm::parser_limits limits;
+        limits.max_json_body = limit;
+        for (std::size_t piece : {std::size_t{0}, std::size_t{1}}) {
+            llm::response_parser p(e, {}, limits);
+            if (piece == 0) {
+                p.feed(body);
+            } else {
+                for (char ch : body) {
+                    p.feed(std::string_view(&ch, 1));
+                }
+            }
+            const auto& c = p.finish(true);
+            EXPECT_EQ(p.gave_up(), limit < body.size());
+            EXPECT_EQ(c.answers.size(), limit < body.size() ? 0u : 1u);
+        }
+    }
+}
+
+// max_event at its edge for a stream (the SSE decoder's line and event bound): an event whose
+// data line is exactly the limit is parsed, one byte longer is skipped (gave_up()), and the
+// events after it are parsed.
+TEST(LlmParser, StreamEventAtItsLimit) {
+    auto e = endpoint_for("api.openai.com", "/v1/chat/completions");
+    auto event = [](std::string_view text) {
+        return R"({"choices":[{"index":0,"delta":{"content":")" + std::string(text) + R"("}}]})";
+    };
+    const std::string at = event("0123456789");
+    for (std::size_t limit : {at.size() + 6 + 1, at.size() + 6, at.size() + 6 - 1}) {
+        SCOPED_TRACE(limit);  // "data: " + the JSON is the line
+        llm::parser_limits limits;
+        limits.max_event = limit;
+        const std::string body = sse({at, event("!"), "[DONE]"});
+        auto c = parse(e, "{}", body, 5, true, limits);
+        const bool kept = limit >= at.size() + 6;
+        ASSERT_EQ(c.answers.size(), 1u);
+        EXPECT_EQ(c.answers[0].content, kept ? "0123456789!" : "!");
+        llm::response_parser p(e, {}, limits);
+        p.feed(body);
+        p.finish(true);
+        EXPECT_EQ(p.gave_up(), !kept);
+    }
+}
+
+// max_event at its edge for a streamed JSON array (Gemini without alt=sse): an element of
+// exactly the limit is parsed, one byte longer is skipped (gave_up()), and the element after it
+// is parsed, however the body is cut into pieces.
+TEST(LlmParser, ArrayElementAtItsLimit) {
+    auto e = endpoint_for("generativelanguage.googleapis.com",
+                          "/v1beta/models/gemini-2.5-flash:streamGenerateContent");
+    const std::string big =
+        R"({"candidates":[{"content":{"parts":[{"text":"0123456789012345678901234567890123456789"}],"role":"model"},"index":0}]})";
+    const std::string small =
+        R"({"candidates":[{"content":{"parts":[{"text":"!"}],"role":"model"},"finishReason":"STOP","index":0}]})";
+    ASSERT_LT(small.size(), big.size() - 1);
+    const std::string body = "[" + big + ",\r\n" + small + "]";
+    for (std::size_t limit : {big.size() + 1, big.size(), big.size() - 1}) {
+        const bool kept = limit >= big.size();
+        for (std::size_t piece : {std::size_t{0}, std::size_t{1}, std::size_t{7}}) {
+            SCOPED_TRACE(::testing::Message() << "limit " << limit << " piece " << piece);
+            llm::parser_limits limits;
+            limits.max_event = limit;
+            llm::response_parser p(e, {}, limits);
+            if (piece == 0) {
+                p.feed(body);
+            } else {
+                for (std::size_t at = 0; at < body.size(); at += piece) {
+                    p.feed(std::string_view(body).substr(at, piece));
+                }
+            }
+            const auto& c = p.finish(true);
+            EXPECT_EQ(p.gave_up(), !kept);
+            ASSERT_EQ(c.answers.size(), 1u);
+            EXPECT_EQ(c.answers[0].content,
+                      kept ? "0123456789012345678901234567890123456789!" : "!");
+            EXPECT_EQ(c.answers[0].finish_reason, "STOP");
+        }
+    }
 }
 
 TEST(LlmParser, JsonBodyBeyondTheLimitIsGivenUp) {

@@ -6,6 +6,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,10 +58,11 @@ class response_cache : public addon {
     void skip(flow& f, std::string reason);
     boost::asio::awaitable<void> answer_from(flow& f, std::shared_ptr<const cache::entry> e,
                                              bool coalesced);
-    // Decodes `raw` into e.body, stores e under `key` and hands it to the waiters; false (and
-    // nothing stored) when the body cannot be decoded.
-    bool store_entry(cache::entry e, std::string_view raw, const std::string& key,
-                     std::unique_ptr<cache::lead> leader);
+    // Decodes `raw` into e.body, stores e under `key` and hands it to the waiters; else (and
+    // nothing stored) why not: the body cannot be decoded, or decodes past --cache-max-body.
+    std::optional<std::string_view> store_entry(cache::entry e, std::string_view raw,
+                                                const std::string& key,
+                                                std::unique_ptr<cache::lead> leader);
 
     std::shared_ptr<cache::store> store_;
     response_cache_options options_;
