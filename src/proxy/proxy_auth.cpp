@@ -196,7 +196,8 @@ bool proxy_credentials::check_hashed(const std::string& credentials, const diges
     std::string password = credentials.substr(colon + 1);
     bool ok = false;
     for (const auto& e : hashed_) {
-        if (e.user != user) {
+        // crypt() reads a C string: a password with a NUL would be checked only up to it.
+        if (e.user != user || password.find('\0') != std::string::npos) {
             continue;
         }
         auto out = crypt_with(password, e.hash);

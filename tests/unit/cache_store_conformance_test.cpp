@@ -339,6 +339,72 @@ TYPED_TEST(StoreConformance, OversizeValueIsNotStored) {
     EXPECT_EQ(st.bytes, 4u);
 }
 
+// Values totalling max_bytes - 1 and max_bytes are all kept; one byte more evicts the least
+// recently used. Only the values count: the 64-digit keys are not part of the total.
+TYPED_TEST(StoreConformance, TotalBytesAtTheBound) {
+    auto s = this->open(bytes_limit(30));
+    s->put(key_of(1), std::string(10, 'a'), unix_ms_now());
+    s->put(key_of(2), std::string(10, 'b'), unix_ms_now());
+    s->put(key_of(3), std::string(9, 'c'), unix_ms_now());  // 29 bytes: max - 1
+    auto st = s->stats();
+    EXPECT_EQ(st.entries, 3u);
+    EXPECT_EQ(st.bytes, 29u);
+    ASSERT_TRUE(is_hit(*s, key_of(1), std::string(10, 'a')));  // 2 is now the LRU
+    s->put(key_of(4), "d", unix_ms_now());                     // 30 bytes: exactly max
+    st = s->stats();
+    EXPECT_EQ(st.entries, 4u);
+    EXPECT_EQ(st.bytes, 30u);
+    EXPECT_TRUE(is_hit(*s, key_of(2), std::string(10, 'b')));  // 3 is now the LRU
+    s->put(key_of(5), "e", unix_ms_now());                     // 31 bytes: max + 1, 3 goes
+    EXPECT_TRUE(is_miss(*s, key_of(3)));
+    EXPECT_TRUE(is_hit(*s, key_of(1), std::string(10, 'a')));
+    EXPECT_TRUE(is_hit(*s, key_of(2), std::string(10, 'b')));
+    EXPECT_TRUE(is_hit(*s, key_of(4), "d"));
+    EXPECT_TRUE(is_hit(*s, key_of(5), "e"));
+    st = s->stats();
+    EXPECT_EQ(st.entries, 4u);
+    EXPECT_EQ(st.bytes, 22u);
+}
+
+// max_entries N: N - 1 and N entries are kept, entry N + 1 evicts the least recently used,
+// which a get makes the most recently used.
+TYPED_TEST(StoreConformance, EntryCountAtTheBound) {
+    auto s = this->open(entries_limit(5));
+    for (int i = 1; i <= 4; ++i) {
+        s->put(key_of(i), "v" + std::to_string(i), unix_ms_now());
+    }
+    EXPECT_EQ(s->stats().entries, 4u);  // N - 1
+    s->put(key_of(5), "v5", unix_ms_now());
+    EXPECT_EQ(s->stats().entries, 5u);  // N
+    for (int i = 1; i <= 5; ++i) {
+        // In this order: 1 is the least recently used again afterwards.
+        EXPECT_TRUE(is_hit(*s, key_of(i), "v" + std::to_string(i))) << i;
+    }
+    ASSERT_TRUE(is_hit(*s, key_of(1), "v1"));  // now 2 is the least recently used
+    s->put(key_of(6), "v6", unix_ms_now());    // N + 1
+    EXPECT_EQ(s->stats().entries, 5u);
+    EXPECT_TRUE(is_miss(*s, key_of(2)));
+    for (int i : {1, 3, 4, 5, 6}) {
+        EXPECT_TRUE(is_hit(*s, key_of(i), "v" + std::to_string(i))) << i;
+    }
+    s->put(key_of(3), "v3 again", unix_ms_now());  // a replacement is not a new entry
+    EXPECT_EQ(s->stats().entries, 5u);
+    EXPECT_TRUE(is_hit(*s, key_of(4), "v4"));
+}
+
+// A value of exactly max_bytes is stored, replacing what the key held and evicting all else.
+TYPED_TEST(StoreConformance, ValueOfExactlyMaxBytesIsStored) {
+    auto s = this->open(bytes_limit(10));
+    s->put(key_of(1), "old", unix_ms_now());
+    s->put(key_of(2), "other", unix_ms_now());
+    s->put(key_of(1), std::string(10, 'n'), unix_ms_now());
+    EXPECT_TRUE(is_hit(*s, key_of(1), std::string(10, 'n')));
+    EXPECT_TRUE(is_miss(*s, key_of(2)));
+    auto st = s->stats();
+    EXPECT_EQ(st.entries, 1u);
+    EXPECT_EQ(st.bytes, 10u);
+}
+
 TYPED_TEST(StoreConformance, ClearAndStats) {
     auto s = this->open();
     auto st = s->stats();

@@ -1,9 +1,16 @@
 // The pieces that tie the llm module into the proxy: the usage-chunk filter and the request
-// rewrite of --inject-usage, the run ledger, the record's llm object and report totals.
+// rewrite of --inject-usage, the run ledger, the unpriced-model warnings, the record's llm object
+// and report totals.
 
 #include <gtest/gtest.h>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "../../src/addons/usage_chunk_filter.hpp"
 #include "llm_proxy/addons/llm_observer.hpp"
@@ -11,6 +18,7 @@
 #include "llm_proxy/llm/record_json.hpp"
 #include "llm_proxy/llm/record_reader.hpp"
 #include "llm_proxy/llm/report.hpp"
+#include "support/addon_test_kit.hpp"
 
 using namespace llm_proxy;
 using json = nlohmann::json;
@@ -315,6 +323,146 @@ TEST(LlmLedger, ModelsPastTheBoundAreCountedTogether) {
     EXPECT_EQ(rows[llm::ledger::other_models].calls, 5u);
     EXPECT_EQ(rows["model-0"].calls, 2u);
     EXPECT_EQ(l.overall().calls, n + 1);
+}
+
+// max_models at N - 1, N and N + 1 distinct models: the first N each get their own row, the
+// one after goes to "(other models)", and the rows still add up to the exact totals.
+TEST(LlmLedger, ModelBoundAtItsEdges) {
+    llm::ledger l;
+    const std::size_t n = llm::ledger::max_models;
+    auto call_of = [](std::size_t i) {
+        auto s = sample_summary();
+        s.call.response_model = "model-" + std::to_string(i);
+        s.call.usage.input_tokens = 1000 + i;
+        s.call.usage.output_tokens = i;
+        s.cost_usd->total = llm::money::from_units(static_cast<llm::money::rep>(i + 1) * 7);
+        if (i % 10 == 3) {
+            s.cost_usd.reset();  // unpriced
+        }
+        return s;
+    };
+    for (std::size_t i = 0; i < n - 1; ++i) {
+        l.add(call_of(i));
+    }
+    auto rows = l.by_model();
+    EXPECT_EQ(rows.size(), n - 1);  // N - 1 models: a row each
+    EXPECT_FALSE(rows.count(llm::ledger::other_models));
+    auto t = l.add(call_of(n - 1));  // the N-th model still gets its own row
+    EXPECT_EQ(t.calls, 1u);
+    EXPECT_EQ(t.input_tokens, 1000 + n - 1);
+    rows = l.by_model();
+    EXPECT_EQ(rows.size(), n);
+    EXPECT_EQ(rows.count("model-" + std::to_string(n - 1)), 1u);
+    EXPECT_FALSE(rows.count(llm::ledger::other_models));
+    t = l.add(call_of(n));  // model N + 1 goes to the shared row
+    EXPECT_EQ(t.calls, 1u);
+    EXPECT_EQ(t.input_tokens, 1000 + n);
+    rows = l.by_model();
+    EXPECT_EQ(rows.size(), n + 1);
+    EXPECT_FALSE(rows.count("model-" + std::to_string(n)));
+    ASSERT_TRUE(rows.count(llm::ledger::other_models));
+    EXPECT_EQ(rows[llm::ledger::other_models].output_tokens, n);
+    t = l.add(call_of(n + 1));  // and so does the next
+    EXPECT_EQ(t.calls, 2u);
+    EXPECT_EQ(l.by_model().size(), n + 1);
+
+    // Totals stay exact: overall equals the expected sums and the sum of the rows.
+    llm::totals want;
+    for (std::size_t i = 0; i <= n + 1; ++i) {
+        want.add(call_of(i));
+    }
+    llm::totals sum;
+    for (const auto& [model, row] : l.by_model()) {
+        sum.calls += row.calls;
+        sum.input_tokens += row.input_tokens;
+        sum.output_tokens += row.output_tokens;
+        sum.unpriced_calls += row.unpriced_calls;
+        sum.cost += row.cost;
+    }
+    const auto overall = l.overall();
+    EXPECT_EQ(overall.calls, n + 2);
+    for (const llm::totals* got : {&overall, static_cast<const llm::totals*>(&sum)}) {
+        EXPECT_EQ(got->calls, want.calls);
+        EXPECT_EQ(got->input_tokens, want.input_tokens);
+        EXPECT_EQ(got->output_tokens, want.output_tokens);
+        EXPECT_EQ(got->unpriced_calls, want.unpriced_calls);
+        EXPECT_EQ(got->cost, want.cost);
+    }
+    EXPECT_EQ(l.spent(), want.cost);
+}
+
+namespace {
+// Captures what spdlog's default logger writes while it exists.
+class warn_capture {
+  public:
+    warn_capture()
+        : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(4096)),
+          previous_(spdlog::default_logger()) {
+        auto logger = std::make_shared<spdlog::logger>("capture", sink_);
+        logger->set_level(spdlog::level::warn);
+        logger->set_pattern("%l %v");
+        spdlog::set_default_logger(logger);
+    }
+    ~warn_capture() { spdlog::set_default_logger(previous_); }
+    warn_capture(const warn_capture&) = delete;
+    warn_capture& operator=(const warn_capture&) = delete;
+
+    std::vector<std::string> lines() { return sink_->last_formatted(); }
+
+  private:
+    std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
+    std::shared_ptr<spdlog::logger> previous_;
+};
+
+// One finished OpenAI chat call answered by `model`, with usage, through the observer.
+void observe_call(addon_chain& chain, const std::string& model) {
+    auto f = test::make_flow("POST", "https://api.openai.com/v1/chat/completions",
+                             {{"Content-Type", "application/json"}},
+                             R"({"model":")" + model + R"(","messages":[]})");
+    json answer = {
+        {"id", "chatcmpl-1"},
+        {"object", "chat.completion"},
+        {"model", model},
+        {"choices",
+         {{{"index", 0},
+           {"message", {{"role", "assistant"}, {"content", "hi"}}},
+           {"finish_reason", "stop"}}}},
+        {"usage", {{"prompt_tokens", 3}, {"completion_tokens", 1}, {"total_tokens", 4}}}};
+    test::simulate(chain, f, {200, "OK", 11, {{"Content-Type", "application/json"}}},
+                   {answer.dump()});
+    ASSERT_TRUE(f.llm);
+    EXPECT_FALSE(f.llm->cost_usd) << model;
+}
+}  // namespace
+
+// The unpriced models warned about are bounded at 1,000 names: the 999th and 1,000th are
+// named (the 1,000th with the last word), the 1,001st and a repeat are not.
+TEST(LlmObserver, UnpricedModelWarningsStopAtTheBound) {
+    addons::llm_observer_options options;
+    options.prices = std::make_shared<const llm::price_table>(llm::price_table::builtin());
+    auto observer = std::make_shared<addons::llm_observer>(options);
+    addon_chain chain;
+    chain.add(observer);
+    warn_capture log;
+    const std::string prefix = "warning no price is known for model '";
+    auto name = [](int i) { return "zz-unpriced-" + std::to_string(i); };
+    for (int i = 1; i <= 999; ++i) {
+        observe_call(chain, name(i));
+    }
+    observe_call(chain, name(5));  // warned once only
+    auto lines = log.lines();
+    ASSERT_EQ(lines.size(), 999u);
+    EXPECT_EQ(lines[998], prefix + name(999) + "': its calls are recorded with cost null\n");
+    observe_call(chain, name(1000));
+    lines = log.lines();
+    ASSERT_EQ(lines.size(), 1000u);
+    EXPECT_EQ(lines[999], prefix + name(1000) +
+                              "': its calls are recorded with cost null (further unpriced "
+                              "models are not named)\n");
+    observe_call(chain, name(1001));
+    observe_call(chain, name(1002));
+    observe_call(chain, name(1));
+    EXPECT_EQ(log.lines().size(), 1000u);
 }
 
 TEST(LlmRecordReader, TimestampsParseAsUtc) {

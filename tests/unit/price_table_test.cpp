@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <chrono>
 #include <string>
 
@@ -207,6 +208,70 @@ TEST(PriceMatch, ACopiedTableAnswersWithItsOwnModels) {
     EXPECT_LT(f->model, cp->models.data() + cp->models.size());
     original = price_table{};  // the copy's answers do not point into the original
     EXPECT_EQ(copy.find_model(*cp, "model-eq")->model->id, "eq");
+}
+
+// The lookup cache holds 4,096 answers, then is emptied and fills again. With 4,095, 4,096
+// and 4,097 distinct names looked up, every answer (matched or not, in any case) stays the
+// one an uncached lookup gives: the same model, rule and provider of this table.
+TEST(PriceMatch, LookupsStayCorrectAroundTheCacheBound) {
+    for (int distinct : {4095, 4096, 4097}) {
+        SCOPED_TRACE(distinct);
+        const price_table t = price_table::parse(test_table);  // its own, empty cache
+        const provider_info* p = t.find_provider(provider::openai);
+        ASSERT_NE(p, nullptr);
+        // Every third name matches "sw", every third "ew", the rest nothing.
+        auto name = [](int i) {
+            switch (i % 3) {
+                case 0:
+                    return "model-sw-" + std::to_string(i);
+                case 1:
+                    return "made-up-" + std::to_string(i) + "-ew";
+                default:
+                    return "no-such-" + std::to_string(i);
+            }
+        };
+        auto expected = [](int i) -> std::string {
+            switch (i % 3) {
+                case 0:
+                    return "sw";
+                case 1:
+                    return "ew";
+                default:
+                    return "";
+            }
+        };
+        auto check = [&](int i, const std::string& n) {
+            auto f = t.find_model(*p, n);
+            if (expected(i).empty()) {
+                EXPECT_FALSE(f) << n;
+                return;
+            }
+            ASSERT_TRUE(f) << n;
+            EXPECT_EQ(f->model->id, expected(i)) << n;
+            EXPECT_EQ(f->provider, p) << n;
+            EXPECT_GE(f->model, p->models.data()) << n;
+            EXPECT_LT(f->model, p->models.data() + p->models.size()) << n;
+            EXPECT_EQ(f->rule,
+                      expected(i) == "sw" ? R"(starts_with "model-sw")" : R"(ends_with "-ew")")
+                << n;
+        };
+        for (int i = 0; i < distinct; ++i) {
+            check(i, name(i));
+        }
+        // Again, cached or not, and upper-cased (the same cache key).
+        for (int i = 0; i < distinct; ++i) {
+            check(i, name(i));
+            std::string upper = name(i);
+            for (auto& ch : upper) {
+                ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+            }
+            check(i, upper);
+        }
+        auto eq = t.find_model(*p, "model-eq");
+        ASSERT_TRUE(eq);
+        EXPECT_EQ(eq->model->id, "eq");
+        EXPECT_FALSE(t.find_model(*p, "no-such-model"));
+    }
 }
 
 TEST(PriceMatch, ClauseToString) {

@@ -140,8 +140,54 @@ TEST(ProxyCredentials, HashedHtpasswdLinesAreChecked) {
         EXPECT_FALSE(c.accepts(basic("mallory:s3cret w0rd"))) << round;
         EXPECT_FALSE(c.accepts(basic("carol:s3cret w0rd"))) << round;
     }
+    // crypt() reads C strings: a password with a NUL after the right one is refused, as it is
+    // for a clear-text line (not checked only up to the NUL).
+    using namespace std::string_literals;
+    EXPECT_FALSE(c.accepts(basic("alice:s3cret w0rd\0anything"s)));
+    EXPECT_FALSE(c.accepts(basic("bob:s3cret w0rd\0"s)));
+    EXPECT_FALSE(c.accepts(basic("carol:plain\0x"s)));
+    EXPECT_TRUE(c.accepts(basic("alice:s3cret w0rd")));
     // A copy (the configuration is copied) answers the same.
     proxy_credentials copy = c;
     EXPECT_TRUE(copy.accepts(basic("alice:s3cret w0rd")));
     EXPECT_FALSE(copy.accepts(basic("alice:wrong")));
+}
+
+// The remembered outcomes of crypt() checks are bounded: 1,024 accepted and 1,024 refused
+// credentials (one bound, two lists; only the refused one is filled here: filling the accepted
+// one takes 1,025 hashed lines, i.e. twice the crypt() calls, about 2 s). Up to the bound each is
+// answered without crypt() afterwards (check_fast knows it); the next one is not remembered
+// (check_fast says unknown) and accepts() still answers it correctly with crypt() again.
+// SHA-512-crypt with its fewest rounds (1,000) keeps this fast.
+namespace {
+constexpr std::size_t remembered = 1024;
+// crypt("pw", "$6$rounds=1000$saltsalt$"). Not SHA-256-crypt: libxcrypt calls "$5$" a legacy
+// method, which add_file refuses.
+constexpr const char* cheap_hash_of_pw =
+    "$6$rounds=1000$saltsalt$nII71HJmawaDYdXrUHYtoWV/pe6ZN/"
+    "eQzrZXdKjhrcMU0onLRg6A5m38udZu.lA6f53rIQturF4FMx1X99KF/0";
+}  // namespace
+
+TEST(ProxyCredentials, RefusedHashedCredentialsAreRememberedUpToTheBound) {
+    test::temp_dir dir{"proxy_auth"};
+    auto p = dir.path() / "users";
+    write_file(p, std::string("alice:") + cheap_hash_of_pw + "\n");
+    proxy_credentials c;
+    c.add_file(p);
+    auto wrong = [](std::size_t i) { return basic("alice:wrong-" + std::to_string(i)); };
+    using verdict = proxy_credentials::verdict;
+    for (std::size_t i = 1; i <= remembered + 1; ++i) {
+        ASSERT_EQ(c.check_fast(wrong(i)), verdict::unknown) << i;
+        ASSERT_FALSE(c.accepts(wrong(i))) << i;
+    }
+    EXPECT_EQ(c.check_fast(wrong(1)), verdict::refused);
+    EXPECT_EQ(c.check_fast(wrong(remembered - 1)), verdict::refused);
+    EXPECT_EQ(c.check_fast(wrong(remembered)), verdict::refused);
+    EXPECT_EQ(c.check_fast(wrong(remembered + 1)), verdict::unknown);  // not remembered
+    EXPECT_FALSE(c.accepts(wrong(remembered + 1)));                    // crypt() again
+    EXPECT_EQ(c.check_fast(wrong(remembered + 1)), verdict::unknown);
+    // The accepted list is separate: the right password is still checked and remembered.
+    EXPECT_EQ(c.check_fast(basic("alice:pw")), verdict::unknown);
+    EXPECT_TRUE(c.accepts(basic("alice:pw")));
+    EXPECT_EQ(c.check_fast(basic("alice:pw")), verdict::accepted);
 }

@@ -307,6 +307,48 @@ TEST(record_writer, a_full_queue_holds_new_requests_until_the_writer_catches_up)
     EXPECT_EQ(list(tmp.path()).json_files.size(), 2u);
 }
 
+// The queue's bound at its edges: with F bytes queued (one held flow), a bound of F + 1 lets
+// the next request go on at once; a bound of exactly F (the queue is full) or F - 1 makes it
+// wait until the writer has written the flow.
+TEST(record_writer, the_queue_bound_at_its_edges) {
+    auto f = std::make_shared<const flow>(make_flow(1));
+    std::size_t footprint = 0;
+    {
+        test::temp_dir tmp("record_writer_test");
+        gated_writer probe(tmp.path(), record_options{}, "proxy-1", 0);
+        probe.submit(f);
+        footprint = probe.queued_bytes();  // the same flow counts the same in every writer
+    }
+    ASSERT_GT(footprint, 2048u);  // the fixed allowance and the flow's strings
+    for (std::size_t bound : {footprint + 1, footprint, footprint - 1}) {
+        SCOPED_TRACE("bound " + std::to_string(bound) + ", footprint " + std::to_string(footprint));
+        test::temp_dir tmp("record_writer_test");
+        gated_writer writer(tmp.path(), record_options{}, "proxy-1", bound);
+        boost::asio::io_context ioc;
+        bool done = false;
+        spawn_wait(ioc, writer, done);  // an empty queue: no wait
+        ioc.poll();
+        EXPECT_TRUE(done);
+        writer.submit(f);
+        EXPECT_EQ(writer.queued_bytes(), footprint);
+        done = false;
+        ioc.restart();
+        spawn_wait(ioc, writer, done);
+        ioc.poll();  // runs the coroutine up to its first timer wait, if it waits
+        const bool waits = bound <= footprint;
+        EXPECT_EQ(done, !waits);
+        EXPECT_EQ(writer.waits(), waits ? 1u : 0u);
+        writer.open();
+        for (int i = 0; i < 1000 && !done; ++i) {
+            ioc.run_for(std::chrono::milliseconds(10));
+        }
+        EXPECT_TRUE(done);
+        writer.close();
+        EXPECT_EQ(writer.written(), 1u);
+        EXPECT_EQ(writer.queued_bytes(), 0u);
+    }
+}
+
 TEST(record_writer, zero_bound_never_waits) {
     test::temp_dir tmp("record_writer_test");
     gated_writer writer(tmp.path(), record_options{}, "proxy-1", 0);
