@@ -8,21 +8,13 @@
 
 #include "fuzz_support.hpp"
 
-// Made before the first input (LLVMFuzzerInitialize), so that making it (a CA with its RSA
-// key) does not count against the first input's time limit: a fuzzer started at low priority
-// beside a build reported the empty input as a timeout while its key was being generated.
-static llm_proxy::fuzz::engine_harness& the_harness() {
-    static llm_proxy::fuzz::engine_harness harness(llm_proxy::fuzz::upstream_mode::scripted);
-    return harness;
-}
-
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    the_harness();
+    llm_proxy::fuzz::harness_for(llm_proxy::fuzz::upstream_mode::scripted);
     return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    auto& harness = the_harness();
+    auto& harness = llm_proxy::fuzz::harness_for(llm_proxy::fuzz::upstream_mode::scripted);
     harness.exchange(std::string_view(reinterpret_cast<const char*>(data), size));
     return 0;
 }

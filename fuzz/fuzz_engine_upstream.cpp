@@ -38,21 +38,13 @@ constexpr std::array<std::string_view, 10> requests = {
 
 }  // namespace
 
-// Made before the first input (LLVMFuzzerInitialize), so that making it (a CA with its RSA
-// key) does not count against the first input's time limit: a fuzzer started at low priority
-// beside a build reported the empty input as a timeout while its key was being generated.
-static llm_proxy::fuzz::engine_harness& the_harness() {
-    static llm_proxy::fuzz::engine_harness harness(llm_proxy::fuzz::upstream_mode::raw);
-    return harness;
-}
-
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-    the_harness();
+    llm_proxy::fuzz::harness_for(llm_proxy::fuzz::upstream_mode::raw);
     return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    auto& harness = the_harness();
+    auto& harness = llm_proxy::fuzz::harness_for(llm_proxy::fuzz::upstream_mode::raw);
     if (size == 0) {
         return 0;
     }

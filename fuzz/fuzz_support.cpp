@@ -282,6 +282,15 @@ engine_harness::~engine_harness() {
     impl_->ioc().run_for(std::chrono::milliseconds(200));
 }
 
+engine_harness& harness_for(upstream_mode mode) {
+    if (mode == upstream_mode::raw) {
+        static engine_harness raw(upstream_mode::raw);
+        return raw;
+    }
+    static engine_harness scripted(upstream_mode::scripted);
+    return scripted;
+}
+
 std::uint16_t engine_harness::upstream_port() const {
     return impl_->upstream_acceptor->local_endpoint().port();
 }

@@ -60,4 +60,10 @@ class engine_harness {
     std::unique_ptr<impl> impl_;
 };
 
+// The process's one harness for `mode`, made on the first call. The engine targets call it from
+// LLVMFuzzerInitialize, before the first input, so that making it (a CA with its RSA key) does
+// not count against the first input's time limit: a fuzzer started at low priority beside a
+// build reported the empty input as a timeout while its key was being generated.
+engine_harness& harness_for(upstream_mode mode);
+
 }  // namespace llm_proxy::fuzz

@@ -15,13 +15,14 @@ namespace llm_proxy::addons {
 
 namespace {
 
-// Why a body is not used (`what`: "request" or "response"): the skip reasons.
-std::string_view not_decodable(std::string_view what) {
-    return what == "request" ? "request body cannot be decoded" : "response body cannot be decoded";
-}
-std::string_view over_max_body_decoded(std::string_view what) {
-    return what == "request" ? "request body over --cache-max-body once decoded"
-                             : "response body over --cache-max-body once decoded";
+// Why a decoded body is not used (the skip reason): decoding failed, or the decoded body
+// passed --cache-max-body.
+std::string_view decode_problem(bool request, const record::decoded_body& decoded) {
+    if (decoded.ok) {
+        return request ? "request body over --cache-max-body once decoded"
+                       : "response body over --cache-max-body once decoded";
+    }
+    return request ? "request body cannot be decoded" : "response body cannot be decoded";
 }
 
 // Bodies this large are hashed, decoded and encoded on the cache's work thread rather than
@@ -106,7 +107,7 @@ boost::asio::awaitable<void> response_cache::on_request(flow& f) {
         if (!encoding.empty() && !body.empty()) {
             decoded = record::decode_body(encoding, body, max_body);
             if (!decoded.ok || decoded.truncated) {
-                problem = decoded.ok ? over_max_body_decoded("request") : not_decodable("request");
+                problem = decode_problem(true, decoded);
                 return std::nullopt;
             }
             body = decoded.data;
@@ -318,7 +319,7 @@ std::optional<std::string_view> response_cache::store_entry(cache::entry e, std:
         auto decoded = record::decode_body(e.content_encoding, raw, options_.max_body);
         if (!decoded.ok || decoded.truncated) {
             // Destroying the lead releases the waiters.
-            return decoded.ok ? over_max_body_decoded("response") : not_decodable("response");
+            return decode_problem(false, decoded);
         }
         e.body = std::move(decoded.data);
     }

@@ -208,14 +208,19 @@ class zstd_stage final : public stage {
         ZSTD_inBuffer input{in.data(), in.size(), 0};
         while (true) {
             ZSTD_outBuffer out{buf.data(), buf.size(), 0};
+            const std::size_t consumed_before = input.pos;
             std::size_t ret = ZSTD_decompressStream(dctx_, &out, &input);
             if (ZSTD_isError(ret)) {
                 error = std::string("zstd: ") + ZSTD_getErrorName(ret);
                 return false;
             }
             // 0: a frame is complete and flushed (another may follow, in the same input or
-            // the next).
-            frame_done_ = ret == 0;
+            // the next). A call that takes no input and gives no output says nothing about
+            // the frame: after a frame ended on a full buffer, the next call (to see whether
+            // more output is pending) returns the size of a next frame's header instead.
+            if (input.pos > consumed_before || out.pos > 0) {
+                frame_done_ = ret == 0;
+            }
             if (out.pos > 0 && !next.write(std::string_view(buf.data(), out.pos))) {
                 return false;
             }

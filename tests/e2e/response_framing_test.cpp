@@ -25,6 +25,7 @@ struct download_row {
     client_kind client;
     std::string framing;  // the upstream's: length, chunked or close
     std::uint64_t size;
+    std::uint64_t piece = 0;  // the upstream's body write size; 0: its default
 };
 
 const char* client_name(client_kind c) {
@@ -43,7 +44,7 @@ std::string row_name(const download_row& r) {
     const std::string size =
         r.size >= MiB ? std::to_string(r.size / MiB) + "MiB" : std::to_string(r.size);
     return std::string(r.https ? "https_" : "http_") + client_name(r.client) + "_" + r.framing +
-           "_" + size;
+           "_" + size + (r.piece != 0 && r.piece == r.size ? "_oneWrite" : "");
 }
 
 // Test names and failure messages show the row by its name.
@@ -66,6 +67,15 @@ std::vector<download_row> rows() {
     for (const char* framing : {"length", "chunked", "close"}) {
         for (std::uint64_t size : {16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1}) {
             out.push_back({true, client_kind::http11, framing, size});
+        }
+    }
+    // The upstream connection's read buffer holds 256 KiB at most (src/proxy/upstream.hpp): a
+    // body of 256 KiB - 1 / 256 KiB / 256 KiB + 1 (and 1 MiB) the upstream writes in one piece
+    // straight after its head is there to be read at once; the client gets it exactly and the
+    // next request on the connection is still answered correctly.
+    for (const char* framing : {"length", "chunked"}) {
+        for (std::uint64_t size : {256 * 1024 - 1, 256 * 1024, 256 * 1024 + 1, 1024 * 1024}) {
+            out.push_back({true, client_kind::http11, framing, size, size});
         }
     }
     for (auto client : {client_kind::http11, client_kind::http10}) {
@@ -93,7 +103,9 @@ TEST_P(ResponseFraming, BodyArrivesWholeAndTheConnectionStaysInSync) {
     // except the 16 KiB edge rows: written in one piece, the proxy may read them whole.
     const bool small_body_edge = row.size >= 16 * 1024 - 1 && row.size <= 16 * 1024 + 1;
     std::string path = "/download?bytes=" + std::to_string(row.size) + "&framing=" + row.framing +
-                       (row.size <= 65537 && !small_body_edge ? "&piece=1000" : "") +
+                       (row.piece != 0 ? "&piece=" + std::to_string(row.piece)
+                        : row.size <= 65537 && !small_body_edge ? "&piece=1000"
+                                                                : "") +
                        "&id=" + unique_id("download");
     c.send(make_head("GET", c.target(path), c.host_header(), headers, version));
 

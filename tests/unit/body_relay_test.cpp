@@ -13,6 +13,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <random>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "proxy/body_relay.hpp"
 
@@ -43,6 +45,9 @@ struct relay_outcome {
     std::string observed;   // what the observer saw
     std::string left_over;  // the source buffer after the relay (the next message)
     std::string output;     // everything the sink's peer received
+    // One entry per relay step (one gathered write): the pieces it carried and whether it
+    // was the last.
+    std::vector<std::pair<std::size_t, bool>> steps;
 };
 
 // Writes `input` into one end of a loopback connection before the relay starts (so the relay's
@@ -80,7 +85,8 @@ relay_outcome run_relay(const std::string& input, framing_decoder decoder, frami
             body_source source(in, buffer, decoder, std::chrono::seconds(10));
             body_sink sink{out, encoder, std::chrono::seconds(10), std::move(head), {}};
             outcome.result = co_await relay_body(
-                source, sink, [&](std::vector<std::string_view>& pieces, bool, std::string&) {
+                source, sink, [&](std::vector<std::string_view>& pieces, bool last, std::string&) {
+                    outcome.steps.emplace_back(pieces.size(), last);
                     for (auto p : pieces) {
                         outcome.observed.append(p);
                     }
@@ -230,4 +236,124 @@ TEST(BodyRelay, DataBeyondTheAnnouncedLengthFailsTheSink) {
                        framing_encoder::for_length(10),
                        "POST /up HTTP/1.1\r\nContent-Length: 10\r\n\r\n", 0);
     EXPECT_EQ(r.result.status, relay_status::sink_failed);
+}
+
+namespace {
+
+// `count` chunks with distinct content each (chunk i holds its number and a few pattern bytes,
+// 1 to 8 bytes in all; or exactly one byte when `one_byte`), all of which arrive in one read.
+std::vector<std::string> distinct_chunks(std::size_t count, bool one_byte) {
+    std::vector<std::string> chunks;
+    for (std::size_t i = 0; i < count; ++i) {
+        if (one_byte) {
+            chunks.push_back(std::string(1, static_cast<char>('!' + i % 90)));
+        } else {
+            std::string c = std::to_string(i) + ":" + pattern(i % 4, static_cast<unsigned>(i));
+            chunks.push_back(c.substr(0, 8));
+        }
+    }
+    return chunks;
+}
+
+// The relay steps expected when `count` data chunks arrive in one read: 256 pieces at most
+// per step; when the data ends exactly at a step's end, a last step of no pieces writes the
+// last chunk.
+std::vector<std::pair<std::size_t, bool>> expected_steps(std::size_t count) {
+    std::vector<std::pair<std::size_t, bool>> steps;
+    std::size_t left = count;
+    while (left > 256) {
+        steps.emplace_back(256, false);
+        left -= 256;
+    }
+    if (left == 256) {
+        steps.emplace_back(256, false);
+        steps.emplace_back(0, true);
+    } else {
+        steps.emplace_back(left, true);
+    }
+    return steps;
+}
+
+// The chunked output the relay writes for those steps: one chunk per step with data.
+std::string expected_chunked_output(const std::string& head, const std::vector<std::string>& in,
+                                    const std::string& last_chunk) {
+    std::string out = head;
+    std::size_t i = 0;
+    for (auto [pieces, last] : expected_steps(in.size())) {
+        std::string data;
+        for (std::size_t k = 0; k < pieces; ++k) {
+            data += in[i++];
+        }
+        if (!data.empty()) {
+            out += chunk(data);
+        }
+    }
+    return out + last_chunk;
+}
+
+}  // namespace
+
+// One read holding 255 / 256 / 257 (and more) chunks: a relay step gathers at most 256 decoded
+// pieces into one write and the next step carries on from the buffer, nothing lost or
+// repeated. With 255 chunks the last chunk is the 256th in the read and ends the same step;
+// with 256 it is the 257th and gets a step of its own.
+TEST(BodyRelay, AtMost256PiecesPerWriteAndTheRestInTheNextStep) {
+    const std::string head = "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (bool one_byte : {true, false}) {
+        for (std::size_t count : {1u, 255u, 256u, 257u, 511u, 512u, 513u, 1000u}) {
+            auto chunks = distinct_chunks(count, one_byte);
+            std::string input, body;
+            for (const auto& c : chunks) {
+                input += chunk(c);
+                body += c;
+            }
+            input += "0\r\n\r\n" + next_message;
+            auto r = run_relay(input, framing_decoder::for_chunked(),
+                               framing_encoder::for_chunked(), head, next_message.size());
+            SCOPED_TRACE(testing::Message() << count << " chunks, one byte " << one_byte);
+            ASSERT_EQ(r.result.status, relay_status::done);
+            EXPECT_EQ(r.steps, expected_steps(count));
+            EXPECT_EQ(r.observed, body);
+            // Exactly: the head, one chunk per step, the last chunk; nothing after it.
+            EXPECT_EQ(r.output, expected_chunked_output(head, chunks, "0\r\n\r\n"));
+            auto p = parse_output(r.output);
+            EXPECT_TRUE(p.complete);
+            EXPECT_EQ(p.body, body);
+            EXPECT_EQ(p.extra, 0u);
+            EXPECT_EQ(r.left_over, next_message);
+        }
+    }
+}
+
+// The same bound with a trailer section after the 256th / 257th chunk, and into a
+// Content-Length framing (the relayed bytes are then the body itself).
+TEST(BodyRelay, PieceBoundWithTrailersAndIntoContentLength) {
+    const std::string head = "POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (std::size_t count : {255u, 256u, 257u}) {
+        SCOPED_TRACE(count);
+        auto chunks = distinct_chunks(count, false);
+        std::string input, body;
+        for (const auto& c : chunks) {
+            input += chunk(c);
+            body += c;
+        }
+        auto t = run_relay(input + "0\r\nX-Trailer: kept\r\n\r\n" + next_message,
+                           framing_decoder::for_chunked(), framing_encoder::for_chunked(), head,
+                           next_message.size());
+        ASSERT_EQ(t.result.status, relay_status::done);
+        EXPECT_EQ(t.steps, expected_steps(count));
+        EXPECT_EQ(t.output, expected_chunked_output(head, chunks, "0\r\nX-Trailer: kept\r\n\r\n"));
+        EXPECT_EQ(t.left_over, next_message);
+
+        const std::string length_head =
+            "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+            "\r\n\r\n";
+        auto l =
+            run_relay(input + "0\r\n\r\n" + next_message, framing_decoder::for_chunked(),
+                      framing_encoder::for_length(body.size()), length_head, next_message.size());
+        ASSERT_EQ(l.result.status, relay_status::done);
+        EXPECT_EQ(l.steps, expected_steps(count));
+        EXPECT_EQ(l.output, length_head + body);
+        EXPECT_EQ(l.left_over, next_message);
+    }
 }

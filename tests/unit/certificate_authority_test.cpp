@@ -634,6 +634,119 @@ TEST(leaf_cache, evicts_least_recently_used) {
     EXPECT_EQ(ca->cached_leaf("b.example"), b2);
 }
 
+bool same_serial(const leaf_certificate& a, const leaf_certificate& b) {
+    return ASN1_INTEGER_cmp(X509_get0_serialNumber(a.cert.get()),
+                            X509_get0_serialNumber(b.cert.get())) == 0;
+}
+
+// Capacity 3, filled to capacity - 1, capacity and capacity + 1 distinct hosts: the cache holds
+// exactly 3 leaves, and the fourth host drops the least recently used one only.
+TEST(leaf_cache, holds_exactly_capacity_leaves) {
+    scratch_dir tmp;
+    auto ca = certificate_authority::load_or_create(tmp.path());
+    ca->set_cache_capacity(3);
+    auto h0 = ca->leaf_for("h0.example");
+    auto h1 = ca->leaf_for("h1.example");
+    EXPECT_EQ(ca->cache_size(), 2u);  // capacity - 1
+    auto h2 = ca->leaf_for("h2.example");
+    EXPECT_EQ(ca->cache_size(), 3u);  // capacity: nothing dropped yet
+    // Touched oldest first, so the recency order stays h2, h1, h0.
+    EXPECT_EQ(ca->cached_leaf("h0.example"), h0);
+    EXPECT_EQ(ca->cached_leaf("h1.example"), h1);
+    EXPECT_EQ(ca->cached_leaf("h2.example"), h2);
+    EXPECT_EQ(ca->leaf_for("h2.example"), h2);  // a cached host is not minted again
+    EXPECT_EQ(ca->cache_size(), 3u);
+
+    auto h3 = ca->leaf_for("h3.example");  // capacity + 1
+    EXPECT_EQ(ca->cache_size(), 3u);
+    EXPECT_EQ(ca->cached_leaf("h0.example"), nullptr);  // the least recently used
+    EXPECT_EQ(ca->cached_leaf("h1.example"), h1);
+    EXPECT_EQ(ca->cached_leaf("h2.example"), h2);
+    EXPECT_EQ(ca->cached_leaf("h3.example"), h3);
+    EXPECT_EQ(ca->cache_size(), 3u);
+
+    // The dropped host gets a freshly minted leaf (a new certificate, a new serial), which
+    // drops the now least recently used h1.
+    auto h0_again = ca->leaf_for("h0.example");
+    ASSERT_NE(h0_again, nullptr);
+    EXPECT_NE(h0_again, h0);
+    EXPECT_FALSE(same_serial(*h0_again, *h0));
+    EXPECT_EQ(verify_leaf(h0_again->cert.get(), ca->cert(), "h0.example"), X509_V_OK);
+    EXPECT_EQ(ca->cache_size(), 3u);
+    EXPECT_EQ(ca->cached_leaf("h1.example"), nullptr);
+    EXPECT_EQ(ca->cached_leaf("h2.example"), h2);
+    EXPECT_EQ(ca->cached_leaf("h3.example"), h3);
+    EXPECT_EQ(ca->cached_leaf("h0.example"), h0_again);
+    EXPECT_TRUE(same_serial(*ca->leaf_for("h0.example"), *h0_again));
+}
+
+// LRU, not FIFO: using the oldest leaf (through leaf_for or cached_leaf) keeps it over a
+// younger one that was not used.
+TEST(leaf_cache, recently_used_host_is_kept_over_an_older_one) {
+    for (bool through_leaf_for : {true, false}) {
+        SCOPED_TRACE(through_leaf_for ? "leaf_for" : "cached_leaf");
+        scratch_dir tmp;
+        auto ca = certificate_authority::load_or_create(tmp.path());
+        ca->set_cache_capacity(3);
+        auto first = ca->leaf_for("first.example");
+        auto second = ca->leaf_for("second.example");
+        auto third = ca->leaf_for("third.example");
+        auto used =
+            through_leaf_for ? ca->leaf_for("first.example") : ca->cached_leaf("first.example");
+        EXPECT_EQ(used, first);
+        auto fourth = ca->leaf_for("fourth.example");
+        EXPECT_EQ(ca->cache_size(), 3u);
+        EXPECT_EQ(ca->cached_leaf("second.example"), nullptr);  // oldest use, not oldest mint
+        auto fifth = ca->leaf_for("fifth.example");
+        EXPECT_EQ(ca->cache_size(), 3u);
+        EXPECT_EQ(ca->cached_leaf("third.example"), nullptr);
+        EXPECT_EQ(ca->cached_leaf("first.example"), first);
+        EXPECT_EQ(ca->cached_leaf("fourth.example"), fourth);
+        EXPECT_EQ(ca->cached_leaf("fifth.example"), fifth);
+    }
+}
+
+// Lowering the capacity evicts down to it at once, least recently used first; raising it
+// mints nothing; a capacity of 0 still keeps one leaf.
+TEST(leaf_cache, lowering_the_capacity_evicts_down_to_it) {
+    scratch_dir tmp;
+    auto ca = certificate_authority::load_or_create(tmp.path());
+    ca->set_cache_capacity(4);
+    auto a = ca->leaf_for("a.example");
+    auto b = ca->leaf_for("b.example");
+    auto c = ca->leaf_for("c.example");
+    auto d = ca->leaf_for("d.example");
+    EXPECT_EQ(ca->cached_leaf("a.example"), a);  // recency now: a, d, c, b
+    EXPECT_EQ(ca->cache_size(), 4u);
+
+    ca->set_cache_capacity(4);  // equal to the size: nothing dropped
+    EXPECT_EQ(ca->cache_size(), 4u);
+    ca->set_cache_capacity(3);  // one below the size
+    EXPECT_EQ(ca->cache_size(), 3u);
+    ca->set_cache_capacity(5);  // above the size: nothing minted, nothing dropped
+    EXPECT_EQ(ca->cache_size(), 3u);
+    EXPECT_EQ(ca->cached_leaf("b.example"), nullptr);
+    // Touched in recency order (oldest first), so it stays c, d, a from the oldest.
+    EXPECT_EQ(ca->cached_leaf("c.example"), c);
+    EXPECT_EQ(ca->cached_leaf("d.example"), d);
+    EXPECT_EQ(ca->cached_leaf("a.example"), a);
+
+    ca->set_cache_capacity(2);
+    EXPECT_EQ(ca->cache_size(), 2u);
+    EXPECT_EQ(ca->cached_leaf("c.example"), nullptr);
+    EXPECT_EQ(ca->cached_leaf("d.example"), d);
+    EXPECT_EQ(ca->cached_leaf("a.example"), a);
+
+    ca->set_cache_capacity(0);  // at least one entry stays
+    EXPECT_EQ(ca->cache_size(), 1u);
+    EXPECT_EQ(ca->cached_leaf("d.example"), nullptr);
+    EXPECT_EQ(ca->cached_leaf("a.example"), a);
+    auto e = ca->leaf_for("e.example");
+    EXPECT_EQ(ca->cache_size(), 1u);
+    EXPECT_EQ(ca->cached_leaf("e.example"), e);
+    EXPECT_EQ(ca->cached_leaf("a.example"), nullptr);
+}
+
 TEST(leaf_cache, concurrent_requests_for_one_host_all_get_a_valid_leaf) {
     scratch_dir tmp;
     auto ca = certificate_authority::load_or_create(tmp.path());

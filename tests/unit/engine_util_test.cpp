@@ -290,3 +290,81 @@ TEST(SchemeUpgrader, LeavesHttpsAlone) {
     EXPECT_TRUE(f.response->headers.empty());
     EXPECT_TRUE(f.tags.empty());
 }
+
+namespace {
+
+// A read buffer of exactly `capacity` bytes (a fresh flat_buffer allocates exactly what is
+// reserved) holding `held` distinct bytes, starting `offset` bytes into its storage (as after
+// a consumed head).
+boost::beast::flat_buffer idle_buffer(std::size_t capacity, std::size_t held,
+                                      std::size_t offset = 0) {
+    boost::beast::flat_buffer b(128 * 1024);
+    b.reserve(capacity);
+    EXPECT_EQ(b.capacity(), capacity);
+    auto room = b.prepare(offset + held);
+    auto* p = static_cast<char*>(room.data());
+    for (std::size_t i = 0; i < offset + held; ++i) {
+        p[i] = static_cast<char>('a' + (i * 7 + i / 26) % 26);
+    }
+    b.commit(offset + held);
+    b.consume(offset);
+    EXPECT_EQ(b.capacity(), capacity);
+    return b;
+}
+
+std::string held_bytes(const boost::beast::flat_buffer& b) {
+    return {static_cast<const char*>(b.data().data()), b.size()};
+}
+
+}  // namespace
+
+// "Before waiting for the next request a buffer of more than 16 KiB capacity holding at most
+// 4 KiB is shrunk back to 4 KiB": capacity 16 KiB - 1 / 16 KiB / 16 KiB + 1, held bytes
+// 4 KiB - 1 / 4 KiB / 4 KiB + 1. The held bytes survive exactly, as does the maximum size.
+TEST(ShrinkIdleBuffer, ShrinksOnlyAboveSixteenKibHoldingAtMostFourKib) {
+    constexpr std::size_t kib = 1024;
+    struct edge {
+        std::size_t capacity, held;
+        bool shrinks;
+    };
+    const edge edges[] = {
+        {16 * kib - 1, 100, false},
+        {16 * kib, 100, false},
+        {16 * kib + 1, 100, true},
+        {16 * kib + 1, 0, true},
+        {16 * kib + 1, 4 * kib - 1, true},
+        {16 * kib + 1, 4 * kib, true},
+        {16 * kib + 1, 4 * kib + 1, false},
+        {16 * kib, 4 * kib, false},
+        {128 * kib, 4 * kib, true},
+        {128 * kib, 4 * kib + 1, false},
+        {128 * kib, 0, true},
+        {128 * kib, 64 * kib, false},
+    };
+    for (auto e : edges) {
+        for (std::size_t offset : {std::size_t{0}, std::size_t{5000}}) {
+            if (offset + e.held > e.capacity) {
+                continue;
+            }
+            SCOPED_TRACE(testing::Message() << "capacity " << e.capacity << ", holding " << e.held
+                                            << " at offset " << offset);
+            auto b = idle_buffer(e.capacity, e.held, offset);
+            const std::string before = held_bytes(b);
+            const void* storage = b.data().data();
+            proxy::shrink_idle_buffer(b);
+            EXPECT_EQ(held_bytes(b), before);
+            EXPECT_EQ(b.size(), e.held);
+            EXPECT_EQ(b.max_size(), 128 * kib);
+            if (e.shrinks) {
+                EXPECT_EQ(b.capacity(), 4 * kib);
+            } else {
+                EXPECT_EQ(b.capacity(), e.capacity);
+                EXPECT_EQ(b.data().data(), storage) << "left alone, not copied";
+            }
+            // Shrinking again changes nothing; the buffer still takes a full 4 KiB read.
+            proxy::shrink_idle_buffer(b);
+            EXPECT_EQ(held_bytes(b), before);
+            EXPECT_GE(b.capacity(), 4 * kib);
+        }
+    }
+}

@@ -18,6 +18,7 @@
 #include "llm_proxy/llm/record_json.hpp"
 #include "llm_proxy/llm/record_reader.hpp"
 #include "llm_proxy/llm/report.hpp"
+#include "llm_proxy/record/body_decoder.hpp"
 #include "support/addon_test_kit.hpp"
 
 using namespace llm_proxy;
@@ -463,6 +464,163 @@ TEST(LlmObserver, UnpricedModelWarningsStopAtTheBound) {
     observe_call(chain, name(1002));
     observe_call(chain, name(1));
     EXPECT_EQ(log.lines().size(), 1000u);
+}
+
+// --- max_decoded_body at its bound --------------------------------------------------------------
+// A compressed answer is decoded up to options.max_decoded_body decoded bytes: N-1 and N give
+// the whole call, N+1 stops decoding and marks the call incomplete. The decoded size counts,
+// not the wire size; an uncompressed body is not decoded and so not bounded.
+namespace {
+
+// Content that needs no JSON escaping and does not repeat.
+std::string padding(std::size_t n) {
+    std::string s;
+    for (std::size_t i = 0; s.size() < n; ++i) {
+        s += std::to_string(i) + "-";
+    }
+    s.resize(n);
+    return s;
+}
+
+json chat_answer(const std::string& content) {
+    return {{"id", "chatcmpl-1"},
+            {"object", "chat.completion"},
+            {"model", "gpt-4o-mini"},
+            {"choices",
+             {{{"index", 0},
+               {"message", {{"role", "assistant"}, {"content", content}}},
+               {"finish_reason", "stop"}}}},
+            {"usage", {{"prompt_tokens", 9}, {"completion_tokens", 2}, {"total_tokens", 11}}}};
+}
+
+std::string sse_answer(const std::string& content) {
+    json first = {
+        {"id", "c1"},
+        {"object", "chat.completion.chunk"},
+        {"model", "gpt-4o-mini"},
+        {"choices",
+         {{{"index", 0}, {"delta", {{"content", content}}}, {"finish_reason", nullptr}}}}};
+    return "data: " + first.dump() + "\n\n" + chunk2 + usage_chunk + done;
+}
+
+// An answer (JSON or SSE) exactly `size` bytes long before any coding, and its content.
+std::pair<std::string, std::string> answer_of_size(bool stream, std::size_t size) {
+    auto make = [stream](const std::string& c) {
+        return stream ? sse_answer(c) : chat_answer(c).dump();
+    };
+    const std::size_t base = make("").size();
+    EXPECT_GT(size, base);
+    std::string content = padding(size - base);
+    std::string body = make(content);
+    EXPECT_EQ(body.size(), size);
+    return {body, content};
+}
+
+// Runs one OpenAI chat call through an llm_observer with `max_decoded` as its bound: the
+// response (`wire`, sent with `coding` as Content-Encoding unless empty) is handed over in
+// pieces of `piece` bytes.
+std::shared_ptr<const llm::summary> observe_answer(std::size_t max_decoded, bool stream,
+                                                   const std::string& coding,
+                                                   const std::string& wire, std::size_t piece) {
+    addons::llm_observer_options options;
+    options.max_decoded_body = max_decoded;
+    addons::llm_observer observer(options);
+    const std::string request = stream ? R"({"model":"gpt-4o-mini","stream":true,)"
+                                         R"("stream_options":{"include_usage":true},"messages":[]})"
+                                       : R"({"model":"gpt-4o-mini","messages":[]})";
+    auto f = test::make_flow("POST", "https://api.openai.com/v1/chat/completions",
+                             {{"Content-Type", "application/json"}}, request);
+    observer.on_request_headers(f);
+    EXPECT_TRUE(observer.endpoint_of(f));
+    header_list headers = {{"Content-Type", stream ? "text/event-stream" : "application/json"}};
+    if (!coding.empty()) {
+        headers.emplace_back("Content-Encoding", coding);
+    }
+    f.response = response_head{200, "OK", 11, headers};
+    test::run_hook(observer.on_response_headers(f));
+    for (std::size_t pos = 0; pos < wire.size(); pos += piece) {
+        observer.on_response_body(f, std::string_view(wire).substr(pos, piece));
+    }
+    observer.on_response_end(f);
+    return f.llm;
+}
+
+void expect_whole_call(const std::shared_ptr<const llm::summary>& s, const std::string& content) {
+    ASSERT_TRUE(s);
+    EXPECT_FALSE(s->call.incomplete);
+    EXPECT_EQ(s->call.usage.input_tokens, 9u);
+    EXPECT_EQ(s->call.usage.output_tokens, 2u);
+    ASSERT_EQ(s->call.answers.size(), 1u);
+    EXPECT_EQ(s->call.answers[0].content, content);
+    EXPECT_EQ(s->call.answers[0].finish_reason, "stop");
+}
+
+}  // namespace
+
+TEST(LlmObserver, DecodedBodyLimitAtItsBound) {
+    // 4096: the whole body is one decoder write; 40000: the bound falls in the third write of
+    // the decoder's 16 KiB buffer.
+    for (std::size_t limit : {std::size_t{4096}, std::size_t{40000}}) {
+        for (bool stream : {false, true}) {
+            for (const char* coding : {"gzip", "deflate", "br", "zstd", "gzip, br"}) {
+                for (std::size_t size : {limit - 1, limit, limit + 1}) {
+                    for (std::size_t piece : {std::size_t{1} << 30, std::size_t{7}}) {
+                        SCOPED_TRACE(std::string(stream ? "SSE" : "JSON") + ", " + coding +
+                                     ", limit " + std::to_string(limit) + ", " +
+                                     std::to_string(size) + " decoded bytes, pieces of " +
+                                     std::to_string(piece));
+                        auto [body, content] = answer_of_size(stream, size);
+                        std::string wire = body;
+                        std::string_view rest = coding;  // applied in the order listed
+                        while (!rest.empty()) {
+                            std::size_t comma = rest.find(',');
+                            wire = record::encode_body(rest.substr(0, comma), wire);
+                            rest = comma == std::string_view::npos ? std::string_view()
+                                                                   : rest.substr(comma + 1);
+                        }
+                        ASSERT_LT(wire.size(), limit);  // the wire size is not what counts
+                        auto s = observe_answer(limit, stream, coding, wire, piece);
+                        if (size <= limit) {
+                            expect_whole_call(s, content);
+                        } else {
+                            ASSERT_TRUE(s);
+                            EXPECT_TRUE(s->call.incomplete);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+TEST(LlmObserver, DecodedBodyLimitLeavesAnUncompressedBodyAlone) {
+    const std::size_t limit = 4096;
+    for (bool stream : {false, true}) {
+        for (const char* coding : {"", "identity"}) {
+            for (std::size_t size : {limit - 1, limit, limit + 1, 4 * limit}) {
+                SCOPED_TRACE(std::string(stream ? "SSE" : "JSON") + ", coding \"" + coding +
+                             "\", " + std::to_string(size) + " bytes");
+                auto [body, content] = answer_of_size(stream, size);
+                expect_whole_call(observe_answer(limit, stream, coding, body, 1000), content);
+            }
+        }
+    }
+}
+
+// A zstd-compressed answer whose decoded size is a whole number of the stream decoder's 16 KiB
+// buffers (16,384 bytes here) is complete: the decoder's zstd stage once took a frame that
+// ended on a full buffer for an unfinished one, and the call was marked incomplete.
+TEST(LlmObserver, ZstdAnswerOfAWholeDecoderBufferIsCompleteAtItsBound) {
+    for (bool stream : {false, true}) {
+        for (std::size_t size : {16383u, 16384u, 16385u}) {
+            SCOPED_TRACE(std::string(stream ? "SSE, " : "JSON, ") + std::to_string(size) +
+                         " decoded bytes");
+            auto [body, content] = answer_of_size(stream, size);
+            expect_whole_call(observe_answer(256u << 20, stream, "zstd",
+                                             record::encode_body("zstd", body), 1u << 30),
+                              content);
+        }
+    }
 }
 
 TEST(LlmRecordReader, TimestampsParseAsUtc) {

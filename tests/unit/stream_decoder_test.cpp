@@ -1,8 +1,15 @@
 #include "llm_proxy/record/stream_decoder.hpp"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
+#include <algorithm>
+#include <optional>
+#include <ostream>
+#include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "llm_proxy/record/body_decoder.hpp"
 
@@ -208,6 +215,204 @@ TEST(stream_decoder, coding_count_at_the_bound_identity_not_counted) {
     auto d = make(only_identity);
     ASSERT_TRUE(d);
     EXPECT_TRUE(d->identity());
+}
+
+// --- Sizes at the stage buffer bound ---------------------------------------------------------
+// Each coding writes its output through a 16 KiB buffer (stage::buffer_size). Decoded output,
+// the output of an inner stage (what the next coding gets) and the compressed input are tried
+// at one below, at and one above one and two buffers' worth, fed whole, a byte at a time and in
+// odd pieces. The content does not repeat, so a lost or doubled buffer shows.
+
+constexpr std::size_t stage_buffer = 16 * 1024;  // stream_decoder::stage::buffer_size
+
+// Incompressible: the codecs store it (output comes out about as fast as input goes in).
+std::string random_bytes(std::size_t n, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::string s(n, '\0');
+    for (auto& c : s) {
+        c = static_cast<char>(rng() & 0xff);
+    }
+    return s;
+}
+
+// Compressible but never repeating: numbered lines (a small input fills many buffers).
+std::string counting_text(std::size_t n) {
+    std::string s;
+    for (std::size_t i = 0; s.size() < n; ++i) {
+        s += "line " + std::to_string(i * 7919 % 1000003) + " of " + std::to_string(i) + "\n";
+    }
+    s.resize(n);
+    return s;
+}
+
+std::string raw_deflate(std::string_view input) {
+    z_stream zs{};
+    EXPECT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    std::string out(deflateBound(&zs, static_cast<uLong>(input.size())), '\0');
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
+    zs.avail_in = static_cast<uInt>(input.size());
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    out.resize(zs.total_out);
+    deflateEnd(&zs);
+    return out;
+}
+
+// A coding as the tests apply it: its Content-Encoding token and its encoder ("raw deflate"
+// is sent as "deflate").
+struct codec {
+    const char* name;
+    const char* token;
+};
+
+void PrintTo(const codec& c, std::ostream* os) {
+    *os << c.name;
+}
+
+std::string encode(const codec& c, std::string_view input) {
+    return std::string_view(c.name) == "raw deflate" ? raw_deflate(input)
+                                                     : encode_body(c.token, input);
+}
+
+const codec gzip{"gzip", "gzip"};
+const codec zlib_deflate{"deflate", "deflate"};
+const codec raw{"raw deflate", "deflate"};
+const codec br{"br", "br"};
+const codec zstd{"zstd", "zstd"};
+
+const std::size_t sizes_at_the_bound[] = {stage_buffer - 1, stage_buffer,
+                                          stage_buffer + 1, 2 * stage_buffer - 1,
+                                          2 * stage_buffer, 2 * stage_buffer + 1};
+
+// Decodes `encoded` whole, a byte at a time and in odd pieces: every way gives exactly `text`
+// without error, and the decoder says the body was whole.
+void expect_decodes(std::string_view encoding, std::string_view encoded, const std::string& text) {
+    const std::vector<std::size_t> odd = {7, 4093, 1, stage_buffer + 1, 333, stage_buffer - 1, 2};
+    for (int way = 0; way < 3; ++way) {
+        SCOPED_TRACE(way == 0 ? "whole" : way == 1 ? "byte at a time" : "odd pieces");
+        std::string error;
+        auto d = stream_decoder::make(encoding, error);
+        ASSERT_TRUE(d) << error;
+        collector c;
+        std::size_t pos = 0;
+        for (std::size_t k = 0; pos < encoded.size(); ++k) {
+            std::size_t step = way == 0 ? encoded.size() : way == 1 ? 1 : odd[k % odd.size()];
+            ASSERT_TRUE(d->feed(encoded.substr(pos, step), c)) << d->error() << " at " << pos;
+            pos += step;
+        }
+        EXPECT_FALSE(d->failed()) << d->error();
+        EXPECT_TRUE(d->complete());
+        ASSERT_EQ(c.out.size(), text.size());
+        EXPECT_TRUE(c.out == text) << "same size, different bytes";
+    }
+}
+
+// The prefix of `pool` whose encoding is exactly `size` bytes long (nullopt when none is).
+std::optional<std::string> text_encoding_to(const codec& c, const std::string& pool,
+                                            std::size_t size) {
+    for (std::size_t n = size; n + 256 > size && n > 0; --n) {
+        std::string text = pool.substr(0, n);
+        if (encode(c, text).size() == size) {
+            return text;
+        }
+    }
+    return std::nullopt;
+}
+
+// Decoded sizes at the bound, compressible and not.
+void decoded_sizes_at_the_bound(const codec& c) {
+    for (std::size_t n : sizes_at_the_bound) {
+        for (bool compressible : {false, true}) {
+            SCOPED_TRACE(std::string(c.name) + ", " + std::to_string(n) + " decoded bytes, " +
+                         (compressible ? "compressible" : "incompressible"));
+            const std::string text =
+                compressible ? counting_text(n) : random_bytes(n, static_cast<unsigned>(n));
+            expect_decodes(c.token, encode(c, text), text);
+        }
+    }
+}
+
+// Encoded (wire) sizes at the bound.
+void compressed_sizes_at_the_bound(const codec& c) {
+    const std::string pool = random_bytes(3 * stage_buffer, 7);
+    for (std::size_t n : sizes_at_the_bound) {
+        SCOPED_TRACE(std::string(c.name) + ", " + std::to_string(n) + " encoded bytes");
+        auto text = text_encoding_to(c, pool, n);
+        ASSERT_TRUE(text) << "no input encodes to that size";
+        const std::string encoded = encode(c, *text);
+        ASSERT_EQ(encoded.size(), n);
+        expect_decodes(c.token, encoded, *text);
+    }
+}
+
+// Two codings (applied first, applied second): the inner stage's output (the stream of the
+// coding applied first) and the final output are each at the bound.
+void nested_sizes_at_the_bound(const std::vector<std::pair<codec, codec>>& stacks) {
+    const std::string pool = random_bytes(3 * stage_buffer, 11);
+    for (const auto& [first, second] : stacks) {
+        const std::string header = std::string(first.token) + ", " + second.token;
+        for (std::size_t n : sizes_at_the_bound) {
+            {
+                SCOPED_TRACE(std::string(first.name) + " then " + second.name +
+                             ": inner stage output of " + std::to_string(n) + " bytes");
+                auto text = text_encoding_to(first, pool, n);
+                ASSERT_TRUE(text) << "no input encodes to that size";
+                const std::string inner = encode(first, *text);
+                ASSERT_EQ(inner.size(), n);
+                expect_decodes(header, encode(second, inner), *text);
+            }
+            for (bool compressible : {false, true}) {
+                SCOPED_TRACE(std::string(first.name) + " then " + second.name + ": " +
+                             std::to_string(n) + " decoded bytes, " +
+                             (compressible ? "compressible" : "incompressible"));
+                const std::string text = compressible ? counting_text(n) : pool.substr(0, n);
+                expect_decodes(header, encode(second, encode(first, text)), text);
+            }
+        }
+    }
+}
+
+class stage_buffer_bound : public ::testing::TestWithParam<codec> {};
+
+TEST_P(stage_buffer_bound, decoded_size_at_the_stage_buffer_bound) {
+    decoded_sizes_at_the_bound(GetParam());
+}
+
+TEST_P(stage_buffer_bound, compressed_size_at_the_stage_buffer_bound) {
+    compressed_sizes_at_the_bound(GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(codecs, stage_buffer_bound,
+                         ::testing::Values(gzip, zlib_deflate, raw, br, zstd),
+                         [](const auto& info) {
+                             std::string s = info.param.name;
+                             std::replace(s.begin(), s.end(), ' ', '_');
+                             return s;
+                         });
+
+TEST(stream_decoder, nested_codings_at_the_stage_buffer_bound) {
+    nested_sizes_at_the_bound({{gzip, br},
+                               {raw, gzip},
+                               {br, zlib_deflate},
+                               {zlib_deflate, raw},
+                               {zlib_deflate, zstd},
+                               {br, zstd},
+                               {zstd, gzip}});
+}
+
+// A zstd frame that ends on a full 16 KiB output buffer is complete: the next call to the
+// decoder, made to see whether more output is pending, returned the size of a next frame's
+// header, and the stage took that for an unfinished frame (decode_body called the body
+// truncated, llm_observer the call incomplete).
+TEST(stream_decoder, zstd_frame_ending_on_a_full_buffer_is_complete) {
+    for (std::size_t n : {stage_buffer, 2 * stage_buffer, 4 * stage_buffer}) {
+        const std::string text = counting_text(n);
+        decoded_body d = decode_body("zstd", encode_body("zstd", text), 1u << 20);
+        EXPECT_TRUE(d.ok) << d.error;
+        EXPECT_FALSE(d.truncated) << n << " decoded bytes";
+        EXPECT_EQ(d.data, text);
+    }
 }
 
 TEST(stream_decoder, nothing_fed_is_complete) {
