@@ -1,15 +1,17 @@
 #include "llm_proxy/record/body_decoder.hpp"
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 #include <zstd.h>
 
-#include <random>
 #include <stdexcept>
 #include <string>
+#include "coding_samples.hpp"
 
 namespace llm_proxy::record {
 namespace {
+
+using samples::random_bytes;
+using samples::raw_deflate;
 
 std::string sample_text() {
     std::string s;
@@ -18,29 +20,6 @@ std::string sample_text() {
              "\"}}]}\n\n";
     }
     return s;
-}
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::string s(n, '\0');
-    for (auto& c : s) {
-        c = static_cast<char>(rng() & 0xff);
-    }
-    return s;
-}
-
-std::string raw_deflate(std::string_view input) {
-    z_stream zs{};
-    EXPECT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    std::string out(deflateBound(&zs, static_cast<uLong>(input.size())), '\0');
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
-    zs.avail_in = static_cast<uInt>(input.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    out.resize(zs.total_out);
-    deflateEnd(&zs);
-    return out;
 }
 
 class round_trip : public ::testing::TestWithParam<const char*> {};

@@ -1,20 +1,22 @@
 #include "llm_proxy/record/stream_decoder.hpp"
 
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <optional>
 #include <ostream>
-#include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "coding_samples.hpp"
 #include "llm_proxy/record/body_decoder.hpp"
 
 namespace llm_proxy::record {
 namespace {
+
+using samples::random_bytes;
+using samples::raw_deflate;
 
 std::string sample_text() {
     std::string s;
@@ -225,16 +227,6 @@ TEST(stream_decoder, coding_count_at_the_bound_identity_not_counted) {
 
 constexpr std::size_t stage_buffer = 16 * 1024;  // stream_decoder::stage::buffer_size
 
-// Incompressible: the codecs store it (output comes out about as fast as input goes in).
-std::string random_bytes(std::size_t n, unsigned seed) {
-    std::mt19937 rng(seed);
-    std::string s(n, '\0');
-    for (auto& c : s) {
-        c = static_cast<char>(rng() & 0xff);
-    }
-    return s;
-}
-
 // Compressible but never repeating: numbered lines (a small input fills many buffers).
 std::string counting_text(std::size_t n) {
     std::string s;
@@ -243,20 +235,6 @@ std::string counting_text(std::size_t n) {
     }
     s.resize(n);
     return s;
-}
-
-std::string raw_deflate(std::string_view input) {
-    z_stream zs{};
-    EXPECT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    std::string out(deflateBound(&zs, static_cast<uLong>(input.size())), '\0');
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
-    zs.avail_in = static_cast<uInt>(input.size());
-    zs.next_out = reinterpret_cast<Bytef*>(out.data());
-    zs.avail_out = static_cast<uInt>(out.size());
-    EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    out.resize(zs.total_out);
-    deflateEnd(&zs);
-    return out;
 }
 
 // A coding as the tests apply it: its Content-Encoding token and its encoder ("raw deflate"
