@@ -295,6 +295,43 @@ TEST_F(Llm, InjectUsageGetsUsageWithoutShowingItToTheClient) {
     EXPECT_EQ((*rec)["llm"]["usage_injected"], true);
 }
 
+// The body --inject-usage reads before on_request is bounded by 8 MiB (llm_observer's
+// inject_buffer; reliability.md, "Request body read before on_request"): a streamed chat
+// completion up to 8 MiB gets "stream_options":{"include_usage":true} inserted after its opening
+// brace, every other byte as the client wrote it; a longer one is left as it is
+// (usage-and-cost.md, --inject-usage) and still reaches the upstream whole.
+TEST_F(Llm, InjectUsageBoundIsEightMiBOfRequestBody) {
+    start_proxy(llm_args({"simple", "--inject-usage"}));
+    constexpr std::size_t bound = 8u << 20;
+    const std::string head =
+        R"({"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":")";
+    const std::string tail = R"("}]})";
+    const std::string inserted = R"("stream_options":{"include_usage":true},)";
+    for (std::size_t size : {bound - 1, bound, bound + 1}) {
+        SCOPED_TRACE("request body of " + std::to_string(size) + " bytes");
+        std::string body = head;
+        body.append(size - head.size() - tail.size(), 'x');
+        body += tail;
+        ASSERT_EQ(body.size(), size);
+        ASSERT_TRUE(json::parse(body, nullptr, false).is_object());
+        auto client = proxied_client(std::chrono::seconds(60));
+        auto echo = client.post("https://upstream.test/echo/v1/chat/completions", body,
+                                {{"Content-Type", "application/json"}});
+        ASSERT_EQ(echo.status, 200u) << echo.body.substr(0, 500);
+        auto j = json::parse(echo.body, nullptr, false);
+        ASSERT_TRUE(j.is_object()) << echo.body.substr(0, 500);
+        const std::string received = j.value("body", "");
+        if (size <= bound) {
+            EXPECT_TRUE(received == "{" + inserted + body.substr(1))
+                << "the upstream got " << received.size() << " bytes starting with "
+                << received.substr(0, 120);
+        } else {
+            EXPECT_TRUE(received == body) << "the upstream got " << received.size()
+                                          << " bytes starting with " << received.substr(0, 120);
+        }
+    }
+}
+
 TEST_F(Llm, ReportSumsTheRecordsAlsoThoseWithoutAnLlmObject) {
     start_proxy(llm_args({"dir_logger", "-o", log_dir().string()}));
     auto client = proxied_client(std::chrono::seconds(20));

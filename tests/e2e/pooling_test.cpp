@@ -3,11 +3,23 @@
 // later request on the same and on other client connections gets its own answer, and the
 // upstream sees exactly the requests the clients sent. The proxies run with --threads 1: one
 // pool, so a connection left out of sync would be handed to the next request.
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <mutex>
 #include <optional>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 #include "framing_fixture.hpp"
+#include "support/raw_socket.hpp"
+#include "support/raw_upstream.hpp"
 
 namespace llm_proxy::test {
 
@@ -147,6 +159,290 @@ TEST_P(UpstreamHygiene, BytesPastAResponseNeverBecomeAnotherRequestsAnswer) {
 INSTANTIATE_TEST_SUITE_P(Transports, UpstreamHygiene, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                              return std::string(info.param ? "https" : "http");
+                         });
+
+// ---- The retry on a fresh connection (architecture.md, Life of a flow, step 10): a request
+// that finds its pooled connection dead is sent again on a new one only when its whole body is
+// in memory, that is when the body is no longer than its capture: max(the addons'
+// request_capture_limit, 256 KiB). `simple` asks for no capture (256 KiB is the bound),
+// dir_logger for --max-body-log (default 4 MiB).
+
+namespace {
+
+// A plain-TCP upstream on loopback for the keep-alive race: every request is answered with
+// raw_upstream::echo_response, except a request whose target contains "/drop" arriving on a
+// connection that has already served one: that request is read whole, then the connection is
+// closed without an answer (a FIN, nothing left unread), as by a server that closed an idle
+// connection just as the proxy reused it. Every request parsed is kept, per connection.
+class dropping_upstream {
+  public:
+    dropping_upstream() {
+        listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (listen_fd_ < 0) {
+            throw std::system_error(errno, std::generic_category(), "socket");
+        }
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof addr;
+        if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+            ::listen(listen_fd_, 16) != 0 ||
+            ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+            int err = errno;
+            ::close(listen_fd_);
+            throw std::system_error(err, std::generic_category(), "bind/listen");
+        }
+        port_ = ntohs(addr.sin_port);
+        acceptor_ = std::thread([this] { accept_loop(); });
+    }
+    ~dropping_upstream() {
+        stopping_ = true;
+        acceptor_.join();
+        for (auto& t : threads_) {
+            t.join();
+        }
+        ::close(listen_fd_);
+    }
+    dropping_upstream(const dropping_upstream&) = delete;
+    dropping_upstream& operator=(const dropping_upstream&) = delete;
+
+    std::uint16_t port() const { return port_; }
+    // The requests parsed on each connection, connections in the order they were accepted.
+    std::vector<std::vector<strict_request>> connections() const {
+        std::lock_guard lock(mutex_);
+        return logs_;
+    }
+
+  private:
+    void accept_loop() {
+        while (!stopping_) {
+            int fd = accept_raw(listen_fd_, std::chrono::milliseconds(50));
+            if (fd < 0) {
+                continue;
+            }
+            std::size_t index = 0;
+            {
+                std::lock_guard lock(mutex_);
+                index = logs_.size();
+                logs_.emplace_back();
+            }
+            threads_.emplace_back([this, fd, index] { serve(fd, index); });
+        }
+    }
+    void serve(int fd, std::size_t index) {
+        std::string pending;
+        std::vector<char> buf(64 * 1024);
+        bool open = true;
+        while (open && !stopping_) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 50) <= 0) {
+                continue;
+            }
+            ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+            if (n <= 0) {
+                break;
+            }
+            pending.append(buf.data(), static_cast<std::size_t>(n));
+            std::string answer;
+            for (;;) {
+                std::size_t used = 0;
+                std::string problem;
+                auto r = parse_strict_request(pending, used, problem);
+                if (!r) {
+                    open = problem.empty();  // bytes it cannot parse: no more answers
+                    break;
+                }
+                pending.erase(0, used);
+                bool drop = false;
+                {
+                    std::lock_guard lock(mutex_);
+                    auto& log = logs_[index];
+                    drop = !log.empty() && r->target.find("/drop") != std::string::npos;
+                    log.push_back(*r);
+                }
+                if (drop) {
+                    open = false;
+                    break;
+                }
+                answer += raw_upstream::echo_response(*r);
+            }
+            if (!answer.empty() && !send_all(fd, answer)) {
+                break;
+            }
+        }
+        ::close(fd);
+    }
+
+    int listen_fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::atomic<bool> stopping_{false};
+    mutable std::mutex mutex_;
+    std::vector<std::vector<strict_request>> logs_;
+    std::vector<std::thread> threads_;  // touched by the acceptor only, joined after it
+    std::thread acceptor_;
+};
+
+constexpr std::size_t KiB = 1024;
+constexpr std::size_t replay_limit = 256 * KiB;  // the engine's replay buffer
+constexpr std::size_t max_body_log = 4 * MiB;    // dir_logger's default --max-body-log
+
+struct retry_row {
+    bool dir_logger;  // else simple
+    std::size_t bound;
+    long delta;  // -1, 0, +1: the body is bound + delta bytes
+    bool chunked;
+    bool retried() const { return delta <= 0; }
+    std::size_t size() const { return static_cast<std::size_t>(static_cast<long>(bound) + delta); }
+};
+
+std::string retry_row_name(const retry_row& r) {
+    std::string bound = r.bound >= MiB ? std::to_string(r.bound / MiB) + "MiB"
+                                       : std::to_string(r.bound / KiB) + "KiB";
+    const char* delta = r.delta < 0 ? "_minus1" : r.delta > 0 ? "_plus1" : "";
+    return std::string(r.dir_logger ? "dir_logger_" : "simple_") + bound + delta +
+           (r.chunked ? "_chunked" : "_length");
+}
+
+void PrintTo(const retry_row& r, std::ostream* os) {
+    *os << retry_row_name(r);
+}
+
+std::vector<retry_row> retry_rows() {
+    std::vector<retry_row> rows;
+    for (bool dir_logger : {false, true}) {
+        for (bool chunked : {false, true}) {
+            for (long delta : {-1L, 0L, 1L}) {
+                rows.push_back(
+                    {dir_logger, dir_logger ? max_body_log : replay_limit, delta, chunked});
+            }
+        }
+    }
+    return rows;
+}
+
+// `size` bytes that do not repeat with a power-of-two period.
+std::string retry_body(std::size_t size) {
+    static constexpr std::string_view alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+    std::string body(size, ' ');
+    for (std::size_t i = 0; i < size; ++i) {
+        body[i] = alphabet[(i * 131 + i / 4099) % alphabet.size()];
+    }
+    return body;
+}
+
+// The chunked encoding of `body`: chunks of 16000 bytes (so encoded and decoded sizes differ).
+std::string chunked_encoding(std::string_view body) {
+    std::string out;
+    constexpr std::size_t piece = 16000;
+    for (std::size_t at = 0; at < body.size(); at += piece) {
+        auto chunk = body.substr(at, piece);
+        char size_line[32];
+        std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
+        out += size_line;
+        out += chunk;
+        out += "\r\n";
+    }
+    out += "0\r\n\r\n";
+    return out;
+}
+
+std::vector<std::string> targets_of(const std::vector<strict_request>& requests) {
+    std::vector<std::string> out;
+    for (const auto& r : requests) {
+        out.push_back(r.target);
+    }
+    return out;
+}
+
+}  // namespace
+
+class PooledConnectionRetry : public framing_suite,
+                              public ::testing::WithParamInterface<retry_row> {};
+
+TEST_P(PooledConnectionRetry, OnlyABodyWithinItsCaptureIsReplayedOnAFreshConnection) {
+    const auto& row = GetParam();
+    dropping_upstream up;
+    std::vector<std::string> args = {"--no-http-upgrader"};
+    if (row.dir_logger) {
+        auto more = env().kind_args(proxy_kind::dir_logger, env().fresh_dir("logs-retry"));
+        args.insert(args.end(), more.begin(), more.end());
+    } else {
+        args.push_back("simple");
+    }
+    auto proxy = env().start_proxy(args);
+    proxied_connection c(proxy->host(), proxy->port(),
+                         "http://127.0.0.1:" + std::to_string(up.port()), env().proxy_ca(),
+                         std::chrono::seconds(60));
+
+    // A first exchange leaves its upstream connection in the pool (--threads 1: one pool).
+    c.send(make_head("GET", c.target("/warm"), c.host_header()));
+    const raw_response warm = c.read_final_response();
+    ASSERT_EQ(warm.status, 200u) << warm.body;
+    ASSERT_EQ(warm.body, "GET /warm 0");
+    ASSERT_TRUE(warm.keep_alive());
+
+    // The request under test reuses it; the upstream reads it whole and closes.
+    const std::string body = retry_body(row.size());
+    ASSERT_EQ(body.size(), row.bound + row.delta);
+    const std::string path = "/drop?id=" + unique_id("drop");
+    if (row.chunked) {
+        c.send(
+            make_head("POST", c.target(path), c.host_header(), {{"Transfer-Encoding", "chunked"}}) +
+            chunked_encoding(body));
+    } else {
+        c.send(make_head("POST", c.target(path), c.host_header(),
+                         {{"Content-Length", std::to_string(body.size())}}) +
+               body);
+    }
+    const raw_response r = c.read_final_response();
+    const auto conns = up.connections();
+    ASSERT_GE(conns.size(), 1u);
+    // The pooled connection got the warm-up and then the whole request before it closed.
+    ASSERT_EQ(targets_of(conns[0]), (std::vector<std::string>{"/warm", path}));
+    EXPECT_TRUE(conns[0][1].body == body) << "the dead connection got " << conns[0][1].body.size()
+                                          << " body bytes, not the " << body.size() << " sent";
+    if (row.retried()) {
+        // Replayed once on a new connection, whose answer reaches the client.
+        EXPECT_EQ(r.status, 200u) << r.body.substr(0, 500);
+        EXPECT_EQ(r.header("X-Echo-Target").value_or(""), path);
+        EXPECT_EQ(r.body, "POST " + path + " " + std::to_string(body.size()));
+        EXPECT_FALSE(r.header("X-Llm_proxy-Error").has_value());
+        ASSERT_EQ(conns.size(), 2u) << "the request was not retried on one fresh connection";
+        ASSERT_EQ(targets_of(conns[1]), std::vector<std::string>{path});
+        EXPECT_TRUE(conns[1][0].body == body) << "the retry carried " << conns[1][0].body.size()
+                                              << " body bytes, not the " << body.size() << " sent";
+    } else {
+        // Not replayable: 502 upstream_reset (architecture.md, Errors), no second connection.
+        EXPECT_EQ(r.status, 502u) << r.body.substr(0, 500);
+        EXPECT_EQ(r.header("X-Llm_proxy-Error").value_or(""), "upstream_reset");
+        EXPECT_EQ(r.header("Content-Type").value_or(""), "application/json");
+        auto j = nlohmann::json::parse(r.body, nullptr, false);
+        ASSERT_TRUE(j.is_object()) << r.body;
+        EXPECT_EQ(j["error"].value("code", ""), "upstream_reset") << r.body;
+        EXPECT_EQ(j["error"].value("type", ""), "llm_proxy_error") << r.body;
+        EXPECT_EQ(conns.size(), 1u) << "a request longer than its capture was sent again";
+    }
+    // The whole request body was read: the client connection stays open and serves the next
+    // request (on a live upstream connection).
+    EXPECT_TRUE(r.keep_alive());
+    const std::string next = "/after?id=" + unique_id("after");
+    c.send(make_head("GET", c.target(next), c.host_header()));
+    const raw_response after = c.read_final_response();
+    EXPECT_EQ(after.status, 200u) << after.body;
+    EXPECT_EQ(after.body, "GET " + next + " 0");
+    // Nothing more reached the upstream: the request under test went out once, or twice when
+    // retried, and the dead connection saw nothing after it.
+    std::size_t sent = 0;
+    for (const auto& conn : up.connections()) {
+        sent += static_cast<std::size_t>(std::count_if(
+            conn.begin(), conn.end(), [&](const strict_request& q) { return q.target == path; }));
+    }
+    EXPECT_EQ(sent, row.retried() ? 2u : 1u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Bounds, PooledConnectionRetry, ::testing::ValuesIn(retry_rows()),
+                         [](const ::testing::TestParamInfo<retry_row>& info) {
+                             return retry_row_name(info.param);
                          });
 
 }  // namespace llm_proxy::test

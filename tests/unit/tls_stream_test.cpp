@@ -5,7 +5,9 @@
 #include "proxy/tls_stream.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/bio.h>
 #include <openssl/ssl.h>
+#include <sys/ioctl.h>
 
 #include <algorithm>
 #include <array>
@@ -25,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -1037,6 +1040,337 @@ TEST_F(TlsStream, Tls12RenegotiationDuringAnUploadWithAReadPending) {
         EXPECT_EQ(server_got, size);
         EXPECT_EQ(client_got, hello + done);
         EXPECT_EQ(SSL_total_renegotiations(client.native_handle()), 1);
+    }
+}
+
+// --- Buffer bounds at N-1, N and N+1: max_write per write, small_input and large_input ---
+
+// The plaintext read sizes each edge is read with.
+constexpr std::size_t edge_read_sizes[] = {1, 4095, 4096, 4097, 65536};
+
+// Reads exactly n bytes of pattern `seed` from `offset` on, in reads of at most `piece` bytes,
+// checking each; returns how many arrived intact.
+asio::awaitable<std::size_t> receive_in_pieces(tls_stream& s, std::uint64_t seed,
+                                               std::uint64_t offset, std::size_t n,
+                                               std::size_t piece) {
+    std::vector<unsigned char> buffer(piece), expected(piece);
+    std::size_t got = 0;
+    while (got < n) {
+        auto [ec, m] = co_await s.async_read_some(
+            asio::buffer(buffer.data(), std::min(piece, n - got)), use_tuple);
+        if (ec) {
+            ADD_FAILURE() << "read at " << offset + got << ": " << ec.message();
+            break;
+        }
+        pattern_bytes(seed, offset + got, expected.data(), m);
+        if (m == 0 || std::memcmp(buffer.data(), expected.data(), m) != 0) {
+            ADD_FAILURE() << "wrong bytes within [" << offset + got << ", " << offset + got + m
+                          << ")";
+            break;
+        }
+        got += m;
+    }
+    co_return got;
+}
+
+// A TLS client the test drives by hand through memory BIOs over a plain socket, so that the
+// ciphertext it sends reaches the peer in exactly the pieces the test chooses.
+class manual_tls_client {
+  public:
+    manual_tls_client(ssl::context& ctx, tcp::socket socket)
+        : socket_(std::move(socket)), ssl_(SSL_new(ctx.native_handle())) {
+        SSL_set_bio(ssl_, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
+        SSL_set_connect_state(ssl_);
+    }
+    ~manual_tls_client() { SSL_free(ssl_); }
+    manual_tls_client(const manual_tls_client&) = delete;
+    manual_tls_client& operator=(const manual_tls_client&) = delete;
+
+    asio::awaitable<void> handshake() {
+        for (;;) {
+            int r = SSL_do_handshake(ssl_);
+            std::string out = take_output();
+            if (!out.empty()) {
+                auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(out), use_tuple);
+                if (ec) {
+                    ADD_FAILURE() << "manual client write: " << ec.message();
+                    co_return;
+                }
+            }
+            if (r == 1) {
+                co_return;
+            }
+            if (SSL_get_error(ssl_, r) != SSL_ERROR_WANT_READ) {
+                ADD_FAILURE() << "manual client handshake failed";
+                co_return;
+            }
+            char buffer[16384];
+            auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), use_tuple);
+            if (ec) {
+                ADD_FAILURE() << "manual client read: " << ec.message();
+                co_return;
+            }
+            BIO_write(SSL_get_rbio(ssl_), buffer, static_cast<int>(n));
+        }
+    }
+
+    // The records of `n` pattern bytes of `seed` from `offset` on (one SSL_write), not sent.
+    std::string seal(std::uint64_t seed, std::uint64_t offset, std::size_t n) {
+        std::vector<unsigned char> plain(n);
+        pattern_bytes(seed, offset, plain.data(), n);
+        std::size_t written = 0;
+        EXPECT_EQ(SSL_write_ex(ssl_, plain.data(), n, &written), 1);
+        EXPECT_EQ(written, n);
+        return take_output();
+    }
+
+    // Sends `ciphertext` in one write.
+    void send(const std::string& ciphertext) { asio::write(socket_, asio::buffer(ciphertext)); }
+
+  private:
+    std::string take_output() {
+        std::string out;
+        char buffer[16384];
+        int n = 0;
+        while ((n = BIO_read(SSL_get_wbio(ssl_), buffer, sizeof buffer)) > 0) {
+            out.append(buffer, static_cast<std::size_t>(n));
+        }
+        return out;
+    }
+
+    tcp::socket socket_;
+    SSL* ssl_;
+};
+
+// Bytes waiting in the kernel to be read from `s`'s socket.
+std::size_t socket_unread(tls_stream& s) {
+    int n = 0;
+    EXPECT_EQ(::ioctl(s.next_layer().socket().native_handle(), FIONREAD, &n), 0);
+    return static_cast<std::size_t>(n);
+}
+
+// Waits (at most 5 s) until `n` bytes are waiting on `s`'s socket, so that its next socket
+// read sees them all.
+void wait_unread(tls_stream& s, std::size_t n) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (socket_unread(s) < n && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(socket_unread(s), n);
+}
+
+class TlsStreamBounds : public TlsStream {
+  protected:
+    static constexpr std::uint64_t seed = 0xb0;
+
+    // Our server stream and a manual client, handshaken; the server's buffers are freed (as
+    // idle) after it read a one-byte record, whose size tells the record overhead.
+    struct manual_pair {
+        std::unique_ptr<tls_stream> server;
+        std::unique_ptr<manual_tls_client> client;
+        std::size_t overhead = 0;  // ciphertext bytes a record adds to its plaintext
+        std::uint64_t offset = 0;  // plaintext sent so far
+    };
+
+    manual_pair manual_connection() {
+        manual_pair p;
+        auto [c, s] = connected();
+        p.server = std::make_unique<tls_stream>(std::move(s), server_ctx_);
+        p.client = std::make_unique<manual_tls_client>(client_ctx_, std::move(c.socket()));
+        run({[&]() -> asio::awaitable<void> {
+                 auto [ec] =
+                     co_await p.server->async_handshake(ssl::stream_base::server, use_tuple);
+                 EXPECT_FALSE(ec) << "server handshake: " << ec.message();
+             },
+             [&]() -> asio::awaitable<void> { co_await p.client->handshake(); }});
+        std::string probe = p.client->seal(seed, 0, 1);
+        p.overhead = probe.size() - 1;
+        p.client->send(probe);
+        expect_received(p, 1, 1);
+        p.server->shrink_idle();
+        EXPECT_EQ(p.server->buffer_capacity(), 0u);
+        return p;
+    }
+
+    // Seals `plain` bytes, expects `ciphertext` bytes of records, sends them in one write and
+    // waits until the server's socket holds them all.
+    void send_records(manual_pair& p, std::size_t plain, std::size_t ciphertext) {
+        std::string records = p.client->seal(seed, p.offset, plain);
+        ASSERT_EQ(records.size(), ciphertext) << "record overhead " << p.overhead;
+        p.client->send(records);
+        wait_unread(*p.server, ciphertext);
+    }
+
+    // Reads the next `n` plaintext bytes in reads of `piece`, expecting them exact.
+    void expect_received(manual_pair& p, std::size_t n, std::size_t piece) {
+        std::size_t got = 0;
+        run({[&]() -> asio::awaitable<void> {
+            got = co_await receive_in_pieces(*p.server, seed, p.offset, n, piece);
+        }});
+        EXPECT_EQ(got, n);
+        p.offset += n;
+    }
+};
+
+TEST_F(TlsStreamBounds, WriteSomeTakesAtMost64KiBAndThePeerGetsExactlyWhatWasWritten) {
+    auto [c, s] = connected();
+    tls_stream client(std::move(c), client_ctx_);
+    tls_stream server(std::move(s), server_ctx_);
+    handshake(client, server);
+    ASSERT_EQ(tls_stream::max_write, 65536u);
+    const std::size_t sizes[] = {65535, 65536, 65537, 131071, 131072, 131073};
+    enum form { single_some, gathered_some, whole };
+    struct transfer {
+        std::size_t size;
+        form how;
+        std::size_t piece;  // the reader's read size
+    };
+    std::vector<transfer> transfers;
+    std::size_t i = 0;
+    for (std::size_t size : sizes) {
+        for (form how : {single_some, gathered_some, whole}) {
+            transfers.push_back({size, how, edge_read_sizes[i++ % std::size(edge_read_sizes)]});
+        }
+    }
+    std::size_t received = 0, total = 0;
+    for (const auto& t : transfers) {
+        total += t.size;
+    }
+    beast::error_code end;
+    std::size_t after_end = 0;
+    run({[&]() -> asio::awaitable<void> {
+             std::uint64_t offset = 0;
+             std::vector<unsigned char> data(131073);
+             for (const auto& t : transfers) {
+                 pattern_bytes(seed, offset, data.data(), t.size);
+                 if (t.how == whole) {
+                     auto [ec, n] = co_await asio::async_write(
+                         client, asio::buffer(data.data(), t.size), use_tuple);
+                     EXPECT_FALSE(ec) << ec.message();
+                     EXPECT_EQ(n, t.size);
+                 } else {
+                     // Each write_some takes min(what is left, 64 KiB); the caller writes the
+                     // rest: ceil(size / 64 KiB) calls.
+                     std::size_t sent = 0, calls = 0;
+                     while (sent < t.size) {
+                         const std::size_t left = t.size - sent;
+                         const unsigned char* at = data.data() + sent;
+                         beast::error_code ec;
+                         std::size_t n = 0;
+                         if (t.how == single_some) {
+                             std::tie(ec, n) = co_await client.async_write_some(
+                                 asio::buffer(at, left), use_tuple);
+                         } else {
+                             std::array<asio::const_buffer, 3> pieces{
+                                 asio::buffer(at, left / 3), asio::buffer(at + left / 3, left / 3),
+                                 asio::buffer(at + 2 * (left / 3), left - 2 * (left / 3))};
+                             std::tie(ec, n) = co_await client.async_write_some(pieces, use_tuple);
+                         }
+                         ++calls;
+                         if (ec) {
+                             ADD_FAILURE() << "write_some: " << ec.message();
+                             co_return;
+                         }
+                         EXPECT_EQ(n, std::min(left, tls_stream::max_write))
+                             << "size " << t.size << " form " << t.how << " at " << sent;
+                         if (n == 0) {
+                             co_return;
+                         }
+                         sent += n;
+                     }
+                     EXPECT_EQ(calls, (t.size + tls_stream::max_write - 1) / tls_stream::max_write)
+                         << "size " << t.size;
+                 }
+                 offset += t.size;
+             }
+             auto [ec] = co_await client.async_shutdown(use_tuple);
+             EXPECT_FALSE(ec) << ec.message();
+         },
+         [&]() -> asio::awaitable<void> {
+             for (const auto& t : transfers) {
+                 std::size_t got =
+                     co_await receive_in_pieces(server, seed, received, t.size, t.piece);
+                 EXPECT_EQ(got, t.size) << "size " << t.size << " form " << t.how;
+                 received += got;
+                 if (got != t.size) {
+                     co_return;
+                 }
+             }
+             // Nothing more than was written: the next read is the close_notify.
+             char b[16];
+             std::tie(end, after_end) = co_await server.async_read_some(asio::buffer(b), use_tuple);
+         }});
+    EXPECT_EQ(received, total);
+    EXPECT_EQ(end, asio::error::eof) << end.message();
+    EXPECT_EQ(after_end, 0u);
+}
+
+// The first socket read fills the 4 KiB input buffer when 4096 or more bytes of records are
+// waiting; the buffer grows to 34 KiB at the next socket read: within the same record (4097)
+// or for the next record (4096), never after 4095.
+TEST_F(TlsStreamBounds, SmallInputBufferGrowsOnlyOnceAReadFillsIt) {
+    ASSERT_EQ(tls_stream::small_input, 4096u);
+    ASSERT_EQ(tls_stream::large_input, 34u * 1024);
+    for (std::size_t first : {std::size_t{4095}, std::size_t{4096}, std::size_t{4097}}) {
+        for (std::size_t piece : edge_read_sizes) {
+            SCOPED_TRACE("first record " + std::to_string(first) + " bytes, reads of " +
+                         std::to_string(piece));
+            manual_pair p = manual_connection();
+            ASSERT_GT(p.overhead, 0u);
+            const std::size_t plain = first - p.overhead;
+            send_records(p, plain, first);
+            expect_received(p, plain, piece);
+            // 4097 needed a second socket read for the record's last byte, in the grown buffer.
+            EXPECT_EQ(p.server->buffer_capacity(),
+                      first > 4096 ? tls_stream::large_input : tls_stream::small_input);
+            EXPECT_EQ(socket_unread(*p.server), 0u);
+            send_records(p, 1000, 1000 + p.overhead);
+            expect_received(p, 1000, piece);
+            EXPECT_EQ(p.server->buffer_capacity(),
+                      first >= 4096 ? tls_stream::large_input : tls_stream::small_input);
+        }
+    }
+}
+
+// Once grown, one socket read takes at most 34 KiB of records: two full 16 KiB records and
+// part of a third, with the rest left in the socket for the next read.
+TEST_F(TlsStreamBounds, LargeInputBufferTakes34KiBOfRecordsPerSocketRead) {
+    const std::size_t full = 16384;  // the most plaintext a TLS record holds
+    for (int batch = 0; batch < 5; ++batch) {
+        for (std::size_t piece : edge_read_sizes) {
+            manual_pair p = manual_connection();
+            ASSERT_GT(p.overhead, 0u);
+            // Grows the input buffer: a first record of exactly 4 KiB fills it.
+            send_records(p, tls_stream::small_input - p.overhead, tls_stream::small_input);
+            expect_received(p, tls_stream::small_input - p.overhead, 4096);
+            const std::size_t record = full + p.overhead;
+            // The batch: two full records (fit), 34 KiB - 1, 34 KiB, 34 KiB + 1 of records
+            // (two full and a smaller third), three full records (do not fit).
+            const std::size_t totals[] = {2 * record, tls_stream::large_input - 1,
+                                          tls_stream::large_input, tls_stream::large_input + 1,
+                                          3 * record};
+            const std::size_t total = totals[batch];
+            SCOPED_TRACE("batch of " + std::to_string(total) + " bytes, reads of " +
+                         std::to_string(piece));
+            const std::size_t plain = batch == 0   ? 2 * full
+                                      : batch == 4 ? 3 * full
+                                                   : total - 3 * p.overhead;
+            ASSERT_EQ(plain % full == 0 ? plain / full : plain / full + 1, batch == 0 ? 2u : 3u);
+            send_records(p, plain, total);
+            // The first read of plaintext made one socket read, into the grown buffer.
+            std::size_t got = 0;
+            run({[&]() -> asio::awaitable<void> {
+                got = co_await receive_in_pieces(*p.server, seed, p.offset, 1, 1);
+            }});
+            ASSERT_EQ(got, 1u);
+            p.offset += 1;
+            EXPECT_EQ(p.server->buffer_capacity(), tls_stream::large_input);
+            EXPECT_EQ(socket_unread(*p.server),
+                      total > tls_stream::large_input ? total - tls_stream::large_input : 0u);
+            expect_received(p, plain - 1, piece);
+            EXPECT_EQ(socket_unread(*p.server), 0u);
+            EXPECT_EQ(p.server->buffer_capacity(), tls_stream::large_input);
+        }
     }
 }
 
