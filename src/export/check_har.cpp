@@ -6,13 +6,13 @@
 
 #include <algorithm>
 #include <boost/url/parse.hpp>
-#include <cctype>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <regex>
 
 #include "check_util.hpp"
 #include "json_text.hpp"
+#include "llm_proxy/util/json_cursor.hpp"
 
 namespace llm_proxy::exporter::detail {
 
@@ -26,136 +26,40 @@ std::uint64_t line_at(std::string_view text, std::size_t offset) {
                    text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n'));
 }
 
-// Finds where each element of log.entries starts, without a parse tree: just enough JSON to
-// skip values.
-class entry_locator {
-  public:
-    explicit entry_locator(std::string_view s) : s_(s) {}
-
-    std::vector<std::size_t> entries() {
-        std::vector<std::size_t> out;
-        if (!enter_member("log") || !enter_member("entries")) {
-            return out;
-        }
-        space();
-        if (!take('[')) {
-            return out;
-        }
-        space();
-        if (take(']')) {
-            return out;
-        }
-        while (i_ < s_.size()) {
-            space();
-            out.push_back(i_);
-            if (!skip_value()) {
-                return out;
-            }
-            space();
-            if (!take(',')) {
-                return out;
-            }
-        }
-        return out;
-    }
-
-  private:
+// Where each element of log.entries starts, without a parse tree: just enough JSON to skip
+// values.
+std::vector<std::size_t> entry_offsets(std::string_view text) {
+    std::vector<std::size_t> out;
+    json_cursor c(text);
     // Moves into the value of member `key` of the object under the cursor.
-    bool enter_member(std::string_view key) {
-        space();
-        if (!take('{')) {
+    auto enter_member = [&c](std::string_view key) {
+        if (!c.next('{')) {
             return false;
         }
-        while (i_ < s_.size()) {
-            space();
-            std::size_t start = i_;
-            if (!skip_string()) {
-                return false;
-            }
-            std::string_view k = s_.substr(start + 1, i_ - start - 2);
-            space();
-            if (!take(':')) {
-                return false;
-            }
+        std::string_view k;
+        while (c.key(k)) {
             if (k == key) {
                 return true;
             }
-            space();
-            if (!skip_value()) {
-                return false;
-            }
-            space();
-            if (!take(',')) {
+            c.space();
+            if (!c.value() || !c.next(',')) {
                 return false;
             }
         }
         return false;
+    };
+    if (!enter_member("log") || !enter_member("entries") || !c.next('[') || c.next(']')) {
+        return out;
     }
-
-    void space() {
-        while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_]))) {
-            ++i_;
+    while (!c.at_end()) {
+        c.space();
+        out.push_back(c.pos());
+        if (!c.value() || !c.next(',')) {
+            return out;
         }
     }
-    bool take(char c) {
-        if (i_ < s_.size() && s_[i_] == c) {
-            ++i_;
-            return true;
-        }
-        return false;
-    }
-    bool skip_string() {
-        if (!take('"')) {
-            return false;
-        }
-        while (i_ < s_.size()) {
-            char c = s_[i_++];
-            if (c == '\\') {
-                ++i_;
-            } else if (c == '"') {
-                return true;
-            }
-        }
-        return false;
-    }
-    bool skip_value() {
-        if (i_ >= s_.size()) {
-            return false;
-        }
-        char c = s_[i_];
-        if (c == '"') {
-            return skip_string();
-        }
-        if (c == '{' || c == '[') {
-            int depth = 0;
-            while (i_ < s_.size()) {
-                c = s_[i_];
-                if (c == '"') {
-                    if (!skip_string()) {
-                        return false;
-                    }
-                    continue;
-                }
-                if (c == '{' || c == '[') {
-                    ++depth;
-                } else if ((c == '}' || c == ']') && --depth == 0) {
-                    ++i_;
-                    return true;
-                }
-                ++i_;
-            }
-            return false;
-        }
-        while (i_ < s_.size() && s_[i_] != ',' && s_[i_] != '}' && s_[i_] != ']' &&
-               !std::isspace(static_cast<unsigned char>(s_[i_]))) {
-            ++i_;
-        }
-        return true;
-    }
-
-    std::string_view s_;
-    std::size_t i_ = 0;
-};
+    return out;
+}
 
 class entry_checker {
   public:
@@ -349,7 +253,7 @@ void check_har(std::string_view text, check_result& r) {
         r.add(1, "log.entries: missing");
         return;
     }
-    auto offsets = entry_locator(text).entries();
+    auto offsets = entry_offsets(text);
     std::uint64_t line = 1;  // counted on from one entry to the next
     std::size_t counted_to = 0;
     for (std::size_t i = 0; i < entries->size(); ++i) {
