@@ -26,25 +26,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// A port that was free a moment ago: bind 127.0.0.1:0, read the port, close.
-std::uint16_t pick_free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof(addr);
-    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        if (fd >= 0) {
-            ::close(fd);
-        }
-        throw std::runtime_error("pick_free_port failed");
-    }
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
-
 // The full path of `name` on PATH (or in /usr/bin, /usr/sbin), or "".
 std::string find_binary(const std::string& name) {
     std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";

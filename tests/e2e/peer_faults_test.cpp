@@ -43,6 +43,7 @@
 #include "support/raw_socket.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_ca.hpp"
+#include "support/threaded_listener.hpp"
 
 namespace llm_proxy::test {
 
@@ -182,34 +183,16 @@ class fault_upstream {
                                    nullptr);
             }
         }
-        listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        if (listen_fd_ < 0 || ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-            ::listen(listen_fd_, 64) != 0 ||
-            ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-            throw std::runtime_error("fault_upstream: cannot listen");
-        }
-        port_ = ntohs(addr.sin_port);
-        acceptor_ = std::thread([this] { accept_loop(); });
+        // Made last: its threads read ctx_.
+        listener_ = std::make_unique<threaded_listener>(
+            [this](int fd, std::size_t index) { serve(fd, index); },
+            [this](std::size_t) {
+                std::lock_guard lock(mutex_);
+                logs_.emplace_back();
+            });
     }
     ~fault_upstream() {
-        stopping_ = true;
-        {
-            std::lock_guard lock(mutex_);
-            for (int fd : fds_) {
-                if (fd >= 0) {
-                    ::shutdown(fd, SHUT_RDWR);
-                }
-            }
-        }
-        acceptor_.join();
-        for (auto& t : threads_) {
-            t.join();
-        }
-        ::close(listen_fd_);
+        listener_->stop();
         if (ctx_) {
             SSL_CTX_free(ctx_);
         }
@@ -217,7 +200,7 @@ class fault_upstream {
     fault_upstream(const fault_upstream&) = delete;
     fault_upstream& operator=(const fault_upstream&) = delete;
 
-    std::uint16_t port() const { return port_; }
+    std::uint16_t port() const { return listener_->port(); }
     std::vector<upstream_conn> connections() const {
         std::lock_guard lock(mutex_);
         return logs_;
@@ -292,23 +275,6 @@ class fault_upstream {
         }
     };
 
-    void accept_loop() {
-        while (!stopping_) {
-            int fd = accept_raw(listen_fd_, std::chrono::milliseconds(50));
-            if (fd < 0) {
-                continue;
-            }
-            std::size_t index = 0;
-            {
-                std::lock_guard lock(mutex_);
-                index = logs_.size();
-                logs_.emplace_back();
-                fds_.push_back(fd);
-            }
-            threads_.emplace_back([this, fd, index] { serve(fd, index); });
-        }
-    }
-
     void log(std::size_t index, const std::function<void(upstream_conn&)>& change) {
         std::lock_guard lock(mutex_);
         change(logs_[index]);
@@ -316,7 +282,6 @@ class fault_upstream {
 
     void serve(int fd, std::size_t index) {
         SSL* ssl = nullptr;
-        bool closed = false;
         if (mode_ == server_mode::garbage) {
             char buf[4096];
             pollfd p{fd, POLLIN, 0};
@@ -333,32 +298,26 @@ class fault_upstream {
                 std::string why = openssl_error_text();
                 log(index, [&](upstream_conn& c) { c.handshake_error = why.empty() ? "?" : why; });
                 SSL_free(ssl);
-                ssl = nullptr;
-                closed = true;
+                // The alert is sent: a FIN, not a reset that could discard it before the
+                // proxy reads it.
+                finish_with_fin(fd);
+                return;
             }
         }
-        if (mode_ != server_mode::garbage && !closed) {
-            io conn{fd, ssl, stopping_};
-            closed = serve_requests(conn, index);
+        if (mode_ != server_mode::garbage) {
+            io conn{fd, ssl, listener_->stopping()};
+            serve_requests(conn, index);
         }
-        std::lock_guard lock(mutex_);
         if (ssl) {
             SSL_free(ssl);
         }
-        if (!closed) {
-            ::close(fd);
-        }
-        fds_[index] = -1;
     }
 
-    // Answers requests until a script ends the connection. True when the fd was closed here.
-    bool serve_requests(io& conn, std::size_t index) {
+    // Answers requests until a script ends the connection.
+    void serve_requests(io& conn, std::size_t index) {
         std::string pending;
         char buf[16384];
-        auto gone = [&] {
-            log(index, [](upstream_conn& c) { c.peer_gone = true; });
-            return false;
-        };
+        auto gone = [&] { log(index, [](upstream_conn& c) { c.peer_gone = true; }); };
         for (;;) {
             std::size_t end;
             while ((end = pending.find("\r\n\r\n")) == std::string::npos) {
@@ -421,13 +380,13 @@ class fault_upstream {
                     return gone();
                 }
                 const auto give_up = std::chrono::steady_clock::now() + 15s;
-                while (!stopping_ && std::chrono::steady_clock::now() < give_up) {
+                while (!conn.stopping && std::chrono::steady_clock::now() < give_up) {
                     if (!conn.write(sse ? chunk(sse_data("x")) : std::string(1024, 'x'))) {
                         return gone();
                     }
                     std::this_thread::sleep_for(20ms);
                 }
-                return false;
+                return;
             }
             // <stage>-<fault>
             auto dash = action.rfind('-');
@@ -445,53 +404,43 @@ class fault_upstream {
                     std::this_thread::sleep_for(100ms);
                 }
                 std::this_thread::sleep_for(100ms);  // the proxy relays it all first
-                return fault_now(conn, f);
+                return fault_now(conn, index, f);
             }
             ADD_FAILURE() << "fault_upstream: unknown action " << action;
-            return false;
+            return;
         }
     }
 
-    bool fault_now(io& conn, fault f) {
+    void fault_now(io& conn, std::size_t index, fault f) {
         if (f == fault::rst) {
-            linger l{1, 0};
-            ::setsockopt(conn.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
-            std::lock_guard lock(mutex_);
-            ::close(conn.fd);  // under the lock: the destructor must not shut a reused fd down
-            for (int& fd : fds_) {
-                if (fd == conn.fd) {
-                    fd = -1;
-                }
-            }
-            return true;
+            listener_->close(index, true);
+            return;
         }
         if (conn.ssl) {
             SSL_shutdown(conn.ssl);  // close_notify
         }
-        ::shutdown(conn.fd, SHUT_WR);
-        // Drains what the proxy still sends (its close_notify) until it closes, so that the
-        // close below sends no reset.
+        finish_with_fin(conn.fd);
+    }
+
+    // Shuts the write side, then drains what the proxy still sends (its close_notify or
+    // alert) until it closes, so that the listener's close sends no reset.
+    void finish_with_fin(int fd) {
+        ::shutdown(fd, SHUT_WR);
         char buf[4096];
-        pollfd p{conn.fd, POLLIN, 0};
+        pollfd p{fd, POLLIN, 0};
         const auto give_up = std::chrono::steady_clock::now() + bound;
-        while (!stopping_ && std::chrono::steady_clock::now() < give_up) {
-            if (::poll(&p, 1, 50) > 0 && ::recv(conn.fd, buf, sizeof buf, 0) <= 0) {
+        while (!listener_->stopping() && std::chrono::steady_clock::now() < give_up) {
+            if (::poll(&p, 1, 50) > 0 && ::recv(fd, buf, sizeof buf, 0) <= 0) {
                 break;
             }
         }
-        return false;
     }
 
     server_mode mode_;
     SSL_CTX* ctx_ = nullptr;
-    int listen_fd_ = -1;
-    std::uint16_t port_ = 0;
-    std::atomic<bool> stopping_{false};
     mutable std::mutex mutex_;
     std::vector<upstream_conn> logs_;
-    std::vector<int> fds_;
-    std::vector<std::thread> threads_;
-    std::thread acceptor_;
+    std::unique_ptr<threaded_listener> listener_;
 };
 
 const std::string chat_request_body =
@@ -549,17 +498,7 @@ class PeerFaults : public ::testing::Test {
         certreq12_ = std::make_unique<fault_upstream>(server_mode::tls12_client_cert, &pki_);
         certreq13_ = std::make_unique<fault_upstream>(server_mode::tls13_client_cert, &pki_);
         untrusted_ = std::make_unique<fault_upstream>(server_mode::tls, &other_pki_);
-        {
-            // A port nothing listens on.
-            unique_fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-            sockaddr_in addr{};
-            addr.sin_family = AF_INET;
-            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            socklen_t len = sizeof addr;
-            ::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), len);
-            ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-            dead_port_ = ntohs(addr.sin_port);
-        }
+        dead_port_ = pick_free_port();  // nothing listens on it
         auto to = [](const std::string& host_port, std::uint16_t port) {
             return host_port + ":127.0.0.1:" + std::to_string(port);
         };

@@ -3,22 +3,12 @@
 // later request on the same and on other client connections gets its own answer, and the
 // upstream sees exactly the requests the clients sent. The proxies run with --threads 1: one
 // pool, so a connection left out of sync would be handed to the next request.
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
-#include <mutex>
 #include <optional>
-#include <system_error>
-#include <thread>
 #include <vector>
 
 #include "framing_fixture.hpp"
-#include "support/raw_socket.hpp"
 #include "support/raw_upstream.hpp"
 
 namespace llm_proxy::test {
@@ -169,118 +159,19 @@ INSTANTIATE_TEST_SUITE_P(Transports, UpstreamHygiene, ::testing::Bool(),
 
 namespace {
 
-// A plain-TCP upstream on loopback for the keep-alive race: every request is answered with
+// The upstream of the keep-alive race: every request is answered with
 // raw_upstream::echo_response, except a request whose target contains "/drop" arriving on a
 // connection that has already served one: that request is read whole, then the connection is
 // closed without an answer (a FIN, nothing left unread), as by a server that closed an idle
-// connection just as the proxy reused it. Every request parsed is kept, per connection.
-class dropping_upstream {
-  public:
-    dropping_upstream() {
-        listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (listen_fd_ < 0) {
-            throw std::system_error(errno, std::generic_category(), "socket");
+// connection just as the proxy reused it.
+void drop_reused_connections(raw_upstream& up) {
+    up.set_policy([](const strict_request& r, std::size_t nth) {
+        if (nth > 0 && r.target.find("/drop") != std::string::npos) {
+            return raw_upstream::reply{"", true};
         }
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-            ::listen(listen_fd_, 16) != 0 ||
-            ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-            int err = errno;
-            ::close(listen_fd_);
-            throw std::system_error(err, std::generic_category(), "bind/listen");
-        }
-        port_ = ntohs(addr.sin_port);
-        acceptor_ = std::thread([this] { accept_loop(); });
-    }
-    ~dropping_upstream() {
-        stopping_ = true;
-        acceptor_.join();
-        for (auto& t : threads_) {
-            t.join();
-        }
-        ::close(listen_fd_);
-    }
-    dropping_upstream(const dropping_upstream&) = delete;
-    dropping_upstream& operator=(const dropping_upstream&) = delete;
-
-    std::uint16_t port() const { return port_; }
-    // The requests parsed on each connection, connections in the order they were accepted.
-    std::vector<std::vector<strict_request>> connections() const {
-        std::lock_guard lock(mutex_);
-        return logs_;
-    }
-
-  private:
-    void accept_loop() {
-        while (!stopping_) {
-            int fd = accept_raw(listen_fd_, std::chrono::milliseconds(50));
-            if (fd < 0) {
-                continue;
-            }
-            std::size_t index = 0;
-            {
-                std::lock_guard lock(mutex_);
-                index = logs_.size();
-                logs_.emplace_back();
-            }
-            threads_.emplace_back([this, fd, index] { serve(fd, index); });
-        }
-    }
-    void serve(int fd, std::size_t index) {
-        std::string pending;
-        std::vector<char> buf(64 * 1024);
-        bool open = true;
-        while (open && !stopping_) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, 50) <= 0) {
-                continue;
-            }
-            ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
-            if (n <= 0) {
-                break;
-            }
-            pending.append(buf.data(), static_cast<std::size_t>(n));
-            std::string answer;
-            for (;;) {
-                std::size_t used = 0;
-                std::string problem;
-                auto r = parse_strict_request(pending, used, problem);
-                if (!r) {
-                    open = problem.empty();  // bytes it cannot parse: no more answers
-                    break;
-                }
-                pending.erase(0, used);
-                bool drop = false;
-                {
-                    std::lock_guard lock(mutex_);
-                    auto& log = logs_[index];
-                    drop = !log.empty() && r->target.find("/drop") != std::string::npos;
-                    log.push_back(*r);
-                }
-                if (drop) {
-                    open = false;
-                    break;
-                }
-                answer += raw_upstream::echo_response(*r);
-            }
-            if (!answer.empty() && !send_all(fd, answer)) {
-                break;
-            }
-        }
-        ::close(fd);
-    }
-
-    int listen_fd_ = -1;
-    std::uint16_t port_ = 0;
-    std::atomic<bool> stopping_{false};
-    mutable std::mutex mutex_;
-    std::vector<std::vector<strict_request>> logs_;
-    std::vector<std::thread> threads_;  // touched by the acceptor only, joined after it
-    std::thread acceptor_;
-};
+        return raw_upstream::reply{raw_upstream::echo_response(r)};
+    });
+}
 
 constexpr std::size_t KiB = 1024;
 constexpr std::size_t replay_limit = 256 * KiB;  // the engine's replay buffer
@@ -361,7 +252,8 @@ class PooledConnectionRetry : public framing_suite,
 
 TEST_P(PooledConnectionRetry, OnlyABodyWithinItsCaptureIsReplayedOnAFreshConnection) {
     const auto& row = GetParam();
-    dropping_upstream up;
+    raw_upstream up;
+    drop_reused_connections(up);
     std::vector<std::string> args = {"--no-http-upgrader"};
     if (row.dir_logger) {
         auto more = env().kind_args(proxy_kind::dir_logger, env().fresh_dir("logs-retry"));
@@ -398,9 +290,12 @@ TEST_P(PooledConnectionRetry, OnlyABodyWithinItsCaptureIsReplayedOnAFreshConnect
     const auto conns = up.connections();
     ASSERT_GE(conns.size(), 1u);
     // The pooled connection got the warm-up and then the whole request before it closed.
-    ASSERT_EQ(targets_of(conns[0]), (std::vector<std::string>{"/warm", path}));
-    EXPECT_TRUE(conns[0][1].body == body) << "the dead connection got " << conns[0][1].body.size()
-                                          << " body bytes, not the " << body.size() << " sent";
+    ASSERT_EQ(targets_of(conns[0].requests), (std::vector<std::string>{"/warm", path}));
+    EXPECT_TRUE(conns[0].requests[1].body == body)
+        << "the dead connection got " << conns[0].requests[1].body.size() << " body bytes, not the "
+        << body.size() << " sent";
+    EXPECT_TRUE(conns[0].closed_here);
+    EXPECT_EQ(conns[0].pending.size(), 0u) << "bytes after the request on the dead connection";
     if (row.retried()) {
         // Replayed once on a new connection, whose answer reaches the client.
         EXPECT_EQ(r.status, 200u) << r.body.substr(0, 500);
@@ -408,9 +303,10 @@ TEST_P(PooledConnectionRetry, OnlyABodyWithinItsCaptureIsReplayedOnAFreshConnect
         EXPECT_EQ(r.body, "POST " + path + " " + std::to_string(body.size()));
         EXPECT_FALSE(r.header("X-Llm_proxy-Error").has_value());
         ASSERT_EQ(conns.size(), 2u) << "the request was not retried on one fresh connection";
-        ASSERT_EQ(targets_of(conns[1]), std::vector<std::string>{path});
-        EXPECT_TRUE(conns[1][0].body == body) << "the retry carried " << conns[1][0].body.size()
-                                              << " body bytes, not the " << body.size() << " sent";
+        ASSERT_EQ(targets_of(conns[1].requests), std::vector<std::string>{path});
+        EXPECT_TRUE(conns[1].requests[0].body == body)
+            << "the retry carried " << conns[1].requests[0].body.size() << " body bytes, not the "
+            << body.size() << " sent";
     } else {
         // Not replayable: 502 upstream_reset (architecture.md, Errors), no second connection.
         EXPECT_EQ(r.status, 502u) << r.body.substr(0, 500);
@@ -434,8 +330,9 @@ TEST_P(PooledConnectionRetry, OnlyABodyWithinItsCaptureIsReplayedOnAFreshConnect
     // retried, and the dead connection saw nothing after it.
     std::size_t sent = 0;
     for (const auto& conn : up.connections()) {
-        sent += static_cast<std::size_t>(std::count_if(
-            conn.begin(), conn.end(), [&](const strict_request& q) { return q.target == path; }));
+        sent += static_cast<std::size_t>(
+            std::count_if(conn.requests.begin(), conn.requests.end(),
+                          [&](const strict_request& q) { return q.target == path; }));
     }
     EXPECT_EQ(sent, row.retried() ? 2u : 1u);
 }

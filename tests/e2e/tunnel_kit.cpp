@@ -18,21 +18,7 @@ namespace llm_proxy::test {
 
 raw_server::raw_server(handler h, std::size_t connections,
                        std::chrono::milliseconds accept_timeout) {
-    listener_ = unique_fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!listener_) {
-        throw std::system_error(errno, std::generic_category(), "socket");
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    if (::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listener_.get(), 16) != 0 ||
-        ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        throw std::system_error(errno, std::generic_category(), "bind/listen");
-    }
-    port_ = ntohs(addr.sin_port);
+    listener_ = unique_fd(listen_loopback(port_, 16));
     int listen_fd = listener_.get();
     threads_.emplace_back([listen_fd, h, connections, accept_timeout, this] {
         for (std::size_t i = 0; i < connections; ++i) {

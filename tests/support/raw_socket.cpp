@@ -194,6 +194,42 @@ std::string raw_exchange(const std::string& host, std::uint16_t port, std::strin
 
 namespace llm_proxy::test {
 
+namespace {
+
+// A socket bound to 127.0.0.1 at a port the kernel picks, stored in `port`.
+unique_fd bind_loopback(std::uint16_t& port) {
+    unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) {
+        throw std::system_error(errno, std::generic_category(), "socket");
+    }
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+        throw std::system_error(errno, std::generic_category(), "bind 127.0.0.1:0");
+    }
+    port = ntohs(addr.sin_port);
+    return fd;
+}
+
+}  // namespace
+
+int listen_loopback(std::uint16_t& port, int backlog) {
+    unique_fd fd = bind_loopback(port);
+    if (::listen(fd.get(), backlog) != 0) {
+        throw std::system_error(errno, std::generic_category(), "listen on 127.0.0.1");
+    }
+    return fd.release();
+}
+
+std::uint16_t pick_free_port() {
+    std::uint16_t port = 0;
+    bind_loopback(port);  // closed again at once
+    return port;
+}
+
 int accept_raw(int listen_fd, std::chrono::milliseconds wait) {
     pollfd p{listen_fd, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) {

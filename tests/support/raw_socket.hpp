@@ -33,6 +33,15 @@ std::string recv_some(int fd, std::chrono::milliseconds timeout, std::size_t min
 // meanwhile is discarded.
 bool wait_peer_closed(int fd, std::chrono::milliseconds timeout);
 
+// A TCP socket listening on 127.0.0.1 at a port the kernel picks (close-on-exec), stored in
+// `port`. The caller owns the fd (see unique_fd). Throws std::system_error.
+int listen_loopback(std::uint16_t& port, int backlog = 64);
+
+// A port on 127.0.0.1 that was free a moment ago (bound at port 0, read, closed): for a
+// server that must be given its port, which retries when another process took it meanwhile,
+// or for a port nothing listens on. Throws std::system_error.
+std::uint16_t pick_free_port();
+
 // Waits up to `wait` for a connection on `listen_fd` and accepts it (close-on-exec,
 // TCP_NODELAY: a test upstream's late bytes must not wait for an ACK); -1 when none came.
 int accept_raw(int listen_fd, std::chrono::milliseconds wait);

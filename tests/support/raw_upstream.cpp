@@ -207,47 +207,26 @@ std::optional<strict_request> parse_strict_request(std::string_view bytes, std::
     return r;
 }
 
-raw_upstream::raw_upstream() : responder_(echo_response) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd_ < 0) {
-        throw std::system_error(errno, std::generic_category(), "socket");
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    socklen_t len = sizeof addr;
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(listen_fd_, 64) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        int err = errno;
-        ::close(listen_fd_);
-        throw std::system_error(err, std::generic_category(), "bind/listen");
-    }
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { accept_loop(); });
+raw_upstream::raw_upstream()
+    : listener_([this](int fd, std::size_t index) { serve(fd, index); },
+                [this](std::size_t) {
+                    std::lock_guard lock(mutex_);
+                    logs_.emplace_back();
+                }) {
+    set_responder(echo_response);
 }
 
 raw_upstream::~raw_upstream() {
-    stopping_ = true;
-    {
-        std::lock_guard lock(mutex_);
-        for (int fd : fds_) {
-            if (fd >= 0) {
-                ::shutdown(fd, SHUT_RDWR);
-            }
-        }
-    }
-    acceptor_.join();
-    for (auto& t : threads_) {
-        t.join();
-    }
-    ::close(listen_fd_);
+    listener_.stop();
 }
 
 void raw_upstream::set_responder(responder r) {
+    set_policy([r = std::move(r)](const strict_request& q, std::size_t) { return reply{r(q)}; });
+}
+
+void raw_upstream::set_policy(policy p) {
     std::lock_guard lock(mutex_);
-    responder_ = std::move(r);
+    policy_ = std::move(p);
 }
 
 std::string raw_upstream::echo_response(const strict_request& r) {
@@ -276,39 +255,29 @@ std::vector<raw_upstream::connection_log> raw_upstream::wait_for(
 }
 
 bool raw_upstream::send_late(std::string_view marker, std::string_view bytes) {
-    std::lock_guard lock(mutex_);
-    for (std::size_t i = 0; i < logs_.size(); ++i) {
-        for (const auto& r : logs_[i].requests) {
-            if (r.target.find(marker) != std::string::npos && fds_[i] >= 0 &&
-                !logs_[i].closed_by_peer) {
-                return ::send(fds_[i], bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-                       static_cast<ssize_t>(bytes.size());
+    std::size_t index = 0;
+    {
+        std::lock_guard lock(mutex_);
+        for (index = 0; index < logs_.size(); ++index) {
+            const auto& log = logs_[index];
+            if (!log.closed_by_peer && !log.closed_here &&
+                std::any_of(log.requests.begin(), log.requests.end(), [&](const auto& r) {
+                    return r.target.find(marker) != std::string::npos;
+                })) {
+                break;
             }
         }
-    }
-    return false;
-}
-
-void raw_upstream::accept_loop() {
-    while (!stopping_) {
-        int fd = accept_raw(listen_fd_, std::chrono::milliseconds(50));
-        if (fd < 0) {
-            continue;
+        if (index == logs_.size()) {
+            return false;
         }
-        std::size_t index = 0;
-        {
-            std::lock_guard lock(mutex_);
-            index = logs_.size();
-            logs_.emplace_back();
-            fds_.push_back(fd);
-        }
-        threads_.emplace_back([this, fd, index] { serve(fd, index); });
     }
+    return listener_.send(index, bytes);
 }
 
 void raw_upstream::serve(int fd, std::size_t index) {
     char buf[16384];
-    while (!stopping_) {
+    bool closing = false;
+    while (!closing && !listener_.stopping()) {
         pollfd p{fd, POLLIN, 0};
         if (::poll(&p, 1, 50) <= 0) {
             continue;
@@ -336,17 +305,19 @@ void raw_upstream::serve(int fd, std::size_t index) {
                     break;
                 }
                 log.pending.erase(0, used);
-                answer += responder_(*r);
+                reply rep = policy_(*r, log.requests.size());
+                answer += rep.bytes;
                 log.requests.push_back(std::move(*r));
+                if (rep.close) {
+                    closing = log.closed_here = true;
+                    break;
+                }
             }
         }
-        if (!answer.empty() && ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL) < 0) {
+        if (!answer.empty() && !send_all(fd, answer)) {
             break;
         }
     }
-    std::lock_guard lock(mutex_);
-    ::close(fd);
-    fds_[index] = -1;
 }
 
 }  // namespace llm_proxy::test

@@ -2,13 +2,13 @@
 // A plain-TCP upstream on loopback (port 0) for desync tests: it records every byte each
 // connection brings, parses requests out of them strictly (RFC 9112: CRLF lines, token field
 // names, no obs-fold, no control characters in values, one framing field at most, strict
-// chunked) and answers each request it parses with what the responder returns. Bytes it
-// cannot parse stop its answers on that connection and are kept as `problem` and `pending`.
+// chunked) and answers each request it parses as its policy says: with bytes, and/or by
+// closing the connection. Bytes it cannot parse stop its answers on that connection and are
+// kept as `problem` and `pending`.
 //
 // The default responder echoes the request: 200 with "X-Echo-Target: <target>" and a body
 // "<method> <target> <body length>", so a client can tell its own answer from another's.
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -17,10 +17,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include "support/http_client.hpp"  // header_list
+#include "support/threaded_listener.hpp"
 
 namespace llm_proxy::test {
 
@@ -47,16 +47,26 @@ class raw_upstream {
         std::string pending;  // bytes after the last parsed request
         std::string problem;  // why parsing stopped ("" while it goes on)
         bool closed_by_peer = false;
+        bool closed_here = false;  // closed after a reply that said so
     };
     // Returns the bytes to answer `r` with (several responses, garbage, nothing: "").
     using responder = std::function<std::string(const strict_request& r)>;
+    // What to do with one request: send `bytes` (may be ""), then with `close` close the
+    // connection (a FIN) without reading or answering anything after the request.
+    struct reply {
+        std::string bytes;
+        bool close = false;
+    };
+    // `nth` counts the requests that came before `r` on its connection.
+    using policy = std::function<reply(const strict_request& r, std::size_t nth)>;
     raw_upstream();
     ~raw_upstream();
     raw_upstream(const raw_upstream&) = delete;
     raw_upstream& operator=(const raw_upstream&) = delete;
 
-    std::uint16_t port() const { return port_; }
+    std::uint16_t port() const { return listener_.port(); }
     void set_responder(responder r);
+    void set_policy(policy p);
     static std::string echo_response(const strict_request& r);
 
     std::vector<connection_log> connections() const;
@@ -69,18 +79,12 @@ class raw_upstream {
     bool send_late(std::string_view marker, std::string_view bytes);
 
   private:
-    void accept_loop();
     void serve(int fd, std::size_t index);
 
-    int listen_fd_ = -1;
-    std::uint16_t port_ = 0;
-    std::atomic<bool> stopping_{false};
     mutable std::mutex mutex_;
     std::vector<connection_log> logs_;
-    std::vector<int> fds_;
-    responder responder_;
-    std::vector<std::thread> threads_;
-    std::thread acceptor_;
+    policy policy_;
+    threaded_listener listener_;  // last: its threads use the members above
 };
 
 }  // namespace llm_proxy::test

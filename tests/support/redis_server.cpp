@@ -20,26 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A port that was free a moment ago: bind 127.0.0.1:0, read the port, close.
-std::uint16_t pick_free_port() {
-    unique_fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) {
-        throw std::system_error(errno, std::generic_category(), "socket");
-    }
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = 0;
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-        throw std::system_error(errno, std::generic_category(), "bind 127.0.0.1:0");
-    }
-    socklen_t len = sizeof addr;
-    if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-        throw std::system_error(errno, std::generic_category(), "getsockname");
-    }
-    return ntohs(addr.sin_port);
-}
-
 // True if the server on 127.0.0.1:port answers a PING (an error such as NOAUTH counts: the
 // server is up).
 bool answers_ping(std::uint16_t port) {

@@ -323,15 +323,9 @@ TEST(RedisStoreConnect, RefusedConnectionThrowsQuicklyNamingTheUrl) {
 
 TEST(RedisStoreConnect, SilentServerTimesOut) {
     // Listens (the kernel completes connections) but never answers.
-    test::unique_fd fd(::socket(AF_INET, SOCK_STREAM, 0));
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-    ASSERT_EQ(::listen(fd.get(), 8), 0);
-    socklen_t len = sizeof addr;
-    ASSERT_EQ(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len), 0);
-    const std::string url = "redis://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/0";
+    std::uint16_t port = 0;
+    test::unique_fd fd(test::listen_loopback(port, 8));
+    const std::string url = "redis://127.0.0.1:" + std::to_string(port) + "/0";
 
     const auto start = std::chrono::steady_clock::now();
     try {
