@@ -336,15 +336,11 @@ void exporter::push(std::shared_ptr<const flow> f) {
     // buffer this thread keeps, and copied into the queue's, so the flow is freed at once by
     // the thread that allocated it and a span costs no allocation. With content the span
     // decodes and parses the request body: the flow is queued for the exporter's thread.
-    thread_local std::string scratch;
     const bool content = options_.spans.content;
+    std::string_view text;
     if (!content) {
-        scratch.clear();
-        if (options_.protobuf) {
-            append_span_protobuf(scratch, *f, options_.spans);
-        } else {
-            append_span(scratch, *f, options_.spans);
-        }
+        text = options_.protobuf ? render_span_protobuf(*f, options_.spans)
+                                 : render_span(*f, options_.spans);
         f.reset();
     }
     bool wake = false;
@@ -361,7 +357,7 @@ void exporter::push(std::shared_ptr<const flow> f) {
             if (!q.texts.empty() && !options_.protobuf) {
                 q.texts += ',';
             }
-            q.texts += scratch;
+            q.texts += text;
             q.ends.push_back(q.texts.size());
         }
         // Counted under the lock, so the exporter thread never takes a span before its count.
@@ -369,9 +365,6 @@ void exporter::push(std::shared_ptr<const flow> f) {
         if (q.size() >= options_.max_batch && !state_->woken) {
             state_->woken = wake = true;
         }
-    }
-    if (scratch.capacity() > 256u << 10) {
-        std::string().swap(scratch);  // after a very long span
     }
     if (wake) {
         auto s = state_;

@@ -4,23 +4,24 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <random>
 
-#include "../export/json_text.hpp"  // JSON text appended, no document built
+#include "../export/json_text.hpp"  // JSON strings escaped
 #include "../record/utf8.hpp"
 #include "llm_proxy/export/conversation.hpp"
 #include "llm_proxy/llm/summary.hpp"
 #include "llm_proxy/record/body_decoder.hpp"
 #include "llm_proxy/util/text.hpp"
 #include "protobuf.hpp"
+#include "text_sink.hpp"
 
 namespace llm_proxy::otlp {
 
 namespace {
 
 using exporter::detail::append_json_string;
-using exporter::detail::json_text;
 using nlohmann::json;
 
 bool is_lower_hex(std::string_view s) {
@@ -66,62 +67,90 @@ std::string_view cut(std::string_view s, std::size_t limit) {
 }
 
 // The JSON encoding of a span (OTLP/HTTP JSON: lowerCamelCase names, ids as hex, 64-bit
-// integers as strings). The attributes are KeyValue objects written straight into the text:
-// the keys and value types are this file's ASCII constants, so only values are escaped.
+// integers as strings), written piece by piece into a text_sink. The member names, attribute
+// keys and value types are this file's ASCII constants, so only values are escaped.
 class json_span {
   public:
-    json_span(std::string& out, std::size_t max_length)
-        : out_(out), w_(out), max_length_(max_length) {
-        w_.begin_object();
-    }
+    json_span(text_sink& out, std::size_t max_length) : out_(out), max_length_(max_length) {}
+    // Always the first member.
     void ids(std::string_view trace_hex, std::string_view span_hex, std::string_view parent_hex) {
-        w_.key("traceId").string(trace_hex);
-        w_.key("spanId").string(span_hex);
+        out_.literal("{\"traceId\":\"");
+        out_.put(trace_hex);  // lowercase hex: checked by parse_traceparent, or made here
+        out_.literal("\",\"spanId\":\"");
+        out_.put(span_hex);
+        out_.put('"');
         if (!parent_hex.empty()) {
-            w_.key("parentSpanId").string(parent_hex);
+            out_.literal(",\"parentSpanId\":\"");
+            out_.put(parent_hex);
+            out_.put('"');
         }
     }
-    void trace_state(std::string_view state) { w_.key("traceState").string(state); }
-    void flags(std::uint32_t flags) { w_.key("flags").number(flags); }
-    void name(std::string_view name) { w_.key("name").string(name); }
-    void kind_client() { w_.key("kind").number(3); }  // SPAN_KIND_CLIENT
-    void times(std::uint64_t start, std::uint64_t end) {
-        w_.key("startTimeUnixNano").string(decimal(start).text());
-        w_.key("endTimeUnixNano").string(decimal(end).text());
+    void trace_state(std::string_view state) {
+        out_.literal(",\"traceState\":");
+        string(state);
     }
-    void begin_attributes() { w_.key("attributes").begin_array(); }
-    void end_attributes() { w_.end_array(); }
+    void flags(std::uint32_t flags) {
+        out_.literal(",\"flags\":");
+        decimal(flags);
+    }
+    void name(std::string_view name) {
+        out_.literal(",\"name\":");
+        string(name);
+    }
+    void kind_client() { out_.literal(",\"kind\":3"); }  // SPAN_KIND_CLIENT
+    void times(std::uint64_t start, std::uint64_t end) {
+        out_.literal(",\"startTimeUnixNano\":\"");
+        decimal(start);
+        out_.literal("\",\"endTimeUnixNano\":\"");
+        decimal(end);
+        out_.put('"');
+    }
+    void begin_attributes() { out_.literal(",\"attributes\":["); }
+    void end_attributes() { out_.put(']'); }
     void status(unsigned code, std::string_view message) {
-        w_.key("status").begin_object();
+        out_.literal(",\"status\":{");  // empty: STATUS_CODE_UNSET
         if (code != 0) {
-            w_.key("code").number(code);
+            out_.literal("\"code\":");
+            decimal(code);
         }
         if (!message.empty()) {
-            w_.key("message").string(message);
+            if (code != 0) {
+                out_.put(',');
+            }
+            out_.literal("\"message\":");
+            string(message);
         }
-        w_.end_object();  // empty: STATUS_CODE_UNSET
+        out_.put('}');
     }
-    void finish() { w_.end_object(); }
+    void finish() { out_.put('}'); }
 
     void text(std::string_view key, std::string_view value) {
-        begin(key, "stringValue");
-        append_json_string(out_, cut(value, max_length_));
-        out_ += "}}";
+        begin(key, "\",\"value\":{\"stringValue\":");
+        string(cut(value, max_length_));
+        out_.literal("}}");
     }
     void integer(std::string_view key, std::uint64_t value) {
-        begin(key, "intValue");
-        out_ += '"';
-        out_ += decimal(value).text();
-        out_ += "\"}}";
+        begin(key, "\",\"value\":{\"intValue\":\"");
+        decimal(value);
+        out_.literal("\"}}");
     }
     void number(std::string_view key, double value) {
-        begin(key, "doubleValue");
-        json_text(out_).number(value);
-        out_ += "}}";
+        begin(key, "\",\"value\":{\"doubleValue\":");
+        if (std::isfinite(value)) {
+            char* at = out_.room(32);
+            out_.commit(static_cast<std::size_t>(std::to_chars(at, at + 32, value).ptr - at));
+        } else {
+            out_.literal("null");
+        }
+        out_.literal("}}");
     }
     void boolean(std::string_view key, bool value) {
-        begin(key, "boolValue");
-        out_ += value ? "true}}" : "false}}";
+        begin(key, "\",\"value\":{\"boolValue\":");
+        if (value) {
+            out_.literal("true}}");
+        } else {
+            out_.literal("false}}");
+        }
     }
     // An array of the strings `get` returns for the elements of `range` (nullptr: none).
     template <class Range, class Get>
@@ -133,38 +162,57 @@ class json_span {
                 continue;
             }
             if (!any) {
-                begin(key, "arrayValue");
-                out_ += "{\"values\":[";
+                begin(key, "\",\"value\":{\"arrayValue\":{\"values\":[{\"stringValue\":");
+            } else {
+                out_.literal(",{\"stringValue\":");
             }
-            out_ += any ? std::string_view(",{\"stringValue\":") : "{\"stringValue\":";
             any = true;
-            append_json_string(out_, cut(*value, max_length_));
-            out_ += '}';
+            string(cut(*value, max_length_));
+            out_.put('}');
         }
         if (any) {
-            out_ += "]}}}";
+            out_.literal("]}}}");
         }
     }
 
   private:
-    struct decimal {
-        explicit decimal(std::uint64_t v)
-            : size(static_cast<std::size_t>(std::to_chars(digits, digits + sizeof digits, v).ptr -
-                                            digits)) {}
-        std::string_view text() const { return {digits, size}; }
-        char digits[24];
-        std::size_t size;
-    };
-    void begin(std::string_view key, std::string_view type) {
-        out_ += first_ ? std::string_view("{\"key\":\"") : ",{\"key\":\"";
-        first_ = false;
-        out_ += key;
-        out_ += "\",\"value\":{\"";
-        out_ += type;
-        out_ += "\":";
+    // The start of an attribute (a KeyValue) up to its value: `rest` closes the key and opens
+    // the value.
+    template <std::size_t N>
+    void begin(std::string_view key, const char (&rest)[N]) {
+        if (first_) {
+            out_.literal("{\"key\":\"");
+            first_ = false;
+        } else {
+            out_.literal(",{\"key\":\"");
+        }
+        out_.put(key);
+        out_.literal(rest);
     }
-    std::string& out_;
-    json_text w_;
+    void decimal(std::uint64_t v) {
+        char* at = out_.room(20);
+        out_.commit(static_cast<std::size_t>(std::to_chars(at, at + 20, v).ptr - at));
+    }
+    // A JSON string. Most values are ASCII with nothing to escape: copied as they are.
+    void string(std::string_view s) {
+        if (find_json_special(s, 0, true) == s.size()) {
+            char* at = out_.room(s.size() + 2);
+            at[0] = '"';
+            std::memcpy(at + 1, s.data(), s.size());
+            at[s.size() + 1] = '"';
+            out_.commit(s.size() + 2);
+            return;
+        }
+        thread_local std::string escaped;
+        escaped.clear();
+        append_json_string(escaped, s);
+        out_.put(escaped);
+        if (escaped.capacity() > 64u << 10) {
+            std::string().swap(escaped);
+        }
+    }
+
+    text_sink& out_;
     std::size_t max_length_;
     bool first_ = true;
 };
@@ -679,14 +727,34 @@ std::string span_text(const flow& f, const span_options& o) {
     return out;
 }
 
-void append_span(std::string& out, const flow& f, const span_options& o) {
-    json_span w(out, o.max_attribute_length);
+std::string_view render_span(const flow& f, const span_options& o) {
+    thread_local text_sink sink;
+    sink.release_above(256u << 10);  // after a very long span
+    sink.clear();
+    json_span w(sink, o.max_attribute_length);
     write_span(w, f, o);
+    return sink.view();
+}
+
+std::string_view render_span_protobuf(const flow& f, const span_options& o) {
+    thread_local std::string out;
+    if (out.capacity() > 256u << 10) {
+        std::string().swap(out);  // after a very long span
+    }
+    out.clear();
+    {
+        proto_span w(out, o.max_attribute_length);
+        write_span(w, f, o);
+    }
+    return out;
+}
+
+void append_span(std::string& out, const flow& f, const span_options& o) {
+    out += render_span(f, o);
 }
 
 void append_span_protobuf(std::string& out, const flow& f, const span_options& o) {
-    proto_span w(out, o.max_attribute_length);
-    write_span(w, f, o);
+    out += render_span_protobuf(f, o);
 }
 
 json make_span(const flow& f, const span_options& o) {

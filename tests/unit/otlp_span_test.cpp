@@ -239,6 +239,81 @@ TEST(OtlpSpan, LongAndInvalidTextStaysValid) {
     EXPECT_EQ(span["status"]["message"].get<std::string>(), std::string(50, 'x'));
 }
 
+// Every place a string is written, with values that must be escaped (quotes, backslashes,
+// control characters, text outside ASCII) and values with nothing to escape, read back whole.
+TEST(OtlpSpan, EveryStringEscapedWhereItMustBe) {
+    const std::string odd = "a\"b\\c\n\x01\td\xc3\xa9/\x7f";
+    auto f = chat_flow();
+    f.request.headers.emplace_back("traceparent",
+                                   "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    f.request.headers.emplace_back("tracestate", "k=" + odd);
+    f.error_kind = flow_error::upstream_reset;
+    f.error = "reset: " + odd;
+    f.id = odd;
+    f.tags["cache"] = odd;
+    auto s = *f.llm;
+    s.call.request_model = odd;
+    s.call.response_model = "m" + odd;
+    s.call.response_id = "";
+    s.call.answers.front().finish_reason = odd;
+    s.call.answers.push_back(llm::answer{});  // none: left out of the array
+    s.call.answers.push_back(llm::answer{});
+    s.call.answers.back().finish_reason = "stop";
+    f.llm = std::make_shared<const llm::summary>(s);
+    auto span = json::parse(span_text(f, {}));
+    EXPECT_EQ(span["name"], "chat " + odd);
+    EXPECT_EQ(span["traceState"], "k=" + odd);
+    EXPECT_EQ(span["status"], (json{{"code", 2}, {"message", "reset: " + odd}}));
+    EXPECT_EQ(span_attribute_text(span, "gen_ai.request.model"), odd);
+    EXPECT_EQ(span_attribute_text(span, "gen_ai.response.model"), "m" + odd);
+    EXPECT_TRUE(span_attribute(span, "gen_ai.response.id").is_null());
+    EXPECT_EQ(
+        span_attribute(span, "gen_ai.response.finish_reasons"),
+        (json{{"arrayValue", {{"values", {{{"stringValue", odd}}, {{"stringValue", "stop"}}}}}}}));
+    EXPECT_EQ(span_attribute_text(span, "llm_proxy.flow_id"), odd);
+    EXPECT_EQ(span_attribute_text(span, "llm_proxy.cache"), odd);
+    EXPECT_EQ(span_attribute_text(span, "error.type"), "upstream_reset");
+    EXPECT_EQ(test::otlp_trace_problems(request_of({span})), std::vector<std::string>{});
+}
+
+// A span is written into a buffer of the thread that renders it: one that outgrows the buffer
+// (4 KiB, then doubled) comes out whole, and a short span rendered after a long one holds
+// nothing of it.
+TEST(OtlpSpan, SpansLongerThanTheBufferComeOutWhole) {
+    auto short_flow = chat_flow();
+    auto without_ids = [](std::string_view text) {
+        auto span = json::parse(text);
+        span.erase("traceId");
+        span.erase("spanId");
+        return span;
+    };
+    const auto short_span = without_ids(span_text(short_flow, {}));
+    for (std::size_t length : {4000u, 4096u, 8192u, 70'000u, 300'000u}) {
+        auto f = chat_flow();
+        auto s = *f.llm;
+        s.call.request_model = std::string(length, 'm');
+        s.call.response_id = std::string(length / 2, '"');  // escaped: twice as long
+        f.llm = std::make_shared<const llm::summary>(s);
+        const span_options o{.content = false, .max_attribute_length = 1u << 20};
+        auto long_text = std::string(render_span(f, o));
+        auto span = json::parse(long_text);
+        EXPECT_EQ(span_attribute_text(span, "gen_ai.request.model"), s.call.request_model);
+        EXPECT_EQ(span_attribute_text(span, "gen_ai.response.id"), s.call.response_id);
+        EXPECT_GT(long_text.size(), 2 * length) << length;
+        EXPECT_EQ(without_ids(render_span(short_flow, {})), short_span) << length;
+        // Appended after what the string already holds.
+        std::string joined = "[";
+        append_span(joined, f, o);
+        joined += ',';
+        append_span(joined, short_flow, {});
+        joined += ']';
+        auto both = json::parse(joined);
+        ASSERT_EQ(both.size(), 2u);
+        EXPECT_EQ(span_attribute_text(both[0], "gen_ai.request.model"), s.call.request_model);
+        EXPECT_EQ(without_ids(both[1].dump()), short_span);
+    }
+}
+
 // The flows of the encoding comparison: an LLM call joining a client's trace, the same with
 // long and invalid text, a plain HTTP error, and a blind tunnel.
 std::vector<flow> encoding_flows() {

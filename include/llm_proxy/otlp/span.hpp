@@ -50,6 +50,10 @@ void append_span(std::string& out, const flow& f, const span_options& options);
 // The same span in the protobuf encoding (opentelemetry/proto/trace/v1), appended to `out` as
 // a `spans` field of ScopeSpans (tag, length, Span message): a batch is its spans joined.
 void append_span_protobuf(std::string& out, const flow& f, const span_options& options);
+// The span's JSON text (render_span) or protobuf entry (render_span_protobuf) in a buffer of
+// the calling thread, valid until that thread renders its next span: no allocation per span.
+std::string_view render_span(const flow& f, const span_options& options);
+std::string_view render_span_protobuf(const flow& f, const span_options& options);
 
 // The operation name of the GenAI conventions for an API ("chat", "text_completion",
 // "embeddings", "generate_content").
