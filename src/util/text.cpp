@@ -151,14 +151,22 @@ std::size_t find_json_special(std::string_view s, std::size_t from, bool non_asc
     // true one, never a word without one.
     auto below = [](std::uint64_t v, std::uint64_t n) { return (v - ones * n) & ~v & highs; };
     const std::uint64_t stop_high = non_ascii ? highs : 0;
+    auto special_in = [&](std::size_t at) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + at, 8);
+        return (below(w, 0x20) | below(w ^ (ones * '"'), 1) | below(w ^ (ones * '\\'), 1) |
+                (w & stop_high)) != 0;
+    };
     std::size_t i = from;
     for (; i + 8 <= s.size(); i += 8) {
-        std::uint64_t w;
-        std::memcpy(&w, s.data() + i, 8);
-        if (below(w, 0x20) | below(w ^ (ones * '"'), 1) | below(w ^ (ones * '\\'), 1) |
-            (w & stop_high)) {
+        if (special_in(i)) {
             break;
         }
+    }
+    // Fewer than eight bytes left after clean words: the last eight bytes, whose start was
+    // already found clean, answer for them in one test.
+    if (i + 8 > s.size() && i > from && s.size() - 8 >= from && !special_in(s.size() - 8)) {
+        return s.size();
     }
     for (; i < s.size(); ++i) {
         auto c = static_cast<unsigned char>(s[i]);
