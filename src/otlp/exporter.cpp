@@ -104,6 +104,9 @@ class sender_loop {
             if (taken_.texts.capacity() > max_kept_buffer) {
                 std::string().swap(taken_.texts);  // after a burst of long spans
             }
+            if (batch_.body.capacity() > max_kept_buffer) {
+                std::string().swap(batch_.body);
+            }
             publish();
             if (stopping) {
                 break;
@@ -160,7 +163,7 @@ class sender_loop {
             }
             const bool protobuf = s_.options.protobuf;
             const std::size_t separator = protobuf ? 0 : 1;
-            spool::batch b;
+            spool::batch& b = batch_;  // its body's buffer kept from one batch to the next
             std::string rendered;
             std::string_view spans;  // the spans, joined
             if (i < q.ends.size()) {
@@ -182,8 +185,8 @@ class sender_loop {
             }
             b.spans = n;
             b.protobuf = protobuf;
-            b.body = protobuf ? export_request_protobuf(s_.options.resource, spans)
-                              : export_request_joined(s_.options.resource, spans);
+            b.gzip = false;
+            write_export_request(b.body, s_.options.resource, spans, protobuf);
             if (s_.options.gzip) {
                 b.body = record::encode_body("gzip", b.body);
                 b.gzip = true;
@@ -292,7 +295,8 @@ class sender_loop {
     static constexpr std::size_t max_kept_buffer = 4u << 20;
 
     exporter::state& s_;
-    span_queue taken_;  // this round's spans; its buffers go back to the workers next round
+    span_queue taken_;    // this round's spans; its buffers go back to the workers next round
+    spool::batch batch_;  // the batch being sent
     spool spool_;
     std::unique_ptr<asio::ssl::context> tls_;
     std::unique_ptr<connection> link_;  // kept alive from one batch to the next

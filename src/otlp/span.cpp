@@ -804,27 +804,40 @@ std::string export_request(const resource& r, const std::vector<std::string>& sp
 }
 
 std::string export_request_joined(const resource& r, std::string_view joined_spans) {
-    json attrs = json::array();
-    for (const auto& [k, v] : r.attributes) {
-        attrs.push_back(json{{"key", k}, {"value", json{{"stringValue", v}}}});
-    }
-    json res{{"attributes", std::move(attrs)}};
-    json scope{{"name", "llm_proxy"}, {"version", LLM_PROXY_VERSION}};
-    // The spans are already JSON text: splice them in rather than parse them again.
-    std::string out = R"({"resourceSpans":[{"resource":)";
-    const auto head = dump(res);
-    const auto scope_text = dump(scope);
-    out.reserve(out.size() + head.size() + scope_text.size() + joined_spans.size() + 64);
-    out += head;
-    out += R"(,"scopeSpans":[{"scope":)";
-    out += scope_text;
-    out += R"(,"spans":[)";
-    out += joined_spans;
-    out += "]}]}]}";
+    std::string out;
+    write_export_request(out, r, joined_spans, false);
     return out;
 }
 
 std::string export_request_protobuf(const resource& r, std::string_view span_entries) {
+    std::string out;
+    write_export_request(out, r, span_entries, true);
+    return out;
+}
+
+void write_export_request(std::string& out, const resource& r, std::string_view spans,
+                          bool protobuf) {
+    out.clear();
+    if (!protobuf) {
+        json attrs = json::array();
+        for (const auto& [k, v] : r.attributes) {
+            attrs.push_back(json{{"key", k}, {"value", json{{"stringValue", v}}}});
+        }
+        json res{{"attributes", std::move(attrs)}};
+        json scope{{"name", "llm_proxy"}, {"version", LLM_PROXY_VERSION}};
+        // The spans are already JSON text: spliced in rather than parsed again.
+        const auto head = dump(res);
+        const auto scope_text = dump(scope);
+        out.reserve(head.size() + scope_text.size() + spans.size() + 96);
+        out += R"({"resourceSpans":[{"resource":)";
+        out += head;
+        out += R"(,"scopeSpans":[{"scope":)";
+        out += scope_text;
+        out += R"(,"spans":[)";
+        out += spans;
+        out += "]}]}]}";
+        return;
+    }
     std::string resource_entry;  // ResourceSpans.resource
     {
         protobuf::nested res(resource_entry, 1);
@@ -843,10 +856,9 @@ std::string export_request_protobuf(const resource& r, std::string_view span_ent
     }
     // The spans are already encoded `spans` fields: the lengths around them are computed, not
     // found by moving them.
-    const auto scope_spans = scope_entry.size() + span_entries.size();
+    const auto scope_spans = scope_entry.size() + spans.size();
     const auto resource_spans =
         resource_entry.size() + 1 + protobuf::varint_size(scope_spans) + scope_spans;
-    std::string out;
     out.reserve(1 + protobuf::varint_size(resource_spans) + resource_spans);
     protobuf::tag(out, 1, protobuf::length_type);  // ExportTraceServiceRequest.resource_spans
     protobuf::varint(out, resource_spans);
@@ -854,8 +866,7 @@ std::string export_request_protobuf(const resource& r, std::string_view span_ent
     protobuf::tag(out, 2, protobuf::length_type);  // ResourceSpans.scope_spans
     protobuf::varint(out, scope_spans);
     out += scope_entry;
-    out += span_entries;
-    return out;
+    out += spans;
 }
 
 }  // namespace llm_proxy::otlp

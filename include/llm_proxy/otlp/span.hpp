@@ -76,5 +76,9 @@ std::string export_request_joined(const resource& r, std::string_view joined_spa
 // The protobuf ExportTraceServiceRequest holding `span_entries` (append_span_protobuf's
 // output, joined), under the same resource and scope.
 std::string export_request_protobuf(const resource& r, std::string_view span_entries);
+// Either body written into `out` (replacing what it held, keeping its capacity): the exporter
+// reuses one buffer for every batch.
+void write_export_request(std::string& out, const resource& r, std::string_view spans,
+                          bool protobuf);
 
 }  // namespace llm_proxy::otlp
