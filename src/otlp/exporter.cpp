@@ -101,8 +101,11 @@ class sender_loop {
                 s_.dropped.fetch_add(taken);
             }
             taken_.clear();
-            if (taken_.texts.capacity() > max_kept_buffer) {
-                std::string().swap(taken_.texts);  // after a burst of long spans
+            if (taken_.captures.capacity() > max_kept_buffer) {
+                std::string().swap(taken_.captures);  // after a burst of long spans
+            }
+            if (rendered_.capacity() > max_kept_buffer) {
+                std::string().swap(rendered_);
             }
             if (batch_.body.capacity() > max_kept_buffer) {
                 std::string().swap(batch_.body);
@@ -162,14 +165,20 @@ class sender_loop {
                 n = std::min(n, q.ends.size() - i);  // a batch of texts, or of flows
             }
             const bool protobuf = s_.options.protobuf;
-            const std::size_t separator = protobuf ? 0 : 1;
             spool::batch& b = batch_;  // its body's buffer kept from one batch to the next
             std::string rendered;
             std::string_view spans;  // the spans, joined
             if (i < q.ends.size()) {
-                const auto last = i + n - 1;
-                const auto start = i == 0 ? 0 : q.ends[i - 1] + separator;
-                spans = std::string_view(q.texts).substr(start, q.ends[last] - start);
+                rendered_.clear();
+                for (std::size_t j = i; j < i + n; ++j) {
+                    const auto start = j == 0 ? 0 : q.ends[j - 1];
+                    auto capture = std::string_view(q.captures).substr(start, q.ends[j] - start);
+                    if (!protobuf && j != i) {
+                        rendered_ += ',';
+                    }
+                    rendered_ += render_captured_span(capture, s_.options.spans, protobuf);
+                }
+                spans = rendered_;
             } else {
                 for (std::size_t j = i - q.ends.size(); j < i - q.ends.size() + n; ++j) {
                     if (protobuf) {
@@ -295,8 +304,9 @@ class sender_loop {
     static constexpr std::size_t max_kept_buffer = 4u << 20;
 
     exporter::state& s_;
-    span_queue taken_;    // this round's spans; its buffers go back to the workers next round
-    spool::batch batch_;  // the batch being sent
+    span_queue taken_;      // this round's spans; its buffers go back to the workers next round
+    spool::batch batch_;    // the batch being sent
+    std::string rendered_;  // its spans, rendered and joined
     spool spool_;
     std::unique_ptr<asio::ssl::context> tls_;
     std::unique_ptr<connection> link_;  // kept alive from one batch to the next
@@ -336,17 +346,12 @@ exporter::~exporter() {
 }
 
 void exporter::push(std::shared_ptr<const flow> f) {
-    // A span without message content is a few microseconds of text: rendered here, into a
-    // buffer this thread keeps, and copied into the queue's, so the flow is freed at once by
-    // the thread that allocated it and a span costs no allocation. With content the span
-    // decodes and parses the request body: the flow is queued for the exporter's thread.
+    // A span without message content is captured here: the few hundred bytes of the flow it
+    // needs, packed into the queue's buffer (handed back and forth with the exporter thread, so
+    // no allocation per span), and the flow is freed at once by the thread that allocated it.
+    // The exporter thread renders the batch's spans together. With content the span decodes
+    // and parses the request body: the flow itself is queued.
     const bool content = options_.spans.content;
-    std::string_view text;
-    if (!content) {
-        text = options_.protobuf ? render_span_protobuf(*f, options_.spans)
-                                 : render_span(*f, options_.spans);
-        f.reset();
-    }
     bool wake = false;
     {
         std::lock_guard lock(state_->mutex);
@@ -358,11 +363,8 @@ void exporter::push(std::shared_ptr<const flow> f) {
         if (content) {
             q.flows.push_back(std::move(f));
         } else {
-            if (!q.texts.empty() && !options_.protobuf) {
-                q.texts += ',';
-            }
-            q.texts += text;
-            q.ends.push_back(q.texts.size());
+            capture_span(q.captures, *f);
+            q.ends.push_back(q.captures.size());
         }
         // Counted under the lock, so the exporter thread never takes a span before its count.
         state_->queued.fetch_add(1);

@@ -15,6 +15,7 @@
 #include "llm_proxy/record/body_decoder.hpp"
 #include "llm_proxy/util/text.hpp"
 #include "protobuf.hpp"
+#include "span_fields.hpp"
 #include "text_sink.hpp"
 
 namespace llm_proxy::otlp {
@@ -152,24 +153,20 @@ class json_span {
             out_.literal("false}}");
         }
     }
-    // An array of the strings `get` returns for the elements of `range` (nullptr: none).
-    template <class Range, class Get>
-    void texts(std::string_view key, const Range& range, Get get) {
+    // An array of the strings `each` gives (it calls its argument with each), if any.
+    template <class Each>
+    void texts(std::string_view key, Each each) {
         bool any = false;
-        for (const auto& element : range) {
-            const std::string* value = get(element);
-            if (value == nullptr) {
-                continue;
-            }
+        each([&](std::string_view value) {
             if (!any) {
                 begin(key, "\",\"value\":{\"arrayValue\":{\"values\":[{\"stringValue\":");
             } else {
                 out_.literal(",{\"stringValue\":");
             }
             any = true;
-            string(cut(*value, max_length_));
+            string(cut(value, max_length_));
             out_.put('}');
-        }
+        });
         if (any) {
             out_.literal("]}}}");
         }
@@ -301,22 +298,21 @@ class proto_span {
         protobuf::nested any(out_, 2);
         protobuf::varint_field(out_, 2, value ? 1 : 0);
     }
-    template <class Range, class Get>
-    void texts(std::string_view key, const Range& range, Get get) {
-        if (std::none_of(range.begin(), range.end(),
-                         [&](const auto& element) { return get(element) != nullptr; })) {
+    template <class Each>
+    void texts(std::string_view key, Each each) {
+        bool any = false;
+        each([&](std::string_view) { any = true; });
+        if (!any) {
             return;
         }
         protobuf::nested kv(out_, 9);
         protobuf::bytes_field(out_, 1, key);  // this file's ASCII constants
-        protobuf::nested any(out_, 2);
+        protobuf::nested any_value(out_, 2);
         protobuf::nested array(out_, 5);  // ArrayValue
-        for (const auto& element : range) {
-            if (const std::string* value = get(element)) {
-                protobuf::nested element_value(out_, 1);
-                string(1, cut(*value, max_length_));
-            }
-        }
+        each([&](std::string_view value) {
+            protobuf::nested element_value(out_, 1);
+            string(1, cut(value, max_length_));
+        });
     }
 
   private:
@@ -347,7 +343,7 @@ bool is_secret_parameter(std::string_view name) {
 }
 
 // The request's URL into `out` (replacing its text), secret query values redacted.
-void redacted_url(std::string& out, const request_head& r) {
+void redacted_url(std::string& out, const span_fields& r) {
     out.assign(r.scheme);
     out += "://";
     const bool ipv6 = r.host.find(':') != std::string::npos;
@@ -365,12 +361,12 @@ void redacted_url(std::string& out, const request_head& r) {
         out.append(port, std::to_chars(port, port + sizeof port, r.port).ptr);
     }
     auto q = r.target.find('?');
-    if (q == std::string::npos) {
+    if (q == std::string_view::npos) {
         out += r.target;
         return;
     }
-    out.append(r.target, 0, q + 1);
-    std::string_view query = std::string_view(r.target).substr(q + 1);
+    out += r.target.substr(0, q + 1);
+    std::string_view query = r.target.substr(q + 1);
     bool first = true;
     while (!query.empty()) {
         auto amp = query.find('&');
@@ -407,20 +403,6 @@ class scratch {
   private:
     std::string& buffer_;
 };
-
-// The error.type of a flow: the proxy's error kind, else the HTTP status of a 4xx/5xx answer.
-std::string error_type(const flow& f) {
-    if (f.error_kind != flow_error::none) {
-        return std::string(to_string(f.error_kind));
-    }
-    if (f.rejected) {
-        return std::to_string(f.rejected->status);
-    }
-    if (f.response && f.response->status >= 400) {
-        return std::to_string(f.response->status);
-    }
-    return "";
-}
 
 json text_part(std::string_view text) {
     return json{{"type", "text"}, {"content", text}};
@@ -522,59 +504,56 @@ void add_content(Span& a, const flow& f, const llm::summary& s) {
 }
 
 template <class Span>
-void add_llm(Span& a, const flow& f, const llm::summary& s, const span_options& o) {
-    const auto& c = s.call;
-    a.text("gen_ai.operation.name", operation_name(c.api));
-    a.text("gen_ai.provider.name", provider_name(c.provider));
-    if (!c.request_model.empty()) {
-        a.text("gen_ai.request.model", c.request_model);
+void add_llm(Span& a, const span_fields& s, const flow* content) {
+    a.text("gen_ai.operation.name", operation_name(s.api));
+    a.text("gen_ai.provider.name", provider_name(s.provider));
+    if (!s.request_model.empty()) {
+        a.text("gen_ai.request.model", s.request_model);
     }
-    if (!c.response_model.empty()) {
-        a.text("gen_ai.response.model", c.response_model);
+    if (!s.response_model.empty()) {
+        a.text("gen_ai.response.model", s.response_model);
     }
-    if (!c.response_id.empty()) {
-        a.text("gen_ai.response.id", c.response_id);
+    if (!s.response_id.empty()) {
+        a.text("gen_ai.response.id", s.response_id);
     }
-    a.texts("gen_ai.response.finish_reasons", c.answers, [](const auto& answer) {
-        return answer.finish_reason ? &*answer.finish_reason : nullptr;
-    });
-    a.boolean("gen_ai.request.stream", c.stream);
-    const auto& u = c.usage;
-    static constexpr std::pair<const char*, std::optional<std::uint64_t> llm::usage::*> counts[] = {
-        {"gen_ai.usage.input_tokens", &llm::usage::input_tokens},
-        {"gen_ai.usage.output_tokens", &llm::usage::output_tokens},
-        {"gen_ai.usage.cache_read.input_tokens", &llm::usage::cache_read_tokens},
-        {"gen_ai.usage.cache_creation.input_tokens", &llm::usage::cache_write_tokens},
-        {"gen_ai.usage.reasoning.output_tokens", &llm::usage::reasoning_tokens},
+    a.texts("gen_ai.response.finish_reasons", [&](auto each) { s.each_finish_reason(each); });
+    a.boolean("gen_ai.request.stream", s.stream);
+    static constexpr const char* counts[] = {
+        "gen_ai.usage.input_tokens",
+        "gen_ai.usage.output_tokens",
+        "gen_ai.usage.cache_read.input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+        "gen_ai.usage.reasoning.output_tokens",
     };
-    for (const auto& [key, member] : counts) {
-        if (auto v = u.*member) {
-            a.integer(key, *v);
+    for (std::size_t i = 0; i < std::size(counts); ++i) {
+        if (auto v = s.usage[i]) {
+            a.integer(counts[i], *v);
         }
     }
     if (s.cost_usd) {
-        a.number("llm_proxy.cost_usd", s.cost_usd->total.to_double());
+        a.number("llm_proxy.cost_usd", *s.cost_usd);
     }
     if (s.saved_usd) {
-        a.number("llm_proxy.cost_saved_usd", s.saved_usd->to_double());
+        a.number("llm_proxy.cost_saved_usd", *s.saved_usd);
     }
     if (s.first_token_ms) {
         a.number("llm_proxy.time_to_first_token_s", *s.first_token_ms / 1000.0);
     }
-    if (c.incomplete) {
+    if (s.incomplete) {
         a.boolean("llm_proxy.llm.incomplete", true);
     }
-    if (o.content) {
-        add_content(a, f, s);
+    if (content != nullptr && content->llm) {
+        add_content(a, *content, *content->llm);
     }
 }
 
-// The span of a finished flow, in either encoding (json_span, proto_span).
+// The span, in either encoding (json_span, proto_span), from the fields of a finished flow;
+// `content` is the flow itself when its messages go in too (--otlp-content).
 template <class Span>
-void write_span(Span& w, const flow& f, const span_options& o) {
+void write_span(Span& w, const span_fields& s, const span_options& o, const flow* content) {
     std::optional<trace_context> parent;
-    if (auto header = find_header(f.request.headers, "traceparent")) {
-        parent = parse_traceparent(trim_space(*header));
+    if (!s.traceparent.empty()) {
+        parent = parse_traceparent(trim_space(s.traceparent));
     }
     char ids[48];  // a new trace id, then the span's id
     random_hex(ids + 32, 8);
@@ -585,8 +564,8 @@ void write_span(Span& w, const flow& f, const span_options& o) {
           std::string_view(ids + 32, 16),
           parent ? std::string_view(parent->parent_id) : std::string_view{});
     if (parent) {
-        if (auto state = find_header(f.request.headers, "tracestate")) {
-            w.trace_state(cut(trim_space(*state), o.max_attribute_length));
+        if (!s.tracestate.empty()) {
+            w.trace_state(cut(trim_space(s.tracestate), o.max_attribute_length));
         }
         // The W3C trace flags, and SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE (0x100) with
         // SPAN_FLAGS_CONTEXT_IS_REMOTE (0x200): the parent ran in the client's process.
@@ -595,65 +574,69 @@ void write_span(Span& w, const flow& f, const span_options& o) {
     thread_local std::string text_buffer;
     scratch text(text_buffer);
     std::string& name = text.text();
-    if (f.llm) {
-        name = operation_name(f.llm->call.api);
-        if (!f.llm->call.request_model.empty()) {
+    if (s.llm) {
+        name = operation_name(s.api);
+        if (!s.request_model.empty()) {
             name += ' ';
-            name += f.llm->call.request_model;
+            name += s.request_model;
         }
     } else {
-        name = f.request.method.empty() ? std::string_view("HTTP") : f.request.method;
+        name = s.method.empty() ? std::string_view("HTTP") : s.method;
     }
     w.name(cut(name, o.max_attribute_length));
     w.kind_client();
-    const auto start =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(f.started_at.time_since_epoch())
-            .count();
-    const auto length = std::chrono::duration_cast<std::chrono::nanoseconds>(f.duration).count();
-    w.times(static_cast<std::uint64_t>(start), static_cast<std::uint64_t>(start + length));
+    w.times(static_cast<std::uint64_t>(s.start_ns),
+            static_cast<std::uint64_t>(s.start_ns + s.duration_ns));
 
     w.begin_attributes();
     auto& a = w;
-    if (f.llm) {
-        add_llm(a, f, *f.llm, o);
+    if (s.llm) {
+        add_llm(a, s, o.content ? content : nullptr);
     }
-    if (!f.request.method.empty()) {
-        a.text("http.request.method", f.request.method);
+    if (!s.method.empty()) {
+        a.text("http.request.method", s.method);
     }
-    if (!f.request.host.empty()) {
-        a.text("server.address", f.request.host);
-        a.integer("server.port", f.request.port);
+    if (!s.host.empty()) {
+        a.text("server.address", s.host);
+        a.integer("server.port", s.port);
     }
-    if (!f.tunnel && !f.request.host.empty()) {
-        redacted_url(text.text(), f.request);
+    if (!s.tunnel && !s.host.empty()) {
+        redacted_url(text.text(), s);
         a.text("url.full", text.text());
     }
-    a.text("network.protocol.version", f.request.version == 10 ? "1.0" : "1.1");
-    if (f.response) {
-        a.integer("http.response.status_code", f.response->status);
-    } else if (f.rejected) {
-        a.integer("http.response.status_code", f.rejected->status);
+    a.text("network.protocol.version", s.http10 ? "1.0" : "1.1");
+    if (s.status != 0) {
+        a.integer("http.response.status_code", s.status);
     }
-    if (!f.tunnel) {
-        a.integer("http.request.body.size", f.request_bytes);
-        a.integer("http.response.body.size", f.response_bytes);
+    if (!s.tunnel) {
+        a.integer("http.request.body.size", s.request_bytes);
+        a.integer("http.response.body.size", s.response_bytes);
     } else {
-        a.integer("llm_proxy.tunnel.bytes_from_client", f.tunnel->bytes_from_client);
-        a.integer("llm_proxy.tunnel.bytes_from_upstream", f.tunnel->bytes_from_upstream);
-        a.text("llm_proxy.tunnel.end", f.tunnel->end);
+        a.integer("llm_proxy.tunnel.bytes_from_client", s.tunnel_from_client);
+        a.integer("llm_proxy.tunnel.bytes_from_upstream", s.tunnel_from_upstream);
+        a.text("llm_proxy.tunnel.end", s.tunnel_end);
     }
-    a.text("llm_proxy.flow_id", f.id);
-    if (auto it = f.tags.find("cache"); it != f.tags.end()) {
-        a.text("llm_proxy.cache", it->second);
+    a.text("llm_proxy.flow_id", s.flow_id);
+    if (!s.cache.empty()) {
+        a.text("llm_proxy.cache", s.cache);
     }
-    auto error = error_type(f);
+    char digits[12];
+    std::string_view error;
+    if (s.error_kind != flow_error::none) {
+        error = to_string(s.error_kind);
+    } else if (s.error_status != 0) {
+        error = std::string_view(
+            digits,
+            static_cast<std::size_t>(
+                std::to_chars(digits, digits + sizeof digits, s.error_status).ptr - digits));
+    }
     if (!error.empty()) {
         a.text("error.type", error);
     }
     w.end_attributes();
     // STATUS_CODE_ERROR (2) with the proxy's message, or unset.
     w.status(error.empty() ? 0 : 2,
-             error.empty() ? std::string_view{} : cut(f.error, o.max_attribute_length));
+             error.empty() ? std::string_view{} : cut(s.error, o.max_attribute_length));
     w.finish();
 }
 
@@ -727,16 +710,18 @@ std::string span_text(const flow& f, const span_options& o) {
     return out;
 }
 
-std::string_view render_span(const flow& f, const span_options& o) {
+namespace {
+
+std::string_view render_json(const span_fields& s, const span_options& o, const flow* content) {
     thread_local text_sink sink;
     sink.release_above(256u << 10);  // after a very long span
     sink.clear();
     json_span w(sink, o.max_attribute_length);
-    write_span(w, f, o);
+    write_span(w, s, o, content);
     return sink.view();
 }
 
-std::string_view render_span_protobuf(const flow& f, const span_options& o) {
+std::string_view render_protobuf(const span_fields& s, const span_options& o, const flow* content) {
     thread_local std::string out;
     if (out.capacity() > 256u << 10) {
         std::string().swap(out);  // after a very long span
@@ -744,9 +729,29 @@ std::string_view render_span_protobuf(const flow& f, const span_options& o) {
     out.clear();
     {
         proto_span w(out, o.max_attribute_length);
-        write_span(w, f, o);
+        write_span(w, s, o, content);
     }
     return out;
+}
+
+}  // namespace
+
+std::string_view render_span(const flow& f, const span_options& o) {
+    return render_json(span_fields_of(f), o, &f);
+}
+
+std::string_view render_span_protobuf(const flow& f, const span_options& o) {
+    return render_protobuf(span_fields_of(f), o, &f);
+}
+
+void capture_span(std::string& out, const flow& f) {
+    pack_span_fields(out, span_fields_of(f));
+}
+
+std::string_view render_captured_span(std::string_view capture, const span_options& o,
+                                      bool protobuf) {
+    const auto s = unpack_span_fields(capture);
+    return protobuf ? render_protobuf(s, o, nullptr) : render_json(s, o, nullptr);
 }
 
 void append_span(std::string& out, const flow& f, const span_options& o) {

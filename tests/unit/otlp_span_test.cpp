@@ -385,6 +385,67 @@ TEST(OtlpSpan, ProtobufEncodingCarriesTheSameSpans) {
     }
 }
 
+// A flow captured (the few hundred bytes the exporter queues) and rendered later gives the
+// span rendered from the flow itself, in both encodings: captures one after another in one
+// buffer, read back by their ends, with long, invalid and escaped text, tunnels, errors, a
+// client's trace and none, attributes cut short or not.
+TEST(OtlpSpan, CapturedFlowsRenderTheSameSpans) {
+    auto flows = encoding_flows();
+    flows.push_back(chat_flow());  // no traceparent: its trace id is drawn when rendered
+    auto rejected = test::make_flow("GET", "http://example.com/missing");
+    rejected.rejected = rejection{404, "/missing", "", false};
+    rejected.error_kind = flow_error::none;
+    flows.push_back(rejected);
+    auto cached = chat_flow();
+    cached.tags["cache"] = "hit";
+    auto s = *cached.llm;
+    s.saved_usd = *llm::money::parse("0.5");
+    s.first_token_ms.reset();
+    s.call.usage.reasoning_tokens.reset();
+    s.call.incomplete = true;
+    s.call.answers.clear();
+    cached.llm = std::make_shared<const llm::summary>(s);
+    flows.push_back(cached);
+    auto without_ids = [](json span, bool keep_trace) {
+        span.erase("spanId");
+        if (!keep_trace) {
+            span.erase("traceId");
+        }
+        return span;
+    };
+    for (std::size_t limit : {std::size_t{64} * 1024, std::size_t{20}}) {
+        const span_options o{.content = false, .max_attribute_length = limit};
+        std::string captures;
+        std::vector<std::size_t> ends;
+        for (const auto& f : flows) {
+            capture_span(captures, f);
+            ends.push_back(captures.size());
+        }
+        for (std::size_t i = 0; i < flows.size(); ++i) {
+            const auto& f = flows[i];
+            const bool traced = find_header(f.request.headers, "traceparent").has_value();
+            const auto start = i == 0 ? 0 : ends[i - 1];
+            const auto capture = std::string_view(captures).substr(start, ends[i] - start);
+            auto direct = json::parse(render_span(f, o));
+            auto later = json::parse(render_captured_span(capture, o, false));
+            EXPECT_EQ(without_ids(later, traced), without_ids(direct, traced))
+                << "flow " << i << " limit " << limit;
+            std::string error;
+            auto r = make_resource("svc", "");
+            auto proto_direct = test::otlp_protobuf_to_json(
+                export_request_protobuf(r, render_span_protobuf(f, o)), error);
+            auto proto_later = test::otlp_protobuf_to_json(
+                export_request_protobuf(r, render_captured_span(capture, o, true)), error);
+            ASSERT_TRUE(proto_direct && proto_later) << error;
+            EXPECT_EQ(without_ids((*proto_later)["resourceSpans"][0]["scopeSpans"][0]["spans"][0],
+                                  traced),
+                      without_ids((*proto_direct)["resourceSpans"][0]["scopeSpans"][0]["spans"][0],
+                                  traced))
+                << "flow " << i << " limit " << limit;
+        }
+    }
+}
+
 // Nested lengths take one varint byte below 128 and two below 16,384: values whose attribute,
 // and the span around them, sit on either side of both bounds decode to the JSON encoding.
 TEST(OtlpSpan, ProtobufLengthsAroundTheVarintBounds) {

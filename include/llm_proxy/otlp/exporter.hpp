@@ -53,22 +53,22 @@ struct exporter_stats {
     std::uint64_t spooled_bytes = 0;
 };
 
-// Spans waiting for the exporter thread: spans the workers rendered, joined in one buffer (JSON
-// texts by commas; protobuf `spans` fields as they are) that is handed back and forth (no
-// allocation, and no free on another thread, per span), and, with message content, the flows the
-// exporter thread renders itself.
+// Spans waiting for the exporter thread: what the workers captured of their flows
+// (capture_span), one after another in a buffer that is handed back and forth (no allocation,
+// and no free on another thread, per span), rendered by the exporter thread a batch at a time;
+// and, with message content, the flows themselves.
 struct span_queue {
-    std::string texts;
-    std::vector<std::size_t> ends;  // where each span of `texts` ends
+    std::string captures;           // capture_span's output for each span, one after another
+    std::vector<std::size_t> ends;  // where each span of `captures` ends
     std::vector<std::shared_ptr<const flow>> flows;
     std::size_t size() const { return ends.size() + flows.size(); }
     void clear() {
-        texts.clear();
+        captures.clear();
         ends.clear();
         flows.clear();
     }
     void swap(span_queue& other) {
-        texts.swap(other.texts);
+        captures.swap(other.captures);
         ends.swap(other.ends);
         flows.swap(other.flows);
     }

@@ -54,6 +54,13 @@ void append_span_protobuf(std::string& out, const flow& f, const span_options& o
 // the calling thread, valid until that thread renders its next span: no allocation per span.
 std::string_view render_span(const flow& f, const span_options& options);
 std::string_view render_span_protobuf(const flow& f, const span_options& options);
+// What a span needs of a flow, packed into a few hundred bytes appended to `out`, so that the
+// flow can be freed at once and its span rendered later (without message content):
+// render_captured_span gives the same span as render_span(_protobuf) (ids aside: they are
+// drawn when it is rendered), in the same per-thread buffer.
+void capture_span(std::string& out, const flow& f);
+std::string_view render_captured_span(std::string_view capture, const span_options& options,
+                                      bool protobuf);
 
 // The operation name of the GenAI conventions for an API ("chat", "text_completion",
 // "embeddings", "generate_content").
