@@ -225,6 +225,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# "mean ± standard error" of the numbers read (the standard error: their standard deviation over
+# the square root of their count).
+mean_se() {
+    tr ' ' '\n' | grep -v '^$' | awk '{n++; s+=$1; q+=$1*$1} END {
+        m=s/n; v=(n>1)?(q-n*m*m)/(n-1):0; if (v<0) v=0; printf "%.3f ± %.3f", m, sqrt(v/n)}'
+}
 base="$(echo "${CPU[simple]:-}" | median)"
 rows=()
 for s in $SETTINGS; do
@@ -232,8 +238,10 @@ for s in $SETTINGS; do
     r="$(echo "${RPS[$s]}" | median)"
     ratio="-"
     [[ -n "$base" ]] && ratio="$(printf '%.2f' "$(echo "$c / $base" | bc -l)")"
-    per_round="-"
-    [[ -n "${RATIO[$s]:-}" ]] && per_round="$(printf '%.2f' "$(echo "${RATIO[$s]}" | median)")"
+    per_round="- | -"
+    if [[ -n "${RATIO[$s]:-}" ]]; then
+        per_round="$(printf '%.2f' "$(echo "${RATIO[$s]}" | median)") | $(echo "${RATIO[$s]}" | mean_se)"
+    fi
     label="$(args_of "$s")"
     [[ "$s" == simple-web-browser ]] && label+=" + a browser showing the page"
     rows+=("| $label | $(printf '%.1f' "$c") | ${ratio} | ${per_round} | $(printf '%.0f' "$r") |")
@@ -242,8 +250,11 @@ done
 exporter_note=""
 for s in $SETTINGS; do
     [[ -n "${EXPORTER[$s]:-}" ]] || continue
+    e="$(echo "${EXPORTER[$s]}" | median)"
+    share=""
+    [[ -n "$base" ]] && share=", $(printf '%.1f' "$(echo "100 * $e / $base" | bc -l)") % of simple's CPU per request"
     exporter_note+="
-The OTLP exporter thread of $s (named \`llm_proxy-otlp\`, CPU from its schedstat) alone: $(printf '%.2f' "$(echo "${EXPORTER[$s]}" | median)") µs per span (median of the rounds); the rest of the spans' cost (each span rendered as its flow ends) is on the workers."
+The OTLP exporter thread of $s (named \`llm_proxy-otlp\`, CPU from its schedstat) alone: $(printf '%.2f' "$e") µs per span (median of the rounds)${share}. It renders and sends the spans; the workers' share is capturing what a span needs as its flow ends (\`bench_render\`: \"OTLP capture\")."
 done
 cat <<EOT
 ## What records cost per request
@@ -251,8 +262,8 @@ cat <<EOT
 Run $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(nproc) × $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load $(cut -d' ' -f1-3 /proc/loadavg); $("$BUILD/llm_proxy" --version | head -1), git $(git rev-parse --short HEAD).
 \`hey -n ${REQUESTS} -c ${CONC}${QPS:+ -q $((QPS / CONC))}\` keep-alive POSTs through an intercepted CONNECT to the fake upstream (TLS, 1 thread), ${ROUNDS} rounds, $(if [[ "$PARALLEL" == 1 ]]; then echo "the settings of a round at the same time (a proxy and a load generator each, started in an order that turns every round)"; else echo "settings in turn within each round"; fi); records on $(df --output=fstype "$RECORDS_ROOT" | tail -1) at ${RECORDS_ROOT}. CPU: the proxy's utime + stime until every record is written, per 200 response; medians over the rounds. $(if [[ "$PIN" == 1 ]]; then echo "The proxies run on CPU 0 (taskset); the load generators, the upstream and the OTLP sink on CPU 1."; else echo "Load generator, upstream and proxy share the cores."; fi)
 
-| proxy${EXTRA_ARGS[*]:+ (all with ${EXTRA_ARGS[*]})} | CPU µs per request | ÷ simple (medians) | ÷ simple (median of per-round ratios) | requests/s |
-|---|---:|---:|---:|---:|
+| proxy${EXTRA_ARGS[*]:+ (all with ${EXTRA_ARGS[*]})} | CPU µs per request | ÷ simple (medians) | ÷ simple (median of per-round ratios) | ÷ simple (mean of per-round ratios ± s.e.) | requests/s |
+|---|---:|---:|---:|---:|---:|
 $(printf '%s\n' "${rows[@]}")
 ${exporter_note}
 EOT

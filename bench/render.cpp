@@ -1,7 +1,8 @@
 // How long the work per finished flow takes, measured apart from the proxy: the LLM observer's
 // steps (recognise, read the request, parse the answer, price it), a record (dir_logger's
-// writer thread: a JSONL line and a record file) and an OpenTelemetry span (the worker, with
-// --otlp-endpoint), for a non-streamed chat completion like bench/record_layouts.sh's. Each
+// writer thread: a JSONL line and a record file) and an OpenTelemetry span (with
+// --otlp-endpoint: the worker captures what the span needs, the exporter thread renders it from
+// the capture), for a non-streamed chat completion like bench/record_layouts.sh's. Each
 // is done many times per round, 7 rounds; prints the median and the fastest round in µs, and
 // the output's size.
 //
@@ -144,4 +145,14 @@ int main() {
         otlp::append_span_protobuf(span, f, span_options);
         return span.size();
     });
+    std::string capture;
+    measure("OTLP capture (the worker's share of a span)", 200000, [&] {
+        capture.clear();
+        otlp::capture_span(capture, f);
+        return capture.size();
+    });
+    measure("OTLP span from its capture (the exporter thread's)", 200000,
+            [&] { return otlp::render_captured_span(capture, span_options, false).size(); });
+    measure("OTLP span from its capture, protobuf", 200000,
+            [&] { return otlp::render_captured_span(capture, span_options, true).size(); });
 }
