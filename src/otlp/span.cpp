@@ -195,7 +195,9 @@ class json_span {
         if (find_json_special(s, 0, true) == s.size()) {
             char* at = out_.room(s.size() + 2);
             at[0] = '"';
-            std::memcpy(at + 1, s.data(), s.size());
+            if (!s.empty()) {  // an empty view's data() may be null
+                std::memcpy(at + 1, s.data(), s.size());
+            }
             at[s.size() + 1] = '"';
             out_.commit(s.size() + 2);
             return;

@@ -59,6 +59,13 @@ enum : std::uint8_t {
     has_first_token = 128,
 };
 
+// Copies `v` to `at` (an empty view may have no data: memcpy must not see its null pointer).
+void put_bytes(char* at, std::string_view v) {
+    if (!v.empty()) {
+        std::memcpy(at, v.data(), v.size());
+    }
+}
+
 void put_u32(char* at, std::uint32_t v) {
     for (int i = 0; i < 4; ++i) {
         at[i] = static_cast<char>((v >> (8 * i)) & 0xff);
@@ -185,17 +192,17 @@ void pack_span_fields(std::string& out, const span_fields& s) {
     at += sizeof h;
     for (std::size_t i = 0; i + 1 < string_count; ++i) {
         const auto& v = s.*strings[i];
-        std::memcpy(at, v.data(), v.size());
+        put_bytes(at, v);
         at += v.size();
     }
     if (s.answers != nullptr) {
         s.each_finish_reason([&](std::string_view r) {
             put_u32(at, static_cast<std::uint32_t>(r.size()));
-            std::memcpy(at + 4, r.data(), r.size());
+            put_bytes(at + 4, r);
             at += 4 + r.size();
         });
     } else {
-        std::memcpy(at, s.packed_finish_reasons.data(), reasons);
+        put_bytes(at, s.packed_finish_reasons);
     }
 }
 

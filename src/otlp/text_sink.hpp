@@ -31,6 +31,9 @@ class text_sink {
         ++size_;
     }
     void put(std::string_view s) {
+        if (s.empty()) {
+            return;  // its data() may be null, which memcpy must not see
+        }
         std::memcpy(room(s.size()), s.data(), s.size());
         size_ += s.size();
     }
