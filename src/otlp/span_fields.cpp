@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "llm_proxy/llm/summary.hpp"
 #include "llm_proxy/util/text.hpp"
@@ -57,6 +58,43 @@ enum : std::uint8_t {
     has_cost = 32,
     has_saved = 64,
     has_first_token = 128,
+};
+
+// The head's numbers and their span_fields counterparts, one list for both directions:
+// `copy(head's field, span_fields' field)`.
+template <class Head, class Fields, class Copy>
+void each_number(Head& h, Fields& s, Copy copy) {
+    copy(h.start_ns, s.start_ns);
+    copy(h.duration_ns, s.duration_ns);
+    copy(h.request_bytes, s.request_bytes);
+    copy(h.response_bytes, s.response_bytes);
+    copy(h.tunnel_from_client, s.tunnel_from_client);
+    copy(h.tunnel_from_upstream, s.tunnel_from_upstream);
+    copy(h.status, s.status);
+    copy(h.error_status, s.error_status);
+    copy(h.port, s.port);
+    copy(h.error_kind, s.error_kind);
+    copy(h.api, s.api);
+    copy(h.provider, s.provider);
+}
+
+// The bools, each a bit of the head's flags.
+constexpr std::pair<std::uint8_t, bool span_fields::*> flag_bits[] = {
+    {http10, &span_fields::http10},         {tunnel, &span_fields::tunnel},
+    {llm_call, &span_fields::llm},          {stream, &span_fields::stream},
+    {incomplete, &span_fields::incomplete},
+};
+
+// The optional numbers: in the head, with a bit of its flags saying whether they are there.
+struct optional_number {
+    std::uint8_t bit;
+    std::optional<double> span_fields::*field;
+    double packed_head::*packed;
+};
+constexpr optional_number optional_numbers[] = {
+    {has_cost, &span_fields::cost_usd, &packed_head::cost_usd},
+    {has_saved, &span_fields::saved_usd, &packed_head::saved_usd},
+    {has_first_token, &span_fields::first_token_ms, &packed_head::first_token_ms},
 };
 
 // Copies `v` to `at` (an empty view may have no data: memcpy must not see its null pointer).
@@ -145,31 +183,26 @@ span_fields span_fields_of(const flow& f) {
 
 void pack_span_fields(std::string& out, const span_fields& s) {
     packed_head h{};
-    h.start_ns = s.start_ns;
-    h.duration_ns = s.duration_ns;
-    h.request_bytes = s.request_bytes;
-    h.response_bytes = s.response_bytes;
-    h.tunnel_from_client = s.tunnel_from_client;
-    h.tunnel_from_upstream = s.tunnel_from_upstream;
+    each_number(h, s, [](auto& to, const auto& from) {
+        to = static_cast<std::remove_reference_t<decltype(to)>>(from);
+    });
     for (std::size_t i = 0; i < 5; ++i) {
         if (s.usage[i]) {
             h.usage[i] = *s.usage[i];
             h.usage_present |= static_cast<std::uint8_t>(1u << i);
         }
     }
-    h.cost_usd = s.cost_usd.value_or(0);
-    h.saved_usd = s.saved_usd.value_or(0);
-    h.first_token_ms = s.first_token_ms.value_or(0);
-    h.status = s.status;
-    h.error_status = s.error_status;
-    h.port = s.port;
-    h.error_kind = static_cast<std::uint8_t>(s.error_kind);
-    h.api = static_cast<std::uint8_t>(s.api);
-    h.provider = static_cast<std::uint8_t>(s.provider);
-    h.flags = static_cast<std::uint8_t>(
-        (s.http10 ? http10 : 0) | (s.tunnel ? tunnel : 0) | (s.llm ? llm_call : 0) |
-        (s.stream ? stream : 0) | (s.incomplete ? incomplete : 0) | (s.cost_usd ? has_cost : 0) |
-        (s.saved_usd ? has_saved : 0) | (s.first_token_ms ? has_first_token : 0));
+    for (const auto& [bit, field] : flag_bits) {
+        if (s.*field) {
+            h.flags |= bit;
+        }
+    }
+    for (const auto& o : optional_numbers) {
+        if (s.*o.field) {
+            h.*o.packed = *(s.*o.field);
+            h.flags |= o.bit;
+        }
+    }
     // The finish reasons are packed after the other strings, from the answers when the fields
     // view a flow.
     std::size_t reasons = 0;
@@ -213,37 +246,22 @@ span_fields unpack_span_fields(std::string_view packed) {
     }
     packed_head h;
     std::memcpy(&h, packed.data(), sizeof h);
-    s.start_ns = h.start_ns;
-    s.duration_ns = h.duration_ns;
-    s.request_bytes = h.request_bytes;
-    s.response_bytes = h.response_bytes;
-    s.tunnel_from_client = h.tunnel_from_client;
-    s.tunnel_from_upstream = h.tunnel_from_upstream;
+    each_number(h, s, [](const auto& from, auto& to) {
+        to = static_cast<std::remove_reference_t<decltype(to)>>(from);
+    });
     for (std::size_t i = 0; i < 5; ++i) {
         if (h.usage_present & (1u << i)) {
             s.usage[i] = h.usage[i];
         }
     }
-    if (h.flags & has_cost) {
-        s.cost_usd = h.cost_usd;
+    for (const auto& [bit, field] : flag_bits) {
+        s.*field = (h.flags & bit) != 0;
     }
-    if (h.flags & has_saved) {
-        s.saved_usd = h.saved_usd;
+    for (const auto& o : optional_numbers) {
+        if (h.flags & o.bit) {
+            s.*o.field = h.*o.packed;
+        }
     }
-    if (h.flags & has_first_token) {
-        s.first_token_ms = h.first_token_ms;
-    }
-    s.status = h.status;
-    s.error_status = h.error_status;
-    s.port = h.port;
-    s.error_kind = static_cast<flow_error>(h.error_kind);
-    s.api = static_cast<llm::api>(h.api);
-    s.provider = static_cast<llm::provider>(h.provider);
-    s.http10 = h.flags & http10;
-    s.tunnel = h.flags & tunnel;
-    s.llm = h.flags & llm_call;
-    s.stream = h.flags & stream;
-    s.incomplete = h.flags & incomplete;
     std::string_view rest = packed.substr(sizeof h);
     for (std::size_t i = 0; i < string_count; ++i) {
         const auto n = std::min<std::size_t>(h.lengths[i], rest.size());
