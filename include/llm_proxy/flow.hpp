@@ -183,6 +183,11 @@ struct flow {
     std::vector<std::pair<const void*, std::shared_ptr<void>>> state_;
 };
 
+// What a flow holds on the heap, roughly: the strings that grow with the traffic (bodies, head
+// fields, tags, the LLM call's answers), and a fixed allowance for the rest (the flow itself,
+// small strings, allocator overhead). Queues of flows are bounded by it.
+std::size_t flow_footprint(const flow& f);
+
 template <class T>
 T* flow_slot<T>::find(const flow& f) const {
     return static_cast<T*>(f.find_state(this));

@@ -153,6 +153,10 @@ void add_otlp_metrics(metrics::registry& registry,
     registry.add_callback("llm_proxy_otlp_spans_queued", "gauge",
                           "Spans waiting for the OTLP exporter thread",
                           read(&otlp::exporter_stats::queued_spans));
+    registry.add_callback("llm_proxy_otlp_spans_without_content_total", "counter",
+                          "Spans sent without their message content (--otlp-content): too many "
+                          "flows with content waited for the exporter thread",
+                          read(&otlp::exporter_stats::spans_without_content));
     registry.add_callback("llm_proxy_otlp_spans_spooled", "gauge",
                           "Spans waiting in the spool for the collector",
                           read(&otlp::exporter_stats::spooled_spans));

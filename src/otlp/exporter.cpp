@@ -35,13 +35,16 @@ struct exporter::state {
 
     std::mutex mutex;
     span_queue queue;
+    std::uint64_t content_bytes = 0;  // flow_footprint of the queue's flows
     bool stopping = false;
     bool woken = false;
+    bool warned_content = false;
 
     std::atomic<std::uint64_t> exported{0};
     std::atomic<std::uint64_t> dropped{0};
     std::atomic<std::uint64_t> failed{0};
     std::atomic<std::uint64_t> queued{0};
+    std::atomic<std::uint64_t> without_content{0};
     std::atomic<std::uint64_t> spooled_spans{0};
     std::atomic<std::uint64_t> spooled_bytes{0};
 };
@@ -82,6 +85,7 @@ class sender_loop {
             {
                 std::lock_guard lock(s_.mutex);
                 taken_.swap(s_.queue);  // the workers get back the emptied buffers
+                s_.content_bytes = 0;
                 stopping = s_.stopping;
                 s_.woken = false;
             }
@@ -353,6 +357,7 @@ void exporter::push(std::shared_ptr<const flow> f) {
     // and parses the request body: the flow itself is queued.
     const bool content = options_.spans.content;
     bool wake = false;
+    bool warn = false;
     {
         std::lock_guard lock(state_->mutex);
         auto& q = state_->queue;
@@ -360,7 +365,20 @@ void exporter::push(std::shared_ptr<const flow> f) {
             state_->dropped.fetch_add(1);
             return;
         }
+        bool whole = content;
         if (content) {
+            // Flows with content hold their bodies until the exporter thread takes them: past
+            // max_content_bytes of them a span goes without its content.
+            const auto bytes = flow_footprint(*f);
+            if (q.flows.empty() || state_->content_bytes + bytes <= options_.max_content_bytes) {
+                state_->content_bytes += bytes;
+            } else {
+                whole = false;
+                state_->without_content.fetch_add(1);
+                warn = !std::exchange(state_->warned_content, true);
+            }
+        }
+        if (whole) {
             q.flows.push_back(std::move(f));
         } else {
             capture_span(q.captures, *f);
@@ -371,6 +389,13 @@ void exporter::push(std::shared_ptr<const flow> f) {
         if (q.size() >= options_.max_batch && !state_->woken) {
             state_->woken = wake = true;
         }
+    }
+    if (warn) {
+        spdlog::warn(
+            "otlp: more than {:.1f} MiB of flows with message content wait for the exporter; "
+            "their spans go without the content until it catches up (counted in "
+            "llm_proxy_otlp_spans_without_content_total)",
+            static_cast<double>(options_.max_content_bytes) / (1 << 20));
     }
     if (wake) {
         auto s = state_;
@@ -397,6 +422,7 @@ exporter_stats exporter::stats() const {
     st.dropped_spans = state_->dropped.load();
     st.failed_exports = state_->failed.load();
     st.queued_spans = state_->queued.load();
+    st.spans_without_content = state_->without_content.load();
     st.spooled_spans = state_->spooled_spans.load();
     st.spooled_bytes = state_->spooled_bytes.load();
     return st;

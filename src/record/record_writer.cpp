@@ -35,42 +35,6 @@ std::string file_stem(const std::string& id) {
     return plain ? id : make_uuid();
 }
 
-std::size_t fields_bytes(const header_list& headers) {
-    std::size_t n = headers.capacity() * sizeof(header_list::value_type);
-    for (const auto& [name, value] : headers) {
-        n += name.capacity() + value.capacity();
-    }
-    return n;
-}
-
-// What a queued flow holds on the heap, roughly: the strings that grow with the traffic, and
-// a fixed allowance for the rest (the flow itself, small strings, allocator overhead).
-std::size_t footprint(const flow& f) {
-    std::size_t n = 2048 + f.request_body.data.capacity() + f.response_body.data.capacity() +
-                    f.local_response_body.capacity() + f.request.target.capacity() +
-                    f.error.capacity() + fields_bytes(f.request.headers);
-    if (f.response) {
-        n += fields_bytes(f.response->headers);
-    }
-    for (const auto& [k, v] : f.tags) {
-        n += 64 + k.capacity() + v.capacity();
-    }
-    if (f.rejected) {
-        n += f.rejected->raw_head.capacity() + f.rejected->target.capacity();
-    }
-    if (f.llm) {
-        n += 1024;
-        for (const auto& a : f.llm->call.answers) {
-            n += 256 + a.content.value_or("").capacity() + a.refusal.value_or("").capacity() +
-                 a.reasoning.value_or("").capacity();
-            for (const auto& t : a.tool_calls) {
-                n += 128 + t.arguments.capacity() + t.name.capacity() + t.id.capacity();
-            }
-        }
-    }
-    return n;
-}
-
 bool is_record_temporary(const std::string& name) {
     constexpr std::string_view suffix = ".json.tmp";
     return name.size() > suffix.size() + 1 && name.front() == '.' &&
@@ -160,7 +124,7 @@ void record_writer::submit(std::shared_ptr<const flow> f) {
             return;
         }
     }
-    queued_bytes_.fetch_add(footprint(*f), std::memory_order_relaxed);
+    queued_bytes_.fetch_add(flow_footprint(*f), std::memory_order_relaxed);
     {
         std::lock_guard lock(mutex_);
         if (!closing_) {
@@ -183,7 +147,7 @@ void record_writer::submit(std::shared_ptr<const flow> f) {
     // Late flows (e.g. connections finishing during shutdown) are written on the caller's
     // thread rather than dropped.
     write_one(*f);
-    queued_bytes_.fetch_sub(footprint(*f), std::memory_order_relaxed);
+    queued_bytes_.fetch_sub(flow_footprint(*f), std::memory_order_relaxed);
 }
 
 boost::asio::awaitable<void> record_writer::write_now(const flow& f) {
@@ -295,7 +259,7 @@ void record_writer::drain() {
         } else {
             for (auto& f : batch_) {
                 write_one(*f);
-                std::size_t bytes = footprint(*f);
+                std::size_t bytes = flow_footprint(*f);
                 f.reset();  // the flow's memory goes now, not with the whole batch
                 queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
             }
@@ -391,7 +355,7 @@ void record_writer::write_lines(std::vector<std::shared_ptr<const flow>>& batch)
             spdlog::error("failed to write log record for flow {}: {}", f->id, e.what());
             count(false);
         }
-        std::size_t bytes = footprint(*f);
+        std::size_t bytes = flow_footprint(*f);
         f.reset();  // rendered: the flow's memory goes now
         queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
         if (lines_.size() > max_append_bytes && mark > 0 && lines_ids_.size() > 1) {

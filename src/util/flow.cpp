@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "llm_proxy/llm/summary.hpp"
+
 namespace llm_proxy {
 
 std::optional<std::string_view> find_header(const header_list& headers, std::string_view name) {
@@ -97,6 +99,44 @@ void flow::put_state(const void* slot, std::shared_ptr<void> value) {
 
 double flow::duration_ms() const {
     return std::chrono::duration<double, std::milli>(duration).count();
+}
+
+namespace {
+
+std::size_t fields_bytes(const header_list& headers) {
+    std::size_t n = headers.capacity() * sizeof(header_list::value_type);
+    for (const auto& [name, value] : headers) {
+        n += name.capacity() + value.capacity();
+    }
+    return n;
+}
+
+}  // namespace
+
+std::size_t flow_footprint(const flow& f) {
+    std::size_t n = 2048 + f.request_body.data.capacity() + f.response_body.data.capacity() +
+                    f.local_response_body.capacity() + f.request.target.capacity() +
+                    f.error.capacity() + fields_bytes(f.request.headers);
+    if (f.response) {
+        n += fields_bytes(f.response->headers);
+    }
+    for (const auto& [k, v] : f.tags) {
+        n += 64 + k.capacity() + v.capacity();
+    }
+    if (f.rejected) {
+        n += f.rejected->raw_head.capacity() + f.rejected->target.capacity();
+    }
+    if (f.llm) {
+        n += 1024;
+        for (const auto& a : f.llm->call.answers) {
+            n += 256 + a.content.value_or("").capacity() + a.refusal.value_or("").capacity() +
+                 a.reasoning.value_or("").capacity();
+            for (const auto& t : a.tool_calls) {
+                n += 128 + t.arguments.capacity() + t.name.capacity() + t.id.capacity();
+            }
+        }
+    }
+    return n;
 }
 
 }  // namespace llm_proxy

@@ -16,6 +16,7 @@
 
 #include "e2e_fixture.hpp"
 #include "support/metrics_text.hpp"
+#include "support/otlp_collector.hpp"
 #include "support/raw_socket.hpp"
 
 namespace llm_proxy::test {
@@ -293,6 +294,40 @@ TEST_F(Metrics, BlindTunnelsAreAGaugeNotRequests) {
     text = scrape_until("llm_proxy_tunnels", 0);
     EXPECT_EQ(value_of(text, "llm_proxy_tunnels"), 0);
     EXPECT_EQ(text.find("method=\"CONNECT\""), std::string::npos) << text;
+}
+
+// --otlp-endpoint's own series: spans the collector took; while it is down, failed exports and
+// spans waiting in the spool; once it is back, the spooled span sent too.
+TEST_F(Metrics, OtlpExportIsCounted) {
+    otlp_collector collector;
+    start_with_metrics({"--otlp-endpoint", collector.endpoint(), "simple"});
+    auto client = proxied_client();
+    EXPECT_EQ(client.get("https://api.openai.com/v1/models").status, 200u);
+    EXPECT_EQ(client.get("https://api.openai.com/v1/models").status, 200u);
+    ASSERT_TRUE(collector.wait_for_spans(2)) << proxy_->stderr_text();
+    auto text = scrape_until("llm_proxy_otlp_spans_exported_total", 2);
+    EXPECT_EQ(value_of(text, "llm_proxy_otlp_spans_exported_total"), 2) << text;
+    for (const char* series :
+         {"llm_proxy_otlp_spans_dropped_total", "llm_proxy_otlp_exports_failed_total",
+          "llm_proxy_otlp_spans_queued", "llm_proxy_otlp_spans_spooled",
+          "llm_proxy_otlp_spool_bytes", "llm_proxy_otlp_spans_without_content_total"}) {
+        EXPECT_EQ(value_of(text, series), 0) << series << "\n" << text;
+    }
+
+    collector.go_down();
+    EXPECT_EQ(client.get("https://api.openai.com/v1/models").status, 200u);
+    text = scrape_until("llm_proxy_otlp_spans_spooled", 1);
+    EXPECT_EQ(value_of(text, "llm_proxy_otlp_spans_spooled"), 1) << text;
+    EXPECT_GE(value_of(text, "llm_proxy_otlp_exports_failed_total"), 1);
+    EXPECT_GT(value_of(text, "llm_proxy_otlp_spool_bytes"), 0);
+
+    collector.come_back();
+    ASSERT_TRUE(collector.wait_for_spans(3)) << proxy_->stderr_text();
+    text = scrape_until("llm_proxy_otlp_spans_exported_total", 3);
+    EXPECT_EQ(value_of(text, "llm_proxy_otlp_spans_exported_total"), 3) << text;
+    text = scrape_until("llm_proxy_otlp_spans_spooled", 0);
+    EXPECT_EQ(value_of(text, "llm_proxy_otlp_spans_spooled"), 0) << text;
+    EXPECT_EQ(value_of(text, "llm_proxy_otlp_spans_dropped_total"), 0);
 }
 
 TEST_F(Metrics, BusyMetricsPortIsAnError) {

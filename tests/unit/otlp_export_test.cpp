@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "cli/otlp_settings.hpp"
+#include "llm_proxy/llm/summary.hpp"
 #include "llm_proxy/otlp/exporter.hpp"
 #include "llm_proxy/otlp/spool.hpp"
 #include "support/addon_test_kit.hpp"
@@ -371,6 +372,71 @@ TEST(OtlpExporter, BoundedQueueAndSpoolCountWhatTheyDrop) {
     e.close();
     EXPECT_EQ(e.stats().dropped_spans, 12u);
     EXPECT_EQ(e.stats().exported_spans, 0u);
+}
+
+// A chat completion's flow whose answer is "answer I".
+std::shared_ptr<const flow> answered_flow(int i) {
+    auto f = std::make_shared<flow>(
+        test::make_flow("POST", "https://api.openai.com/v1/chat/completions"));
+    f->id = "flow-" + std::to_string(i);
+    f->response = response_head{200, "OK", 11, {}};
+    f->started_at = std::chrono::system_clock::now();
+    llm::summary s;
+    s.call.provider = llm::provider::openai;
+    s.call.api = llm::api::chat_completions;
+    s.call.request_model = "gpt-4o-mini";
+    llm::answer a;
+    a.content = "answer " + std::to_string(i);
+    a.finish_reason = "stop";
+    s.call.answers.push_back(a);
+    f->llm = std::make_shared<const llm::summary>(s);
+    return f;
+}
+
+// With message content the flows themselves wait for the exporter thread, up to
+// max_content_bytes of them (the first of a round always): past it a span goes without its
+// content, still with the call's attributes, and is counted. Once the thread has taken the
+// queue, flows are kept whole again.
+TEST(OtlpExporter, FlowsWaitingWithContentAreBoundedInBytes) {
+    test::otlp_collector collector;
+    auto o = fast_options(collector);
+    o.spans.content = true;
+    o.batch_delay = 10s;
+    o.max_batch = 3;  // the thread takes the queue when it holds 3 spans
+    const auto one = flow_footprint(*answered_flow(0));
+    ASSERT_EQ(flow_footprint(*answered_flow(9)), one);
+    o.max_content_bytes = 2 * one;  // two flows: at the bound, taken whole
+    exporter e(o);
+    for (int i = 0; i < 3; ++i) {
+        e.push(answered_flow(i));
+    }
+    EXPECT_EQ(e.stats().spans_without_content, 1u);  // flow-2, one past the bound
+    ASSERT_TRUE(collector.wait_for_spans(3));
+    for (int i = 3; i < 5; ++i) {
+        e.push(answered_flow(i));  // a new round: both whole
+    }
+    e.close();
+    ASSERT_TRUE(collector.wait_for_spans(5));
+    EXPECT_EQ(e.stats().spans_without_content, 1u);
+    EXPECT_EQ(e.stats().exported_spans, 5u);
+    std::map<std::string, json> spans;
+    for (const auto& s : collector.spans()) {
+        spans[test::span_attribute_text(s, "llm_proxy.flow_id")] = s;
+    }
+    ASSERT_EQ(spans.size(), 5u);
+    for (int i = 0; i < 5; ++i) {
+        const auto id = "flow-" + std::to_string(i);
+        SCOPED_TRACE(id);
+        const auto output = test::span_attribute_text(spans[id], "gen_ai.output.messages");
+        if (i == 2) {
+            EXPECT_EQ(output, "");
+        } else {
+            EXPECT_NE(output.find("answer " + std::to_string(i)), std::string::npos) << output;
+        }
+        EXPECT_EQ(test::span_attribute_text(spans[id], "gen_ai.request.model"), "gpt-4o-mini");
+        EXPECT_EQ(test::span_attribute_text(spans[id], "gen_ai.response.finish_reasons"),
+                  R"({"values":[{"stringValue":"stop"}]})");
+    }
 }
 
 TEST(OtlpExporter, RejectsANonHttpUrl) {

@@ -6,9 +6,9 @@
 
 namespace llm_proxy::addons {
 
-// Hands every finished flow to the OTLP exporter (--otlp-endpoint): one span each, rendered
-// when the flow ends (on the exporter's thread when it carries message content) and sent in
-// batches from the exporter's thread. With --otlp-content it keeps the request body (up to 4 MiB)
+// Hands every finished flow to the OTLP exporter (--otlp-endpoint): one span each, captured
+// when the flow ends (with message content, the flow itself is queued) and rendered and sent in
+// batches on the exporter's thread. With --otlp-content it keeps the request body (up to 4 MiB)
 // so the span can carry the prompt.
 class otlp_recorder : public addon {
   public:

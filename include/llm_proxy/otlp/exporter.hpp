@@ -38,6 +38,11 @@ struct exporter_options {
     std::size_t max_batch = 512;
     std::chrono::milliseconds batch_delay{1000};
     std::size_t max_queue = 8192;
+    // With message content the flows themselves wait for the exporter thread: at most this
+    // many bytes of them (flow_footprint) in the queue; past it a flow's span is captured
+    // without its content (counted in spans_without_content). The first flow of a round is
+    // always taken whole.
+    std::uint64_t max_content_bytes = 64ull << 20;
     std::chrono::milliseconds min_backoff{1000};
     std::chrono::milliseconds max_backoff{30000};
     std::optional<std::filesystem::path> extra_ca;  // --upstream-ca, for an https collector
@@ -51,6 +56,9 @@ struct exporter_stats {
     std::uint64_t queued_spans = 0;    // waiting for the exporter thread
     std::uint64_t spooled_spans = 0;   // waiting in the spool
     std::uint64_t spooled_bytes = 0;
+    // Spans sent without their message content: too many bytes of flows with content waited
+    // for the exporter thread (max_content_bytes).
+    std::uint64_t spans_without_content = 0;
 };
 
 // Spans waiting for the exporter thread: what the workers captured of their flows
